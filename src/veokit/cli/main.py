@@ -1,0 +1,288 @@
+"""`veokit` command line: a thin layer over :class:`veokit.service.client.VeoClient`.
+
+Exit codes: 0 done · 2 bad input or configuration · 3 provider / network / download failure ·
+4 content filtered · 5 timed out · 6 needs your decision (submit outcome unknown) · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from veokit import errors as E
+from veokit.cli import output as ui
+from veokit.config import load_settings
+from veokit.models.catalog import default_catalog
+from veokit.models.job import JobState
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.service.client import VeoClient, raise_for_job
+
+app = typer.Typer(name="veokit", help="Reliable, durable, cost-aware Google Veo video generation.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+T = TypeVar("T")
+EXIT_NEEDS_ATTENTION = 6
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    ui.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Every veokit error becomes one readable line and its exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except E.SubmitOutcomeUnknown as exc:
+            raise fail(exc.message, EXIT_NEEDS_ATTENTION) from None
+        except E.VeokitError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; `veokit resume` finishes unfinished jobs without paying again", 130) from None
+
+    return wrapper
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+# ---------------------------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the video should show.")],
+    image: Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")] = None,
+    last_frame: Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")] = None,
+    ref: Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")] = None,
+    extend: Annotated[str | None, typer.Option("--extend", help="Video to extend: a local MP4 or provider URI.")]
+    = None,
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    aspect: Annotated[str, typer.Option("--aspect", "-a", help="16:9 or 9:16.")] = "16:9",
+    resolution: Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")] = "720p",
+    duration: Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")] = 8,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    negative: Annotated[str | None, typer.Option("--negative", help="What to avoid.")] = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")] = 1,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")] = False,
+    person_generation: Annotated[str | None, typer.Option("--person-generation")] = None,
+    enhance_prompt: Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")] = None,
+    storage_uri: Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
+    = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")] = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="vertex, gemini or emulator.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+) -> None:
+    """Generate video(s) and save them, with a live progress display."""
+    request = GenerateRequest.build(
+        prompt=prompt, model=model, aspect_ratio=aspect, resolution=resolution, duration_seconds=duration,
+        seed=seed, negative_prompt=negative, sample_count=samples, generate_audio=False if no_audio else None,
+        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri,
+        image=ImageInput.from_path(image, field="image") if image else None,
+        last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
+        reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
+        video=(VideoInput(uri=extend) if extend and "://" in extend else VideoInput.from_path(extend))
+        if extend else None,
+    )
+    settings = load_settings()
+
+    async def go() -> None:
+        client = VeoClient(settings)
+        resolved, name, offer = client.resolve(request, provider)
+        est = client.catalog.estimate(resolved, offer)
+        if dry_run:
+            if as_json:
+                ui.print_json({"dry_run": True, "provider": name, "model": offer.model,
+                               "estimate_usd": est.total_usd, "detail": est.describe()})
+            else:
+                ui.out.print(f"dry run: {resolved.summary()} on {name}; nothing was sent")
+                ui.out.print(ui.estimate_line(est))
+            return
+        async with client:
+            job = await client.submit(resolved, provider=name, out_dir=out)
+            if not as_json:
+                ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}")
+            with ui.LiveProgress(enabled=not as_json) as live:
+                job = await client.wait(job.id, on_progress=live)
+            if as_json:
+                ui.print_json(ui.job_dict(job))
+            elif job.state is JobState.SUCCEEDED:
+                ui.out.print(ui.result_table(job))
+            raise_for_job(job)
+
+    run(go())
+
+
+@app.command()
+@cli_errors
+def models(
+    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the model catalog: capabilities, prices and lifecycle."""
+    catalog = default_catalog()
+    if provider and provider not in catalog.providers:
+        raise fail(f"unknown provider {provider!r}; choose one of {', '.join(catalog.providers)}")
+    if as_json:
+        ui.print_json([o.model_dump(mode="json") for o in catalog.offers if not provider or o.provider == provider])
+        return
+    ui.out.print(ui.models_table(catalog, provider, dt.date.today()))
+
+
+@app.command()
+@cli_errors
+def resume(
+    job_id: Annotated[str | None, typer.Argument(help="One job; default: every unfinished job.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Finish unfinished jobs after a crash, never submitting one twice."""
+
+    async def go() -> int:
+        async with VeoClient(load_settings()) as client:
+            with ui.LiveProgress(enabled=not as_json) as live:
+                jobs = await client.resume(job_id, on_progress=live)
+        if as_json:
+            ui.print_json([ui.job_dict(j) for j in jobs])
+        elif not jobs:
+            ui.out.print("nothing to resume")
+        for j in jobs:
+            if not as_json:
+                ui.out.print(ui.result_table(j) if j.state is JobState.SUCCEEDED
+                             else f"{j.id}: {j.state.value}: {(j.error or {}).get('message', '')}")
+        return 0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1
+
+    raise typer.Exit(run(go()))
+
+
+@jobs_app.command("list")
+@cli_errors
+def jobs_list(
+    state: Annotated[list[str] | None, typer.Option("--state", help="Filter by state (repeatable).")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List recorded jobs, newest first."""
+    try:
+        states = [JobState(s) for s in state] if state else None
+    except ValueError:
+        raise fail(f"--state: unknown state; choose from {', '.join(s.value for s in JobState)}") from None
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            jobs = await client.list_jobs(states=states, limit=limit)
+        if as_json:
+            ui.print_json([ui.job_dict(j) for j in jobs])
+        else:
+            ui.out.print(ui.jobs_table(jobs))
+
+    run(go())
+
+
+@jobs_app.command("show")
+@cli_errors
+def jobs_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One job: request, state history, results and cost."""
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            job = await client.get_job(job_id)
+            events = await client.events(job_id)
+        if as_json:
+            ui.print_json(ui.job_dict(job, events))
+            return
+        ui.out.print(ui.jobs_table([job]))
+        if job.operation_name:
+            ui.out.print(f"operation: {job.operation_name}")
+        if job.error:
+            ui.out.print(f"error: {job.error.get('message')}")
+        ui.out.print(ui.events_table(events))
+        if job.results:
+            ui.out.print(ui.result_table(job))
+
+    run(go())
+
+
+@jobs_app.command("retry")
+@cli_errors
+def jobs_retry(job_id: str) -> None:
+    """Submit a job that needs attention again. It may already have been accepted: you may pay twice."""
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            job = await client.retry(job_id)
+            ui.err.print(f"{job.id} queued again; running it")
+            with ui.LiveProgress(enabled=True) as live:
+                job = await client.wait(job.id, on_progress=live)
+            if job.state is JobState.SUCCEEDED:
+                ui.out.print(ui.result_table(job))
+            raise_for_job(job)
+
+    run(go())
+
+
+@jobs_app.command("abandon")
+@cli_errors
+def jobs_abandon(job_id: str) -> None:
+    """Give up on a job (nothing is sent to the provider)."""
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            job = await client.abandon(job_id)
+        ui.out.print(f"{job.id}: {job.state.value}")
+
+    run(go())
+
+
+@app.command()
+@cli_errors
+def emulator(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8089,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds each generation takes.")] = 2.0,
+    latency_range: Annotated[tuple[float, float] | None, typer.Option("--latency-range", help="LO HI seconds.")]
+    = None,
+    api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted API key (repeatable).")] = None,
+    token: Annotated[list[str] | None, typer.Option("--token", help="Accepted bearer token (repeatable).")] = None,
+    retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
+    storage_dir: Annotated[Path | None, typer.Option("--storage-dir")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
+    from veokit.emulator import EmulatorConfig
+    from veokit.emulator.server import serve
+
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise fail(f"--as-of: {as_of!r} is not a YYYY-MM-DD date") from None
+    try:
+        cfg = EmulatorConfig(
+            api_keys=tuple(api_key) if api_key else ("test-key",),
+            bearer_tokens=tuple(token) if token else ("test-token",),
+            latency_s=latency, latency_range_s=latency_range, retention_s=retention, as_of=day,
+            storage_dir=storage_dir, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    ui.err.print(f"veokit emulator on http://{host}:{port} (Vertex AI + Gemini API); Ctrl-C stops")
+    serve(cfg, host=host, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

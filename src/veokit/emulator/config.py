@@ -1,0 +1,76 @@
+"""EmulatorConfig: everything an emulator instance is started with.
+
+Frozen so a running server's settings can only change through :meth:`EmulatorState.set_latency`
+(the admin API), which swaps in a new copy; handlers always read one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PROJECT = "veokit-emulator"
+DEFAULT_SERVICE_ACCOUNT = f"emulator@{DEFAULT_PROJECT}.iam.gserviceaccount.com"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    api_keys: Sequence[str] = ("test-key",)
+    bearer_tokens: Sequence[str] = ("test-token",)
+    latency_s: float = 0.5
+    latency_range_s: tuple[float, float] | None = None
+    seed: int = 0
+    retention_s: float = 2 * 86400
+    as_of: dt.date | None = None
+    storage_dir: Path | None = None
+    token_lifetime_s: float = 3600
+    render_workers: int = 2
+    # How long the signed content URL a Gemini download redirects to stays valid (Google's are short-lived).
+    signed_url_ttl_s: float = 600
+    # What the emulated GCE metadata server reports.
+    project_id: str = DEFAULT_PROJECT
+    service_account_email: str = DEFAULT_SERVICE_ACCOUNT
+    scopes: Sequence[str] = field(default=("https://www.googleapis.com/auth/cloud-platform",))
+
+    def __post_init__(self) -> None:
+        # Accept lists from callers (CLI flags), store tuples so the config stays hashable and immutable.
+        object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "bearer_tokens", tuple(self.bearer_tokens))
+        object.__setattr__(self, "scopes", tuple(self.scopes))
+        if self.storage_dir is not None:
+            object.__setattr__(self, "storage_dir", Path(self.storage_dir))
+        if self.latency_range_s is not None:
+            lo, hi = (float(v) for v in self.latency_range_s)
+            object.__setattr__(self, "latency_range_s", (lo, hi))
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid emulator config: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        if not _finite_nonneg(self.latency_s):
+            out.append(f"latency_s must be a finite number >= 0, got {self.latency_s}")
+        if self.latency_range_s is not None:
+            lo, hi = self.latency_range_s
+            if not (_finite_nonneg(lo) and _finite_nonneg(hi) and lo <= hi):
+                out.append(f"latency_range_s must be (lo, hi) with 0 <= lo <= hi, got {self.latency_range_s}")
+        if not (_finite_nonneg(self.retention_s) and self.retention_s > 0):
+            out.append(f"retention_s must be > 0, got {self.retention_s}")
+        if not (_finite_nonneg(self.token_lifetime_s) and self.token_lifetime_s > 0):
+            out.append(f"token_lifetime_s must be > 0, got {self.token_lifetime_s}")
+        if self.render_workers < 1:
+            out.append(f"render_workers must be >= 1, got {self.render_workers}")
+        if any(not k for k in (*self.api_keys, *self.bearer_tokens)):
+            out.append("api_keys and bearer_tokens must not contain empty strings")
+        return out
+
+    def today(self) -> dt.date:
+        """The date that decides which catalog models are retired."""
+        return self.as_of or dt.date.today()
+
+
+def _finite_nonneg(v: float) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v) and v >= 0

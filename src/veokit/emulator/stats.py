@@ -1,0 +1,59 @@
+"""Counters that let tests prove what a client did (how many paid submits, under which credential)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from typing import Any
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._submits: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self._user_projects: Counter[str] = Counter()
+            self._polls = 0
+            self._downloads = 0
+            self._faults_fired = 0
+            self._rejected: Counter[str] = Counter()
+
+    def submit(self, credential: str, model: str, user_project: str | None) -> None:
+        """Count one accepted (2xx) submit: each one would be billed by Google."""
+        with self._lock:
+            self._submits[credential][model] += 1
+            if user_project:
+                self._user_projects[user_project] += 1
+
+    def poll(self) -> None:
+        with self._lock:
+            self._polls += 1
+
+    def download(self) -> None:
+        with self._lock:
+            self._downloads += 1
+
+    def fault(self) -> None:
+        with self._lock:
+            self._faults_fired += 1
+
+    def rejected(self, route: str) -> None:
+        with self._lock:
+            self._rejected[route] += 1
+
+    def snapshot(self, operations: int) -> dict[str, Any]:
+        with self._lock:
+            submits = {cred: dict(models) for cred, models in self._submits.items()}
+            return {
+                "submits_total": sum(sum(m.values()) for m in submits.values()),
+                "submits": submits,
+                "polls": self._polls,
+                "downloads": self._downloads,
+                "operations": operations,
+                "user_projects": dict(self._user_projects),
+                "faults_fired": self._faults_fired,
+                "rejected": dict(self._rejected),
+            }

@@ -1,0 +1,242 @@
+"""The model catalog: capabilities, prices and lifecycle, read from ``catalog.toml``.
+
+Validation happens here, before any network call, so an impossible request never costs money and the
+error can name the field and what the model allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veokit.errors import InvalidRequest, ModelNotFound, ModelRetired
+from veokit.models.request import GenerateRequest
+
+
+class PriceRate(BaseModel):
+    audio: float
+    silent: float
+
+
+class Lifecycle(BaseModel):
+    status: Literal["ga", "preview", "retired"]
+    released_on: dt.date | None = None
+    deprecation_from: dt.date | None = None
+    retired_on: dt.date | None = None
+    replacement: str | None = None
+    replacement_provider: str | None = None
+    note: str | None = None
+
+    def is_retired(self, today: dt.date) -> bool:
+        if self.retired_on is not None:
+            return today >= self.retired_on
+        return self.status == "retired"
+
+    def label(self, today: dt.date) -> str:
+        if self.is_retired(today):
+            return f"retired {self.retired_on}" if self.retired_on else "retired"
+        if self.deprecation_from and today >= self.deprecation_from:
+            return f"{self.status.upper()}, deprecated from {self.deprecation_from}"
+        return self.status.upper()
+
+
+class Offer(BaseModel):
+    """One model as one provider sells it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    title: str
+    durations: list[int]
+    resolutions: list[str]
+    aspect_ratios: list[str]
+    needs_8s: list[str] = Field(default_factory=list)
+    resolution_aspects: dict[str, list[str]] = Field(default_factory=dict)
+    extension_resolutions: list[str] | None = None
+    audio: Literal["optional", "always", "none"]
+    features: list[str]
+    max_reference_images: int = 0
+    sample_count: tuple[int, int]
+    latency_s: tuple[float, float, float]
+    person_generation: dict[str, list[str]]
+    price: dict[str, PriceRate]
+    price_source: str | None = None
+    lifecycle: Lifecycle
+
+    def rate(self, resolution: str, audio: bool) -> float:
+        r = self.price[resolution]
+        return r.audio if audio else r.silent
+
+    def audio_on(self, request: GenerateRequest) -> bool:
+        if self.audio == "always":
+            return True
+        if self.audio == "none":
+            return False
+        return request.generate_audio is not False
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a request will cost if every sample is delivered (filtered or failed jobs cost 0)."""
+
+    provider: str
+    model: str
+    seconds: int
+    samples: int
+    rate_per_second: float
+    audio: bool
+    total_usd: float
+
+    def describe(self) -> str:
+        return (
+            f"${self.total_usd:.2f} = {self.samples} x {self.seconds} s x ${self.rate_per_second:.2f}/s"
+            f" ({self.model} on {self.provider}, {'with' if self.audio else 'no'} audio)"
+        )
+
+
+class Catalog:
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.meta: dict[str, Any] = doc.get("meta", {})
+        self.providers: dict[str, dict[str, Any]] = doc.get("providers", {})
+        self.dimensions: dict[str, dict[str, tuple[int, int]]] = {
+            res: {ar: (int(wh[0]), int(wh[1])) for ar, wh in by_ar.items()}
+            for res, by_ar in doc.get("resolutions", {}).items()
+        }
+        self.offers: list[Offer] = [Offer.model_validate(o) for o in doc.get("offer", [])]
+        self._by_key = {(o.provider, o.model): o for o in self.offers}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Catalog:
+        if path is None:
+            text = resources.files("veokit.models").joinpath("catalog.toml").read_text("utf-8")
+        else:
+            text = path.read_text("utf-8")
+        return cls(tomllib.loads(text))
+
+    # -- look-ups -----------------------------------------------------------------------------------------
+    def models_for(self, provider: str) -> list[Offer]:
+        return [o for o in self.offers if o.provider == provider]
+
+    def find(self, provider: str, model: str) -> Offer | None:
+        return self._by_key.get((provider, model))
+
+    def offer(self, provider: str, model: str, *, today: dt.date | None = None,
+              allow_retired: bool = False) -> Offer:
+        """The offer for (provider, model), or a typed error saying what to use instead."""
+        today = today or dt.date.today()
+        found = self.find(provider, model)
+        if found is None:
+            elsewhere = sorted(o.provider for o in self.offers if o.model == model)
+            live = [o.model for o in self.models_for(provider) if not o.lifecycle.is_retired(today)]
+            hint = f"; it is offered by: {', '.join(elsewhere)}" if elsewhere else ""
+            raise ModelNotFound(
+                f"model: {model!r} is not a {provider} model{hint}. Available on {provider}: "
+                f"{', '.join(live) or 'none'}",
+                field="model",
+                allowed=live,
+                provider=provider,
+            )
+        lc = found.lifecycle
+        if lc.is_retired(today) and not allow_retired:
+            where = f" on {lc.replacement_provider}" if lc.replacement_provider else ""
+            repl = f" Use {lc.replacement}{where} instead." if lc.replacement else ""
+            note = f" ({lc.note})" if lc.note else ""
+            raise ModelRetired(
+                f"model: {model} on {provider} was retired on {lc.retired_on} and is no longer "
+                f"available.{repl}{note}",
+                field="model",
+                allowed=[lc.replacement] if lc.replacement else [],
+                replacement=lc.replacement,
+                provider=provider,
+            )
+        return found
+
+    def dims(self, resolution: str, aspect_ratio: str) -> tuple[int, int]:
+        return self.dimensions[resolution][aspect_ratio]
+
+    # -- validation and price -----------------------------------------------------------------------------
+    def validate(self, request: GenerateRequest, provider: str, *, today: dt.date | None = None,
+                 allow_retired: bool = False) -> Offer:
+        """Raise :class:`InvalidRequest` naming the field and the allowed values, or return the offer."""
+        if request.model is None:
+            raise InvalidRequest("model: no model given", field="model")
+        o = self.offer(provider, request.model, today=today, allow_retired=allow_retired)
+        m = o.model
+
+        def bad(field: str, msg: str, allowed: list[Any]) -> InvalidRequest:
+            shown = ", ".join(str(a) for a in allowed) or "none"
+            return InvalidRequest(f"{field}: {msg} (allowed for {m}: {shown})", field=field,
+                                  allowed=allowed, provider=provider)
+
+        if request.aspect_ratio not in o.aspect_ratios:
+            raise bad("aspect_ratio", f"{request.aspect_ratio} is not supported", o.aspect_ratios)
+        if request.resolution not in o.resolutions:
+            raise bad("resolution", f"{request.resolution} is not supported", o.resolutions)
+        if request.duration_seconds not in o.durations:
+            raise bad("duration_seconds", f"{request.duration_seconds} s is not supported", o.durations)
+        limited = o.resolution_aspects.get(request.resolution)
+        if limited and request.aspect_ratio not in limited:
+            raise bad("aspect_ratio", f"{request.resolution} is only available at", limited)
+        for feature in request.features():
+            if feature not in o.features:
+                field = {"image_to_video": "image", "first_last_frame": "last_frame",
+                         "reference_images": "reference_images", "extension": "video"}.get(feature, "prompt")
+                raise bad(field, f"{feature.replace('_', ' ')} is not supported", o.features)
+        if len(request.reference_images) > o.max_reference_images:
+            raise bad("reference_images", f"{len(request.reference_images)} reference images is too many",
+                      list(range(o.max_reference_images + 1)))
+        needing = [f for f in (request.resolution, *request.features()) if f in o.needs_8s]
+        if needing and request.duration_seconds != 8:
+            raise bad("duration_seconds",
+                      f"{needing[0].replace('_', ' ')} needs an 8 s video, not {request.duration_seconds} s",
+                      [8])
+        if request.video is not None and o.extension_resolutions is not None \
+                and request.resolution not in o.extension_resolutions:
+            raise bad("resolution", "extension only outputs", o.extension_resolutions)
+        lo, hi = o.sample_count
+        if not lo <= request.sample_count <= hi:
+            raise bad("sample_count", f"{request.sample_count} videos per request is not supported",
+                      list(range(lo, hi + 1)))
+        if request.generate_audio is False and o.audio == "always":
+            raise bad("generate_audio", "this model always generates audio", [True])
+        if request.generate_audio is True and o.audio == "none":
+            raise bad("generate_audio", "this model is silent", [False])
+        if request.person_generation is not None:
+            allowed_pg = o.person_generation.get(request.mode, [])
+            if request.person_generation not in allowed_pg:
+                raise bad("person_generation",
+                          f"{request.person_generation} is not accepted for {request.mode.replace('_', ' ')}",
+                          allowed_pg)
+        if request.storage_uri is not None and provider != "vertex":
+            raise InvalidRequest("storage_uri: only Vertex AI writes results to Cloud Storage",
+                                 field="storage_uri", provider=provider)
+        if request.video is not None and request.video.data is not None and provider == "gemini":
+            raise InvalidRequest("video: the Gemini API extends only videos it generated (pass their URI)",
+                                 field="video", provider=provider)
+        return o
+
+    def estimate(self, request: GenerateRequest, offer: Offer) -> Estimate:
+        audio = offer.audio_on(request)
+        rate = offer.rate(request.resolution, audio)
+        seconds = request.duration_seconds
+        total = round(rate * seconds * request.sample_count, 4)
+        return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total)
+
+    def default_model(self, provider: str) -> str:
+        return str(self.providers[provider]["default_model"])
+
+    def retention_days(self, provider: str) -> int:
+        return int(self.providers.get(provider, {}).get("retention_days", 2))
+
+
+@cache
+def default_catalog() -> Catalog:
+    return Catalog.load()

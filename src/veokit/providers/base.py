@@ -1,0 +1,71 @@
+"""The provider port: what the engine needs from any video provider, and nothing about retries or storage.
+
+A provider turns a :class:`GenerateRequest` into the wire format, reads operation status back, and says
+how to fetch each result. Errors are mapped to :mod:`veokit.errors` at this boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from veokit.errors import VeokitError
+from veokit.models.request import GenerateRequest
+
+
+class OpState(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FILTERED = "filtered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RemoteVideo:
+    """A result: either at a URI (fetch with :meth:`Provider.download_target`) or already spooled to disk."""
+
+    index: int
+    uri: str | None = None
+    inline_path: Path | None = None
+    inline_sha256: str | None = None
+    inline_size: int | None = None
+    mime_type: str = "video/mp4"
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    state: OpState
+    name: str
+    videos: list[RemoteVideo] = field(default_factory=list)
+    error: VeokitError | None = None
+    progress: float | None = None
+
+
+@dataclass(frozen=True)
+class DownloadTarget:
+    """Where to GET a result. ``headers`` may hold credentials: never log, print or store them."""
+
+    url: str
+    headers: dict[str, str]
+    credential_headers: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:  # keep credentials out of tracebacks and logs
+        return f"DownloadTarget(url={self.url!r}, headers=<{len(self.headers)} hidden>)"
+
+
+class Provider(Protocol):
+    name: str
+
+    async def submit(self, request: GenerateRequest) -> str:
+        """Start a paid generation; return the provider's operation name. Never retried by callers."""
+        ...
+
+    async def poll(self, operation_name: str, *, spool_dir: Path) -> OperationStatus:
+        """Read an operation's status; inline video bytes are decoded into ``spool_dir``."""
+        ...
+
+    async def download_target(self, video: RemoteVideo) -> DownloadTarget: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,221 @@
+"""Read a JSON body whose video arrives inline as base64, decoding the video straight to disk.
+
+Vertex returns finished videos inside the poll response as ``bytesBase64Encoded`` (Gemini may use
+``encodedVideo``): a 500 MB video is a 667 MB JSON document. ``json.loads`` would hold all of it, twice.
+Here the body streams through once: the value of each such key is base64-decoded chunk by chunk into a
+file, and the remaining skeleton (a few hundred bytes) is parsed normally, with each value replaced by a
+placeholder ``"@inline:N"`` that maps to the written file.
+
+This relies on one property of JSON: a quote inside a string is always escaped, so the exact byte
+sequence ``"bytesBase64Encoded"`` followed by a colon can only be an object key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+INLINE_KEYS = (b'"bytesBase64Encoded"', b'"encodedVideo"')
+PLACEHOLDER = "@inline:"
+MAX_SKELETON_BYTES = 8 * 1024 * 1024
+
+
+class InlineJsonError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SpooledBlob:
+    path: Path
+    size: int
+    sha256: str
+
+
+class _Base64Sink:
+    """Decodes a base64 stream into a file in 4-character groups; JSON escapes (\\/, \\n) are dropped."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.carry = b""
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        if b"\\" in chunk:
+            chunk = chunk.replace(b"\\/", b"/").replace(b"\\n", b"").replace(b"\\r", b"")
+        data = self.carry + chunk
+        cut = len(data) - len(data) % 4
+        self.carry = data[cut:]
+        if cut:
+            self._emit(data[:cut])
+
+    def close(self) -> None:
+        if self.carry.strip(b"="):
+            raise InlineJsonError("inline base64 value has a truncated final group")
+        if self.carry:
+            self._emit(self.carry)
+
+    def _emit(self, data: bytes) -> None:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except binascii.Error as exc:
+            raise InlineJsonError(f"inline value is not valid base64: {exc}") from None
+        self.fh.write(raw)
+        self.size += len(raw)
+        self.digest.update(raw)
+
+
+class InlineJsonReader:
+    """Feed body chunks in order; call :meth:`finish` for the parsed skeleton and the spooled files."""
+
+    def __init__(self, spool_dir: Path, *, prefix: str = ".veokit-inline-") -> None:
+        self.spool_dir = spool_dir
+        self.prefix = prefix
+        self.skeleton = bytearray()
+        self.pending = b""  # bytes not yet classified (could start a key split across chunks)
+        self.sink: _Base64Sink | None = None
+        self.sink_file: BinaryIO | None = None
+        self.sink_path: Path | None = None
+        self.escape_carry = b""
+        self.blobs: list[SpooledBlob] = []
+        self._tail = max(len(k) for k in INLINE_KEYS) + 64  # key + whitespace + colon + quote
+
+    def feed(self, chunk: bytes) -> None:
+        data = self.pending + chunk
+        self.pending = b""
+        while data:
+            if self.sink is not None:
+                data = self._feed_value(data)
+                continue
+            hit = self._find_key(data)
+            if hit is None:
+                keep = min(len(data), self._tail)
+                self._append_skeleton(data[: len(data) - keep])
+                self.pending = data[len(data) - keep:]
+                return
+            start, value_start = hit
+            if value_start < 0:  # key found but its opening quote has not arrived yet
+                self._append_skeleton(data[:start])
+                self.pending = data[start:]
+                return
+            self._append_skeleton(data[:value_start])  # through the opening quote
+            self._open_sink()
+            data = data[value_start:]
+
+    def _find_key(self, data: bytes) -> tuple[int, int] | None:
+        best: tuple[int, int] | None = None
+        for key in INLINE_KEYS:
+            at = data.find(key)
+            while at >= 0:
+                i = at + len(key)
+                while i < len(data) and data[i] in b" \t\r\n":
+                    i += 1
+                if i >= len(data):
+                    cand = (at, -1)
+                elif data[i] != ord(":"):
+                    at = data.find(key, at + 1)
+                    continue
+                else:
+                    i += 1
+                    while i < len(data) and data[i] in b" \t\r\n":
+                        i += 1
+                    if i >= len(data):
+                        cand = (at, -1)
+                    elif data[i] != ord('"'):
+                        at = data.find(key, at + 1)
+                        continue
+                    else:
+                        cand = (at, i + 1)
+                if best is None or cand[0] < best[0]:
+                    best = cand
+                break
+        return best
+
+    def _feed_value(self, data: bytes) -> bytes:
+        assert self.sink is not None
+        data = self.escape_carry + data
+        self.escape_carry = b""
+        i = 0
+        while True:
+            q = data.find(b'"', i)
+            if q < 0:
+                if data.endswith(b"\\"):
+                    self.escape_carry = b"\\"
+                    data = data[:-1]
+                self.sink.write(data)
+                return b""
+            backslashes = 0
+            j = q - 1
+            while j >= 0 and data[j] == ord("\\"):
+                backslashes += 1
+                j -= 1
+            if backslashes % 2 == 1:
+                i = q + 1
+                continue
+            self.sink.write(data[:q])
+            self._close_sink()
+            return data[q:]  # the closing quote goes back to the skeleton
+
+    def _open_sink(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=self.prefix, suffix=".part", dir=self.spool_dir)
+        self.sink_path = Path(name)
+        self.sink_file = open(fd, "wb")  # noqa: SIM115 - closed in _close_sink or discard
+        self.sink = _Base64Sink(self.sink_file)
+        self._append_skeleton(f"{PLACEHOLDER}{len(self.blobs)}".encode())
+
+    def _close_sink(self) -> None:
+        assert self.sink is not None and self.sink_file is not None and self.sink_path is not None
+        self.sink.close()
+        self.sink_file.close()
+        self.blobs.append(SpooledBlob(self.sink_path, self.sink.size, self.sink.digest.hexdigest()))
+        self.sink = None
+        self.sink_file = None
+        self.sink_path = None
+
+    def _append_skeleton(self, data: bytes) -> None:
+        self.skeleton += data
+        if len(self.skeleton) > MAX_SKELETON_BYTES:
+            raise InlineJsonError("response body is unexpectedly large outside inline video values")
+
+    def finish(self) -> tuple[Any, list[SpooledBlob]]:
+        if self.sink is not None:
+            raise InlineJsonError("response body ended inside an inline video value (truncated)")
+        self._append_skeleton(self.pending)
+        self.pending = b""
+        try:
+            doc = json.loads(bytes(self.skeleton))
+        except json.JSONDecodeError as exc:
+            raise InlineJsonError(f"response body is not valid JSON: {exc.msg}") from None
+        return doc, self.blobs
+
+    def discard(self) -> None:
+        """Remove partial and finished spool files (after an error)."""
+        if self.sink_file is not None:
+            self.sink_file.close()
+        for path in [b.path for b in self.blobs] + ([self.sink_path] if self.sink_path else []):
+            path.unlink(missing_ok=True)
+
+
+async def read_inline_json(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Any, list[SpooledBlob]]:
+    reader = InlineJsonReader(spool_dir)
+    try:
+        async for chunk in chunks:
+            reader.feed(chunk)
+        return reader.finish()
+    except BaseException:
+        reader.discard()
+        raise
+
+
+def resolve_placeholder(value: Any, blobs: list[SpooledBlob]) -> SpooledBlob | None:
+    if isinstance(value, str) and value.startswith(PLACEHOLDER):
+        return blobs[int(value[len(PLACEHOLDER):])]
+    return None

@@ -1,0 +1,222 @@
+"""The one service layer: an async client (and its sync facade) used by the CLI, and later the HTTP
+service and agent tools. It owns the store, the providers and the engine; callers own nothing else.
+
+    async with VeoClient() as veo:
+        job = await veo.generate(GenerateRequest(prompt="a red fox in snow"), provider="emulator")
+        print(job.results[0].path)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from veokit import errors as E
+from veokit.config import Settings, load_settings
+from veokit.engine.runner import Engine, ProgressFn, catalog_provider
+from veokit.models.catalog import Catalog, Estimate, Offer, default_catalog
+from veokit.models.job import Job, JobEvent, JobState
+from veokit.models.request import GenerateRequest
+from veokit.providers.base import Provider
+from veokit.providers.http import new_client
+from veokit.resilience.clock import Clock
+from veokit.service.providers import build_provider, pick_provider
+from veokit.store import open_store
+from veokit.store.base import JobStore
+
+T = TypeVar("T")
+EMULATOR_LATENCY_S = 2.0
+EMULATOR_POLL_SCALE = 0.05  # the emulator's 2 s "generation" is ~1/30 of Veo's: poll on the same scale
+
+
+class VeoClient:
+    def __init__(self, settings: Settings | None = None, *, store: JobStore | None = None,
+                 catalog: Catalog | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.catalog = catalog or default_catalog()
+        self._store = store
+        self._clock = clock
+        self._providers: dict[str, Provider] = {}
+        self._emulator: Any = None
+        self._engine: Engine | None = None
+        self._download_client = new_client(timeout_s=300.0)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    async def __aenter__(self) -> VeoClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if self._store is None:
+            self._store = await open_store(self.settings.database_url, data_dir=self.settings.data_dir)
+        self._engine = Engine(store=self._store, catalog=self.catalog, provider_for=self._provider,
+                              download_client=self._download_client, clock=self._clock,
+                              poll_scale=self.settings.poll_scale, deadline_s=self.settings.job_deadline_s,
+                              allow_retired=self.settings.allow_retired)
+
+    async def aclose(self) -> None:
+        for p in self._providers.values():
+            await p.aclose()
+        self._providers.clear()
+        await self._download_client.aclose()
+        if self._store is not None:
+            await self._store.close()
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            raise RuntimeError("VeoClient is not started: use `async with VeoClient() as veo`")
+        return self._store
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("VeoClient is not started: use `async with VeoClient() as veo`")
+        return self._engine
+
+    def _provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            if name == "emulator" and self._emulator is None:
+                from veokit.emulator import EmulatorConfig, EmulatorServer
+
+                self._emulator = EmulatorServer(EmulatorConfig(latency_s=EMULATOR_LATENCY_S)).start()
+                self.engine.poll_scale = min(self.engine.poll_scale, EMULATOR_POLL_SCALE)
+            self._providers[name] = build_provider(name, self.settings, self.catalog, emulator=self._emulator)
+        return self._providers[name]
+
+    # -- requests -------------------------------------------------------------------------------------------
+    def resolve(self, request: GenerateRequest, provider: str | None = None) -> tuple[GenerateRequest, str, Offer]:
+        """Fill in provider and model, validate against the catalog; no network."""
+        name = pick_provider(self.settings, provider)
+        if request.model is None:
+            model = self.settings.model or self.catalog.default_model(catalog_provider(name))
+            request = request.model_copy(update={"model": model})
+        offer = self.catalog.validate(request, catalog_provider(name), allow_retired=self.settings.allow_retired)
+        return request, name, offer
+
+    def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
+        request, _, offer = self.resolve(request, provider)
+        return self.catalog.estimate(request, offer)
+
+    async def submit(self, request: GenerateRequest, *, provider: str | None = None, out_dir: Path | None = None,
+                     client_key: str | None = None) -> Job:
+        """Validate, price and record the job (no paid call yet); :meth:`wait` runs it."""
+        request, name, _ = self.resolve(request, provider)
+        return await self.engine.enqueue(request, name, out_dir or self.settings.out_dir, client_key=client_key)
+
+    async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
+        return await self.engine.run(job_id, on_progress)
+
+    async def generate(self, request: GenerateRequest, *, provider: str | None = None,
+                       out_dir: Path | None = None, on_progress: ProgressFn | None = None) -> Job:
+        """Submit and wait; return the succeeded job or raise the typed error the job ended with."""
+        job = await self.submit(request, provider=provider, out_dir=out_dir)
+        return raise_for_job(await self.wait(job.id, on_progress=on_progress))
+
+    # -- jobs -----------------------------------------------------------------------------------------------
+    async def get_job(self, job_id: str) -> Job:
+        return await self.store.get(job_id)
+
+    async def list_jobs(self, *, states: Iterable[JobState] | None = None, limit: int = 50) -> list[Job]:
+        return await self.store.list(states=states, limit=limit)
+
+    async def events(self, job_id: str) -> list[JobEvent]:
+        return await self.store.events(job_id)
+
+    async def resume(self, job_id: str | None = None, *, on_progress: ProgressFn | None = None) -> list[Job]:
+        """Finish unfinished jobs without ever submitting one a second time."""
+        if job_id is not None:
+            job = await self.store.get(job_id)
+            if job.state is JobState.NEEDS_ATTENTION and job.operation_name:
+                # Interrupted by a deadline while running: the operation exists, keep waiting on it.
+                await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING,
+                                            message="resumed by the user")
+            elif not job.state.active:
+                raise E.JobStateError(f"job {job.id} is {job.state.value}; nothing to resume")
+            jobs = [job]
+        else:
+            jobs = [j for j in await self.store.list(limit=10_000) if j.state.active]
+        done = []
+        for job in jobs:
+            if job.provider == "emulator" and job.state is not JobState.QUEUED:
+                done.append(await self.store.transition(
+                    job.id, expect=job.state, to=JobState.NEEDS_ATTENTION,
+                    message="the in-process emulator that ran this job has exited; its operation is gone"))
+                continue
+            done.append(await self.engine.run(job.id, on_progress))
+        return done
+
+    async def retry(self, job_id: str) -> Job:
+        """The user's decision for a job needing attention: submit it again (they accept paying twice)."""
+        job = await self.store.get(job_id)
+        if job.state is not JobState.NEEDS_ATTENTION:
+            raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be retried")
+        return await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.QUEUED,
+                                           operation_name=None, message="retry requested by the user")
+
+    async def abandon(self, job_id: str) -> Job:
+        job = await self.store.get(job_id)
+        if job.state.terminal:
+            raise E.JobStateError(f"job {job.id} is already {job.state.value}")
+        return await self.store.transition(job.id, expect=job.state, to=JobState.ABANDONED,
+                                           message="abandoned by the user")
+
+
+def raise_for_job(job: Job) -> Job:
+    if job.state is JobState.SUCCEEDED:
+        return job
+    if job.error:
+        raise E.from_dict(job.error)
+    raise E.JobStateError(f"job {job.id} ended {job.state.value}")
+
+
+class SyncVeoClient:
+    """Blocking facade over :class:`VeoClient` for scripts and notebooks, on a private event loop."""
+
+    def __init__(self, settings: Settings | None = None, **kw: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = VeoClient(settings, **kw)
+        self._run(self._client.start())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(coro)
+
+    def __enter__(self) -> SyncVeoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._run(self._client.aclose())
+            self._loop.close()
+
+    def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
+        return self._client.estimate(request, provider)
+
+    def generate(self, request: GenerateRequest, **kw: Any) -> Job:
+        return self._run(self._client.generate(request, **kw))
+
+    def submit(self, request: GenerateRequest, **kw: Any) -> Job:
+        return self._run(self._client.submit(request, **kw))
+
+    def wait(self, job_id: str, **kw: Any) -> Job:
+        return self._run(self._client.wait(job_id, **kw))
+
+    def resume(self, job_id: str | None = None, **kw: Any) -> list[Job]:
+        return self._run(self._client.resume(job_id, **kw))
+
+    def get_job(self, job_id: str) -> Job:
+        return self._run(self._client.get_job(job_id))
+
+    def list_jobs(self, **kw: Any) -> list[Job]:
+        return self._run(self._client.list_jobs(**kw))

@@ -1,0 +1,82 @@
+"""Every conversion between jobs and stored values: time zones, JSON and rows. No SQLAlchemy here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic_core
+
+from veokit.models.job import Job, JobEvent, JobState, VideoResult
+
+DATETIME_FIELDS = ("created_at", "updated_at", "submitted_at", "finished_at", "lease_expires_at")
+
+
+def as_utc(value: dt.datetime, name: str = "datetime") -> dt.datetime:
+    """Aware datetime in UTC. Naive values are refused: guessing their zone would corrupt lease expiry."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (use veokit.models.job.utcnow()), got {value!r}")
+    return value.astimezone(dt.UTC)
+
+
+def to_db_time(value: dt.datetime, *, naive: bool) -> dt.datetime:
+    # SQLite has no time zone type: store naive UTC with fixed-width microseconds so text order is time order.
+    value = as_utc(value)
+    return value.replace(tzinfo=None) if naive else value
+
+
+def from_db_time(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def dumps(value: Any) -> str:
+    """The one JSON encoder (SQL engines and the memory store), so both accept and return the same values."""
+    return pydantic_core.to_json(value).decode()
+
+
+def normalise_job(job: Job) -> Job:
+    """A deep, JSON-round-tripped copy with UTC datetimes: exactly what a SQL backend would hand back."""
+    utc = {name: as_utc(value, name) for name in DATETIME_FIELDS if (value := getattr(job, name)) is not None}
+    return clone(job.model_copy(update=utc))
+
+
+def clone(job: Job) -> Job:
+    return Job.model_validate_json(job.model_dump_json())
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    row = job.model_dump(mode="python", exclude={"state", "results"})
+    row["state"] = job.state.value
+    row["results"] = results_to_json(job.results)
+    return row
+
+
+def fields_to_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated transition fields (see rules.validate_fields) as column values."""
+    values = dict(fields)
+    if "results" in values:
+        values["results"] = results_to_json(values["results"])
+    return values
+
+
+def results_to_json(results: list[VideoResult]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in results]
+
+
+def row_to_job(row: Mapping[str, Any]) -> Job:
+    return Job.model_validate(dict(row))
+
+
+def event_row(job_id: str, at: dt.datetime, src: JobState | None, dst: JobState, message: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "at": at,
+        "from_state": None if src is None else src.value,
+        "to_state": dst.value,
+        "message": message,
+    }
+
+
+def row_to_event(row: Mapping[str, Any]) -> JobEvent:
+    return JobEvent.model_validate({k: row[k] for k in ("job_id", "at", "from_state", "to_state", "message")})

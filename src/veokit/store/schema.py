@@ -1,0 +1,85 @@
+"""The SQL schema as SQLAlchemy Core metadata. Migrations must produce exactly this (a test compares them).
+
+``state`` is a plain string, not an enum type: adding a state must not need a PostgreSQL ``ALTER TYPE`` or
+an SQLite table rebuild, and the store already validates every state it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from veokit.store.codec import from_db_time, to_db_time
+
+
+class UtcDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in and out on every backend (SQLite would otherwise return naive datetimes)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else to_db_time(value, naive=dialect.name == "sqlite")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else from_db_time(value)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; elsewhere events deserve 64 bits.
+EventId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("request", sa.JSON(), nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("idempotency_key", sa.String(128), nullable=False),
+    sa.Column("client_key", sa.Text(), nullable=True),
+    sa.Column("out_dir", sa.Text(), nullable=False),
+    sa.Column("estimate_usd", sa.Float(), nullable=False),
+    sa.Column("cost_usd", sa.Float(), nullable=True),
+    sa.Column("operation_name", sa.Text(), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    # none_as_null: a cleared error must be SQL NULL, not the JSON text 'null'.
+    sa.Column("error", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("results", sa.JSON(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("submitted_at", UtcDateTime(), nullable=True),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    # Lease columns: unused by this version's single-process engine, present so multi-worker claiming
+    # (fenced by lease_token) needs no table rebuild.
+    sa.Column("lease_owner", sa.Text(), nullable=True),
+    sa.Column("lease_token", sa.BigInteger(), nullable=False),
+    sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+    sa.Index("ux_jobs_client_key", "client_key", unique=True),
+    sa.Index("ix_jobs_fingerprint", "fingerprint"),
+    sa.Index("ix_jobs_state", "state"),
+    sa.Index("ix_jobs_created_at", "created_at"),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", EventId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.String(64),
+        sa.ForeignKey("jobs.id", name="fk_job_events_job_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("from_state", sa.String(32), nullable=True),
+    sa.Column("to_state", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Index("ix_job_events_job_id", "job_id"),
+)

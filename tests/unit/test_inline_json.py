@@ -1,0 +1,84 @@
+"""The streaming inline-video reader must equal json.loads + b64decode, however the body is chunked."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from veokit.providers.inline_json import InlineJsonError, InlineJsonReader, resolve_placeholder
+
+
+def _body(videos: list[bytes], *, key: str = "bytesBase64Encoded", escape_slash: bool = False) -> bytes:
+    doc = {
+        "name": "projects/p/locations/l/publishers/google/models/m/operations/1",
+        "done": True,
+        "response": {
+            "note": 'a prompt quoting "bytesBase64Encoded": "not a video"',
+            "videos": [{key: base64.b64encode(v).decode(), "mimeType": "video/mp4"} for v in videos],
+        },
+    }
+    text = json.dumps(doc, indent=1)
+    if escape_slash:
+        text = text.replace("/", "\\/")
+    return text.encode()
+
+
+def _feed(body: bytes, tmp_path: Path, sizes: list[int]) -> tuple[dict, list]:
+    reader = InlineJsonReader(tmp_path)
+    i = 0
+    for n in sizes:
+        reader.feed(body[i:i + n])
+        i += n
+    reader.feed(body[i:])
+    return reader.finish()
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 4096, 10**9])
+@pytest.mark.parametrize("escape_slash", [False, True])
+def test_chunking_never_changes_the_result(tmp_path: Path, chunk: int, escape_slash: bool) -> None:
+    videos = [os.urandom(5000), os.urandom(3001)]
+    body = _body(videos, escape_slash=escape_slash)
+    doc, blobs = _feed(body, tmp_path, [chunk] * (len(body) // chunk + 1))
+    assert doc["response"]["note"] == 'a prompt quoting "bytesBase64Encoded": "not a video"'
+    got = [resolve_placeholder(v["bytesBase64Encoded"], blobs) for v in doc["response"]["videos"]]
+    assert [g.path.read_bytes() for g in got if g] == videos
+    assert [g.sha256 for g in got if g] == [hashlib.sha256(v).hexdigest() for v in videos]
+
+
+def test_random_chunk_boundaries(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    video = os.urandom(20000)
+    body = _body([video], key="encodedVideo")
+    for _ in range(20):
+        sizes = [rng.randint(1, 50) for _ in range(200)]
+        doc, blobs = _feed(body, tmp_path, sizes)
+        blob = resolve_placeholder(doc["response"]["videos"][0]["encodedVideo"], blobs)
+        assert blob is not None and blob.path.read_bytes() == video
+
+
+def test_truncated_body_is_an_error_and_leaves_no_files(tmp_path: Path) -> None:
+    body = _body([os.urandom(10000)])
+    reader = InlineJsonReader(tmp_path)
+    reader.feed(body[: len(body) // 2])
+    with pytest.raises(InlineJsonError, match="truncated"):
+        reader.finish()
+    reader.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_base64_is_an_error(tmp_path: Path) -> None:
+    reader = InlineJsonReader(tmp_path)
+    with pytest.raises(InlineJsonError, match="base64"):
+        reader.feed(b'{"bytesBase64Encoded": "ab!d====", "x": 1}')
+        reader.finish()
+
+
+def test_plain_json_passes_through(tmp_path: Path) -> None:
+    doc, blobs = _feed(b'{"name": "op", "done": false}', tmp_path, [5])
+    assert doc == {"name": "op", "done": False} and blobs == []
