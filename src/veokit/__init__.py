@@ -1,2 +1,8 @@
 """veokit: reliable, durable, cost-aware Veo video generation."""
+
 __version__ = "0.1.0"
+
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput  # noqa: E402
+from veokit.service.client import SyncVeoClient, VeoClient  # noqa: E402
+
+__all__ = ["GenerateRequest", "ImageInput", "SyncVeoClient", "VeoClient", "VideoInput", "__version__"]

@@ -39,14 +39,11 @@ def _truncate(src: pathlib.Path, dst: pathlib.Path, fraction: float) -> pathlib.
 def _write_plain_mp4(path: pathlib.Path, *, video: bool = True, audio: bool = False) -> None:
     """An MP4 written without faststart (moov at the end), unlike our renderer's output."""
     with av.open(str(path), "w", format="mp4") as c:
-        streams = []
         if video:
             v = c.add_stream("libx264", rate=24)
             v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
-            streams.append(v)
         if audio:
             a = c.add_stream("aac", rate=48_000, layout="stereo")
-            streams.append(a)
         for i in range(24):
             if video:
                 frame = av.VideoFrame.from_ndarray(np.full((96, 64), i * 8, dtype=np.uint8), format="yuv420p")
@@ -57,8 +54,10 @@ def _write_plain_mp4(path: pathlib.Path, *, video: bool = True, audio: bool = Fa
                 af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
                 af.sample_rate, af.pts, af.time_base = 48_000, i * 2000, Fraction(1, 48_000)
                 c.mux(a.encode(af))
-        for s in streams:
-            c.mux(s.encode(None))
+        if video:
+            c.mux(v.encode(None))
+        if audio:
+            c.mux(a.encode(None))
 
 
 def test_probe_reports_stream_facts(video: pathlib.Path) -> None:

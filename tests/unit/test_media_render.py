@@ -75,7 +75,8 @@ def test_exact_duration_and_frame_count(tmp_path: pathlib.Path, seconds: int) ->
     with av.open(str(out)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
         assert v.time_base == Fraction(1, 24) and v.duration == seconds * 24
-        assert a.duration is not None and float(a.duration * a.time_base) == pytest.approx(seconds, abs=1 / 24)
+        assert a.duration is not None and a.time_base is not None
+        assert float(a.duration * a.time_base) == pytest.approx(seconds, abs=1 / 24)
         assert c.duration is not None and c.duration / av.time_base == pytest.approx(seconds, abs=1 / 24)
     verify_mp4(out, Expectation(duration_s=seconds, tolerance_s=1 / 24))
 
@@ -177,9 +178,7 @@ def test_atomic_write_leaves_only_the_output(tmp_path: pathlib.Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["out.mp4"]
 
 
-@pytest.mark.parametrize(
-    "kw", [{"width": 321}, {"height": 8}, {"duration_s": 0.0}, {"duration_s": 0.01}, {"fps": 0}]
-)
+@pytest.mark.parametrize("kw", [{"width": 321}, {"height": 8}, {"duration_s": 0.0}, {"duration_s": 0.01}, {"fps": 0}])
 def test_invalid_specs_rejected(kw: dict[str, object]) -> None:
     fields: dict[str, object] = {"prompt": "p", "width": W, "height": H, "duration_s": 1.0, **kw}
     with pytest.raises(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -50,6 +51,13 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
             raise fail(exc.message, exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; `veokit resume` finishes unfinished jobs without paying again", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, with the way to see more
+            if os.environ.get("VEOKIT_DEBUG"):
+                raise
+            raise fail(f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
+                       "VEOKIT_DEBUG=1 for the traceback and please report it", 1) from None
 
     return wrapper
 

@@ -19,7 +19,6 @@ class Stats:
             self._polls = 0
             self._downloads = 0
             self._faults_fired = 0
-            self._rejected: Counter[str] = Counter()
 
     def submit(self, credential: str, model: str, user_project: str | None) -> None:
         """Count one accepted (2xx) submit: each one would be billed by Google."""
@@ -40,10 +39,6 @@ class Stats:
         with self._lock:
             self._faults_fired += 1
 
-    def rejected(self, route: str) -> None:
-        with self._lock:
-            self._rejected[route] += 1
-
     def snapshot(self, operations: int) -> dict[str, Any]:
         with self._lock:
             submits = {cred: dict(models) for cred, models in self._submits.items()}
@@ -55,5 +50,4 @@ class Stats:
                 "operations": operations,
                 "user_projects": dict(self._user_projects),
                 "faults_fired": self._faults_fired,
-                "rejected": dict(self._rejected),
             }

@@ -94,12 +94,11 @@ class Engine:
         if job.state is S.QUEUED:
             job = await self._submit(job)
         elif job.state is S.SUBMITTING:
-            job = await self.store.transition(
-                job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION,
-                message="found mid-submit after an interruption; the provider may have accepted it, so veokit "
-                        f"will not resubmit on its own. Run `veokit jobs retry {job.id}` to submit again (may "
-                        f"pay twice) or `veokit jobs abandon {job.id}`",
-                error=E.SubmitOutcomeUnknown("submit interrupted", provider=job.provider).to_dict())
+            why = ("found mid-submit after an interruption; the provider may have accepted it, so veokit will "
+                   f"not resubmit on its own. Run `veokit jobs retry {job.id}` to submit again (may pay twice) "
+                   f"or `veokit jobs abandon {job.id}`")
+            job = await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, message=why,
+                                              error=E.SubmitOutcomeUnknown(why, provider=job.provider).to_dict())
         if job.state in (S.RUNNING, S.DOWNLOADING):
             job = await self._poll_and_finish(job, notify)
         return job
@@ -112,11 +111,11 @@ class Engine:
         try:
             name = await provider.submit(request)
         except E.SubmitOutcomeUnknown as exc:
-            await self.store.transition(
-                job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, error=exc.to_dict(),
-                message=f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
-                        f"`veokit jobs abandon {job.id}`")
-            raise
+            why = (f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
+                   f"`veokit jobs abandon {job.id}`")
+            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, message=why,
+                                        error={**exc.to_dict(), "message": why})
+            raise E.SubmitOutcomeUnknown(why, provider=exc.provider) from None
         except E.NetworkError as exc:  # nothing reached the provider: safe to try again later
             await self.store.transition(job.id, expect=S.SUBMITTING, to=S.QUEUED, error=exc.to_dict(),
                                         message=f"not sent: {exc.message}")

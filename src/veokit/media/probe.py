@@ -182,9 +182,7 @@ def _scan_packets(path: StrPath, c: av.container.InputContainer, size: int) -> t
     return counts[v.index], last_key_pts
 
 
-def _decode_first(
-    path: StrPath, c: av.container.InputContainer, v: av.video.stream.VideoStream
-) -> av.VideoFrame:
+def _decode_first(path: StrPath, c: av.container.InputContainer, v: av.video.stream.VideoStream) -> av.VideoFrame:
     c.seek(0, stream=v, backward=True)
     for frame in c.decode(v):
         return frame

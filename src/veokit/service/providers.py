@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from veokit.config import Settings
+from veokit.config import PROVIDERS, Settings
 from veokit.errors import ConfigError
 from veokit.models.catalog import Catalog, Offer
 from veokit.providers.base import Provider
@@ -28,6 +28,8 @@ EMULATOR_PROJECT = "veokit-emulator"
 def pick_provider(settings: Settings, requested: str | None) -> str:
     """--provider, then config, then whichever credentials are present."""
     if requested:
+        if requested not in PROVIDERS:
+            raise ConfigError(f"provider: unknown provider {requested!r}; choose one of {', '.join(PROVIDERS)}")
         return requested
     if settings.provider:
         return settings.provider

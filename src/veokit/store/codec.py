@@ -53,8 +53,10 @@ def job_to_row(job: Job) -> dict[str, Any]:
 
 
 def fields_to_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated transition fields (see rules.validate_fields) as column values."""
+    """Validated transition changes (see rules.changes) as column values."""
     values = dict(fields)
+    if "state" in values:
+        values["state"] = JobState(values["state"]).value
     if "results" in values:
         values["results"] = results_to_json(values["results"])
     return values
@@ -64,7 +66,7 @@ def results_to_json(results: list[VideoResult]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in results]
 
 
-def row_to_job(row: Mapping[str, Any]) -> Job:
+def row_to_job(row: Mapping[Any, Any]) -> Job:
     return Job.model_validate(dict(row))
 
 
@@ -78,5 +80,5 @@ def event_row(job_id: str, at: dt.datetime, src: JobState | None, dst: JobState,
     }
 
 
-def row_to_event(row: Mapping[str, Any]) -> JobEvent:
+def row_to_event(row: Mapping[Any, Any]) -> JobEvent:
     return JobEvent.model_validate({k: row[k] for k in ("job_id", "at", "from_state", "to_state", "message")})

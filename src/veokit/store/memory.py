@@ -78,9 +78,7 @@ class MemoryJobStore:
         values = rules.validate_fields(fields)
         async with self._lock:
             current = self._jobs.get(job_id)
-            if current is None or current.state not in expected or (
-                fence is not None and current.lease_token != fence
-            ):
+            if current is None or current.state not in expected or (fence is not None and current.lease_token != fence):
                 raise rules.mismatch_error(job_id, current, expected, fence)
             now = utcnow()
             updated = clone(current.model_copy(update=rules.changes(to, values, now)))
@@ -102,9 +100,7 @@ class MemoryJobStore:
 
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
         async with self._lock:
-            matches = [
-                j for j in self._jobs.values() if j.fingerprint == fingerprint and j.state is JobState.SUCCEEDED
-            ]
+            matches = [j for j in self._jobs.values() if j.fingerprint == fingerprint and j.state is JobState.SUCCEEDED]
         if not matches:
             return None
         return clone(max(matches, key=lambda j: (j.finished_at or j.created_at, j.id)))

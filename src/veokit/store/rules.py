@@ -32,9 +32,14 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
     }
 )
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(Job.model_fields[name].annotation) for name in UPDATABLE_FIELDS
-}
+
+def _adapter(name: str) -> TypeAdapter[Any]:
+    annotation = Job.model_fields[name].annotation
+    assert annotation is not None, name
+    return TypeAdapter(annotation)
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {name: _adapter(name) for name in UPDATABLE_FIELDS}
 
 
 def expected_states(expect: JobState | str | Iterable[JobState | str]) -> tuple[JobState, ...]:
@@ -50,19 +55,15 @@ def check_allowed(job_id: str, expected: tuple[JobState, ...], to: JobState) -> 
     refused = [s for s in expected if not can_transition(s, to)]
     if refused:
         detail = "; terminal jobs never change" if any(s.terminal for s in refused) else ""
-        raise JobStateError(
-            f"job {job_id}: {', '.join(refused)} → {to} is not an allowed transition{detail}"
-        )
+        raise JobStateError(f"job {job_id}: {', '.join(refused)} → {to} is not an allowed transition{detail}")
 
 
 def validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Typed, UTC-normalised copies of transition fields. Unknown names are a programming error: TypeError."""
     unknown = sorted(set(fields) - UPDATABLE_FIELDS)
     if unknown:
-        raise TypeError(
-            f"transition() got unknown field(s) {', '.join(unknown)}; "
-            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
-        )
+        allowed = ", ".join(sorted(UPDATABLE_FIELDS))
+        raise TypeError(f"transition() got unknown field(s) {', '.join(unknown)}; updatable: {allowed}")
     out: dict[str, Any] = {}
     for name, value in fields.items():
         checked = _ADAPTERS[name].validate_python(value)
@@ -83,9 +84,7 @@ def records_event(src: JobState, to: JobState, message: str) -> bool:
     return src != to or bool(message)
 
 
-def mismatch_error(
-    job_id: str, actual: Job | None, expected: tuple[JobState, ...], fence: int | None
-) -> JobError:
+def mismatch_error(job_id: str, actual: Job | None, expected: tuple[JobState, ...], fence: int | None) -> JobError:
     """The error for a compare-and-set that matched no row, judged from a fresh read of the job."""
     if actual is None:
         return JobNotFound(f"job {job_id} not found")

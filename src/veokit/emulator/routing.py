@@ -1,0 +1,36 @@
+"""Small helpers every route module shares: the state, JSON bodies, and firing scripted faults."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from veokit.emulator.errors import invalid_argument
+from veokit.emulator.faults import Fault
+from veokit.emulator.state import EmulatorState
+
+
+def emulator_state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
+
+
+async def fire_fault(state: EmulatorState, route: str, model: str | None,
+                     *capabilities: str) -> tuple[Fault | None, Response | None]:
+    """Consume the next matching fault rule; returns it and, if it answers instead of the route, the answer."""
+    fault = state.faults.take(route, model, frozenset(capabilities))
+    if fault is None:
+        return None, None
+    state.stats_counters.fault()
+    return fault, await fault.intercept()

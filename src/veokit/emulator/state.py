@@ -1,0 +1,222 @@
+"""EmulatorState: everything a running emulator knows, shared by all routes and by tests.
+
+Routes run on the server's event loop while tests poke ``emu.state`` from their own thread and renders
+finish on pool threads, so every mutable table is guarded by one re-entrant lock. Nothing here blocks
+on I/O while holding it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from veokit.emulator.clock import Clock
+from veokit.emulator.config import EmulatorConfig
+from veokit.emulator.credentials import CredentialStore
+from veokit.emulator.faults import FaultBook
+from veokit.emulator.operations import (
+    ContentGrant,
+    DeliveredVideo,
+    GcsObject,
+    Operation,
+    OperationResult,
+    StoredFile,
+)
+from veokit.emulator.render_pool import RenderedFile, RenderPool
+from veokit.emulator.stats import Stats
+from veokit.models.catalog import Catalog, default_catalog
+
+log = logging.getLogger("veokit.emulator")
+_BASE36 = "abcdefghijklmnopqrstuvwxyz0123456789"
+# The SDK extracts Gemini file ids with files/([a-z0-9]+), so ids must be lowercase alphanumerics.
+FILE_URI_ID = re.compile(r"files/([a-z0-9]+)")
+
+
+def new_short_id(n: int = 12) -> str:
+    return "".join(secrets.choice(_BASE36) for _ in range(n))
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig, catalog: Catalog | None = None) -> None:
+        self.config = config
+        self.catalog = catalog or default_catalog()
+        self.clock = Clock()
+        self.credentials = CredentialStore(self.clock, config.api_keys, config.bearer_tokens)
+        self.stats_counters = Stats()
+        self.faults = FaultBook()
+        self._owns_dir = config.storage_dir is None
+        self.storage_dir = (
+            Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None
+            else config.storage_dir
+        )
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.renders = RenderPool(self.storage_dir / "renders", workers=config.render_workers)
+        self.inputs_dir = self.storage_dir / "inputs"
+        self._lock = threading.RLock()
+        self._rng = random.Random(config.seed)
+        self.operations: dict[str, Operation] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.objects: dict[tuple[str, str], GcsObject] = {}
+        self._grants: dict[str, ContentGrant] = {}
+        self._generation = 0
+
+    # -- configuration at runtime -------------------------------------------------------------------
+    def set_latency(self, latency_s: float | None = None,
+                    latency_range_s: tuple[float, float] | bool | None = False) -> EmulatorConfig:
+        """Change latency for operations submitted from now on (``latency_range_s=False``: keep it)."""
+        changes: dict[str, Any] = {}
+        if latency_s is not None:
+            changes["latency_s"] = latency_s
+        if latency_range_s is not False:
+            changes["latency_range_s"] = latency_range_s
+        with self._lock:
+            self.config = replace(self.config, **changes)  # validates in __post_init__
+            return self.config
+
+    def draw_latency(self) -> float:
+        with self._lock:
+            rng = self.config.latency_range_s
+            if rng is None:
+                return self.config.latency_s
+            return self._rng.uniform(*rng)
+
+    # -- operations ---------------------------------------------------------------------------------
+    def add_operation(self, op: Operation) -> None:
+        with self._lock:
+            self.operations[op.id] = op
+
+    def operation(self, op_id: str) -> Operation | None:
+        with self._lock:
+            return self.operations.get(op_id)
+
+    def resolve(self, op: Operation) -> OperationResult | None:
+        """The operation's final result, fixed on first observation; None while it is running."""
+        with self._lock:
+            if op.result is not None:
+                return op.result
+            if self.clock.now() < op.ready_at:
+                return None
+            outcome = op.outcome
+            if outcome.kind == "filtered":
+                n = op.request.sample_count
+                op.result = OperationResult(op.ready_at, filtered_reasons=outcome.reasons, filtered_count=n)
+            elif outcome.kind == "failed":
+                op.result = OperationResult(op.ready_at, error=(13, outcome.message))
+            elif not all(f.done() for f in op.renders):
+                return None
+            else:
+                op.result = self._deliver(op)
+            return op.result
+
+    def _deliver(self, op: Operation) -> OperationResult:
+        done_at = max(op.ready_at, op.render_done_at or op.ready_at)
+        files: list[RenderedFile] = []
+        for fut in op.renders:
+            exc = fut.exception()
+            if exc is not None:
+                log.error("render for %s failed: %r", op.name, exc)
+                return OperationResult(done_at, error=(13, "Video generation failed due to an internal error."))
+            files.append(fut.result())
+        videos: list[DeliveredVideo] = []
+        for i, rendered in enumerate(files):
+            if op.protocol == "gemini":
+                stored = StoredFile(new_short_id(), rendered, op.model, done_at,
+                                    done_at + self.config.retention_s)
+                self.files[stored.id] = stored
+                videos.append(DeliveredVideo(rendered, file_id=stored.id))
+            elif op.request.storage_uri is not None:
+                bucket, _, prefix = op.request.storage_uri[len("gs://"):].partition("/")
+                name = "/".join(p for p in (prefix.strip("/"), op.id, f"sample_{i}.mp4") if p)
+                self._generation += 1
+                obj = GcsObject(bucket, name, rendered, op.model, done_at, self._generation)
+                self.objects[(bucket, name)] = obj
+                videos.append(DeliveredVideo(rendered, gcs_uri=obj.uri))
+            else:
+                videos.append(DeliveredVideo(rendered))
+        return OperationResult(done_at, videos=tuple(videos))
+
+    # -- Gemini files and Cloud Storage objects -----------------------------------------------------
+    def file(self, file_id: str) -> StoredFile | None:
+        """A live Gemini file; None once its retention has passed."""
+        with self._lock:
+            f = self.files.get(file_id)
+            if f is None or self.clock.now() >= f.expires_at:
+                return None
+            return f
+
+    def file_by_uri(self, uri: str) -> StoredFile | None:
+        m = FILE_URI_ID.search(uri)
+        return self.file(m.group(1)) if m else None
+
+    def touch_file(self, f: StoredFile) -> None:
+        """Referencing a video for extension restarts its retention window ([VEO])."""
+        with self._lock:
+            f.expires_at = self.clock.now() + self.config.retention_s
+
+    def gcs_object(self, bucket: str, name: str) -> GcsObject | None:
+        with self._lock:
+            return self.objects.get((bucket, name))
+
+    def gcs_object_by_uri(self, uri: str) -> GcsObject | None:
+        if not uri.startswith("gs://"):
+            return None
+        bucket, _, name = uri[len("gs://"):].partition("/")
+        return self.gcs_object(bucket, name)
+
+    def grant(self, f: StoredFile) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            now = self.clock.now()
+            self._grants = {t: g for t, g in self._grants.items() if g.expires_at > now}
+            self._grants[token] = ContentGrant(f.id, now + self.config.signed_url_ttl_s)
+        return token
+
+    def redeem(self, token: str) -> tuple[StoredFile | None, bool]:
+        """(file, expired) for a signed content token."""
+        with self._lock:
+            g = self._grants.get(token)
+            if g is None:
+                return None, False
+            if self.clock.now() >= g.expires_at:
+                return None, True
+            return self.file(g.file_id), False
+
+    # -- admin ----------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            n = len(self.operations)
+        out = self.stats_counters.snapshot(operations=n)
+        out["tokens_issued"] = self.credentials.issued_total
+        out["renders_started"] = self.renders.renders_started
+        return out
+
+    def describe_operations(self) -> list[dict[str, Any]]:
+        with self._lock:
+            ops = list(self.operations.values())
+        for op in ops:
+            self.resolve(op)
+        return [op.describe() for op in ops]
+
+    def reset(self) -> None:
+        """Forget operations, files, objects, faults and counters. Keeps the clock, issued tokens (clients
+        hold them and would not know to refresh) and the render cache (content-addressed)."""
+        with self._lock:
+            self.operations.clear()
+            self.files.clear()
+            self.objects.clear()
+            self._grants.clear()
+            self.faults.clear()
+            self.stats_counters.reset()
+
+    def close(self) -> None:
+        self.renders.close()
+        if self._owns_dir:
+            shutil.rmtree(self.storage_dir, ignore_errors=True)

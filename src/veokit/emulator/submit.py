@@ -1,0 +1,154 @@
+"""Turn a validated request into an operation: resolve input media, start the renders, set the clock.
+
+Rendering starts at submit time (as generation does on Google's side), so by the time the latency
+has elapsed the video is usually ready and polls never wait on the encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from veokit.emulator.errors import invalid_argument
+from veokit.emulator.generation import GenerationRequest
+from veokit.emulator.media_inputs import MediaRef, check_image
+from veokit.emulator.operations import Operation
+from veokit.emulator.outcome import Outcome
+from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.state import EmulatorState, new_short_id
+from veokit.media.probe import CorruptMediaError, probe_mp4
+from veokit.media.render import RenderSpec
+
+EXTENSION_ADDS_S = 7.0  # each Veo 3.1 extension step adds 7 s ([VEO])
+MAX_EXTENSION_INPUT_S = 141.0
+UINT32 = 2**32
+MAX_IMAGE_BYTES = 20 * 2**20  # Vertex's documented input-image ceiling
+
+
+@dataclass(frozen=True)
+class InputVideo:
+    duration_s: float
+    width: int
+    height: int
+
+
+async def create_operation(
+    state: EmulatorState,
+    req: GenerationRequest,
+    *,
+    credential: str,
+    name_for: Callable[[str], str],
+    outcome: Outcome | None = None,
+) -> Operation:
+    """Resolve inputs, start rendering and register the operation; ``name_for(id)`` builds its name."""
+    image = _resolve_image(state, req.image, "instances[0].image")
+    last = _resolve_image(state, req.last_frame, "instances[0].lastFrame")
+    duration = float(req.duration_s)
+    if req.video is not None:
+        duration = (await _resolve_video(state, req)).duration_s + EXTENSION_ADDS_S
+    chosen = outcome or req.outcome
+    op_id = str(uuid.uuid4()) if req.protocol == "vertex" else new_short_id()
+    now = state.clock.now()
+    op = Operation(
+        id=op_id, name=name_for(op_id), protocol=req.protocol, model=req.model, credential=credential,
+        created_at=now, ready_at=now + state.draw_latency(), request=_without_payloads(req), outcome=chosen,
+    )
+    op.renders = _start_renders(state, req, chosen, duration, image, last)
+    op.watch_renders(state.clock.now)
+    state.add_operation(op)
+    return op
+
+
+def _start_renders(state: EmulatorState, req: GenerationRequest, outcome: Outcome, duration_s: float,
+                   image: bytes | None, last: bytes | None) -> list[Future[RenderedFile]]:
+    if outcome.kind in ("filtered", "failed"):
+        return []  # no video will be delivered, so none is rendered
+    base = req.seed if req.seed is not None else state.config.seed
+    futures: list[Future[RenderedFile]] = []
+    for i in range(req.sample_count):
+        seed = (base + i) % UINT32  # distinct samples per request, reproducible per seed
+        if outcome.kind == "large":
+            futures.append(state.renders.render_large(outcome.min_bytes, req.width, req.height, seed))
+            continue
+        spec = RenderSpec(
+            prompt=req.prompt, width=req.width, height=req.height, duration_s=duration_s, fps=24,
+            audio=req.audio, seed=seed, first_frame=image, last_frame=last, label=f"{req.model} #{i}",
+        )
+        futures.append(state.renders.render(spec))
+    return futures
+
+
+def _without_payloads(req: GenerationRequest) -> GenerationRequest:
+    """The request as kept with the operation: inline media (up to hundreds of MB of input video) is
+    dropped once rendering has what it needs, so a long-running emulator's memory does not grow with it."""
+
+    def light(ref: MediaRef | None) -> MediaRef | None:
+        return None if ref is None else MediaRef(uri=ref.uri, mime_type=ref.mime_type)
+
+    return replace(req, image=light(req.image), last_frame=light(req.last_frame), video=light(req.video),
+                   reference_images=tuple(MediaRef(uri=r.uri, mime_type=r.mime_type) for r in req.reference_images))
+
+
+def _resolve_image(state: EmulatorState, ref: MediaRef | None, field: str) -> bytes | None:
+    if ref is None:
+        return None
+    if ref.data is not None:
+        return ref.data
+    obj = state.gcs_object_by_uri(ref.uri or "")
+    if obj is None:
+        raise invalid_argument(f"{field}.gcsUri: {ref.uri} does not exist or is not readable")
+    if obj.file.size > MAX_IMAGE_BYTES:
+        raise invalid_argument(f"{field}.gcsUri: {ref.uri} is larger than an image may be")
+    data = obj.file.path.read_bytes()
+    check_image(data, f"{field}.gcsUri")
+    return data
+
+
+async def _resolve_video(state: EmulatorState, req: GenerationRequest) -> InputVideo:
+    ref = req.video
+    assert ref is not None
+    field = "instances[0].video"
+    if ref.data is not None:
+        path = state.inputs_dir / (hashlib.sha256(ref.data).hexdigest() + ".mp4")
+        await asyncio.to_thread(_write_once, path, ref.data)
+    elif ref.uri is not None and ref.uri.startswith("gs://"):
+        obj = state.gcs_object_by_uri(ref.uri)
+        if obj is None:
+            raise invalid_argument(f"{field}.gcsUri: {ref.uri} does not exist or is not readable")
+        path = obj.file.path
+    else:
+        f = state.file_by_uri(ref.uri or "")
+        if f is None:
+            raise invalid_argument(f"{field}.uri: the video does not exist or has expired "
+                                   "(generated videos are kept for 2 days)")
+        state.touch_file(f)
+        path = f.file.path
+    try:
+        info = await asyncio.to_thread(probe_mp4, path)
+    except CorruptMediaError:
+        raise invalid_argument(f"{field}: the video is not a valid MP4 file") from None
+    if info.duration_s > MAX_EXTENSION_INPUT_S:
+        raise invalid_argument(f"{field}: videos longer than {MAX_EXTENSION_INPUT_S:g} seconds cannot be "
+                               f"extended (got {info.duration_s:.1f} s)")
+    offer = state.catalog.find(req.protocol, req.model)
+    allowed = offer.extension_resolutions if offer else None
+    if allowed:
+        sizes = {state.catalog.dims(r, a) for r in allowed for a in state.catalog.dimensions[r]}
+        if (info.width, info.height) not in sizes:
+            raise invalid_argument(f"{field}: only {', '.join(allowed)} videos can be extended "
+                                   f"(got {info.width}x{info.height})")
+    return InputVideo(info.duration_s, info.width, info.height)
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

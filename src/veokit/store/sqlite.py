@@ -1,0 +1,72 @@
+"""What SQLite needs to be a safe multi-process job store: WAL, a busy timeout, enforced foreign keys, and
+write transactions that take the write lock up front."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Execution option marking transactions that will write: they start with BEGIN IMMEDIATE.
+WRITE = "veokit_write"
+BUSY_TIMEOUT_MS = 5000
+_WAL_SWITCH_TIMEOUT_S = 30.0
+
+
+def configure(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver: by default it never wraps DDL in a transaction (so a
+        # migration could half-apply) and it opens writes with a deferred BEGIN, whose later lock upgrade
+        # fails at once with "database is locked" instead of waiting for busy_timeout.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the single write lock up front (waiting up to busy_timeout), which serialises
+        # writers across processes; readers keep reading the last commit under WAL.
+        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def enable_wal(engine: AsyncEngine) -> None:
+    """Switch the database file to WAL (it stays so: later connections inherit it from the file).
+
+    Done once per open() rather than in the connect hook: the switch needs an exclusive lock, and processes
+    creating the same new file at once each hold a shared lock while waiting for it, so all but one fail,
+    some only after the whole busy_timeout. A short timeout and retries let one win and the rest see WAL.
+    """
+    deadline = asyncio.get_running_loop().time() + _WAL_SWITCH_TIMEOUT_S
+    async with engine.connect() as conn:
+        # The driver connection, not conn.execute: that would open a transaction, inside which the
+        # journal mode cannot change.
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await _pragma(raw, "busy_timeout=50")
+        try:
+            while True:
+                try:
+                    if await _pragma(raw, "journal_mode=WAL") in ("wal", "memory"):
+                        return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                        raise
+                if asyncio.get_running_loop().time() > deadline:
+                    raise sqlite3.OperationalError("could not switch the database to WAL journal mode")
+                await asyncio.sleep(0.02)
+        finally:
+            await _pragma(raw, f"busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+async def _pragma(aiosqlite_connection: Any, pragma: str) -> str | None:
+    async with aiosqlite_connection.execute(f"PRAGMA {pragma}") as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else str(row[0]).lower()

@@ -1,0 +1,68 @@
+"""Shared fixtures: the Veo emulator, served over real loopback HTTP.
+
+``emulator`` is one session-wide server, reset before each test (operations, files, faults, counters,
+latency); all emulators in a session share one render cache directory, so a video that several tests
+ask for is encoded once. ``make_emulator(**overrides)`` starts a dedicated server when a test needs a
+different configuration (token lifetime, ``as_of`` date, latency range).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from veokit.emulator import EmulatorConfig, EmulatorServer
+
+# Before the Gemini API's Veo shutdown (2026-10-22), after Vertex retired Veo 3.0 (2026-06-30), so both
+# live and retired models exist on both protocols.
+EMULATOR_AS_OF = dt.date(2026, 10, 1)
+EMULATOR_LATENCY_S = 0.3
+
+
+@pytest.fixture(scope="session")
+def emulator_config(tmp_path_factory: pytest.TempPathFactory) -> EmulatorConfig:
+    return EmulatorConfig(
+        api_keys=("test-key", "second-key"),
+        bearer_tokens=("test-token",),
+        latency_s=EMULATOR_LATENCY_S,
+        as_of=EMULATOR_AS_OF,
+        storage_dir=tmp_path_factory.mktemp("emulator-renders"),
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator_session(emulator_config: EmulatorConfig) -> Iterator[EmulatorServer]:
+    with EmulatorServer(emulator_config) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_session: EmulatorServer) -> EmulatorServer:
+    emulator_session.state.reset()
+    emulator_session.state.set_latency(EMULATOR_LATENCY_S, None)
+    return emulator_session
+
+
+@pytest.fixture
+def emu_http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emulator.base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def make_emulator(emulator_config: EmulatorConfig) -> Iterator[Callable[..., EmulatorServer]]:
+    started: list[EmulatorServer] = []
+
+    def start(**overrides: Any) -> EmulatorServer:
+        emu = EmulatorServer(replace(emulator_config, **overrides)).start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()

@@ -1,0 +1,91 @@
+"""Fixtures for end-to-end tests: a real emulator on loopback and a VeoClient pointed at it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from veokit.config import Settings
+from veokit.emulator import EmulatorConfig, EmulatorServer
+from veokit.service.client import VeoClient
+
+BEFORE_GEMINI_SHUTDOWN = dt.date(2026, 10, 1)
+
+
+@pytest.fixture
+def emu() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(latency_s=0.3, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as server:
+        yield server
+
+
+def settings_for(emu: EmulatorServer, tmp_path: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "provider": "vertex",
+        "vertex_base_url": emu.base_url,
+        "vertex_project": "proj-1",
+        "vertex_access_token": "test-token",
+        "gemini_base_url": emu.base_url,
+        "database_url": f"sqlite:///{tmp_path / 'jobs.db'}",
+        "data_dir": tmp_path / "data",
+        "out_dir": tmp_path / "videos",
+        "poll_scale": 0.01,
+        "allow_retired": True,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture
+async def client(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[VeoClient]:
+    async with VeoClient(settings_for(emu, tmp_path)) as c:
+        yield c
+
+
+def stats(emu: EmulatorServer) -> dict[str, Any]:
+    return httpx.get(f"{emu.base_url}/_emulator/stats").json()
+
+
+class ConnectionCounter:
+    """A TCP listener that counts connections and answers nothing: proof that no request was made."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.count = 0
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.count += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._t.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def counter() -> Iterator[ConnectionCounter]:
+    c = ConnectionCounter()
+    yield c
+    c.close()
