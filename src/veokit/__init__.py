@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput  # noqa: E402
-from veokit.service.client import SyncVeoClient, VeoClient  # noqa: E402
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.service.client import SyncVeoClient, VeoClient
 
 __all__ = ["GenerateRequest", "ImageInput", "SyncVeoClient", "VeoClient", "VideoInput", "__version__"]

@@ -610,7 +610,7 @@ class _Base64Sink:
 @pytest.mark.slow
 def test_inline_base64_response_streams_with_flat_memory(emulator: EmulatorServer, emu_http: httpx.Client) -> None:
     target = 120_000_000
-    name = submit(emu_http, body(f"[emulate:large:{target}] a very long take"))
+    name = submit(emu_http, body(f"[emulate:large:{target}] a very long take", durationSeconds=4))
     op = emulator.state.operation(name.rpartition("/")[2])
     assert op is not None
     deadline = time.monotonic() + 60

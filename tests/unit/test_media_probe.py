@@ -111,7 +111,7 @@ def test_file_cut_on_a_sample_boundary_rejected(video: pathlib.Path, tmp_path: p
         positions = [p.pos for p in c.demux(video=0) if p.size and p.pos is not None]
     cut = tmp_path / "boundary.mp4"
     cut.write_bytes(video.read_bytes()[: positions[40]])
-    with pytest.raises(CorruptMediaError, match="truncated: stream"):
+    with pytest.raises(CorruptMediaError, match="truncated: track"):
         probe_mp4(cut)
 
 

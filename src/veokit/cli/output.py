@@ -65,12 +65,11 @@ class LiveProgress:
         total = p.elapsed_s + (p.expected_remaining_s or 0.0)
         done = p.state in ("succeeded", "downloading") or p.message == "done"
         eta = "" if done else (f"~{p.expected_remaining_s:.0f}s left" if p.expected_remaining_s else "any moment")
-        fields = {"state": p.message or p.state, "eta": eta}
+        state = p.message or p.state
         if self.task is None:
-            self.task = self.progress.add_task("job", total=max(total, 1e-3), completed=p.elapsed_s, **fields)
-        else:
-            self.progress.update(self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s,
-                                 **fields)
+            self.task = self.progress.add_task("job", total=max(total, 1e-3), state=state, eta=eta)
+        self.progress.update(self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s,
+                             state=state, eta=eta)
 
 
 def estimate_line(est: Estimate) -> str:

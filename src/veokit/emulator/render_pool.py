@@ -44,11 +44,13 @@ class RenderPool:
         key = render_key(spec)
         return self._cached(key, lambda out: render_mp4(spec, out))
 
-    def render_large(self, min_bytes: int, width: int, height: int, seed: int) -> Future[RenderedFile]:
-        key = hashlib.sha256(f"large:v1:{min_bytes}:{width}x{height}:{seed}".encode()).hexdigest()
+    def render_large(self, min_bytes: int, width: int, height: int, seed: int, *, duration_s: float | None = None,
+                     audio: bool = False) -> Future[RenderedFile]:
+        key = hashlib.sha256(f"large:v2:{min_bytes}:{width}x{height}:{seed}:{duration_s}:{audio}".encode()).hexdigest()
 
         def produce(out: Path) -> None:
-            render_large_mp4(out, min_bytes, width=width, height=height, seed=seed)
+            render_large_mp4(out, min_bytes, width=width, height=height, seed=seed, duration_s=duration_s,
+                             audio=audio)
 
         return self._cached(key, produce)
 

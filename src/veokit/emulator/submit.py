@@ -73,7 +73,9 @@ def _start_renders(state: EmulatorState, req: GenerationRequest, outcome: Outcom
     for i in range(req.sample_count):
         seed = (base + i) % UINT32  # distinct samples per request, reproducible per seed
         if outcome.kind == "large":
-            futures.append(state.renders.render_large(outcome.min_bytes, req.width, req.height, seed))
+            # Noise at the requested size and length: huge, yet exactly what the request asked for.
+            futures.append(state.renders.render_large(outcome.min_bytes, req.width, req.height, seed,
+                                                      duration_s=duration_s, audio=req.audio))
             continue
         spec = RenderSpec(
             prompt=req.prompt, width=req.width, height=req.height, duration_s=duration_s, fps=24,

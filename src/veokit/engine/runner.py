@@ -82,7 +82,8 @@ class Engine:
         job = Job(id=job_id, state=S.QUEUED, provider=provider, model=offer.model,
                   request=request.model_dump(mode="json"), fingerprint=request.fingerprint(),
                   idempotency_key=f"veokit-{job_id}", client_key=client_key,
-                  out_dir=os.path.abspath(out_dir), estimate_usd=estimate.total_usd,
+                  out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
+                  estimate_usd=estimate.total_usd,
                   created_at=now, updated_at=now)
         return await self.store.create(job, message=f"queued; estimate {estimate.describe()}")
 

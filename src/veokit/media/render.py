@@ -92,20 +92,25 @@ def render_mp4(spec: RenderSpec, out: pathlib.Path) -> None:
             enc.write_video(yuv)
 
 
-def render_large_mp4(out: pathlib.Path, min_bytes: int, width: int = 1920, height: int = 1080, seed: int = 0) -> int:
+def render_large_mp4(out: pathlib.Path, min_bytes: int, width: int = 1920, height: int = 1080, seed: int = 0,
+                     *, duration_s: float | None = None, audio: bool = False) -> int:
     """Write a valid, noise-filled MP4 of at least ``min_bytes``; returns its size.
 
     Rather than predicting a frame count, encoding simply stops once the muxed sample bytes
     exceed the target, so the size is guaranteed and memory stays flat however big it gets.
+    With ``duration_s`` the video is exactly that long instead (a large file that still matches
+    the request it answers); the caller picks a resolution and length big enough for ``min_bytes``.
     """
     if min_bytes < 0:
         raise ValueError("min_bytes must be >= 0")
-    spec = RenderSpec(prompt="", width=width, height=height, duration_s=1.0, audio=False, seed=seed, noise=True)
+    spec = RenderSpec(prompt="", width=width, height=height, duration_s=duration_s or 1.0, audio=audio,
+                      seed=seed, noise=True)
+    frames = spec.n_frames if duration_s is not None else None
     out = pathlib.Path(out)
     with _atomic_path(out) as tmp, _Encoder(tmp, spec) as enc:
-        for yuv in _noise_frames(width, height, seed, None):
+        for i, yuv in enumerate(_noise_frames(width, height, seed, None)):
             enc.write_video(yuv)
-            if enc.sample_bytes >= min_bytes:
+            if (frames is not None and i + 1 >= frames) or (frames is None and enc.sample_bytes >= min_bytes):
                 break
     return out.stat().st_size
 

@@ -71,7 +71,7 @@ def static_token_credentials(token: str) -> Any:
     """Credentials for a fixed access token (e.g. `gcloud auth print-access-token`); cannot refresh."""
     from google.oauth2.credentials import Credentials
 
-    return Credentials(token=token)
+    return Credentials(token=token)  # type: ignore[no-untyped-call]
 
 
 def application_default(project: str | None) -> tuple[Any, str | None]:
