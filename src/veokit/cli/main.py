@@ -121,13 +121,15 @@ def generate(
         async with client:
             job = await client.submit(resolved, provider=name, out_dir=out)
             if not as_json:
-                ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}")
+                ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
+                             soft_wrap=True, highlight=False)
             with ui.LiveProgress(enabled=not as_json) as live:
                 job = await client.wait(job.id, on_progress=live)
             if as_json:
                 ui.print_json(ui.job_dict(job))
             elif job.state is JobState.SUCCEEDED:
-                ui.out.print(ui.result_table(job))
+                for line in ui.saved_lines(job):
+                    ui.out.print(line, soft_wrap=True, highlight=False)
             raise_for_job(job)
 
     run(go())
@@ -166,9 +168,15 @@ def resume(
         elif not jobs:
             ui.out.print("nothing to resume")
         for j in jobs:
-            if not as_json:
-                ui.out.print(ui.result_table(j) if j.state is JobState.SUCCEEDED
-                             else f"{j.id}: {j.state.value}: {(j.error or {}).get('message', '')}")
+            if as_json:
+                continue
+            if j.state is JobState.SUCCEEDED:
+                for line in ui.saved_lines(j):
+                    ui.out.print(line, soft_wrap=True, highlight=False)
+            else:
+                ui.out.print(f"{j.id}: {j.state.value}: {(j.error or {}).get('message', '')}", soft_wrap=True)
+        if any(j.state is JobState.NEEDS_ATTENTION for j in jobs):
+            return EXIT_NEEDS_ATTENTION
         return 0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1
 
     raise typer.Exit(run(go()))
@@ -234,7 +242,8 @@ def jobs_retry(job_id: str) -> None:
             with ui.LiveProgress(enabled=True) as live:
                 job = await client.wait(job.id, on_progress=live)
             if job.state is JobState.SUCCEEDED:
-                ui.out.print(ui.result_table(job))
+                for line in ui.saved_lines(job):
+                    ui.out.print(line, soft_wrap=True, highlight=False)
             raise_for_job(job)
 
     run(go())

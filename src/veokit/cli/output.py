@@ -64,7 +64,8 @@ class LiveProgress:
             return
         total = p.elapsed_s + (p.expected_remaining_s or 0.0)
         done = p.state in ("succeeded", "downloading") or p.message == "done"
-        eta = "" if done else (f"~{p.expected_remaining_s:.0f}s left" if p.expected_remaining_s else "any moment")
+        remaining = p.expected_remaining_s or 0.0
+        eta = "" if done else (f"~{remaining:.0f}s left" if remaining >= 1 else "any moment")
         state = p.message or p.state
         if self.task is None:
             self.task = self.progress.add_task("job", total=max(total, 1e-3), state=state, eta=eta)
@@ -106,6 +107,18 @@ def result_table(job: Job) -> Table:
                   f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec} (silent)",
                   r.sha256[:16])
     return t
+
+
+def saved_lines(job: Job) -> list[str]:
+    """One copy-pasteable line per saved file, then the cost."""
+    lines = []
+    for r in job.results:
+        codecs = f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec}, silent"
+        lines.append(f"saved {r.path}  ({r.width}x{r.height}, {r.duration_s:.2f} s, {codecs}, "
+                     f"{r.size_bytes / 1e6:.1f} MB, sha256 {r.sha256[:12]})")
+    note = " (emulated: the price Vertex would charge)" if job.provider == "emulator" else ""
+    lines.append(f"job {job.id} succeeded · cost ${(job.cost_usd or 0):.2f}{note}")
+    return lines
 
 
 def jobs_table(jobs: list[Job]) -> Table:

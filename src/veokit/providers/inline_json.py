@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ from typing import Any, BinaryIO
 INLINE_KEYS = (b'"bytesBase64Encoded"', b'"encodedVideo"')
 PLACEHOLDER = "@inline:"
 MAX_SKELETON_BYTES = 8 * 1024 * 1024
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
 
 
 class InlineJsonError(ValueError):
@@ -166,6 +176,7 @@ class InlineJsonReader:
     def _open_sink(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=self.prefix, suffix=".part", dir=self.spool_dir)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the saved video should follow the user's umask
         self.sink_path = Path(name)
         self.sink_file = open(fd, "wb")  # noqa: SIM115 - closed in _close_sink or discard
         self.sink = _Base64Sink(self.sink_file)
