@@ -297,6 +297,17 @@ def emulator(
     serve(cfg, host=host, port=port)
 
 
+def _register_command_groups() -> None:
+    # Command groups live in their own modules so each stays small; each adds its commands to `app`.
+    from veokit.cli import agent_cmds, worker_cmds
+
+    worker_cmds.register(app)
+    agent_cmds.register(app)
+
+
+_register_command_groups()
+
+
 def main() -> None:
     app()
 
