@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     job_deadline_s: float | None = None
     poll_scale: float = 1.0
 
+    # Resilience (see veokit.resilience): pacing, retries, breaker, failover.
+    rate_limit: str | None = None      # every provider, e.g. "10/min"; "off" disables; default: catalog rpm
+    rate_limits: str | None = None     # per provider, e.g. "vertex=10/min,gemini=5/min"
+    max_in_flight: int | None = None   # jobs submitted and not yet finished, per provider
+    retry_attempts: int = 6
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 30.0
+    retry_max_server_delay_s: float = 120.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+    failover: str | None = None        # ordered providers, e.g. "vertex,gemini"
+    failover_on_filter: bool = False
+    retry_filtered: int = 0            # resubmit RAI-filtered results this many times (each try is billed)
+
     vertex_project: str | None = Field(default=None, validation_alias=AliasChoices(
         "VEOKIT_VERTEX_PROJECT", "vertex_project", "GOOGLE_CLOUD_PROJECT"))
     vertex_location: str = Field(default="us-central1", validation_alias=AliasChoices(

@@ -249,3 +249,7 @@ def from_dict(data: dict[str, Any]) -> VeokitError:
     if isinstance(err, ModelRetired):
         err.replacement = None
     return err
+
+
+class CircuitOpen(ProviderError):
+    """The provider failed repeatedly; calls are held back until a probe succeeds. Failover moves on."""

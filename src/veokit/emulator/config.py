@@ -34,6 +34,9 @@ class EmulatorConfig:
     project_id: str = DEFAULT_PROJECT
     service_account_email: str = DEFAULT_SERVICE_ACCOUNT
     scopes: Sequence[str] = field(default=("https://www.googleapis.com/auth/cloud-platform",))
+    # Submits accepted per credential per window (None: unlimited); past it, 429 with RetryInfo.
+    quota_requests: int | None = None
+    quota_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         # Accept lists from callers (CLI flags), store tuples so the config stays hashable and immutable.
@@ -61,6 +64,10 @@ class EmulatorConfig:
             out.append(f"retention_s must be > 0, got {self.retention_s}")
         if not (_finite_nonneg(self.token_lifetime_s) and self.token_lifetime_s > 0):
             out.append(f"token_lifetime_s must be > 0, got {self.token_lifetime_s}")
+        if self.quota_requests is not None and self.quota_requests < 1:
+            out.append(f"quota_requests must be >= 1, got {self.quota_requests}")
+        if not (_finite_nonneg(self.quota_window_s) and self.quota_window_s > 0):
+            out.append(f"quota_window_s must be > 0, got {self.quota_window_s}")
         if self.render_workers < 1:
             out.append(f"render_workers must be >= 1, got {self.render_workers}")
         if any(not k for k in (*self.api_keys, *self.bearer_tokens)):

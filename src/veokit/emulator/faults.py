@@ -17,14 +17,17 @@ means one subclass and one registry entry; the matcher and the routes stay as th
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from veokit.emulator.errors import status_for_http
+from veokit.emulator.reset import reset_connection
 from veokit.emulator.outcome import DEFAULT_FAILURE, DEFAULT_FILTER_REASONS, Outcome
 
 ROUTES = ("submit", "poll", "download")
@@ -44,7 +47,7 @@ class Fault:
     kind: ClassVar[str]
     needs: ClassVar[str | None] = None  # a capability the route must offer: "outcome" or "body"
 
-    async def intercept(self) -> Response | None:
+    async def intercept(self, request: Request | None = None) -> Response | None:
         return None
 
     def outcome(self) -> Outcome | None:
@@ -79,7 +82,7 @@ class HttpFault(Fault):
             body = {"error": {"code": status, "message": message, "status": name}}
         return cls(status, body, {str(k): str(v) for k, v in headers.items()})
 
-    async def intercept(self) -> Response:
+    async def intercept(self, request: Request | None = None) -> Response:
         if isinstance(self.body, str):
             return PlainTextResponse(self.body, status_code=self.status, headers=self.headers)
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
@@ -100,7 +103,7 @@ class DelayFault(Fault):
             raise FaultSpecError("fault.seconds must be a number between 0 and 3600")
         return cls(float(seconds))
 
-    async def intercept(self) -> None:
+    async def intercept(self, request: Request | None = None) -> None:
         await asyncio.sleep(self.seconds)
 
     def describe(self) -> dict[str, Any]:
@@ -158,33 +161,100 @@ class TruncateFault(Fault):
         return {"kind": self.kind, "after_bytes": self.after_bytes}
 
 
+@dataclass(frozen=True)
+class ResetFault(Fault):
+    """A TCP reset. ``when="before_body"``: the request is dropped unread (nothing happens server-side);
+    ``when="after_body"``: the request is read and acted on (a submit IS accepted), then the answer is lost.
+    A client cannot tell the two apart from its side of the connection, which is the point of the test."""
+
+    when: str
+    kind: ClassVar[str] = "reset"
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> ResetFault:
+        when = doc.get("when", "before_body")
+        if when not in ("before_body", "after_body"):
+            raise FaultSpecError("fault.when must be before_body or after_body")
+        return cls(when)
+
+    @property
+    def needs(self) -> str | None:  # type: ignore[override]
+        return "pre" if self.when == "before_body" else "after"
+
+    async def intercept(self, request: Request | None = None) -> Response:
+        if request is None:
+            raise RuntimeError("a reset fault needs the request's connection")
+        reset_connection(request)
+        return Response(status_code=500)  # never reaches the client: the connection is gone
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "when": self.when}
+
+
+@dataclass(frozen=True)
+class CorruptFault(Fault):
+    """Serve the bytes with a stretch overwritten: right length, wrong content (a damaged MP4)."""
+
+    at_fraction: float
+    kind: ClassVar[str] = "corrupt"
+    needs: ClassVar[str | None] = "body"
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> CorruptFault:
+        at = doc.get("at_fraction", 0.0)
+        if not isinstance(at, int | float) or not 0 <= at < 1:
+            raise FaultSpecError("fault.at_fraction must be a number in [0, 1)")
+        return cls(float(at))
+
+    def wrap_body(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        # The first chunk holds the container header (ftyp/moov with faststart) at fraction 0.
+        for i, chunk in enumerate(chunks):
+            if i == 0:
+                start = int(len(chunk) * self.at_fraction)
+                yield chunk[:start] + bytes(len(chunk) - start)
+            else:
+                yield chunk
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at_fraction": self.at_fraction}
+
+
 KINDS: dict[str, Callable[[dict[str, Any]], Fault]] = {
     HttpFault.kind: HttpFault.parse,
     DelayFault.kind: DelayFault.parse,
     OutcomeFault.kind: OutcomeFault.parse,
     TruncateFault.kind: TruncateFault.parse,
+    ResetFault.kind: ResetFault.parse,
+    CorruptFault.kind: CorruptFault.parse,
 }
 
+_STAGES = frozenset({"pre", "after"})
+
 # Where each capability exists; a rule whose route can never offer its kind's capability is a mistake.
-_CAPABLE_ROUTES = {"outcome": {"submit", "*"}, "body": {"poll", "download", "*"}}
+_CAPABLE_ROUTES = {"outcome": {"submit", "*"}, "body": {"poll", "download", "*"},
+                   "pre": {"submit", "poll", "download", "*"}, "after": {"submit", "*"}}
 
 
 @dataclass
 class FaultRule:
     route: str
     model: str | None
-    times: int
+    times: int  # firings left; -1 = no limit (probabilistic rules)
     fault: Fault
+    probability: float = 1.0
 
     def matches(self, route: str, model: str | None, capabilities: frozenset[str]) -> bool:
         if self.route not in ("*", route):
             return False
         if self.model is not None and self.model != model:
             return False
+        if capabilities & _STAGES:  # the pre-read and after-accept stages fire only the kinds made for them
+            return self.fault.needs in capabilities
         return self.fault.needs is None or self.fault.needs in capabilities
 
     def describe(self) -> dict[str, Any]:
-        return {"route": self.route, "model": self.model, "times": self.times, "fault": self.fault.describe()}
+        return {"route": self.route, "model": self.model, "times": self.times, "probability": self.probability,
+                "fault": self.fault.describe()}
 
 
 def parse_rule(doc: Any) -> FaultRule:
@@ -196,9 +266,12 @@ def parse_rule(doc: Any) -> FaultRule:
     model = doc.get("model")
     if model is not None and not isinstance(model, str):
         raise FaultSpecError("model must be a string")
-    times = _int(doc, "times", 1)
-    if times < 1:
-        raise FaultSpecError("times must be >= 1")
+    probability = doc.get("probability", 1.0)
+    if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 < probability <= 1:
+        raise FaultSpecError("probability must be a number in (0, 1]")
+    times = _int(doc, "times", -1 if probability < 1 else 1)
+    if times < 1 and not (times == -1 and probability < 1):
+        raise FaultSpecError("times must be >= 1 (or omitted for a probabilistic rule)")
     spec = doc.get("fault")
     if not isinstance(spec, dict):
         raise FaultSpecError("fault must be an object with a 'kind'")
@@ -208,13 +281,16 @@ def parse_rule(doc: Any) -> FaultRule:
     fault = parse(spec)
     if fault.needs is not None and route not in _CAPABLE_ROUTES[fault.needs]:
         raise FaultSpecError(f"a fault of kind {fault.kind} cannot fire on route {route}")
-    return FaultRule(route, model, times, fault)
+    return FaultRule(route, model, times, fault, float(probability))
 
 
 class FaultBook:
-    def __init__(self) -> None:
+    """Rules in order; probabilistic ones draw from one seeded RNG, so a fault mix replays exactly."""
+
+    def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
+        self._rng = random.Random(seed)
 
     def add(self, rules: list[FaultRule]) -> None:
         with self._lock:
@@ -228,11 +304,15 @@ class FaultBook:
         """Consume one firing of the first rule that matches, if any."""
         with self._lock:
             for i, rule in enumerate(self._rules):
-                if rule.matches(route, model, capabilities):
+                if not rule.matches(route, model, capabilities):
+                    continue
+                if rule.probability < 1 and self._rng.random() >= rule.probability:
+                    continue
+                if rule.times > 0:
                     rule.times -= 1
                     if rule.times == 0:
                         del self._rules[i]
-                    return rule.fault
+                return rule.fault
         return None
 
     def describe(self) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ async def get_object(request: Request) -> Response:
     if request.method == "HEAD":  # no body moves: neither a download nor a chance for a download fault
         return file_response(request, obj.file.path, obj.file.size, obj.content_type, headers=headers)
     state.stats_counters.download()  # every request for the bytes, including ones a fault spoils
+    if (answer := (await fire_fault(state, "download", obj.model, "pre", request=request))[1]) is not None:
+        return answer
     fault, answer = await fire_fault(state, "download", obj.model, "body")
     if answer is not None:
         return answer

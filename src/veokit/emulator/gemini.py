@@ -20,6 +20,7 @@ from veokit.emulator.errors import RpcError, not_found
 from veokit.emulator.generation import parse_generation
 from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation, OperationResult, StoredFile
+from veokit.emulator.quota import check_quota
 from veokit.emulator.routing import emulator_state, fire_fault, read_json
 from veokit.emulator.state import EmulatorState
 from veokit.emulator.streaming import file_response, json_with_files
@@ -49,13 +50,18 @@ async def submit(request: Request) -> Response:
                        f"models/{model} is not found for API version v1beta, or is not supported for "
                        "predictLongRunning. Call ListModels to see the list of available models and their "
                        "supported methods.")
+    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
+        return answer
     req = parse_generation(await read_json(request), "gemini", offer, state.catalog)
+    check_quota(state, cred)
     fault, answer = await fire_fault(state, "submit", model, "outcome")
     if answer is not None:
         return answer
     op = await create_operation(state, req, credential=cred, name_for=lambda i: f"models/{model}/operations/{i}",
                                 outcome=fault.outcome() if fault else None)
     state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
+    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
+        return answer
     return JSONResponse({"name": op.name})
 
 
@@ -67,6 +73,8 @@ async def poll(request: Request) -> Response:
     op = state.operation(op_id)
     if op is None or op.protocol != "gemini" or op.model != model:
         raise not_found(f"Operation models/{model}/operations/{op_id} was not found.")
+    if (answer := (await fire_fault(state, "poll", model, "pre", request=request))[1]) is not None:
+        return answer
     fault, answer = await fire_fault(state, "poll", model, "body")
     if answer is not None:
         return answer
@@ -119,6 +127,8 @@ async def content(request: Request) -> Response:
     if request.method == "HEAD":  # no body moves: neither a download nor a chance for a download fault
         return file_response(request, f.file.path, f.file.size, "video/mp4")
     state.stats_counters.download()  # every request for the bytes, including ones a fault spoils
+    if (answer := (await fire_fault(state, "download", f.model, "pre", request=request))[1]) is not None:
+        return answer
     fault, answer = await fire_fault(state, "download", f.model, "body")
     if answer is not None:
         return answer

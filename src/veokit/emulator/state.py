@@ -51,7 +51,7 @@ class EmulatorState:
         self.clock = Clock()
         self.credentials = CredentialStore(self.clock, config.api_keys, config.bearer_tokens)
         self.stats_counters = Stats()
-        self.faults = FaultBook()
+        self.faults = FaultBook(config.seed)
         self._owns_dir = config.storage_dir is None
         self.storage_dir = (
             Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None

@@ -19,6 +19,7 @@ class Stats:
             self._polls = 0
             self._downloads = 0
             self._faults_fired = 0
+            self._rate_limited = 0
 
     def submit(self, credential: str, model: str, user_project: str | None) -> None:
         """Count one accepted (2xx) submit: each one would be billed by Google."""
@@ -39,6 +40,11 @@ class Stats:
         with self._lock:
             self._faults_fired += 1
 
+    def rate_limited(self) -> None:
+        """Count one submit refused by the quota (429): the number tests use to prove pacing works."""
+        with self._lock:
+            self._rate_limited += 1
+
     def snapshot(self, operations: int) -> dict[str, Any]:
         with self._lock:
             submits = {cred: dict(models) for cred, models in self._submits.items()}
@@ -50,4 +56,5 @@ class Stats:
                 "operations": operations,
                 "user_projects": dict(self._user_projects),
                 "faults_fired": self._faults_fired,
+                "rate_limited": self._rate_limited,
             }

@@ -19,6 +19,7 @@ from veokit.emulator.errors import invalid_argument, not_found
 from veokit.emulator.generation import parse_generation
 from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation, OperationResult
+from veokit.emulator.quota import check_quota
 from veokit.emulator.routing import emulator_state, fire_fault, read_json
 from veokit.emulator.state import EmulatorState
 from veokit.emulator.streaming import Base64File, json_with_files
@@ -67,7 +68,10 @@ async def express_call(request: Request) -> Response:
 async def _submit(state: EmulatorState, request: Request, model: str, resource: str, unknown: str,
                   cred: str) -> Response:
     offer = find_offer(state, "vertex", model, unknown)
+    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
+        return answer  # the connection was reset before the body was read: nothing happened
     req = parse_generation(await read_json(request), "vertex", offer, state.catalog)
+    check_quota(state, cred)
     # Faults fire only for valid requests, so a scripted outcome is never spent on a 400.
     fault, answer = await fire_fault(state, "submit", model, "outcome")
     if answer is not None:
@@ -75,11 +79,15 @@ async def _submit(state: EmulatorState, request: Request, model: str, resource: 
     op = await create_operation(state, req, credential=cred, name_for=lambda i: f"{resource}/operations/{i}",
                                 outcome=fault.outcome() if fault else None)
     state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
+    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
+        return answer  # accepted and billed, but the client never hears so
     return JSONResponse({"name": op.name})
 
 
 async def _poll(state: EmulatorState, request: Request, model: str) -> Response:
     state.stats_counters.poll()  # every authenticated poll, whatever it is answered with
+    if (answer := (await fire_fault(state, "poll", model, "pre", request=request))[1]) is not None:
+        return answer
     body = await read_json(request)
     name = body.get("operationName") if isinstance(body, dict) else None
     if not isinstance(name, str) or "/operations/" not in name:

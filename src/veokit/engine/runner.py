@@ -12,9 +12,10 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 from __future__ import annotations
 
 import os
+import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -26,8 +27,12 @@ from veokit.models.catalog import Catalog, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import OperationStatus, OpState, Provider
+from veokit.resilience.breaker import CircuitBreaker
+from veokit.resilience.calls import RetryNote, call_with_retries
 from veokit.resilience.clock import Clock, SystemClock
+from veokit.resilience.gate import ProviderGate
 from veokit.resilience.polling import PollPolicy, expected_remaining, next_poll_delay
+from veokit.resilience.retry import RetryPolicy
 from veokit.store.base import JobStore
 
 S = JobState
@@ -56,10 +61,26 @@ def _slug(text: str, n: int = 40) -> str:
     return s[:n].rstrip("-") or "video"
 
 
+@dataclass
+class Resilience:
+    """How the engine treats failures; built from settings by the service layer."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # provider → (count, period)
+    max_in_flight: int | None = None
+    failover: tuple[str, ...] = ()  # ordered providers to move on to
+    failover_on_filter: bool = False
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+    download_attempts: int = 3
+    seed: int | None = None
+
+
 class Engine:
     def __init__(self, *, store: JobStore, catalog: Catalog, provider_for: Callable[[str], Provider],
                  download_client: httpx.AsyncClient, clock: Clock | None = None, poll_scale: float = 1.0,
-                 deadline_s: float | None = None, allow_retired: bool = False) -> None:
+                 deadline_s: float | None = None, allow_retired: bool = False,
+                 resilience: Resilience | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self.provider_for = provider_for
@@ -68,13 +89,31 @@ class Engine:
         self.poll_scale = poll_scale
         self.deadline_s = deadline_s
         self.allow_retired = allow_retired
+        self.resilience = resilience or Resilience()
+        self.rng = random.Random(self.resilience.seed)
+        self._gates: dict[str, ProviderGate] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def gate(self, provider: str) -> ProviderGate:
+        if provider not in self._gates:
+            r = self.resilience
+            self._gates[provider] = ProviderGate(self.clock, rate=r.rate_limits.get(provider),
+                                                 max_in_flight=r.max_in_flight)
+        return self._gates[provider]
+
+    def breaker(self, provider: str) -> CircuitBreaker:
+        if provider not in self._breakers:
+            r = self.resilience
+            self._breakers[provider] = CircuitBreaker(provider, self.clock, threshold=r.breaker_threshold,
+                                                      cooldown_s=r.breaker_cooldown_s)
+        return self._breakers[provider]
 
     # -- enqueue --------------------------------------------------------------------------------------------
     def validate(self, request: GenerateRequest, provider: str) -> Offer:
         return self.catalog.validate(request, catalog_provider(provider), allow_retired=self.allow_retired)
 
     async def enqueue(self, request: GenerateRequest, provider: str, out_dir: Path, *,
-                      client_key: str | None = None) -> Job:
+                      client_key: str | None = None, note: str = "") -> Job:
         offer = self.validate(request, provider)
         estimate = self.catalog.estimate(request, offer)
         now = utcnow()
@@ -85,7 +124,8 @@ class Engine:
                   out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
                   estimate_usd=estimate.total_usd,
                   created_at=now, updated_at=now)
-        return await self.store.create(job, message=f"queued; estimate {estimate.describe()}")
+        message = f"queued; estimate {estimate.describe()}" + (f"; {note}" if note else "")
+        return await self.store.create(job, message=message)
 
     # -- run ------------------------------------------------------------------------------------------------
     async def run(self, job_id: str, on_progress: ProgressFn | None = None) -> Job:
@@ -107,26 +147,76 @@ class Engine:
     async def _submit(self, job: Job) -> Job:
         request = GenerateRequest.model_validate(job.request)
         provider = self.provider_for(job.provider)
+        gate, breaker = self.gate(job.provider), self.breaker(job.provider)
         job = await self.store.transition(job.id, expect=S.QUEUED, to=S.SUBMITTING, attempts=job.attempts + 1,
                                           message=f"submitting to {job.provider}")
+        notes: list[RetryNote] = []
+
+        async def attempt() -> str:
+            breaker.allow()
+            await gate.before_request()
+            try:
+                name = await provider.submit(request)
+            except E.VeokitError as exc:
+                breaker.record(exc)
+                if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
+                    gate.cool_down(exc.retry_after_s if exc.retry_after_s is not None else self.resilience.retry.base_s)
+                raise
+            breaker.record(None)
+            return name
+
+        async def noted(note: RetryNote) -> None:
+            notes.append(note)  # written with the next transition: `submitting` has no self-transition
+
         try:
-            name = await provider.submit(request)
+            name = await call_with_retries(attempt, policy=self.resilience.retry, clock=self.clock, rng=self.rng,
+                                           on_retry=noted)
         except E.SubmitOutcomeUnknown as exc:
             why = (f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
                    f"`veokit jobs abandon {job.id}`")
-            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, message=why,
-                                        error={**exc.to_dict(), "message": why})
+            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION,
+                                        attempts=job.attempts + len(notes), error={**exc.to_dict(), "message": why},
+                                        message=why + "".join(f"; {n.describe('submit')}" for n in notes))
             raise E.SubmitOutcomeUnknown(why, provider=exc.provider) from None
-        except E.NetworkError as exc:  # nothing reached the provider: safe to try again later
-            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.QUEUED, error=exc.to_dict(),
-                                        message=f"not sent: {exc.message}")
-            raise
         except E.VeokitError as exc:
+            history = "".join(f"; {n.describe('submit')}" for n in notes)
+            nxt = self._failover_target(job, exc)
+            if nxt is not None:
+                to_provider, offer = nxt
+                moved = await self.store.transition(
+                    job.id, expect=S.SUBMITTING, to=S.QUEUED, provider=to_provider, model=offer.model,
+                    attempts=job.attempts + len(notes), error=exc.to_dict(),
+                    message=f"failover {job.provider} → {to_provider} ({offer.model}): {exc.message}{history}")
+                return await self._submit(moved)
             await self.store.transition(job.id, expect=S.SUBMITTING, to=S.FAILED, error=exc.to_dict(),
-                                        cost_usd=0.0, message=exc.message)
+                                        attempts=job.attempts + len(notes), cost_usd=0.0,
+                                        message=f"{exc.message}{history}")
             raise
+        history = "".join(f"; {n.describe('submit')}" for n in notes)
         return await self.store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, operation_name=name,
-                                           submitted_at=utcnow(), error=None, message=f"operation {name}")
+                                           attempts=job.attempts + len(notes), submitted_at=utcnow(), error=None,
+                                           message=f"operation {name}{history}")
+
+    def _failover_target(self, job: Job, exc: E.VeokitError) -> tuple[str, Offer] | None:
+        """The next provider to try, when the error says this one cannot serve the request now."""
+        r = self.resilience
+        movable = exc.retryable or isinstance(exc, E.CircuitOpen | E.QuotaExhausted) or (
+            r.failover_on_filter and isinstance(exc, E.ContentFiltered))
+        if not movable or job.provider not in r.failover:
+            return None
+        request = GenerateRequest.model_validate(job.request)
+        for name in r.failover[r.failover.index(job.provider) + 1:]:
+            offer = self.catalog.equivalent(catalog_provider(job.provider), job.model, catalog_provider(name),
+                                            allow_retired=self.allow_retired)
+            if offer is None:
+                continue
+            try:
+                self.catalog.validate(request.model_copy(update={"model": offer.model}), catalog_provider(name),
+                                      allow_retired=self.allow_retired)
+            except E.InvalidRequest:
+                continue
+            return name, offer
+        return None
 
     def _policy(self, job: Job) -> PollPolicy:
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
@@ -137,34 +227,70 @@ class Engine:
         provider = self.provider_for(job.provider)
         assert job.operation_name is not None
         policy = self._policy(job)
+        retry = self.resilience.retry
         out_dir = Path(job.out_dir)
         submitted = job.submitted_at or job.created_at
         # Time already spent before a resume counts toward the schedule (wall clock, not the injected one).
         start = self.clock.monotonic() - max(0.0, (utcnow() - submitted).total_seconds())
         polls = 0
-        transient = 0
+        poll_failures = 0  # consecutive
+        download_failures = 0
+        fetch_now = job.state is S.DOWNLOADING  # results were ready before an interruption: fetch them now
+        extra_wait = 0.0
         while True:
             elapsed = self.clock.monotonic() - start
-            if polls == 0 and job.state is S.DOWNLOADING:
-                delay = 0.0  # results were ready before the interruption; fetch fresh references now
-            else:
-                delay = next_poll_delay(policy, polls_done=polls, elapsed_s=elapsed)
+            delay = 0.0 if fetch_now else max(extra_wait, next_poll_delay(policy, polls_done=polls, elapsed_s=elapsed))
+            fetch_now, extra_wait = False, 0.0
             notify(Progress(job.id, job.state.value, elapsed, expected_remaining(policy, elapsed), polls))
             if elapsed >= policy.deadline_s:
                 return await self._deadline(job, elapsed)
             await self.clock.sleep(delay)
+            polls += 1
             try:
                 status = await provider.poll(job.operation_name, spool_dir=out_dir)
             except E.VeokitError as exc:
                 if not exc.retryable:
-                    raise
-                transient += 1  # a failed poll costs nothing and changes nothing: keep the job, poll again
-                polls += 1
+                    return await self._poll_refused(job, exc)
+                # A failed poll costs nothing and changes nothing: note it, wait (the server's hint if it gave
+                # one, else backoff), poll again. Only the job's deadline ends this.
+                poll_failures += 1
+                hint = exc.retry_after_s if isinstance(exc, E.RateLimited) else None
+                extra_wait = hint if hint is not None else self.rng.uniform(
+                    0, min(retry.cap_s, retry.base_s * 2 ** min(poll_failures, 16)))
+                job = await self.store.transition(
+                    job.id, expect=job.state, to=job.state,
+                    message=f"poll failed ({type(exc).__name__}: {exc.message[:120]}); retrying in {extra_wait:.2f} s")
                 continue
-            polls += 1
+            poll_failures = 0
             if status.state is OpState.RUNNING:
                 continue
-            return await self._finish(job, status, notify, polls, self.clock.monotonic() - start)
+            try:
+                return await self._finish(job, status, notify, polls, self.clock.monotonic() - start)
+            except E.DownloadError as exc:
+                download_failures += 1
+                job = await self.store.get(job.id)
+                if isinstance(exc, E.DownloadExpired) or not exc.retryable \
+                        or download_failures >= self.resilience.download_attempts:
+                    return await self._download_gave_up(job, exc, download_failures)
+                # Re-poll first: Vertex sends the bytes again, Gemini/GCS give a fresh reference.
+                fetch_now = True
+                await self.clock.sleep(self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2 ** download_failures)))
+
+    async def _poll_refused(self, job: Job, exc: E.VeokitError) -> Job:
+        """The provider will not tell us about the operation (deleted, credentials revoked…)."""
+        return await self.store.transition(
+            job.id, expect=job.state, to=S.NEEDS_ATTENTION, error=exc.to_dict(),
+            message=f"cannot poll the operation: {exc.message}. Fix the cause, then `veokit resume {job.id}`")
+
+    async def _download_gave_up(self, job: Job, exc: E.DownloadError, tries: int) -> Job:
+        if isinstance(exc, E.DownloadExpired):
+            # Paid for and gone: the cost stands, the video is lost. Say so plainly.
+            return await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.FAILED, error=exc.to_dict(),
+                                               cost_usd=job.estimate_usd, message=exc.message)
+        await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.DOWNLOADING, error=exc.to_dict(),
+                                    message=f"download failed {tries} times: {exc.message}; "
+                                            f"`veokit resume {job.id}` tries again")
+        raise exc
 
     async def _deadline(self, job: Job, elapsed: float) -> Job:
         return await self.store.transition(
@@ -235,7 +361,10 @@ class Engine:
                 if v.inline_path is not None:
                     v.inline_path.unlink(missing_ok=True)
             await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.DOWNLOADING, error=exc.to_dict(),
-                                        message=f"download failed: {exc.message}; `veokit resume {job.id}` retries")
+                                        message=f"download failed: {exc.message}")
+            if not isinstance(exc, E.DownloadError):
+                raise E.DownloadError(exc.message, provider=exc.provider, status_code=exc.status_code,
+                                      retryable=exc.retryable) from None
             raise
         return results
 

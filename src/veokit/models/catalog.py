@@ -7,6 +7,7 @@ error can name the field and what the model allows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -55,6 +56,9 @@ class Offer(BaseModel):
     provider: str
     model: str
     title: str
+    # The same model as sold elsewhere (failover, auto-routing): explicit in the data, or derived from a
+    # Google model id ("veo-3.1-fast-generate-001" and "-preview" are both "veo-3.1-fast").
+    family: str | None = None
     durations: list[int]
     resolutions: list[str]
     aspect_ratios: list[str]
@@ -70,6 +74,12 @@ class Offer(BaseModel):
     price: dict[str, PriceRate]
     price_source: str | None = None
     lifecycle: Lifecycle
+
+    @property
+    def model_family(self) -> str:
+        if self.family:
+            return self.family
+        return re.sub(r"-generate(-\d+|-preview|-exp)?$", "", self.model)
 
     def rate(self, resolution: str, audio: bool) -> float:
         r = self.price[resolution]
@@ -229,6 +239,17 @@ class Catalog:
         seconds = request.duration_seconds
         total = round(rate * seconds * request.sample_count, 4)
         return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total)
+
+    def equivalent(self, provider: str, model: str, to_provider: str, *, today: dt.date | None = None,
+                   allow_retired: bool = False) -> Offer | None:
+        """The live offer of the same model family on ``to_provider``, if it sells one."""
+        today = today or dt.date.today()
+        src = self.find(provider, model)
+        family = src.model_family if src else model
+        for o in self.models_for(to_provider):
+            if o.model_family == family and (allow_retired or not o.lifecycle.is_retired(today)):
+                return o
+        return None
 
     def default_model(self, provider: str) -> str:
         return str(self.providers[provider]["default_model"])

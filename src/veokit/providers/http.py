@@ -8,6 +8,7 @@ reported as :class:`SubmitOutcomeUnknown` instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ from veokit.providers.google_errors import error_from_response
 from veokit.providers.inline_json import InlineJsonError, SpooledBlob, read_inline_json
 
 USER_AGENT = f"veokit/{__version__}"
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# A write that failed left the body incomplete, and no server acts on half a request: safe to send again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.WriteError)
 ERROR_BODY_LIMIT = 64 * 1024
+# (provider, HTTP status, body text, headers, secrets=...) -> the veokit error. Google's google.rpc mapping is
+# the default; task-based providers (Kie, fal, Replicate) pass their own.
+ErrorMapper = Callable[..., E.VeokitError]
 
 
 def new_client(*, timeout_s: float = 60.0, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -43,6 +48,7 @@ async def call_json(
     spool_dir: Path | None = None,
     paid: bool = False,
     secrets: tuple[str | None, ...] = (),
+    error_mapper: ErrorMapper = error_from_response,
 ) -> tuple[Any, list[SpooledBlob]]:
     """Send, stream the answer (inline videos go to ``spool_dir``) and map any failure to a veokit error."""
     where = url.split("?", 1)[0]
@@ -50,7 +56,12 @@ async def call_json(
         async with client.stream(method, url, headers=headers, json=json) as resp:
             if resp.status_code >= 400:
                 body = await _read_limited(resp)
-                raise error_from_response(provider, resp.status_code, body, resp.headers, secrets=secrets)
+                err = error_mapper(provider, resp.status_code, body, resp.headers, secrets=secrets)
+                if paid and resp.status_code == 504:
+                    # A gateway timeout means the backend may still be creating the operation.
+                    raise E.SubmitOutcomeUnknown(f"{err.message} (the provider may have accepted the request)",
+                                                 provider=provider, status_code=504, status=err.status)
+                raise err
             if resp.status_code >= 300:
                 raise E.UnexpectedResponse(f"{provider}: unexpected redirect {resp.status_code} from {where}",
                                            provider=provider, status_code=resp.status_code)

@@ -23,6 +23,7 @@ from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock
 from veokit.service.providers import build_provider, pick_provider
+from veokit.service.resilience import resilience_from
 from veokit.store import open_store
 from veokit.store.base import JobStore
 
@@ -57,7 +58,8 @@ class VeoClient:
         self._engine = Engine(store=self._store, catalog=self.catalog, provider_for=self._provider,
                               download_client=self._download_client, clock=self._clock,
                               poll_scale=self.settings.poll_scale, deadline_s=self.settings.job_deadline_s,
-                              allow_retired=self.settings.allow_retired)
+                              allow_retired=self.settings.allow_retired,
+                              resilience=resilience_from(self.settings, self.catalog))
 
     async def aclose(self) -> None:
         for p in self._providers.values():
@@ -107,19 +109,35 @@ class VeoClient:
         return self.catalog.estimate(request, offer)
 
     async def submit(self, request: GenerateRequest, *, provider: str | None = None, out_dir: Path | None = None,
-                     client_key: str | None = None) -> Job:
+                     client_key: str | None = None, note: str = "") -> Job:
         """Validate, price and record the job (no paid call yet); :meth:`wait` runs it."""
         request, name, _ = self.resolve(request, provider)
-        return await self.engine.enqueue(request, name, out_dir or self.settings.out_dir, client_key=client_key)
+        return await self.engine.enqueue(request, name, out_dir or self.settings.out_dir, client_key=client_key,
+                                         note=note)
 
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
         return await self.engine.run(job_id, on_progress)
 
     async def generate(self, request: GenerateRequest, *, provider: str | None = None,
-                       out_dir: Path | None = None, on_progress: ProgressFn | None = None) -> Job:
-        """Submit and wait; return the succeeded job or raise the typed error the job ended with."""
+                       out_dir: Path | None = None, on_progress: ProgressFn | None = None,
+                       retry_filtered: int | None = None) -> Job:
+        """Submit and wait; return the succeeded job or raise the typed error the job ended with.
+
+        ``retry_filtered`` (default: settings) resubmits a safety-filtered result that many times, each as
+        a new job (and a new charge if it succeeds): Veo's audio filter gives false positives that pass
+        on a second try. Filtered attempts cost nothing.
+        """
+        tries = self.settings.retry_filtered if retry_filtered is None else retry_filtered
         job = await self.submit(request, provider=provider, out_dir=out_dir)
-        return raise_for_job(await self.wait(job.id, on_progress=on_progress))
+        for attempt in range(tries + 1):
+            job = await self.wait(job.id, on_progress=on_progress)
+            if job.state is not JobState.FILTERED or attempt == tries:
+                break
+            previous = job
+            job = await self.submit(GenerateRequest.model_validate(previous.request), provider=previous.provider,
+                                    out_dir=Path(previous.out_dir),
+                                    note=f"retry {attempt + 1} of {tries} after {previous.id} was filtered")
+        return raise_for_job(job)
 
     # -- jobs -----------------------------------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job:

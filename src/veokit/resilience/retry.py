@@ -1,0 +1,82 @@
+"""Retry policy as pure functions: what to retry, how long to wait, when to stop. No I/O, no sleeping.
+
+Rules
+- Only errors marked ``retryable`` are retried: 429, 5xx answers, connection failures *before* the request
+  was sent, cut downloads. Authentication, invalid requests, content filtering are final.
+- The paid submit is special: a failure after the request may have reached the server
+  (:class:`SubmitOutcomeUnknown`) is never retried, whatever the policy says.
+- The wait is the server's hint when it gave one (google.rpc.RetryInfo ``retryDelay`` or ``Retry-After``),
+  otherwise full-jitter exponential backoff: ``uniform(0, min(cap, base * 2**attempt))`` (AWS's
+  "Exponential Backoff and Jitter"; spreads a burst of clients instead of synchronising them).
+- A hint longer than ``max_server_delay_s`` is not waited out: the call fails with a clear error, because
+  blocking a worker for an hour on one request is worse than reporting it.
+- Attempts and total time are capped; the last wait never runs past the deadline.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from veokit import errors as E
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6  # including the first
+    base_s: float = 1.0
+    cap_s: float = 30.0
+    max_server_delay_s: float = 120.0
+    deadline_s: float = 600.0
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy on a faster clock (tests, emulators)."""
+        return RetryPolicy(self.max_attempts, self.base_s * factor, self.cap_s * factor,
+                           self.max_server_delay_s, self.deadline_s * factor)
+
+
+@dataclass(frozen=True)
+class Retry:
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    error: E.VeokitError
+    reason: str
+
+
+def is_retryable(err: BaseException) -> bool:
+    return isinstance(err, E.VeokitError) and err.retryable and not isinstance(err, E.SubmitOutcomeUnknown)
+
+
+def server_hint(err: BaseException) -> float | None:
+    return err.retry_after_s if isinstance(err, E.RateLimited) else None
+
+
+def full_jitter(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Delay before retry number ``attempt`` (1 = first retry)."""
+    return rng.uniform(0.0, min(policy.cap_s, policy.base_s * 2 ** (attempt - 1)))
+
+
+def decide(err: BaseException, *, attempt: int, elapsed_s: float, policy: RetryPolicy,
+           rng: random.Random) -> Retry | GiveUp:
+    """After failed attempt number ``attempt`` (1-based), ``elapsed_s`` into the call: retry or stop?"""
+    if not isinstance(err, E.VeokitError):
+        raise err
+    if not is_retryable(err):
+        return GiveUp(err, "not retryable")
+    if attempt >= policy.max_attempts:
+        return GiveUp(err, f"gave up after {attempt} attempts")
+    hint = server_hint(err)
+    if hint is not None and hint > policy.max_server_delay_s:
+        return GiveUp(E.RateLimited(
+            f"{err.message} — the server asked to wait {hint:.0f} s, longer than the {policy.max_server_delay_s:.0f} s "
+            "veokit will wait; try again later", provider=err.provider, status_code=err.status_code,
+            status=err.status, reason=err.reason, retry_after_s=hint, retryable=False), "server delay too long")
+    delay = hint if hint is not None else full_jitter(attempt, policy, rng)
+    if elapsed_s + delay > policy.deadline_s:
+        return GiveUp(err, f"retry deadline of {policy.deadline_s:.0f} s reached")
+    what = f"server asked for {hint:g} s" if hint is not None else "backoff"
+    return Retry(delay, f"{type(err).__name__} ({err.status or err.status_code or 'network'}); {what}")
