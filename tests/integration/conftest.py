@@ -37,6 +37,10 @@ def settings_for(emu: EmulatorServer, tmp_path: Path, **overrides: Any) -> Setti
         "out_dir": tmp_path / "videos",
         "poll_scale": 0.01,
         "allow_retired": True,
+        # Tests pace and back off on a fast clock; the fault tests set what they measure explicitly.
+        "rate_limit": "off",
+        "retry_base_s": 0.02,
+        "retry_cap_s": 0.2,
     }
     base.update(overrides)
     return Settings(**base)
@@ -50,6 +54,11 @@ async def client(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[VeoClient
 
 def stats(emu: EmulatorServer) -> dict[str, Any]:
     return httpx.get(f"{emu.base_url}/_emulator/stats").json()
+
+
+def add_faults(emu: EmulatorServer, *rules: dict[str, Any]) -> None:
+    r = httpx.post(f"{emu.base_url}/_emulator/faults", json=list(rules))
+    assert r.status_code == 200, r.text
 
 
 class ConnectionCounter:

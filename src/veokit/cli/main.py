@@ -9,20 +9,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
+import logging
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.table import Table
 
 from veokit import errors as E
 from veokit.cli import output as ui
-from veokit.config import load_settings
+from veokit.config import AUTO, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
 from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 from veokit.service.client import VeoClient, raise_for_job
+from veokit.service.routing import Route, route
 
 app = typer.Typer(name="veokit", help="Reliable, durable, cost-aware Google Veo video generation.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -63,7 +67,39 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    # Retries are recorded on the job and shown by `veokit jobs show`; stamina's own log lines would only
+    # break the progress display.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
     return asyncio.run(coro)
+
+
+def _show_route(plan: Route, as_json: bool) -> None:
+    """generate --provider auto --dry-run: every candidate, its price, and why it was or was not chosen."""
+    chosen = plan.chosen
+    if as_json:
+        ui.print_json({"dry_run": True, "provider": chosen.provider if chosen else None,
+                       "model": chosen.model if chosen else None, "family": plan.family,
+                       "estimate_usd": chosen.estimate.total_usd if chosen and chosen.estimate else None,
+                       "candidates": [{"provider": c.provider, "model": c.offer.model if c.offer else None,
+                                       "estimate_usd": c.estimate.total_usd if c.estimate else None,
+                                       "credits": c.estimate.credits if c.estimate else None,
+                                       "eligible": c.eligible, "reasons": list(c.reasons),
+                                       "verdict": plan.verdict(c)} for c in plan.candidates]})
+        return
+    where = f"{chosen.provider} ({chosen.model})" if chosen else "no provider"
+    r = plan.request
+    ui.out.print(f"dry run: {plan.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
+                 f"via --provider auto → {where}; nothing was sent", soft_wrap=True, highlight=False)
+    table = Table(show_lines=False)
+    for col in ("provider", "model", "price", "decision"):
+        table.add_column(col, overflow="fold")
+    for c in plan.candidates:
+        price = "—" if c.estimate is None else f"${c.estimate.total_usd:.2f}" + (
+            f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
+        table.add_row(c.provider, c.model, price, plan.verdict(c), style=None if c.eligible else "dim")
+    ui.out.print(table)
+    if chosen and chosen.estimate:
+        ui.out.print(ui.estimate_line(chosen.estimate), soft_wrap=True, highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -89,7 +125,12 @@ def generate(
     storage_uri: Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
     = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")] = None,
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="vertex, gemini or emulator.")] = None,
+    provider: Annotated[str | None, typer.Option(
+        "--provider", "-p", help="vertex, gemini, kie, fal, replicate, emulator, or auto (the cheapest that can).")]
+    = None,
+    retry_filtered: Annotated[int | None, typer.Option(
+        "--retry-filtered", help="Resubmit a safety-filtered result up to N times (each success is billed).")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
 ) -> None:
@@ -108,7 +149,17 @@ def generate(
 
     async def go() -> None:
         client = VeoClient(settings)
-        resolved, name, offer = client.resolve(request, provider)
+        if (provider or settings.provider) == AUTO:
+            plan = route(request, client.catalog, settings)
+            if dry_run:
+                _show_route(plan, as_json)
+                plan.resolved()  # nothing can run it: say why, exit 2
+                return
+            resolved, name, offer = plan.resolved()
+            if not as_json and plan.chosen is not None:
+                ui.err.print(f"--provider auto: {name} ({plan.verdict(plan.chosen)})", highlight=False)
+        else:
+            resolved, name, offer = client.resolve(request, provider)
         est = client.catalog.estimate(resolved, offer)
         if dry_run:
             if as_json:
@@ -124,7 +175,7 @@ def generate(
                 ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
                              soft_wrap=True, highlight=False)
             with ui.LiveProgress(enabled=not as_json) as live:
-                job = await client.wait(job.id, on_progress=live)
+                job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
             if as_json:
                 ui.print_json(ui.job_dict(job))
             elif job.state is JobState.SUCCEEDED:
@@ -133,6 +184,28 @@ def generate(
             raise_for_job(job)
 
     run(go())
+
+
+@app.command()
+@cli_errors
+def doctor(
+    provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="Check only these (repeatable).")]
+    = None,
+) -> None:
+    """Check each configured provider: credentials, model availability, balance, latency."""
+    from veokit.service.doctor import run_doctor
+    from veokit.service.providers import pick_provider
+
+    settings = load_settings()
+    names = list(provider or []) or settings.credentials_present()
+    if not names:
+        names = [pick_provider(settings, None)]  # raises the one-line "no credentials" explanation
+    for name in names:
+        pick_provider(settings, name)  # unknown names fail here, before any network call
+    findings = run(run_doctor(settings, default_catalog(), names))
+    for f in findings:
+        (ui.out if f.ok else ui.err).print(f.line(), soft_wrap=True, highlight=False, markup=False)
+    raise typer.Exit(0 if all(f.ok for f in findings) else 1)
 
 
 @app.command()
@@ -275,7 +348,17 @@ def emulator(
     retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
     storage_dir: Annotated[Path | None, typer.Option("--storage-dir")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds latency draws and probabilistic faults.")] = 0,
+    quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")]
+    = None,
+    fault: Annotated[list[str] | None, typer.Option(
+        "--fault", help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
+                        "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
+                        "outcome:filtered|failed. E.g. --fault submit:http:429@0.1 "
+                        "--fault download:truncate:50000@0.2")]
+    = None,
+    faults_file: Annotated[Path | None, typer.Option("--faults-file", help="JSON list of admin-API fault rules.")]
+    = None,
 ) -> None:
     """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
     from veokit.emulator import EmulatorConfig
@@ -285,13 +368,28 @@ def emulator(
         day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise fail(f"--as-of: {as_of!r} is not a YYYY-MM-DD date") from None
+    from veokit.emulator.fault_flags import parse_fault_flag
+    from veokit.emulator.faults import FaultSpecError, parse_rule
+    from veokit.resilience.gate import parse_rate
+
+    rules: list[dict[str, Any]] = [parse_fault_flag(f) for f in fault or []]
+    if faults_file is not None:
+        try:
+            loaded = json.loads(faults_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise fail(f"--faults-file: cannot read {faults_file}: {exc}") from None
+        rules.extend(loaded if isinstance(loaded, list) else [loaded])
+    quota_n, quota_w = parse_rate(quota) if quota else (None, 60.0)
     try:
+        for rule in rules:
+            parse_rule(rule)
         cfg = EmulatorConfig(
             api_keys=tuple(api_key) if api_key else ("test-key",),
             bearer_tokens=tuple(token) if token else ("test-token",),
             latency_s=latency, latency_range_s=latency_range, retention_s=retention, as_of=day,
-            storage_dir=storage_dir, seed=seed)
-    except ValueError as exc:
+            storage_dir=storage_dir, seed=seed, faults=rules,
+            quota_requests=int(quota_n) if quota_n else None, quota_window_s=quota_w)
+    except (ValueError, FaultSpecError) as exc:
         raise fail(str(exc)) from None
     ui.err.print(f"veokit emulator on http://{host}:{port} (Vertex AI + Gemini API); Ctrl-C stops")
     serve(cfg, host=host, port=port)

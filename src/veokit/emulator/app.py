@@ -15,6 +15,11 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
                     GET|HEAD /_emulator/content/{signed}                       none (bytes + Range)
     OAuth           POST /token  (also /oauth2/v4/token)                       jwt-bearer | refresh_token grants
     GCE metadata    GET  /  and  /computeMetadata/v1/...                       Metadata-Flavor: Google
+    Kie.ai          POST /api/v1/veo/{generate,extend}, GET /api/v1/veo/{record-info,get-1080p-video},
+                    GET /api/v1/chat/credit, POST /api/file-base64-upload        Bearer key, errors in body `code`
+    fal.ai          POST /fal-ai/veo3.1[/fast][/mode], GET|PUT /fal-ai/veo3.1/requests/{id}[/status|/cancel]   Key
+    Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
+    Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
     Admin           /_emulator/{stats,operations,reset,clock,config,faults,health}  (see admin.py)
 """
 
@@ -32,13 +37,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from veokit.emulator import admin, gcs, gemini, metadata, oauth, vertex
+from veokit.emulator import admin, fal, gcs, gemini, kie, metadata, oauth, replicate, task_media, vertex
 from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.errors import RpcError, handle_rpc_error, status_for_http
 from veokit.emulator.state import EmulatorState
 
 log = logging.getLogger("veokit.emulator")
-_CAPABILITY_PATH = re.compile(r"(/_emulator/content/)[^/]+")
+_CAPABILITY_PATH = re.compile(r"(/_emulator/(?:content|tmp|uploads)/)[^/]+")
 
 
 def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | None = None) -> Starlette:
@@ -50,7 +55,8 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         state.close()
 
     app = Starlette(
-        routes=[*admin.routes, *metadata.routes, *oauth.routes, *vertex.routes, *gemini.routes, *gcs.routes],
+        routes=[*admin.routes, *metadata.routes, *oauth.routes, *vertex.routes, *gemini.routes, *gcs.routes,
+                *kie.routes, *fal.routes, *replicate.routes, *task_media.routes],
         exception_handlers={RpcError: handle_rpc_error, HTTPException: _handle_http_exception},
         lifespan=lifespan,
     )

@@ -37,12 +37,24 @@ class EmulatorConfig:
     # Submits accepted per credential per window (None: unlimited); past it, 429 with RetryInfo.
     quota_requests: int | None = None
     quota_window_s: float = 60.0
+    # Fault rules active from the start, in the admin API's JSON shape (see faults.py).
+    faults: Sequence[dict[str, object]] = ()
+    # Task-based resellers (emulator/kie.py, fal.py, replicate.py): accepted secrets, Kie's starting credit
+    # balance per key, and how long their temporary result URLs stay valid.
+    kie_api_keys: Sequence[str] = ("test-kie-key",)
+    fal_keys: Sequence[str] = ("test-fal-key",)
+    replicate_tokens: Sequence[str] = ("test-replicate-token",)
+    kie_credits: float = 10_000.0
+    result_url_ttl_s: float = 3600
 
     def __post_init__(self) -> None:
         # Accept lists from callers (CLI flags), store tuples so the config stays hashable and immutable.
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "bearer_tokens", tuple(self.bearer_tokens))
         object.__setattr__(self, "scopes", tuple(self.scopes))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        for name in ("kie_api_keys", "fal_keys", "replicate_tokens"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.storage_dir is not None:
             object.__setattr__(self, "storage_dir", Path(self.storage_dir))
         if self.latency_range_s is not None:
@@ -72,6 +84,10 @@ class EmulatorConfig:
             out.append(f"render_workers must be >= 1, got {self.render_workers}")
         if any(not k for k in (*self.api_keys, *self.bearer_tokens)):
             out.append("api_keys and bearer_tokens must not contain empty strings")
+        if any(not k for k in (*self.kie_api_keys, *self.fal_keys, *self.replicate_tokens)):
+            out.append("kie_api_keys, fal_keys and replicate_tokens must not contain empty strings")
+        if not (_finite_nonneg(self.result_url_ttl_s) and self.result_url_ttl_s > 0):
+            out.append(f"result_url_ttl_s must be > 0, got {self.result_url_ttl_s}")
         return out
 
     def today(self) -> dt.date:

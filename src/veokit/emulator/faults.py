@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from veokit.emulator.errors import status_for_http
-from veokit.emulator.reset import reset_connection
 from veokit.emulator.outcome import DEFAULT_FAILURE, DEFAULT_FILTER_REASONS, Outcome
+from veokit.emulator.reset import reset_connection
 
 ROUTES = ("submit", "poll", "download")
 _DEFAULT_MESSAGES = {

@@ -53,16 +53,26 @@ async def submit(request: Request) -> Response:
     if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
         return answer
     req = parse_generation(await read_json(request), "gemini", offer, state.catalog)
-    check_quota(state, cred)
     fault, answer = await fire_fault(state, "submit", model, "outcome")
     if answer is not None:
-        return answer
+        return answer  # an injected error preempts quota accounting, as a front-end failure would
+    check_quota(state, cred)
     op = await create_operation(state, req, credential=cred, name_for=lambda i: f"models/{model}/operations/{i}",
                                 outcome=fault.outcome() if fault else None)
     state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
     if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
         return answer
     return JSONResponse({"name": op.name})
+
+
+async def model_get(request: Request) -> Response:
+    """models.get: answers with the model's metadata, or 404 for unknown and shut-down models."""
+    state = emulator_state(request)
+    require_key(state, request, GEMINI_SERVICE)
+    model = request.path_params["call"]
+    offer = find_offer(state, "gemini", model, f"models/{model} is not found for API version v1beta.")
+    return JSONResponse({"name": f"models/{model}", "displayName": offer.title, "version": "001",
+                         "supportedGenerationMethods": ["predictLongRunning"]})
 
 
 async def poll(request: Request) -> Response:
@@ -153,6 +163,7 @@ def file_doc(request: Request, f: StoredFile) -> dict[str, Any]:
 
 routes = [
     Route("/v1beta/models/{call}", submit, methods=["POST"]),
+    Route("/v1beta/models/{call}", model_get, methods=["GET"]),
     Route("/v1beta/models/{model}/operations/{op_id}", poll, methods=["GET"]),
     Route("/v1beta/files/{ref}", file_get, methods=["GET"]),
     Route("/download/v1beta/files/{ref}", file_get, methods=["GET"]),

@@ -21,7 +21,7 @@ from typing import Any
 from veokit.emulator.clock import Clock
 from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.credentials import CredentialStore
-from veokit.emulator.faults import FaultBook
+from veokit.emulator.faults import FaultBook, parse_rule
 from veokit.emulator.operations import (
     ContentGrant,
     DeliveredVideo,
@@ -32,6 +32,7 @@ from veokit.emulator.operations import (
 )
 from veokit.emulator.render_pool import RenderedFile, RenderPool
 from veokit.emulator.stats import Stats
+from veokit.emulator.tasks import TaskStore
 from veokit.models.catalog import Catalog, default_catalog
 
 log = logging.getLogger("veokit.emulator")
@@ -52,6 +53,7 @@ class EmulatorState:
         self.credentials = CredentialStore(self.clock, config.api_keys, config.bearer_tokens)
         self.stats_counters = Stats()
         self.faults = FaultBook(config.seed)
+        self.faults.add([parse_rule(rule) for rule in config.faults])  # from `veokit emulator --fault …`
         self._owns_dir = config.storage_dir is None
         self.storage_dir = (
             Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None
@@ -60,6 +62,7 @@ class EmulatorState:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.renders = RenderPool(self.storage_dir / "renders", workers=config.render_workers)
         self.inputs_dir = self.storage_dir / "inputs"
+        self.tasks = TaskStore(self)  # Kie, fal and Replicate tasks, their temporary URLs and Kie credits
         self._lock = threading.RLock()
         self._rng = random.Random(config.seed)
         self.operations: dict[str, Operation] = {}
@@ -215,6 +218,7 @@ class EmulatorState:
             self._grants.clear()
             self.faults.clear()
             self.stats_counters.reset()
+            self.tasks.reset()
 
     def close(self) -> None:
         self.renders.close()

@@ -71,11 +71,11 @@ async def _submit(state: EmulatorState, request: Request, model: str, resource: 
     if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
         return answer  # the connection was reset before the body was read: nothing happened
     req = parse_generation(await read_json(request), "vertex", offer, state.catalog)
-    check_quota(state, cred)
     # Faults fire only for valid requests, so a scripted outcome is never spent on a 400.
     fault, answer = await fire_fault(state, "submit", model, "outcome")
     if answer is not None:
-        return answer
+        return answer  # an injected error preempts quota accounting, as a front-end failure would
+    check_quota(state, cred)
     op = await create_operation(state, req, credential=cred, name_for=lambda i: f"{resource}/operations/{i}",
                                 outcome=fault.outcome() if fault else None)
     state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
@@ -120,8 +120,22 @@ def operation_doc(op: Operation, result: OperationResult | None) -> dict[str, An
     return {"name": op.name, "done": True, "response": response}
 
 
+async def model_get(request: Request) -> Response:
+    """GET a publisher model: the cheap authenticated call `veokit doctor` uses to check credentials."""
+    state = emulator_state(request)
+    require_key_or_bearer(state, request, VERTEX_SERVICE, oauth_first=True)
+    model = request.path_params["call"]
+    resource = f"publishers/google/models/{model}"
+    offer = find_offer(state, "vertex", model,
+                       f"Publisher Model `{resource}` was not found or your project does not have access to it.")
+    stage = "GA" if offer.lifecycle.status == "ga" else "PUBLIC_PREVIEW"
+    return JSONResponse({"name": resource, "versionId": "001", "launchStage": stage,
+                         "openSourceCategory": "PROPRIETARY"})
+
+
 routes = [
     Route("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}",
           project_call, methods=["POST"]),
+    Route("/{version}/publishers/google/models/{call}", model_get, methods=["GET"]),
     Route("/{version}/publishers/google/models/{call}", express_call, methods=["POST"]),
 ]

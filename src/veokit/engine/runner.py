@@ -11,6 +11,7 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import re
@@ -34,6 +35,8 @@ from veokit.resilience.gate import ProviderGate
 from veokit.resilience.polling import PollPolicy, expected_remaining, next_poll_delay
 from veokit.resilience.retry import RetryPolicy
 from veokit.store.base import JobStore
+from veokit.store.budget import BudgetCaps
+from veokit.store.fenced import FencedStore
 
 S = JobState
 
@@ -80,8 +83,9 @@ class Engine:
     def __init__(self, *, store: JobStore, catalog: Catalog, provider_for: Callable[[str], Provider],
                  download_client: httpx.AsyncClient, clock: Clock | None = None, poll_scale: float = 1.0,
                  deadline_s: float | None = None, allow_retired: bool = False,
-                 resilience: Resilience | None = None) -> None:
+                 resilience: Resilience | None = None, budget: BudgetCaps | None = None) -> None:
         self.store = store
+        self.budget = budget  # spending caps, checked atomically with each queued → submitting
         self.catalog = catalog
         self.provider_for = provider_for
         self.download_client = download_client
@@ -92,6 +96,7 @@ class Engine:
         self.resilience = resilience or Resilience()
         self.rng = random.Random(self.resilience.seed)
         self._gates: dict[str, ProviderGate] = {}
+        self._resumed: dict[str, int] = {}  # downloads resumed with Range, reported on success
         self._breakers: dict[str, CircuitBreaker] = {}
 
     def gate(self, provider: str) -> ProviderGate:
@@ -128,8 +133,18 @@ class Engine:
         return await self.store.create(job, message=message)
 
     # -- run ------------------------------------------------------------------------------------------------
-    async def run(self, job_id: str, on_progress: ProgressFn | None = None) -> Job:
-        """Advance the job as far as it can go; return it in its final (or attention-needing) state."""
+    async def run(self, job_id: str, on_progress: ProgressFn | None = None, *, fence: int | None = None) -> Job:
+        """Advance the job as far as it can go; return it in its final (or attention-needing) state.
+
+        ``fence``: the caller's lease token (a worker). Every state change is then fenced by it and raises
+        :class:`~veokit.errors.LeaseLost`, changing nothing, once another worker has claimed the job.
+        """
+        if fence is not None:
+            # A shallow copy shares gates, breakers and clients; only its store view carries the token, so
+            # every write below (and any added later) is fenced without threading it through each call.
+            fenced = copy.copy(self)
+            fenced.store = FencedStore(self.store, fence)
+            return await fenced.run(job_id, on_progress)
         job = await self.store.get(job_id)
         notify = on_progress or (lambda p: None)
         if job.state is S.QUEUED:
@@ -145,11 +160,14 @@ class Engine:
         return job
 
     async def _submit(self, job: Job) -> Job:
-        request = GenerateRequest.model_validate(job.request)
+        # The job's model wins over the request's: failover may have moved it to another provider's id.
+        request = GenerateRequest.model_validate(job.request).model_copy(update={"model": job.model})
         provider = self.provider_for(job.provider)
         gate, breaker = self.gate(job.provider), self.breaker(job.provider)
-        job = await self.store.transition(job.id, expect=S.QUEUED, to=S.SUBMITTING, attempts=job.attempts + 1,
-                                          message=f"submitting to {job.provider}")
+        # Reserves the estimate in the cost ledger and checks the caps in the same transaction
+        # (BudgetExceeded: nothing written, the job stays queued).
+        job = await self.store.begin_submit(job.id, caps=self.budget, attempts=job.attempts + 1,
+                                            message=f"submitting to {job.provider}")
         notes: list[RetryNote] = []
 
         async def attempt() -> str:
@@ -160,9 +178,10 @@ class Engine:
             except E.VeokitError as exc:
                 breaker.record(exc)
                 if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
-                    gate.cool_down(exc.retry_after_s if exc.retry_after_s is not None else self.resilience.retry.base_s)
+                    gate.rate_limited(exc.retry_after_s, self.resilience.retry.base_s)
                 raise
             breaker.record(None)
+            gate.succeeded()
             return name
 
         async def noted(note: RetryNote) -> None:
@@ -318,9 +337,11 @@ class Engine:
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
         rate = offer.rate(request.resolution, offer.audio_on(request)) if offer else 0.0
         cost = round(rate * request.duration_seconds * len(results), 4)
+        resumed = self._resumed.pop(job.id, 0)
+        note = f"; download resumed {resumed}x after a cut connection" if resumed else ""
         job = await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, results=results,
                                           cost_usd=cost, error=None,
-                                          message=f"saved {len(results)} video(s); cost ${cost:.2f}")
+                                          message=f"saved {len(results)} video(s); cost ${cost:.2f}{note}")
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "done"))
         return job
 
@@ -346,6 +367,7 @@ class Engine:
                     target = await provider.download_target(video)
                     got = await download(self.download_client, target, dest, provider=job.provider)
                     sha, size = got.sha256, got.size
+                    self._resumed[job.id] = self._resumed.get(job.id, 0) + got.resumes
                 try:
                     probe = verify_mp4(dest, expect)
                 except CorruptMediaError as exc:

@@ -58,6 +58,12 @@ class GeminiProvider:
                                      spool_dir=spool_dir, secrets=self.auth.secrets())
         return parse_operation(doc, "gemini", blobs, self.name)
 
+    async def check(self, model: str) -> None:
+        """models.get: free, authenticated, and 404 for models Google has shut down."""
+        url = f"{self.base_url}/{self.api_version}/models/{model}"
+        await call_json(self.client, "GET", url, provider=self.name, headers=await self.auth.headers(),
+                        secrets=self.auth.secrets())
+
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
         m = _FILE_ID.search(video.uri or "")
         if not m:

@@ -77,8 +77,9 @@ async def call_json(
             try:
                 return await read_inline_json(resp.aiter_bytes(), spool_dir)
             except InlineJsonError as exc:
-                raise E.UnexpectedResponse(f"{provider}: {exc}", provider=provider,
-                                           status_code=resp.status_code) from None
+                # A body cut short is a transport accident: asking again is safe (this path is never paid).
+                raise E.UnexpectedResponse(f"{provider}: {exc}", provider=provider, status_code=resp.status_code,
+                                           retryable="truncated" in str(exc) or "cut short" in str(exc)) from None
     except NOT_SENT as exc:
         raise E.NetworkError(f"{provider}: cannot reach {where}: {type(exc).__name__}",
                              provider=provider) from None

@@ -74,6 +74,12 @@ class VertexProvider:
                                      spool_dir=spool_dir, secrets=self.auth.secrets())
         return parse_operation(doc, "vertex", blobs, self.name)
 
+    async def check(self, model: str) -> None:
+        """An authenticated, free call: proves the credentials work and the model is offered."""
+        url = f"{self.base_url}/{self.api_version}/publishers/google/models/{model}"
+        await call_json(self.client, "GET", url, provider=self.name, headers=await self.auth.headers(),
+                        secrets=self.auth.secrets())
+
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
         if not video.uri or not video.uri.startswith("gs://"):
             raise InvalidRequest(f"vertex: cannot download {video.uri!r}", field="uri")

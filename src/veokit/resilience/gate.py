@@ -12,6 +12,8 @@ from veokit.errors import ConfigError
 from veokit.resilience.clock import Clock
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+MIN_SPACING_S = 0.05
+MAX_SPACING_S = 60.0
 _UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 
@@ -29,16 +31,35 @@ def parse_rate(text: str) -> tuple[float, float]:
 class ProviderGate:
     def __init__(self, clock: Clock, *, rate: tuple[float, float] | None, max_in_flight: int | None) -> None:
         self.clock = clock
-        self.limiter = AsyncLimiter(rate[0], rate[1]) if rate else None
+        # A bucket of one, refilled every period/count: requests are spaced evenly. aiolimiter's bucket of
+        # `count` would allow a burst of `count` and keep dripping, i.e. up to twice the quota in one window.
+        self.limiter = AsyncLimiter(1, rate[1] / rate[0]) if rate else None
         self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.cooldown_until = 0.0
+        # Learned spacing between requests: doubled by each 429, shrunk by successes (AIMD). Without it,
+        # every job waiting out a cool-down would wake at the same instant and trip the quota again.
+        self.spacing_s = 0.0
+        self._next_slot = 0.0
 
     def cool_down(self, seconds: float) -> None:
         self.cooldown_until = max(self.cooldown_until, self.clock.monotonic() + seconds)
 
+    def rate_limited(self, retry_after_s: float | None, fallback_s: float) -> None:
+        self.cool_down(retry_after_s if retry_after_s is not None else fallback_s)
+        self.spacing_s = min(max(self.spacing_s * 2, MIN_SPACING_S), MAX_SPACING_S)
+
+    def succeeded(self) -> None:
+        self.spacing_s = 0.0 if self.spacing_s * 0.8 < MIN_SPACING_S / 2 else self.spacing_s * 0.8
+
     async def before_request(self) -> None:
-        """Wait out a provider-wide cool-down, then take a token from the rate limiter."""
+        """Wait out a provider-wide cool-down and the learned spacing, then take a rate-limiter token."""
         while (left := self.cooldown_until - self.clock.monotonic()) > 0:
             await self.clock.sleep(left)
+        if self.spacing_s > 0:
+            now = self.clock.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.spacing_s
+            if slot > now:
+                await self.clock.sleep(slot - now)
         if self.limiter is not None:
             await self.limiter.acquire()

@@ -9,27 +9,34 @@ service and agent tools. It owns the store, the providers and the engine; caller
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from veokit import errors as E
-from veokit.config import Settings, load_settings
-from veokit.engine.runner import Engine, ProgressFn, catalog_provider
+from veokit.config import AUTO, Settings, load_settings
+from veokit.engine import reuse
+from veokit.engine.budget import caps_from_settings
+from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
+from veokit.engine.worker import run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, Offer, default_catalog
-from veokit.models.job import Job, JobEvent, JobState
+from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock
 from veokit.service.providers import build_provider, pick_provider
 from veokit.service.resilience import resilience_from
+from veokit.service.routing import route
 from veokit.store import open_store
 from veokit.store.base import JobStore
+from veokit.store.budget import SpendSummary
 
 T = TypeVar("T")
 EMULATOR_LATENCY_S = 2.0
 EMULATOR_POLL_SCALE = 0.05  # the emulator's 2 s "generation" is ~1/30 of Veo's: poll on the same scale
+WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
 
 
 class VeoClient:
@@ -43,6 +50,9 @@ class VeoClient:
         self._emulator: Any = None
         self._engine: Engine | None = None
         self._download_client = new_client(timeout_s=300.0)
+        self.budget = caps_from_settings(self.settings)
+        # This process's lease owner when it runs jobs itself, so workers sharing the store leave them alone.
+        self.owner = worker_id("client")
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def __aenter__(self) -> VeoClient:
@@ -59,7 +69,7 @@ class VeoClient:
                               download_client=self._download_client, clock=self._clock,
                               poll_scale=self.settings.poll_scale, deadline_s=self.settings.job_deadline_s,
                               allow_retired=self.settings.allow_retired,
-                              resilience=resilience_from(self.settings, self.catalog))
+                              resilience=resilience_from(self.settings, self.catalog), budget=self.budget)
 
     async def aclose(self) -> None:
         for p in self._providers.values():
@@ -97,11 +107,15 @@ class VeoClient:
     # -- requests -------------------------------------------------------------------------------------------
     def resolve(self, request: GenerateRequest, provider: str | None = None) -> tuple[GenerateRequest, str, Offer]:
         """Fill in provider and model, validate against the catalog; no network."""
+        if (provider or self.settings.provider) == AUTO:
+            return route(request, self.catalog, self.settings).resolved()
         name = pick_provider(self.settings, provider)
         if request.model is None:
             model = self.settings.model or self.catalog.default_model(catalog_provider(name))
             request = request.model_copy(update={"model": model})
         offer = self.catalog.validate(request, catalog_provider(name), allow_retired=self.settings.allow_retired)
+        if offer.model != request.model:  # named by family or another provider's id: send this provider's id
+            request = request.model_copy(update={"model": offer.model})
         return request, name, offer
 
     def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
@@ -109,14 +123,45 @@ class VeoClient:
         return self.catalog.estimate(request, offer)
 
     async def submit(self, request: GenerateRequest, *, provider: str | None = None, out_dir: Path | None = None,
-                     client_key: str | None = None, note: str = "") -> Job:
-        """Validate, price and record the job (no paid call yet); :meth:`wait` runs it."""
-        request, name, _ = self.resolve(request, provider)
-        return await self.engine.enqueue(request, name, out_dir or self.settings.out_dir, client_key=client_key,
-                                         note=note)
+                     client_key: str | None = None, note: str = "", fresh: bool = False) -> Job:
+        """Validate, price and record the job (no paid call yet); :meth:`wait` or a worker runs it.
+
+        ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
+        ``fresh``, a request with a fixed seed identical to one that already succeeded (see
+        :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0. A request over the
+        per-job budget cap raises :class:`~veokit.store.budget.BudgetExceeded` and records nothing.
+        """
+        request, name, offer = self.resolve(request, provider)
+        if client_key is not None:
+            existing = await self.store.find_by_client_key(client_key)
+            if existing is not None:
+                return existing
+        estimate = self.catalog.estimate(request, offer)
+        if self.budget is not None:
+            self.budget.check_job("this request", estimate.total_usd, name)
+        target = out_dir or self.settings.out_dir
+        source = None if fresh else await reuse.find_reusable(self.store, request)
+        if source is not None:
+            return await reuse.reuse(self.store, source, request, provider=name, out_dir=target,
+                                     client_key=client_key, estimate_usd=estimate.total_usd)
+        return await self.engine.enqueue(request, name, target, client_key=client_key, note=note)
 
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
-        return await self.engine.run(job_id, on_progress)
+        """Run the job here, under a lease, until it ends or needs a decision. While another process (a
+        worker) holds it, follow it in the store instead, and take it over if that process dies."""
+        start = self.engine.clock.monotonic()
+        while True:
+            ran = await run_leased(self.engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s,
+                                   on_progress=on_progress)
+            if ran is not None:
+                return ran
+            job = await self.store.get(job_id)
+            if not job.state.active:
+                return job
+            if on_progress is not None:
+                holder = f"run by {job.lease_owner}" if job.lease_owner else "waiting for its retry time"
+                on_progress(Progress(job.id, job.state.value, self.engine.clock.monotonic() - start, None, 0, holder))
+            await self.engine.clock.sleep(WATCH_INTERVAL_S)
 
     async def generate(self, request: GenerateRequest, *, provider: str | None = None,
                        out_dir: Path | None = None, on_progress: ProgressFn | None = None,
@@ -127,17 +172,23 @@ class VeoClient:
         a new job (and a new charge if it succeeds): Veo's audio filter gives false positives that pass
         on a second try. Filtered attempts cost nothing.
         """
-        tries = self.settings.retry_filtered if retry_filtered is None else retry_filtered
         job = await self.submit(request, provider=provider, out_dir=out_dir)
-        for attempt in range(tries + 1):
-            job = await self.wait(job.id, on_progress=on_progress)
-            if job.state is not JobState.FILTERED or attempt == tries:
+        return raise_for_job(await self.finish(job.id, on_progress=on_progress, retry_filtered=retry_filtered))
+
+    async def finish(self, job_id: str, *, on_progress: ProgressFn | None = None,
+                     retry_filtered: int | None = None) -> Job:
+        """Run a recorded job to its end (see :meth:`generate`); returns the last job, never raises for it."""
+        tries = self.settings.retry_filtered if retry_filtered is None else retry_filtered
+        job = await self.wait(job_id, on_progress=on_progress)
+        for attempt in range(tries):
+            if job.state is not JobState.FILTERED:
                 break
             previous = job
             job = await self.submit(GenerateRequest.model_validate(previous.request), provider=previous.provider,
                                     out_dir=Path(previous.out_dir),
                                     note=f"retry {attempt + 1} of {tries} after {previous.id} was filtered")
-        return raise_for_job(job)
+            job = await self.wait(job.id, on_progress=on_progress)
+        return job
 
     # -- jobs -----------------------------------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job:
@@ -164,12 +215,19 @@ class VeoClient:
             jobs = [j for j in await self.store.list(limit=10_000) if j.state.active]
         done = []
         for job in jobs:
-            if job.provider == "emulator" and job.state is not JobState.QUEUED:
+            held = job.lease_expires_at is not None and job.lease_owner is not None and job.lease_expires_at > utcnow()
+            if job.provider == "emulator" and job.state is not JobState.QUEUED and not held:
                 done.append(await self.store.transition(
                     job.id, expect=job.state, to=JobState.NEEDS_ATTENTION,
                     message="the in-process emulator that ran this job has exited; its operation is gone"))
                 continue
-            done.append(await self.engine.run(job.id, on_progress))
+            if job_id is not None:
+                done.append(await self.wait(job.id, on_progress=on_progress))
+                continue
+            # Every unfinished job: run those no live process holds; report the others as they are.
+            ran = await run_leased(self.engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s,
+                                   on_progress=on_progress)
+            done.append(ran if ran is not None else await self.store.get(job.id))
         return done
 
     async def retry(self, job_id: str) -> Job:
@@ -186,6 +244,15 @@ class VeoClient:
             raise E.JobStateError(f"job {job.id} is already {job.state.value}")
         return await self.store.transition(job.id, expect=job.state, to=JobState.ABANDONED,
                                            message="abandoned by the user")
+
+
+    # -- costs ----------------------------------------------------------------------------------------------
+    async def costs(self, *, days: int | None = None) -> SpendSummary:
+        """The cost ledger by UTC day, provider and model (the last ``days`` days, or all)."""
+        since = None
+        if days is not None:
+            since = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=max(days, 1) - 1)).isoformat()
+        return await self.store.spend(since=since)
 
 
 def raise_for_job(job: Job) -> Job:

@@ -1,0 +1,201 @@
+"""Replicate's predictions API for the Veo models in the catalog (``google/veo-3.1``, ``google/veo-3.1-fast``).
+
+    POST /v1/models/{owner}/{name}/predictions   {"input": {...}}  -> 201 a prediction (status "starting")
+    GET  /v1/predictions/{id}                    starting -> processing -> succeeded | failed | canceled
+    POST /v1/predictions/{id}/cancel             -> the prediction, canceled if it was still running
+
+Auth is ``Authorization: Bearer <token>`` (``Token`` also works, as on Replicate). Errors are RFC 7807
+problem documents (``{"title", "detail", "status"}``, 422 adds ``invalid_fields``). ``output`` is the video's
+URL once succeeded. A safety block fails the prediction with Replicate's E005 message. Reference images are
+refused unless the request is 16:9 and 8 s, as the model's docs say.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from veokit.emulator.clock import rfc3339
+from veokit.emulator.outcome import Outcome
+from veokit.emulator.routing import emulator_state, fire_fault
+from veokit.emulator.state import EmulatorState, new_short_id
+from veokit.emulator.streaming import json_with_files
+from veokit.emulator.task_media import base_url, check_secret, fetch_input, header_secret, image_problem, tmp_url
+from veokit.emulator.tasks import Frame, Task
+from veokit.models.catalog import Offer
+
+REPLICATE = "replicate"
+FLAGGED = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
+
+
+class Invalid(Exception):
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(description)
+        self.field, self.description = field, description
+
+    def response(self) -> JSONResponse:
+        return _problem(422, "Input validation failed", f"input.{self.field}: {self.description}",
+                        invalid_fields=[{"type": "invalid", "field": f"input.{self.field}",
+                                         "description": self.description}])
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"title": title, "detail": detail, "status": status, **extra}, status_code=status,
+                        media_type="application/problem+json")
+
+
+def _unauthenticated() -> JSONResponse:
+    return _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+
+
+def _caller(state: EmulatorState, request: Request) -> str | None:
+    return check_secret(state, REPLICATE, header_secret(request, "bearer", "token"))
+
+
+async def create(request: Request) -> Response:
+    state = emulator_state(request)
+    if (cred := _caller(state, request)) is None:
+        return _unauthenticated()
+    model = f"{request.path_params['owner']}/{request.path_params['name']}"
+    offer = state.catalog.find(REPLICATE, model)
+    if offer is None:
+        return _problem(404, "Not found", "The requested resource could not be found.")
+    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
+        return answer
+    try:
+        body = json.loads(await request.body() or b"{}")
+        inp = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(inp, dict):
+            raise Invalid("input", "input is required and must be an object")
+        frame = _parse(state, inp, offer)
+    except ValueError:
+        return _problem(400, "Bad request", "The request body is not valid JSON.")
+    except Invalid as exc:
+        return exc.response()
+    fault, answer = await fire_fault(state, "submit", model, "outcome")
+    if answer is not None:
+        return answer
+    now = state.clock.now()
+    task = Task(id=new_short_id(26), provider=REPLICATE, model=model, mode="predict", credential=cred,
+                created_at=now, ready_at=now + state.draw_latency(),
+                outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt), frame=frame,
+                params={k: v for k, v in inp.items() if k not in ("image", "last_frame", "reference_images")})
+    state.tasks.start(task)
+    state.stats_counters.submit(cred, model, None)
+    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
+        return answer
+    return JSONResponse(_prediction(request, state, task), status_code=201)
+
+
+def _parse(state: EmulatorState, inp: dict[str, Any], offer: Offer) -> Frame:
+    prompt = inp.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise Invalid("prompt", "prompt is required")
+    aspect = inp.get("aspect_ratio", "16:9")
+    if aspect not in offer.aspect_ratios:
+        raise Invalid("aspect_ratio", f"aspect_ratio must be one of: {', '.join(offer.aspect_ratios)}")
+    duration = inp.get("duration", 8)
+    if duration not in offer.durations or isinstance(duration, bool):
+        raise Invalid("duration", f"duration must be one of: {', '.join(map(str, offer.durations))}")
+    resolution = inp.get("resolution", "1080p")
+    if resolution not in offer.resolutions:
+        raise Invalid("resolution", f"resolution must be one of: {', '.join(offer.resolutions)}")
+    audio, seed = inp.get("generate_audio", True), inp.get("seed")
+    if not isinstance(audio, bool):
+        raise Invalid("generate_audio", "generate_audio must be a boolean")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise Invalid("seed", "seed must be an integer")
+    image = _image(state, inp, "image")
+    last = _image(state, inp, "last_frame")
+    refs = inp.get("reference_images") or []
+    if refs:
+        if "reference_images" not in offer.features:
+            raise Invalid("reference_images", f"{offer.model} does not take reference images")
+        if not isinstance(refs, list) or len(refs) > offer.max_reference_images:
+            raise Invalid("reference_images", f"1 to {offer.max_reference_images} reference images")
+        if aspect != "16:9" or duration != 8:
+            raise Invalid("reference_images", "reference images only work with 16:9 and an 8 second duration")
+        for i, ref in enumerate(refs):
+            _image(state, {f"reference_images.{i}": ref}, f"reference_images.{i}")
+    if last is not None and image is None:
+        raise Invalid("last_frame", "last_frame needs image (the first frame)")
+    w, h = state.catalog.dims(resolution, aspect)
+    return Frame(prompt, w, h, float(duration), audio, seed if seed is not None else state.config.seed,
+                 image, None if refs else last)
+
+
+def _image(state: EmulatorState, inp: dict[str, Any], field: str) -> bytes | None:
+    if inp.get(field) is None:
+        return None
+    data = fetch_input(state, inp[field])
+    if data is None:
+        raise Invalid(field, "could not fetch the file (give a data URI or a reachable URL)")
+    if (problem := image_problem(data)) is not None:
+        raise Invalid(field, problem)
+    return data
+
+
+def _prediction(request: Request, state: EmulatorState, task: Task) -> dict[str, Any]:
+    phase = state.tasks.phase(task)
+    done = state.tasks.resolve(task)
+    root = f"{base_url(request)}/v1/predictions/{task.id}"
+    doc: dict[str, Any] = {
+        "id": task.id, "model": task.model, "version": "hidden", "input": task.params, "logs": "",
+        "output": None, "error": None, "status": "starting" if phase == "queued" else "processing",
+        "data_removed": False, "created_at": rfc3339(task.created_at), "started_at": None, "completed_at": None,
+        "urls": {"get": root, "cancel": f"{root}/cancel", "stream": f"{root}/stream",
+                 "web": f"https://replicate.com/p/{task.id}"}, "metrics": {},
+    }
+    if phase != "queued":
+        doc["started_at"] = rfc3339(task.created_at + (task.ready_at - task.created_at) / 4)
+    if done is None:
+        return doc
+    doc["completed_at"] = rfc3339(done.done_at)
+    doc["metrics"] = {"predict_time": round(done.done_at - task.created_at, 3)}
+    if done.state == "succeeded":
+        return {**doc, "status": "succeeded", "output": tmp_url(request, done.tokens["main"])}
+    if done.state == "canceled":
+        return {**doc, "status": "canceled"}
+    error = FLAGGED if done.state == "filtered" else f"Prediction failed: {done.message}"
+    return {**doc, "status": "failed", "error": error}
+
+
+def _task(state: EmulatorState, request: Request, cred: str) -> Task | None:
+    task = state.tasks.get(request.path_params["prediction_id"], REPLICATE)
+    return task if task is not None and task.credential == cred else None
+
+
+async def get(request: Request) -> Response:
+    state = emulator_state(request)
+    if (cred := _caller(state, request)) is None:
+        return _unauthenticated()
+    if (task := _task(state, request, cred)) is None:
+        return _problem(404, "Not found", "The requested resource could not be found.")
+    state.stats_counters.poll()
+    if (answer := (await fire_fault(state, "poll", task.model, "pre", request=request))[1]) is not None:
+        return answer
+    fault, answer = await fire_fault(state, "poll", task.model, "body")
+    if answer is not None:
+        return answer
+    return json_with_files(_prediction(request, state, task), fault=fault)
+
+
+async def cancel(request: Request) -> Response:
+    state = emulator_state(request)
+    if (cred := _caller(state, request)) is None:
+        return _unauthenticated()
+    if (task := _task(state, request, cred)) is None:
+        return _problem(404, "Not found", "The requested resource could not be found.")
+    state.tasks.cancel(task)
+    return JSONResponse(_prediction(request, state, task))
+
+
+routes = [
+    Route("/v1/models/{owner}/{name}/predictions", create, methods=["POST"]),
+    Route("/v1/predictions/{prediction_id}", get, methods=["GET"]),
+    Route("/v1/predictions/{prediction_id}/cancel", cancel, methods=["POST"]),
+]

@@ -1,0 +1,71 @@
+"""`veokit doctor`: is each configured provider usable right now? One finding per line, no secrets.
+
+For every provider the user has credentials for (or named): the credentials are accepted, the model
+is offered and not retired, the account balance where the provider exposes one, and the round-trip time
+of that check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from veokit import errors as E
+from veokit.config import Settings
+from veokit.engine.runner import catalog_provider
+from veokit.models.catalog import Catalog
+from veokit.service.providers import build_provider
+
+
+@dataclass(frozen=True)
+class Finding:
+    provider: str
+    ok: bool
+    message: str
+
+    def line(self) -> str:
+        return f"{'ok ' if self.ok else 'FAIL'} {self.provider}: {self.message}"
+
+
+async def run_doctor(settings: Settings, catalog: Catalog, providers: list[str]) -> list[Finding]:
+    findings = []
+    for name in providers:
+        findings.extend(await _check(settings, catalog, name))
+    return findings
+
+
+async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Finding]:
+    out: list[Finding] = []
+    model = settings.model or catalog.default_model(catalog_provider(name))
+    try:
+        offer = catalog.offer(catalog_provider(name), model, allow_retired=settings.allow_retired)
+    except E.VeokitError as exc:
+        return [Finding(name, False, exc.message)]
+    try:
+        provider = build_provider(name, settings, catalog)
+    except E.VeokitError as exc:
+        return [Finding(name, False, exc.message)]
+    try:
+        check = getattr(provider, "check", None)
+        if check is not None:
+            t0 = time.perf_counter()
+            await check(offer.model)
+            ms = (time.perf_counter() - t0) * 1000
+            out.append(Finding(name, True, f"credentials accepted; {offer.model} available ({ms:.0f} ms)"))
+        balance = getattr(provider, "balance", None)
+        if balance is not None:
+            out.append(Finding(name, True, f"balance: {await balance()}"))
+        lc = offer.lifecycle
+        if lc.deprecation_from and not lc.is_retired(_today()) and _today() >= lc.deprecation_from:
+            out.append(Finding(name, True, f"note: {offer.model} is deprecated since {lc.deprecation_from}; "
+                                           "Google may shut it down with little notice"))
+    except E.VeokitError as exc:
+        out.append(Finding(name, False, exc.message))
+    finally:
+        await provider.aclose()
+    return out
+
+
+def _today() -> dt.date:
+    return dt.date.today()

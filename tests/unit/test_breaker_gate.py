@@ -1,0 +1,88 @@
+"""Circuit breaker and rate gate on an injectable clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from veokit import errors as E
+from veokit.resilience.breaker import BreakerState, CircuitBreaker
+from veokit.resilience.clock import FakeClock
+from veokit.resilience.gate import ProviderGate, parse_rate
+
+
+def test_breaker_opens_after_consecutive_transient_failures_only() -> None:
+    clock = FakeClock()
+    b = CircuitBreaker("vertex", clock, threshold=3, cooldown_s=30)
+    for _ in range(5):
+        b.allow()
+        b.record(E.InvalidRequest("bad field"))  # the caller's fault, not the provider's
+    assert b.state is BreakerState.CLOSED
+    for _ in range(2):
+        b.allow()
+        b.record(E.ServerError("503"))
+    b.allow()
+    b.record(None)  # a success resets the count
+    for _ in range(3):
+        b.allow()
+        b.record(E.NetworkError("reset"))
+    assert b.state is BreakerState.OPEN
+    with pytest.raises(E.CircuitOpen, match="next probe in 30 s"):
+        b.allow()
+
+
+def test_half_open_lets_one_probe_through() -> None:
+    clock = FakeClock()
+    b = CircuitBreaker("vertex", clock, threshold=1, cooldown_s=10)
+    b.allow()
+    b.record(E.ServerError("500"))
+    clock.advance(9.9)
+    with pytest.raises(E.CircuitOpen):
+        b.allow()
+    clock.advance(0.2)
+    b.allow()  # the probe
+    assert b.state is BreakerState.HALF_OPEN
+    with pytest.raises(E.CircuitOpen, match="probe is in flight"):
+        b.allow()
+    b.record(E.ServerError("still down"))
+    assert b.state is BreakerState.OPEN
+    clock.advance(10)
+    b.allow()
+    b.record(None)
+    assert b.state is BreakerState.CLOSED and b.failures == 0
+
+
+def test_rate_parsing() -> None:
+    assert parse_rate("10/min") == (10, 60)
+    assert parse_rate("5/2s") == (5, 2)
+    assert parse_rate("1 / hour") == (1, 3600)
+    with pytest.raises(E.ConfigError, match="COUNT/PERIOD"):
+        parse_rate("ten per minute")
+
+
+async def test_a_429_cools_down_the_whole_provider() -> None:
+    clock = FakeClock()
+    gate = ProviderGate(clock, rate=None, max_in_flight=None)
+    gate.cool_down(7.5)
+    await gate.before_request()
+    assert clock.sleeps == [7.5]
+    await gate.before_request()  # cool-down over: no more waiting
+    assert clock.sleeps == [7.5]
+
+
+async def test_429s_space_requests_out_and_successes_relax_it() -> None:
+    clock = FakeClock()
+    gate = ProviderGate(clock, rate=None, max_in_flight=None)
+    gate.rate_limited(None, 0.0)
+    gate.rate_limited(None, 0.0)
+    assert gate.spacing_s == 0.1
+    for _ in range(3):
+        await gate.before_request()
+    assert clock.sleeps == [0.1, 0.1]  # one request per slot, not a stampede
+    for _ in range(20):
+        gate.succeeded()
+    assert gate.spacing_s == 0.0
+
+
+async def test_smooth_pacing_never_bursts_past_the_window() -> None:
+    gate = ProviderGate(FakeClock(), rate=(4, 1.0), max_in_flight=None)
+    assert gate.limiter is not None and gate.limiter.max_rate == 1 and gate.limiter.time_period == 0.25
