@@ -13,6 +13,7 @@
     │   ├── QuotaExhausted ...................... 429 daily/spend quota: retrying soon will not help
     │   ├── BillingError ........................ 402 / FAILED_PRECONDITION billing, no credits
     │   ├── ServerError ......................... 5xx (retryable)
+    │   ├── CircuitOpen ......................... held back after repeated failures; failover moves on
     │   └── UnexpectedResponse .................. a body we cannot parse
     ├── NetworkError ............................ no answer: connect failure, reset, timeout
     │   └── SubmitOutcomeUnknown ................ the paid request may have reached the server: never resend
@@ -26,6 +27,7 @@
     └── JobError
         ├── JobNotFound
         └── JobStateError ....................... e.g. resuming a job that needs attention
+            └── LeaseLost ....................... another worker owns the job now; this one must stop
 
 Each error carries ``retryable``, ``provider``, the HTTP ``status_code``, the provider's own ``status``
 and ``reason``, and never a secret: messages are built from fields we control, and provider bodies pass

@@ -31,7 +31,7 @@ async def messages(client: VeoClient, job_id: str) -> str:
     return "\n".join(e.message for e in await client.events(job_id))
 
 
-async def test_429_retryinfo_is_waited_exactly_and_nothing_is_paid_twice(client: VeoClient, emu: EmulatorServer) -> None:
+async def test_429_retryinfo_is_waited_exactly_and_paid_once(client: VeoClient, emu: EmulatorServer) -> None:
     add_faults(emu, {"route": "submit", "times": 2,
                      "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="0.3s")}})
     t0 = time.monotonic()
