@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -67,9 +68,11 @@ async def submit(request: Request) -> Response:
 
 async def model_get(request: Request) -> Response:
     """models.get: answers with the model's metadata, or 404 for unknown and shut-down models."""
+    model = request.path_params["call"]
+    if ":" in model:  # a custom method such as :predictLongRunning takes POST only
+        raise HTTPException(405)
     state = emulator_state(request)
     require_key(state, request, GEMINI_SERVICE)
-    model = request.path_params["call"]
     offer = find_offer(state, "gemini", model, f"models/{model} is not found for API version v1beta.")
     return JSONResponse({"name": f"models/{model}", "displayName": offer.title, "version": "001",
                          "supportedGenerationMethods": ["predictLongRunning"]})

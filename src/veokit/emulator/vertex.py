@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -122,9 +123,11 @@ def operation_doc(op: Operation, result: OperationResult | None) -> dict[str, An
 
 async def model_get(request: Request) -> Response:
     """GET a publisher model: the cheap authenticated call `veokit doctor` uses to check credentials."""
+    model = request.path_params["call"]
+    if ":" in model:  # a custom method such as :predictLongRunning takes POST only
+        raise HTTPException(405)
     state = emulator_state(request)
     require_key_or_bearer(state, request, VERTEX_SERVICE, oauth_first=True)
-    model = request.path_params["call"]
     resource = f"publishers/google/models/{model}"
     offer = find_offer(state, "vertex", model,
                        f"Publisher Model `{resource}` was not found or your project does not have access to it.")
