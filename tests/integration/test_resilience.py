@@ -206,3 +206,26 @@ async def test_without_pacing_the_quota_bites_and_429s_are_absorbed(tmp_path: Pa
         st = stats(emu)
     assert all(j.state is JobState.SUCCEEDED for j in jobs)
     assert st["submits_total"] == 12 and st["rate_limited"] > 0  # the comparison the paced test wins
+
+
+async def test_in_flight_cap_holds_back_submits(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig(latency_s=0.6), port=0) as emu:
+        async with VeoClient(settings_for(emu, tmp_path, max_in_flight=2)) as c:
+            t0 = time.monotonic()
+            await asyncio.gather(*(c.generate(GenerateRequest(prompt="queue", duration_seconds=4)) for _ in range(6)))
+            took = time.monotonic() - t0
+            starts = sorted(j.submitted_at for j in await c.list_jobs() if j.submitted_at)
+    assert took >= 3 * 0.6  # three waves of two
+    assert (starts[2] - starts[0]).total_seconds() >= 0.5 and (starts[4] - starts[2]).total_seconds() >= 0.5
+
+
+async def test_job_deadline_sets_it_aside_and_resume_keeps_waiting(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig(latency_s=30), port=0) as emu:
+        async with VeoClient(settings_for(emu, tmp_path, job_deadline_s=0.5)) as c:
+            job = await c.submit(GenerateRequest(prompt="slow", duration_seconds=4))
+            job = await c.wait(job.id)
+            assert job.state is JobState.NEEDS_ATTENTION and job.error["type"] == "DeadlineExceeded"
+            assert f"veokit resume {job.id}" in await messages(c, job.id)
+            emu.state.clock.advance(60)  # the operation finishes while nobody watches
+            [done] = await c.resume(job.id)
+        assert done.state is JobState.SUCCEEDED and stats(emu)["submits_total"] == 1

@@ -11,7 +11,6 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 import re
@@ -36,7 +35,7 @@ from veokit.resilience.polling import PollPolicy, expected_remaining, next_poll_
 from veokit.resilience.retry import RetryPolicy
 from veokit.store.base import JobStore
 from veokit.store.budget import BudgetCaps
-from veokit.store.fenced import FencedStore
+from veokit.store.fenced import FencedStore, lease_fence
 
 S = JobState
 
@@ -84,7 +83,8 @@ class Engine:
                  download_client: httpx.AsyncClient, clock: Clock | None = None, poll_scale: float = 1.0,
                  deadline_s: float | None = None, allow_retired: bool = False,
                  resilience: Resilience | None = None, budget: BudgetCaps | None = None) -> None:
-        self.store = store
+        # Writes carry the lease token of the run in progress, if any (see run(fence=...)).
+        self.store = FencedStore.wrap(store)
         self.budget = budget  # spending caps, checked atomically with each queued → submitting
         self.catalog = catalog
         self.provider_for = provider_for
@@ -133,19 +133,26 @@ class Engine:
         return await self.store.create(job, message=message)
 
     # -- run ------------------------------------------------------------------------------------------------
-    async def run(self, job_id: str, on_progress: ProgressFn | None = None, *, fence: int | None = None) -> Job:
+    async def run(self, job_id: str, on_progress: ProgressFn | None = None, *, fence: int | None = None,
+                  extend_deadline: bool = False) -> Job:
         """Advance the job as far as it can go; return it in its final (or attention-needing) state.
 
         ``fence``: the caller's lease token (a worker). Every state change is then fenced by it and raises
         :class:`~veokit.errors.LeaseLost`, changing nothing, once another worker has claimed the job.
         """
         if fence is not None:
-            # A shallow copy shares gates, breakers and clients; only its store view carries the token, so
-            # every write below (and any added later) is fenced without threading it through each call.
-            fenced = copy.copy(self)
-            fenced.store = FencedStore(self.store, fence)
-            return await fenced.run(job_id, on_progress)
+            # Set for this task (and tasks it starts): every store write below, including any added later, is
+            # then a compare-and-set on the token without threading it through each call.
+            with lease_fence(fence):
+                return await self.run(job_id, on_progress, extend_deadline=extend_deadline)
         job = await self.store.get(job_id)
+        slots = self.gate(job.provider).in_flight if job.state.active else None
+        if slots is None:
+            return await self._run(job, on_progress, extend_deadline)
+        async with slots:  # at most max_in_flight jobs of this provider between submit and done
+            return await self._run(await self.store.get(job_id), on_progress, extend_deadline)
+
+    async def _run(self, job: Job, on_progress: ProgressFn | None, extend_deadline: bool = False) -> Job:
         notify = on_progress or (lambda p: None)
         if job.state is S.QUEUED:
             job = await self._submit(job)
@@ -156,7 +163,7 @@ class Engine:
             job = await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, message=why,
                                               error=E.SubmitOutcomeUnknown(why, provider=job.provider).to_dict())
         if job.state in (S.RUNNING, S.DOWNLOADING):
-            job = await self._poll_and_finish(job, notify)
+            job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
 
     async def _submit(self, job: Job) -> Job:
@@ -242,7 +249,7 @@ class Engine:
         latency = offer.latency_s if offer else (11.0, 60.0, 360.0)
         return PollPolicy.for_latency(latency, deadline_s=self.deadline_s, scale=self.poll_scale)
 
-    async def _poll_and_finish(self, job: Job, notify: ProgressFn) -> Job:
+    async def _poll_and_finish(self, job: Job, notify: ProgressFn, *, extend_deadline: bool = False) -> Job:
         provider = self.provider_for(job.provider)
         assert job.operation_name is not None
         policy = self._policy(job)
@@ -255,13 +262,15 @@ class Engine:
         poll_failures = 0  # consecutive
         download_failures = 0
         fetch_now = job.state is S.DOWNLOADING  # results were ready before an interruption: fetch them now
+        # After the user chose to keep waiting on a job set aside at its deadline, it gets a new one from now.
+        deadline_start = self.clock.monotonic() if extend_deadline else start
         extra_wait = 0.0
         while True:
             elapsed = self.clock.monotonic() - start
             delay = 0.0 if fetch_now else max(extra_wait, next_poll_delay(policy, polls_done=polls, elapsed_s=elapsed))
             fetch_now, extra_wait = False, 0.0
             notify(Progress(job.id, job.state.value, elapsed, expected_remaining(policy, elapsed), polls))
-            if elapsed >= policy.deadline_s:
+            if self.clock.monotonic() - deadline_start >= policy.deadline_s:
                 return await self._deadline(job, elapsed)
             await self.clock.sleep(delay)
             polls += 1

@@ -208,6 +208,7 @@ class VeoClient:
                 # Interrupted by a deadline while running: the operation exists, keep waiting on it.
                 await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING,
                                             message="resumed by the user")
+                return [await self.engine.run(job.id, on_progress, extend_deadline=True)]
             elif not job.state.active:
                 raise E.JobStateError(f"job {job.id} is {job.state.value}; nothing to resume")
             jobs = [job]
