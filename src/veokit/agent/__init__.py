@@ -1,0 +1,33 @@
+"""veokit for agents: Strands tools, a ready Strands agent with a LiteLLM chat model, and an MCP server.
+
+    tools_core.py       the one implementation of the tools (VideoToolkit); results.py shapes what they return
+    runtime.py          the event-loop thread jobs run on, so they outlive each tool call
+    strands_adapter.py  Strands wrappers      factory.py  create_video_agent (LiteLLM model; prompts.py)
+    mcp_server.py       MCP wrappers, resources, stdio / streamable HTTP   signatures.py  shared by both
+
+Needs the ``agent`` extra (``strands-agents[litellm]``, ``mcp``); importing this package alone does not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from veokit.agent.factory import create_video_agent
+    from veokit.agent.mcp_server import build_mcp_server
+    from veokit.agent.strands_adapter import strands_tools
+    from veokit.agent.tools_core import VideoToolkit
+
+__all__ = ["VideoToolkit", "build_mcp_server", "create_video_agent", "strands_tools"]
+
+_WHERE = {"VideoToolkit": "tools_core", "create_video_agent": "factory", "build_mcp_server": "mcp_server",
+          "strands_tools": "strands_adapter"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import veokit.agent` costs nothing and the MCP server never imports Strands (or LiteLLM).
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"veokit.agent.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'veokit.agent' has no attribute {name!r}")

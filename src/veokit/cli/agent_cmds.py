@@ -1,9 +1,226 @@
-"""CLI commands registered on the main app (filled in by the issue that owns them)."""
+"""`veokit agent` (a Strands agent with a LiteLLM chat model) and `veokit mcp` (the MCP server).
+
+Both need the ``agent`` extra; without it, or without a chat model configured, they say so in one line and
+exit 2. The video settings are veokit's usual ones (``VEOKIT_*``, config file); the chat model's are
+``VEOKIT_AGENT_*``.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
+
 import typer
+
+from veokit import errors as E
+from veokit.cli import output as ui
+from veokit.config import load_settings
+
+if TYPE_CHECKING:
+    from veokit.agent.tools_core import VideoToolkit
+
+T = TypeVar("T")
+EXIT_MODEL_FAILED = 3
+QUIT_WORDS = {"exit", "quit", ":q"}
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("agent")(agent)
+    app.command("mcp")(mcp)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    from rich.markup import escape  # messages name things like veokit[agent]: not markup
+
+    ui.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """veokit errors become one line and their exit code; never a traceback (VEOKIT_DEBUG=1 shows it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except E.VeokitError as exc:
+            raise _fail(exc.message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted; unfinished jobs are kept: `veokit resume` finishes them", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("VEOKIT_DEBUG"):
+                raise
+            raise _fail(f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
+                        "VEOKIT_DEBUG=1 for the traceback", 1) from None
+
+    return wrapper
+
+
+def _require_extra(module: str) -> None:
+    from veokit.agent.factory import MISSING_EXTRA
+
+    try:
+        __import__(module)
+    except ImportError:
+        raise E.ConfigError(MISSING_EXTRA) from None
+
+
+def _toolkit(provider: str | None, max_cost: float | None, *, server: bool = False) -> VideoToolkit:
+    import platformdirs
+
+    from veokit.agent.factory import agent_settings
+    from veokit.agent.tools_core import VideoToolkit
+    from veokit.service.client import VeoClient
+
+    settings = load_settings(provider=provider)
+    if server and "out_dir" not in settings.model_fields_set:
+        # An MCP client starts the server in a working directory of its choosing (often / or its install
+        # folder): the CLI's default ./videos would land there, so servers save to the user's videos folder.
+        settings = settings.model_copy(update={"out_dir": Path(platformdirs.user_videos_dir()) / "veokit"})
+    limit = max_cost if max_cost is not None else agent_settings().max_cost_usd
+    return VideoToolkit(VeoClient(settings), max_cost_usd=limit)
+
+
+def _close(toolkit: VideoToolkit) -> None:
+    for job_id in toolkit.runtime.unfinished_here():
+        ui.err.print(f"job {job_id} is still running; `veokit resume {job_id}` finishes it (it will not be "
+                     "submitted again)", highlight=False, soft_wrap=True)
+    toolkit.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+@_one_line_errors
+def agent(
+    prompt: Annotated[str | None, typer.Argument(help="One request; omit it for an interactive session.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="LiteLLM model id, e.g. gemini/gemini-2.5-flash "
+                                              "(default: VEOKIT_AGENT_MODEL).")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="Key for the chat model (default: "
+                                                "VEOKIT_AGENT_API_KEY, else the provider's own variable).")]
+    = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="Base URL, e.g. a LiteLLM proxy.")] = None,
+    proxy: Annotated[bool | None, typer.Option("--proxy/--no-proxy", help="api-base is a LiteLLM proxy.")] = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Video provider (default: "
+                                                 "VEOKIT_PROVIDER or the first with credentials).")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Refuse any job estimated above this "
+                                                   "many USD.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show tool activity on stderr.")] = False,
+) -> None:
+    """Ask a video agent (Strands + LiteLLM) to make videos; without a prompt, chat until EOF or `exit`."""
+    _require_extra("strands")
+    from veokit.agent.factory import agent_settings, create_video_agent, litellm_model
+
+    chat_model = litellm_model(model, api_key=api_key, api_base=api_base, use_litellm_proxy=proxy)
+    env_key = agent_settings().api_key
+    secrets = (api_key, env_key.get_secret_value() if env_key else None)  # kept out of error lines
+    toolkit = _toolkit(provider, max_cost)
+    try:
+        video_agent = create_video_agent(model=chat_model, toolkit=toolkit,
+                                         callback_handler=None if quiet else ActivityPrinter(sys.stderr))
+        if prompt is not None:
+            answer = _ask(video_agent, prompt, secrets)
+            if answer is None:
+                raise typer.Exit(EXIT_MODEL_FAILED)
+            typer.echo(answer)
+        else:
+            interactive = sys.stdin.isatty()
+            if interactive:
+                ui.err.print("veokit agent: describe the video you want; `exit` or Ctrl-D ends.", highlight=False)
+            chat(video_agent, _lines(sys.stdin, interactive), sys.stdout, secrets)
+    finally:
+        _close(toolkit)
+
+
+def _ask(video_agent: Any, prompt: str, secrets: tuple[str | None, ...] = ()) -> str | None:
+    """The agent's answer, or None after printing why the chat model failed (its errors are not ours)."""
+    try:
+        return str(video_agent(prompt)).strip()
+    except (KeyboardInterrupt, E.VeokitError):
+        raise
+    except Exception as exc:
+        first = (E.redact(str(exc), *secrets).strip().splitlines() or [""])[0][:300]
+        ui.err.print(f"error: the chat model failed ({type(exc).__name__}): {first}", highlight=False,
+                     markup=False, soft_wrap=True)
+        return None
+
+
+def _lines(stream: TextIO, interactive: bool) -> Iterable[str]:
+    while True:
+        if interactive:
+            ui.err.print("you> ", end="", highlight=False)
+        line = stream.readline()
+        if not line:
+            return
+        yield line
+
+
+def chat(video_agent: Any, lines: Iterable[str], out: TextIO, secrets: tuple[str | None, ...] = ()) -> int:
+    """The interactive loop: one answer per non-empty line until EOF or exit/quit. Returns turns taken."""
+    turns = 0
+    for raw in lines:
+        text = raw.strip()
+        if not text:
+            continue
+        if text.lower() in QUIT_WORDS:
+            break
+        answer = _ask(video_agent, text, secrets)
+        turns += 1
+        if answer is not None:
+            out.write(answer + "\n\n")
+            out.flush()
+    return turns
+
+
+class ActivityPrinter:
+    """A Strands callback handler that shows tool calls and wait progress on stderr, one line each."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, **kwargs: Any) -> None:
+        start = kwargs.get("event", {}).get("contentBlockStart", {}).get("start", {})
+        if "toolUse" in start:
+            self._say(f"· {start['toolUse'].get('name')}")
+        streamed = kwargs.get("tool_stream_event")
+        if isinstance(streamed, dict):
+            data = streamed.get("data")
+            if isinstance(data, dict) and "message" in data:
+                self._say(f"  {data.get('job_id', '')} {data['message']}")
+
+    def _say(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------------------
+@_one_line_errors
+def mcp(
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option("--host", help="HTTP address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
+    path: Annotated[str, typer.Option("--path", help="HTTP endpoint path.")] = "/mcp",
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Video provider (default: "
+                                                 "VEOKIT_PROVIDER or the first with credentials).")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Refuse any job estimated above this "
+                                                   "many USD.")] = None,
+) -> None:
+    """Serve veokit's video tools to MCP clients (stdio by default; --http for streamable HTTP)."""
+    # stdout carries the protocol on stdio: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    _require_extra("mcp.server.mcpserver")
+    from veokit.agent.mcp_server import serve
+
+    toolkit = _toolkit(provider, max_cost, server=True)
+    try:
+        serve(toolkit, http=http, host=host, port=port, path=path)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _close(toolkit)

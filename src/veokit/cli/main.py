@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from veokit import errors as E
@@ -38,7 +39,8 @@ EXIT_NEEDS_ATTENTION = 6
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    ui.err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # The message is data (it may quote `veokit[agent]` or a prompt): escape it, style only the label.
+    ui.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -132,6 +134,8 @@ def generate(
         "--retry-filtered", help="Resubmit a safety-filtered result up to N times (each success is billed).")]
     = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Generate even if this exact request and seed already "
+                                                        "succeeded (default: reuse that video for $0).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
@@ -170,7 +174,7 @@ def generate(
                 ui.out.print(ui.estimate_line(est))
             return
         async with client:
-            job = await client.submit(resolved, provider=name, out_dir=out)
+            job = await client.submit(resolved, provider=name, out_dir=out, fresh=fresh)
             if not as_json:
                 ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
                              soft_wrap=True, highlight=False)
