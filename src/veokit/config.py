@@ -22,7 +22,8 @@ from pydantic_settings import (
 
 from veokit.errors import ConfigError
 
-PROVIDERS = ("vertex", "gemini", "emulator")
+PROVIDERS = ("vertex", "gemini", "emulator", "kie", "fal", "replicate")
+AUTO = "auto"  # --provider auto: the cheapest provider with credentials that supports the request
 
 
 def config_file() -> Path:
@@ -41,6 +42,14 @@ class Settings(BaseSettings):
     allow_retired: bool = False
     job_deadline_s: float | None = None
     poll_scale: float = 1.0
+
+    # Spending caps in USD, enforced before every submit across all workers (veokit.store.budget).
+    budget_per_job_usd: float | None = None
+    budget_daily_usd: float | None = None  # per UTC day, all providers
+    budget_provider_usd: str | None = None  # per UTC day and provider, e.g. "vertex=20,kie=5"
+    # Workers (veokit.engine.worker): jobs in flight per process, and the lease heartbeats renew.
+    worker_concurrency: int = 200
+    worker_lease_s: float = 30.0
 
     # Resilience (see veokit.resilience): pacing, retries, breaker, failover.
     rate_limit: str | None = None      # every provider, e.g. "10/min"; "off" disables; default: catalog rpm
@@ -70,12 +79,70 @@ class Settings(BaseSettings):
         "VEOKIT_GEMINI_API_KEY", "gemini_api_key", "GEMINI_API_KEY", "GOOGLE_API_KEY"))
     gemini_base_url: str | None = None
 
+    # Task-based resellers. Base URLs point them at a proxy or at `veokit emulator`.
+    kie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "VEOKIT_KIE_API_KEY", "kie_api_key", "KIE_API_KEY"))
+    kie_base_url: str | None = None
+    kie_upload_base_url: str | None = None  # default: kie_base_url when set, else Kie's upload host
+    fal_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "VEOKIT_FAL_KEY", "fal_key", "FAL_KEY"))
+    fal_base_url: str | None = None
+    replicate_api_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "VEOKIT_REPLICATE_API_TOKEN", "replicate_api_token", "REPLICATE_API_TOKEN"))
+    replicate_base_url: str | None = None
+    # --provider auto breaks price ties in this order, e.g. "kie,vertex" (see veokit.service.routing).
+    provider_preference: str | None = None
+
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, v: str | None) -> str | None:
-        if v is not None and v not in PROVIDERS:
-            raise ValueError(f"unknown provider {v!r}; choose one of {', '.join(PROVIDERS)}")
+        if v is not None and v not in (*PROVIDERS, AUTO):
+            raise ValueError(f"unknown provider {v!r}; choose one of {', '.join((*PROVIDERS, AUTO))}")
         return v
+
+    @field_validator("provider_preference")
+    @classmethod
+    def _known_providers(cls, v: str | None) -> str | None:
+        unknown = [p for p in (v or "").replace(" ", "").split(",") if p and p not in PROVIDERS]
+        if unknown:
+            raise ValueError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+        return v
+
+    @property
+    def preference(self) -> tuple[str, ...]:
+        return tuple(p for p in (self.provider_preference or "").replace(" ", "").split(",") if p)
+
+    @field_validator("budget_per_job_usd", "budget_daily_usd")
+    @classmethod
+    def _non_negative(cls, v: float | None) -> float | None:
+        if v is not None and not v >= 0:
+            raise ValueError("must be >= 0 (USD)")
+        return v
+
+    @field_validator("budget_provider_usd")
+    @classmethod
+    def _provider_amounts(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_provider_amounts(v)
+        return v
+
+    @field_validator("worker_concurrency")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("worker_lease_s")
+    @classmethod
+    def _lease_length(cls, v: float) -> float:
+        if not v >= 1:
+            raise ValueError("must be >= 1 second (heartbeats renew it every third of it)")
+        return v
+
+    @property
+    def budget_provider_caps(self) -> dict[str, float]:
+        return parse_provider_amounts(self.budget_provider_usd or "")
 
     @field_validator("poll_scale")
     @classmethod
@@ -111,7 +178,29 @@ class Settings(BaseSettings):
             found.append("vertex")
         if self.gemini_api_key:
             found.append("gemini")
+        for name, secret in (("kie", self.kie_api_key), ("fal", self.fal_key),
+                             ("replicate", self.replicate_api_token)):
+            if secret is not None and secret.get_secret_value():
+                found.append(name)
         return found
+
+
+def parse_provider_amounts(text: str) -> dict[str, float]:
+    """``"vertex=20, kie=5"`` → ``{"vertex": 20.0, "kie": 5.0}``; ValueError naming the bad part."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, amount = (x.strip() for x in part.partition("="))
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not sep or name not in PROVIDERS or not value >= 0 or value == float("inf"):
+            raise ValueError(f"{part!r} is not PROVIDER=USD (providers: {', '.join(PROVIDERS)}), "
+                             "e.g. \"vertex=20,gemini=5\"")
+        out[name] = value
+    return out
 
 
 def load_settings(**overrides: Any) -> Settings:

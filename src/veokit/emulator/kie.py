@@ -131,7 +131,7 @@ def _parse_generate(state: EmulatorState, body: dict[str, Any],
     lo, hi = limits[gtype]
     if not isinstance(urls, list) or not lo <= len(urls) <= hi:
         return f"{gtype} takes {lo} to {hi} imageUrls", None, None
-    images = [fetch_input(state, u) for u in urls]
+    images = [fetch_input(state, u, data_uris=False) for u in urls]
     failure = None
     if any(img is None or image_problem(img) for img in images):
         failure = IMAGE_FETCH_FAILED  # Kie accepts the task, then fails it when it cannot fetch an image

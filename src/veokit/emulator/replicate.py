@@ -3,6 +3,7 @@
     POST /v1/models/{owner}/{name}/predictions   {"input": {...}}  -> 201 a prediction (status "starting")
     GET  /v1/predictions/{id}                    starting -> processing -> succeeded | failed | canceled
     POST /v1/predictions/{id}/cancel             -> the prediction, canceled if it was still running
+    GET  /v1/models/{owner}/{name}               -> the model (what ``veokit doctor`` reads)
 
 Auth is ``Authorization: Bearer <token>`` (``Token`` also works, as on Replicate). Errors are RFC 7807
 problem documents (``{"title", "detail", "status"}``, 422 adds ``invalid_fields``). ``output`` is the video's
@@ -194,7 +195,21 @@ async def cancel(request: Request) -> Response:
     return JSONResponse(_prediction(request, state, task))
 
 
+async def model(request: Request) -> Response:
+    state = emulator_state(request)
+    if _caller(state, request) is None:
+        return _unauthenticated()
+    name = f"{request.path_params['owner']}/{request.path_params['name']}"
+    offer = state.catalog.find(REPLICATE, name)
+    if offer is None:
+        return _problem(404, "Not found", "The requested resource could not be found.")
+    owner, _, short = name.partition("/")
+    return JSONResponse({"owner": owner, "name": short, "description": offer.title, "visibility": "public",
+                         "url": f"https://replicate.com/{name}", "latest_version": None})
+
+
 routes = [
+    Route("/v1/models/{owner}/{name}", model, methods=["GET"]),
     Route("/v1/models/{owner}/{name}/predictions", create, methods=["POST"]),
     Route("/v1/predictions/{prediction_id}", get, methods=["GET"]),
     Route("/v1/predictions/{prediction_id}/cancel", cancel, methods=["POST"]),

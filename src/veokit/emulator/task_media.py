@@ -77,12 +77,13 @@ def decode_data_uri(value: str) -> bytes | None:
         return None
 
 
-def fetch_input(state: EmulatorState, url: object) -> bytes | None:
-    """The bytes behind an input URL the emulator can serve, else None ("could not be fetched")."""
+def fetch_input(state: EmulatorState, url: object, *, data_uris: bool = True) -> bytes | None:
+    """The bytes behind an input URL the emulator can serve, else None ("could not be fetched"). Kie fetches
+    images by URL only (``data_uris=False``); fal and Replicate also take them inline."""
     if not isinstance(url, str) or not url:
         return None
     if url.startswith("data:"):
-        return decode_data_uri(url)
+        return decode_data_uri(url) if data_uris else None
     path = urlsplit(url).path
     if m := _UPLOAD.search(path):
         found = state.tasks.uploaded(m.group(1))

@@ -124,9 +124,9 @@ class TaskStore:
             task = self._tasks.get(task_id)
         return task if task is not None and task.provider == provider else None
 
-    def count(self) -> int:
+    def all(self) -> list[Task]:
         with self._lock:
-            return len(self._tasks)
+            return list(self._tasks.values())
 
     def phase(self, task: Task) -> Literal["queued", "running", "done"]:
         """fal's IN_QUEUE / Replicate's ``starting`` for the first quarter of the latency, then running."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -74,6 +75,13 @@ class Offer(BaseModel):
     price: dict[str, PriceRate]
     price_source: str | None = None
     lifecycle: Lifecycle
+    # Where task-based resellers (Kie, fal, Replicate) differ from Google, so requests are checked before sending:
+    credits: dict[str, float] | None = None  # credits per clip by resolution (Kie); USD price derived from them
+    clip_seconds: int = 8  # the clip length ``credits`` are quoted for
+    feature_aspects: dict[str, list[str]] = Field(default_factory=dict)  # a feature limited to some ratios
+    mixed_inputs: bool = True  # False: frames, reference images and extension cannot share one request
+    negative_prompt: bool = True  # False: the API has no negative-prompt field (Kie)
+    extension_input: str | None = None  # URI prefix the video to extend must carry (Kie: "kie-task:")
 
     @property
     def model_family(self) -> str:
@@ -104,11 +112,13 @@ class Estimate:
     rate_per_second: float
     audio: bool
     total_usd: float
+    credits: float | None = None  # for providers that bill in credits (Kie)
 
     def describe(self) -> str:
+        credits = f", {self.credits:g} credits" if self.credits is not None else ""
         return (
             f"${self.total_usd:.2f} = {self.samples} x {self.seconds} s x ${self.rate_per_second:.2f}/s"
-            f" ({self.model} on {self.provider}, {'with' if self.audio else 'no'} audio)"
+            f" ({self.model} on {self.provider}, {'with' if self.audio else 'no'} audio{credits})"
         )
 
 
@@ -120,8 +130,18 @@ class Catalog:
             res: {ar: (int(wh[0]), int(wh[1])) for ar, wh in by_ar.items()}
             for res, by_ar in doc.get("resolutions", {}).items()
         }
-        self.offers: list[Offer] = [Offer.model_validate(o) for o in doc.get("offer", [])]
+        self.offers: list[Offer] = [Offer.model_validate(self._priced(o)) for o in doc.get("offer", [])]
         self._by_key = {(o.provider, o.model): o for o in self.offers}
+
+    def _priced(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Offers priced in credits get a USD price per second from their provider's ``usd_per_credit``, so
+        estimates, routing and cost records all compare dollars."""
+        if "price" in raw or not raw.get("credits"):
+            return raw
+        per_credit = float(self.providers[raw["provider"]]["usd_per_credit"])
+        clip = int(raw.get("clip_seconds", 8))
+        rates = {res: float(c) * per_credit / clip for res, c in raw["credits"].items()}
+        return {**raw, "price": {res: {"audio": r, "silent": r} for res, r in rates.items()}}
 
     @classmethod
     def load(cls, path: Path | None = None) -> Catalog:
@@ -142,9 +162,10 @@ class Catalog:
               allow_retired: bool = False) -> Offer:
         """The offer for (provider, model), or a typed error saying what to use instead."""
         today = today or dt.date.today()
-        found = self.find(provider, model)
+        found = self.find(provider, model) or self.find_family(provider, model)
         if found is None:
-            elsewhere = sorted(o.provider for o in self.offers if o.model == model)
+            family = self.family_of(model)
+            elsewhere = sorted({o.provider for o in self.offers if o.model == model or o.model_family == family})
             live = [o.model for o in self.models_for(provider) if not o.lifecycle.is_retired(today)]
             hint = f"; it is offered by: {', '.join(elsewhere)}" if elsewhere else ""
             raise ModelNotFound(
@@ -168,6 +189,19 @@ class Catalog:
                 provider=provider,
             )
         return found
+
+    def family_of(self, model: str) -> str:
+        """Any provider's model id, or a family name, to the family (``veo3_fast`` -> ``veo-3.1-fast``)."""
+        for o in self.offers:
+            if o.model == model:
+                return o.model_family
+        return model
+
+    def find_family(self, provider: str, model: str) -> Offer | None:
+        """``provider``'s offer of the same family as ``model``: a request may name a Google model id or a
+        family, and each reseller sells it under its own id."""
+        family = self.family_of(model)
+        return next((o for o in self.models_for(provider) if o.model_family == family), None)
 
     def dims(self, resolution: str, aspect_ratio: str) -> tuple[int, int]:
         return self.dimensions[resolution][aspect_ratio]
@@ -231,14 +265,43 @@ class Catalog:
         if request.video is not None and request.video.data is not None and provider == "gemini":
             raise InvalidRequest("video: the Gemini API extends only videos it generated (pass their URI)",
                                  field="video", provider=provider)
+        self._reseller_checks(request, o, bad)
         return o
+
+    def _reseller_checks(self, request: GenerateRequest, o: Offer, bad: Callable[..., InvalidRequest]) -> None:
+        """Limits of the task-based resellers that Google's models do not have."""
+        for feature in request.features():
+            limited = o.feature_aspects.get(feature)
+            if limited and request.aspect_ratio not in limited:
+                raise bad("aspect_ratio", f"{feature.replace('_', ' ')} is only available at", limited)
+        if not o.mixed_inputs:
+            modes = [name for name, used in (("first/last frames", request.image is not None),
+                                             ("reference images", bool(request.reference_images)),
+                                             ("extension", request.video is not None)) if used]
+            if len(modes) > 1:
+                raise bad("reference_images" if "reference images" in modes else "video",
+                          f"{modes[0]} and {modes[1]} cannot be combined in one request", [])
+        if request.negative_prompt and not o.negative_prompt:
+            raise bad("negative_prompt", "a negative prompt is not supported", [])
+        if request.video is not None:
+            uri = request.video.uri or ""
+            if o.extension_input and not uri.startswith(o.extension_input):
+                raise bad("video", f"only videos this provider made can be extended: pass {o.extension_input}//<id>",
+                          [f"{o.extension_input}//<id>"])
+            foreign = [x.extension_input for x in self.offers if x.extension_input and x.extension_input
+                       != o.extension_input and uri.startswith(x.extension_input)]
+            if foreign:
+                raise bad("video", f"{foreign[0]} videos can only be extended where they were made", [])
 
     def estimate(self, request: GenerateRequest, offer: Offer) -> Estimate:
         audio = offer.audio_on(request)
         rate = offer.rate(request.resolution, audio)
         seconds = request.duration_seconds
         total = round(rate * seconds * request.sample_count, 4)
-        return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total)
+        credits = None
+        if offer.credits and request.resolution in offer.credits:
+            credits = offer.credits[request.resolution] * seconds / offer.clip_seconds * request.sample_count
+        return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total, credits)
 
     def equivalent(self, provider: str, model: str, to_provider: str, *, today: dt.date | None = None,
                    allow_retired: bool = False) -> Offer | None:

@@ -138,7 +138,7 @@ class VeoClient:
                 return existing
         estimate = self.catalog.estimate(request, offer)
         if self.budget is not None:
-            self.budget.check_job("this request", estimate.total_usd, name)
+            self.budget.check_job("the request", estimate.total_usd, name)
         target = out_dir or self.settings.out_dir
         source = None if fresh else await reuse.find_reusable(self.store, request)
         if source is not None:

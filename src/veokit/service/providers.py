@@ -8,6 +8,7 @@ from veokit.config import PROVIDERS, Settings
 from veokit.errors import ConfigError
 from veokit.models.catalog import Catalog, Offer
 from veokit.providers.base import Provider
+from veokit.providers.fal import FalProvider
 from veokit.providers.gemini import GeminiProvider
 from veokit.providers.google_auth import (
     ApiKeyAuth,
@@ -16,7 +17,9 @@ from veokit.providers.google_auth import (
     static_token_credentials,
 )
 from veokit.providers.http import new_client
-from veokit.providers.vertex import VertexProvider
+from veokit.providers.kie import KieProvider
+from veokit.providers.replicate import ReplicateProvider
+from veokit.providers.vertex import OfferLookup, VertexProvider
 
 if TYPE_CHECKING:
     from veokit.emulator import EmulatorServer
@@ -38,7 +41,8 @@ def pick_provider(settings: Settings, requested: str | None) -> str:
         return present[0]
     raise ConfigError(
         "no provider configured and no credentials found. Use --provider emulator to try veokit without a "
-        "key, or set VEOKIT_VERTEX_PROJECT (+ Google credentials), VEOKIT_VERTEX_API_KEY, or GEMINI_API_KEY")
+        "key, or set VEOKIT_VERTEX_PROJECT (+ Google credentials), VEOKIT_VERTEX_API_KEY, GEMINI_API_KEY, "
+        "KIE_API_KEY, FAL_KEY or REPLICATE_API_TOKEN")
 
 
 def build_provider(name: str, settings: Settings, catalog: Catalog, *,
@@ -74,4 +78,22 @@ def build_provider(name: str, settings: Settings, catalog: Catalog, *,
             raise ConfigError("gemini: no API key. Set GEMINI_API_KEY (or GOOGLE_API_KEY)")
         return GeminiProvider(auth=ApiKeyAuth(settings.gemini_api_key.get_secret_value()),
                               base_url=settings.gemini_base_url, client=new_client(), offer_lookup=lookup)
-    raise ConfigError(f"unknown provider {name!r}; choose vertex, gemini or emulator")
+    if name in ("kie", "fal", "replicate"):
+        return _build_reseller(name, settings, lookup)
+    raise ConfigError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def _build_reseller(name: str, settings: Settings, lookup: OfferLookup) -> Provider:
+    """Kie, fal and Replicate: one secret each, sent in a header only."""
+    secret, variable = {"kie": (settings.kie_api_key, "KIE_API_KEY"), "fal": (settings.fal_key, "FAL_KEY"),
+                        "replicate": (settings.replicate_api_token, "REPLICATE_API_TOKEN")}[name]
+    value = secret.get_secret_value() if secret is not None else ""
+    if not value:
+        raise ConfigError(f"{name}: no credentials. Set {variable} (or VEOKIT_{variable})")
+    if name == "kie":
+        return KieProvider(api_key=value, base_url=settings.kie_base_url,
+                           upload_base_url=settings.kie_upload_base_url, client=new_client(), offer_lookup=lookup)
+    if name == "fal":
+        return FalProvider(key=value, base_url=settings.fal_base_url, client=new_client(), offer_lookup=lookup)
+    return ReplicateProvider(token=value, base_url=settings.replicate_base_url, client=new_client(),
+                             offer_lookup=lookup)

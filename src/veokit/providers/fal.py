@@ -1,0 +1,154 @@
+"""fal.ai's queue API for Veo 3.1.
+
+  submit   POST {base}/{endpoint}                        -> {request_id, status_url, response_url, cancel_url}
+  status   GET  {base}/{owner}/{app}/requests/{id}/status -> IN_QUEUE | IN_PROGRESS | COMPLETED
+  result   GET  {base}/{owner}/{app}/requests/{id}        -> {"video": {"url": ...}}
+  cancel   PUT  {base}/{owner}/{app}/requests/{id}/cancel
+
+Auth is ``Authorization: Key <FAL_KEY>``. Each mode is its own endpoint under the model id (the catalog's
+``fal-ai/veo3.1`` or ``fal-ai/veo3.1/fast``): ``/image-to-video``, ``/first-last-frame-to-video``,
+``/reference-to-video``, ``/extend-video``. Status and result live under the *app* (``owner/app``), not the
+endpoint, as fal's own client builds them; the operation name veokit records is
+``{owner}/{app}/requests/{request_id}``. Images (and a local video to extend) go inline as data URIs.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from veokit import errors as E
+from veokit.models.request import GenerateRequest
+from veokit.providers.base import DownloadTarget, OperationStatus, OpState, RemoteVideo
+from veokit.providers.http import call_json
+from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
+from veokit.providers.vertex import OfferLookup
+
+DEFAULT_BASE_URL = "https://queue.fal.run"
+EXTENSION_DURATION = "7s"  # fal's extend-video adds 7 s, like Veo's own extension
+MAX_INLINE_VIDEO_BYTES = 50 * 2**20  # beyond this a data URI is unreasonable: pass the video's URL instead
+
+
+def endpoint_and_input(request: GenerateRequest, model: str) -> tuple[str, dict[str, Any]]:
+    inp: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
+                           "duration": f"{request.duration_seconds}s", "resolution": request.resolution,
+                           "generate_audio": request.generate_audio is not False}
+    if request.negative_prompt:
+        inp["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        inp["seed"] = request.seed
+    if request.reference_images:
+        inp["image_urls"] = [data_uri(r) for r in request.reference_images]
+        return f"{model}/reference-to-video", inp
+    if request.video is not None:
+        inp["video_url"] = _video_url(request)
+        inp["duration"] = EXTENSION_DURATION
+        return f"{model}/extend-video", inp
+    if request.image is not None and request.last_frame is not None:
+        inp["first_frame_url"] = data_uri(request.image)
+        inp["last_frame_url"] = data_uri(request.last_frame)
+        return f"{model}/first-last-frame-to-video", inp
+    if request.image is not None:
+        inp["image_url"] = data_uri(request.image)
+        return f"{model}/image-to-video", inp
+    return model, inp
+
+
+def _video_url(request: GenerateRequest) -> str:
+    video = request.video
+    assert video is not None
+    if video.uri and video.uri.startswith(("https://", "http://")):
+        return video.uri
+    if video.data is not None and len(video.data) <= MAX_INLINE_VIDEO_BYTES:
+        return f"data:{video.mime_type};base64,{base64.b64encode(video.data).decode('ascii')}"
+    raise E.InvalidRequest("video: fal extends a video given by URL, or a local MP4 under "
+                           f"{MAX_INLINE_VIDEO_BYTES // 2**20} MB", field="video", provider="fal")
+
+
+def app_id(endpoint: str) -> str:
+    owner, _, rest = endpoint.partition("/")
+    return f"{owner}/{rest.split('/', 1)[0]}"
+
+
+def video_urls(result: Any) -> list[str]:
+    if not isinstance(result, dict):
+        return []
+    items = [result.get("video")] if result.get("video") is not None else list(result.get("videos") or [])
+    urls = [i.get("url") if isinstance(i, dict) else i for i in items]
+    return [u for u in urls if isinstance(u, str) and u]
+
+
+class FalProvider:
+    name = "fal"
+
+    def __init__(self, *, key: str, client: httpx.AsyncClient, offer_lookup: OfferLookup,
+                 base_url: str | None = None) -> None:
+        self._key = key
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.client = client
+        self.offer_lookup = offer_lookup
+
+    def __repr__(self) -> str:
+        return f"FalProvider(base_url={self.base_url!r})"
+
+    async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> Any:
+        doc, _ = await call_json(self.client, method, f"{self.base_url}/{path}", provider=self.name,
+                                 headers={"Authorization": f"Key {self._key}"}, json=json, paid=paid,
+                                 secrets=(self._key,), error_mapper=json_error_from_response)
+        return doc
+
+    async def submit(self, request: GenerateRequest) -> str:
+        assert request.model is not None
+        offer = self.offer_lookup(self.name, request.model)
+        endpoint, inp = endpoint_and_input(request, offer.model)
+        doc = await self._call("POST", endpoint, json=inp, paid=True)
+        request_id = doc.get("request_id") if isinstance(doc, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise E.UnexpectedResponse(f"{self.name}: the request was queued but no request_id came back",
+                                       provider=self.name)
+        return f"{app_id(endpoint)}/requests/{request_id}"
+
+    async def poll(self, operation_name: str, *, spool_dir: Path) -> OperationStatus:
+        if "/requests/" not in operation_name:
+            raise E.InvalidRequest(f"fal: not a request name: {operation_name!r}", field="operation")
+        doc = await self._call("GET", f"{operation_name}/status")
+        status = str(doc.get("status") if isinstance(doc, dict) else "")
+        if status != "COMPLETED":
+            return OperationStatus(OpState.RUNNING, operation_name)
+        if doc.get("error"):  # the request ran and failed: the reason is in the status itself
+            return self._failed(operation_name, str(doc["error"]), str(doc.get("error_type") or ""))
+        try:
+            result = await self._call("GET", operation_name)
+        except E.ContentFiltered as exc:
+            return OperationStatus(OpState.FILTERED, operation_name, error=exc)
+        except E.InvalidRequest as exc:  # 422 on the result: the generation itself was refused
+            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
+                exc.message, provider=self.name, status_code=exc.status_code))
+        urls = video_urls(result)
+        if not urls:
+            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
+                f"{self.name}: the request completed without a video", provider=self.name))
+        return OperationStatus(OpState.SUCCEEDED, operation_name,
+                               videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)])
+
+    def _failed(self, name: str, message: str, kind: str) -> OperationStatus:
+        message = E.redact(message[:400], self._key)
+        if is_content_policy(message, kind):
+            return OperationStatus(OpState.FILTERED, name, error=E.ContentFiltered(
+                f"{self.name}: blocked by the content policy: {message}", provider=self.name, reasons=[message],
+                reason=kind or None))
+        return OperationStatus(OpState.FAILED, name, error=E.GenerationFailed(
+            f"{self.name}: generation failed: {message}", provider=self.name, reason=kind or None))
+
+    async def cancel(self, operation_name: str) -> None:
+        """Ask fal to drop a queued request (one already running may still complete and be billed)."""
+        await self._call("PUT", f"{operation_name}/cancel")
+
+    async def download_target(self, video: RemoteVideo) -> DownloadTarget:
+        return public_download(self.name, video)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,120 @@
+"""Replicate's predictions API for Google's Veo 3.1 models.
+
+  submit   POST {base}/v1/models/{owner}/{name}/predictions   {"input": {...}}  -> a prediction
+  poll     GET  {base}/v1/predictions/{id}                    status starting | processing | succeeded
+                                                              | failed | canceled; ``output`` is the video URL
+  cancel   POST {base}/v1/predictions/{id}/cancel
+  check    GET  {base}/v1/models/{owner}/{name}                  (veokit doctor)
+
+Auth is ``Authorization: Bearer <REPLICATE_API_TOKEN>``. Images go inline as data URIs. A prediction that
+failed on the safety checker says so in ``error`` (code E005), which becomes ``ContentFiltered``. Output
+files of API predictions are deleted after about an hour, so they are downloaded at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from veokit import errors as E
+from veokit.models.request import GenerateRequest
+from veokit.providers.base import DownloadTarget, OperationStatus, OpState, RemoteVideo
+from veokit.providers.http import call_json
+from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
+from veokit.providers.vertex import OfferLookup
+
+DEFAULT_BASE_URL = "https://api.replicate.com"
+RUNNING = ("starting", "processing")
+
+
+def to_input(request: GenerateRequest) -> dict[str, Any]:
+    inp: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
+                           "duration": request.duration_seconds, "resolution": request.resolution,
+                           "generate_audio": request.generate_audio is not False}
+    if request.negative_prompt:
+        inp["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        inp["seed"] = request.seed
+    if request.image is not None:
+        inp["image"] = data_uri(request.image)
+    if request.last_frame is not None:
+        inp["last_frame"] = data_uri(request.last_frame)
+    if request.reference_images:
+        inp["reference_images"] = [data_uri(r) for r in request.reference_images]
+    return inp
+
+
+def output_urls(output: Any) -> list[str]:
+    items = output if isinstance(output, list) else [output]
+    return [u for u in items if isinstance(u, str) and u]
+
+
+class ReplicateProvider:
+    name = "replicate"
+
+    def __init__(self, *, token: str, client: httpx.AsyncClient, offer_lookup: OfferLookup,
+                 base_url: str | None = None) -> None:
+        self._token = token
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.client = client
+        self.offer_lookup = offer_lookup
+
+    def __repr__(self) -> str:
+        return f"ReplicateProvider(base_url={self.base_url!r})"
+
+    async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> dict[str, Any]:
+        doc, _ = await call_json(self.client, method, f"{self.base_url}/{path}", provider=self.name,
+                                 headers={"Authorization": f"Bearer {self._token}"}, json=json, paid=paid,
+                                 secrets=(self._token,), error_mapper=json_error_from_response)
+        if not isinstance(doc, dict):
+            raise E.UnexpectedResponse(f"{self.name}: answer is not a prediction", provider=self.name)
+        return doc
+
+    async def submit(self, request: GenerateRequest) -> str:
+        assert request.model is not None
+        offer = self.offer_lookup(self.name, request.model)
+        if request.video is not None:
+            raise E.InvalidRequest("video: Replicate's Veo models cannot extend a video", field="video",
+                                   provider=self.name)
+        doc = await self._call("POST", f"v1/models/{offer.model}/predictions", json={"input": to_input(request)},
+                               paid=True)
+        prediction_id = doc.get("id")
+        if not isinstance(prediction_id, str) or not prediction_id:
+            raise E.UnexpectedResponse(f"{self.name}: the prediction was created but has no id", provider=self.name)
+        return prediction_id
+
+    async def poll(self, operation_name: str, *, spool_dir: Path) -> OperationStatus:
+        doc = await self._call("GET", f"v1/predictions/{quote(operation_name, safe='')}")
+        status = str(doc.get("status") or "")
+        if status in RUNNING or not status:
+            return OperationStatus(OpState.RUNNING, operation_name)
+        if status == "succeeded":
+            urls = output_urls(doc.get("output"))
+            if urls:
+                return OperationStatus(OpState.SUCCEEDED, operation_name,
+                                       videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)])
+            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
+                f"{self.name}: the prediction succeeded without an output", provider=self.name))
+        message = E.redact(str(doc.get("error") or status)[:400], self._token)
+        if status == "failed" and is_content_policy(message):
+            return OperationStatus(OpState.FILTERED, operation_name, error=E.ContentFiltered(
+                f"{self.name}: blocked by the safety checker: {message}", provider=self.name, reasons=[message],
+                status="E005"))
+        return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
+            f"{self.name}: prediction {status}: {message}", provider=self.name, status=status))
+
+    async def check(self, model: str) -> None:
+        """``veokit doctor``: a free, authenticated read of the model (401 for a bad token, 404 for no model)."""
+        await self._call("GET", f"v1/models/{model}")
+
+    async def cancel(self, operation_name: str) -> None:
+        await self._call("POST", f"v1/predictions/{quote(operation_name, safe='')}/cancel")
+
+    async def download_target(self, video: RemoteVideo) -> DownloadTarget:
+        return public_download(self.name, video)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

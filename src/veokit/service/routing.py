@@ -1,0 +1,136 @@
+"""``--provider auto``: the cheapest provider that can run the request and that the user has credentials for.
+
+Every provider that sells the request's model *family* is a candidate (a request names a Google model id such
+as ``veo-3.1-fast-generate-001``, any reseller's id such as ``veo3_fast``, or the family ``veo-3.1-fast``
+itself; the catalog maps each to one offer per provider). A candidate is excluded, with every reason that
+applies, when it has no credentials, its offer is retired, or the catalog rejects the request for it (a
+feature it lacks, a resolution, a duration, ...). Among the rest the lowest estimate wins.
+
+``VEOKIT_PROVIDER_PREFERENCE`` (e.g. ``kie,vertex``) is a **tie-break, not a hard order**: auto exists to
+save money, so a preferred provider never wins at a higher price; at the same price the earlier one wins, then
+the providers not listed, in veokit's default order. To always use one provider, name it with ``--provider``.
+No network call is made: this is catalog data and settings only, so ``--dry-run`` can show it all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from veokit.config import Settings
+from veokit.errors import ConfigError, InvalidRequest, ModelNotFound
+from veokit.models.catalog import Catalog, Estimate, Offer
+from veokit.models.request import GenerateRequest
+
+# The emulator is a test double, not a place to spend money, so auto never picks it.
+CANDIDATES = ("vertex", "gemini", "kie", "fal", "replicate")
+CREDENTIALS = {"vertex": "VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
+               "gemini": "GEMINI_API_KEY", "kie": "KIE_API_KEY", "fal": "FAL_KEY", "replicate": "REPLICATE_API_TOKEN"}
+_FEATURE_FIELDS = {"image": "image to video", "last_frame": "first/last frame", "reference_images": "reference images",
+                   "video": "extension", "negative_prompt": "negative prompt"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    provider: str
+    offer: Offer | None
+    estimate: Estimate | None
+    reasons: tuple[str, ...]  # why it cannot take the request; empty: it can
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
+
+    @property
+    def model(self) -> str:
+        return self.offer.model if self.offer else "—"
+
+
+@dataclass(frozen=True)
+class Route:
+    family: str
+    request: GenerateRequest
+    candidates: tuple[Candidate, ...]  # the choice first, then the other eligible by price, then the excluded
+    preference: tuple[str, ...]
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates and self.candidates[0].eligible else None
+
+    def verdict(self, c: Candidate) -> str:
+        """One line saying why this candidate was or was not chosen."""
+        best = self.chosen
+        if not c.eligible:
+            return "excluded: " + "; ".join(c.reasons)
+        assert best is not None and best.estimate is not None and c.estimate is not None
+        if c is best:
+            ties = [o for o in self.candidates[1:] if o.eligible and o.estimate
+                    and o.estimate.total_usd == c.estimate.total_usd]
+            if ties:
+                how = "preference" if c.provider in self.preference else "default order"
+                return f"chosen: cheapest (tied with {', '.join(t.provider for t in ties)}; {how} breaks the tie)"
+            return "chosen: cheapest"
+        more = c.estimate.total_usd - best.estimate.total_usd
+        return f"eligible, ${more:.2f} more" if more > 0 else f"eligible, same price; {best.provider} ranks first"
+
+    def resolved(self) -> tuple[GenerateRequest, str, Offer]:
+        """(the request with the chosen provider's model id, provider, offer), or one line naming why not."""
+        best = self.chosen
+        if best is None or best.offer is None:
+            why = "; ".join(f"{c.provider}: {', '.join(c.reasons)}" for c in self.candidates)
+            raise ConfigError(f"--provider auto: no provider can run this {self.family} request ({why})")
+        return self.request.model_copy(update={"model": best.offer.model}), best.provider, best.offer
+
+
+def family_for(request: GenerateRequest, catalog: Catalog, settings: Settings) -> str:
+    model = request.model or settings.model or catalog.default_model("vertex")
+    family = catalog.family_of(model)
+    known = sorted({o.model_family for o in catalog.offers})
+    if family not in known:
+        raise ModelNotFound(f"model: {model!r} is neither a known model id nor a family ({', '.join(known)})",
+                            field="model", allowed=known)
+    return family
+
+
+def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *,
+          today: dt.date | None = None) -> Route:
+    today = today or dt.date.today()
+    family = family_for(request, catalog, settings)
+    present = set(settings.credentials_present())
+    candidates = [_assess(name, family, request, catalog, settings, today, name in present) for name in CANDIDATES]
+    preference = settings.preference
+    order = [*preference, *(c for c in CANDIDATES if c not in preference)]
+
+    def key(c: Candidate) -> tuple[int, float, int]:
+        price = c.estimate.total_usd if c.estimate else float("inf")
+        return (0 if c.eligible else 1, price if c.eligible else 0.0, order.index(c.provider))
+
+    return Route(family, request, tuple(sorted(candidates, key=key)), preference)
+
+
+def _assess(provider: str, family: str, request: GenerateRequest, catalog: Catalog, settings: Settings,
+            today: dt.date, has_credentials: bool) -> Candidate:
+    offer = catalog.find_family(provider, family)
+    if offer is None:
+        return Candidate(provider, None, None, (f"does not sell {family}",))
+    reasons: list[str] = []
+    lc = offer.lifecycle
+    if lc.is_retired(today) and not settings.allow_retired:
+        reasons.append(f"retired {lc.retired_on}" if lc.retired_on else "retired")
+    estimate = None
+    candidate_request = request.model_copy(update={"model": offer.model})
+    try:
+        catalog.validate(candidate_request, provider, today=today, allow_retired=True)
+        estimate = catalog.estimate(candidate_request, offer)
+    except InvalidRequest as exc:
+        reasons.append(_short(exc))
+    if not has_credentials:
+        reasons.append(f"no credentials (set {CREDENTIALS[provider]})")
+    return Candidate(provider, offer, estimate, tuple(reasons))
+
+
+def _short(exc: InvalidRequest) -> str:
+    feature = _FEATURE_FIELDS.get(exc.field or "")
+    if feature and "not supported" in exc.message:
+        return f"feature unsupported: {feature}"
+    return exc.message.split(" (allowed for ", 1)[0]
