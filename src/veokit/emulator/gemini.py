@@ -18,14 +18,12 @@ from starlette.routing import Route
 from veokit.emulator.auth import GEMINI_SERVICE, require_key
 from veokit.emulator.clock import rfc3339
 from veokit.emulator.errors import RpcError, not_found
-from veokit.emulator.generation import parse_generation
 from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation, OperationResult, StoredFile
-from veokit.emulator.quota import check_quota
-from veokit.emulator.routing import emulator_state, fire_fault, read_json
+from veokit.emulator.routing import emulator_state, fire_fault
 from veokit.emulator.state import EmulatorState
 from veokit.emulator.streaming import file_response, json_with_files
-from veokit.emulator.submit import create_operation
+from veokit.emulator.submit import accept_submit
 
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 _SUBMIT = re.compile(r"(?P<model>[^:/]+):predictLongRunning")
@@ -47,23 +45,10 @@ async def submit(request: Request) -> Response:
     model = m.group("model")
     state = emulator_state(request)
     cred = require_key(state, request, GEMINI_SERVICE)
-    offer = find_offer(state, "gemini", model,
-                       f"models/{model} is not found for API version v1beta, or is not supported for "
-                       "predictLongRunning. Call ListModels to see the list of available models and their "
-                       "supported methods.")
-    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
-        return answer
-    req = parse_generation(await read_json(request), "gemini", offer, state.catalog)
-    fault, answer = await fire_fault(state, "submit", model, "outcome")
-    if answer is not None:
-        return answer  # an injected error preempts quota accounting, as a front-end failure would
-    check_quota(state, cred)
-    op = await create_operation(state, req, credential=cred, name_for=lambda i: f"models/{model}/operations/{i}",
-                                outcome=fault.outcome() if fault else None)
-    state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
-    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
-        return answer
-    return JSONResponse({"name": op.name})
+    return await accept_submit(
+        state, request, protocol="gemini", model=model, cred=cred, operation_prefix=f"models/{model}",
+        unknown=f"models/{model} is not found for API version v1beta, or is not supported for predictLongRunning. "
+                "Call ListModels to see the list of available models and their supported methods.")
 
 
 async def model_get(request: Request) -> Response:

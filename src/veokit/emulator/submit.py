@@ -14,12 +14,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
 from veokit.emulator.errors import invalid_argument
-from veokit.emulator.generation import GenerationRequest
-from veokit.emulator.media_inputs import MediaRef, check_image
+from veokit.emulator.generation import GenerationRequest, parse_generation
+from veokit.emulator.media_inputs import MediaRef, Protocol, check_image
+from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation
 from veokit.emulator.outcome import Outcome
+from veokit.emulator.quota import check_quota
 from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.routing import fire_fault, read_json
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.media.probe import CorruptMediaError, probe_mp4
 from veokit.media.render import RenderSpec
@@ -154,3 +160,28 @@ def _write_once(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+async def accept_submit(state: EmulatorState, request: Request, *, protocol: Protocol, model: str, cred: str,
+                        unknown: str, operation_prefix: str) -> Response:
+    """A predictLongRunning call, the same for both Google protocols: validate, fault, quota, accept.
+
+    Fault stages in order: ``pre`` (reset before the body is read: nothing happens), the route's own
+    faults once the request is valid (a scripted outcome is never spent on a 400; an injected error
+    preempts quota accounting, as a front-end failure would), then ``after`` (accepted and billed, but
+    the answer is lost).
+    """
+    offer = find_offer(state, protocol, model, unknown)
+    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
+        return answer
+    req = parse_generation(await read_json(request), protocol, offer, state.catalog)
+    fault, answer = await fire_fault(state, "submit", model, "outcome")
+    if answer is not None:
+        return answer
+    check_quota(state, cred)
+    op = await create_operation(state, req, credential=cred, name_for=lambda i: f"{operation_prefix}/operations/{i}",
+                                outcome=fault.outcome() if fault else None)
+    state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
+    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
+        return answer
+    return JSONResponse({"name": op.name})

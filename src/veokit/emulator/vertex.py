@@ -17,14 +17,12 @@ from starlette.routing import Route
 
 from veokit.emulator.auth import VERTEX_SERVICE, require_bearer, require_key_or_bearer
 from veokit.emulator.errors import invalid_argument, not_found
-from veokit.emulator.generation import parse_generation
 from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation, OperationResult
-from veokit.emulator.quota import check_quota
 from veokit.emulator.routing import emulator_state, fire_fault, read_json
 from veokit.emulator.state import EmulatorState
 from veokit.emulator.streaming import Base64File, json_with_files
-from veokit.emulator.submit import create_operation
+from veokit.emulator.submit import accept_submit
 
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
 VERSIONS = ("v1", "v1beta1")
@@ -68,21 +66,8 @@ async def express_call(request: Request) -> Response:
 
 async def _submit(state: EmulatorState, request: Request, model: str, resource: str, unknown: str,
                   cred: str) -> Response:
-    offer = find_offer(state, "vertex", model, unknown)
-    if (answer := (await fire_fault(state, "submit", model, "pre", request=request))[1]) is not None:
-        return answer  # the connection was reset before the body was read: nothing happened
-    req = parse_generation(await read_json(request), "vertex", offer, state.catalog)
-    # Faults fire only for valid requests, so a scripted outcome is never spent on a 400.
-    fault, answer = await fire_fault(state, "submit", model, "outcome")
-    if answer is not None:
-        return answer  # an injected error preempts quota accounting, as a front-end failure would
-    check_quota(state, cred)
-    op = await create_operation(state, req, credential=cred, name_for=lambda i: f"{resource}/operations/{i}",
-                                outcome=fault.outcome() if fault else None)
-    state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
-    if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
-        return answer  # accepted and billed, but the client never hears so
-    return JSONResponse({"name": op.name})
+    return await accept_submit(state, request, protocol="vertex", model=model, cred=cred, unknown=unknown,
+                               operation_prefix=resource)
 
 
 async def _poll(state: EmulatorState, request: Request, model: str) -> Response:
