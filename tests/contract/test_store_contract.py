@@ -25,7 +25,7 @@ from veokit.models.job import TERMINAL, Job, JobState, VideoResult, new_job_id, 
 from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url
 from veokit.store.base import JobStore
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
-from veokit.store.schema import job_events, jobs, metadata
+from veokit.store.schema import budget_ledger, job_events, jobs, metadata
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -60,6 +60,7 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         first = await open_one()
         assert isinstance(first, SqlJobStore)
         async with first.engine.begin() as conn:
+            await conn.execute(sa.delete(budget_ledger))
             await conn.execute(sa.delete(job_events))
             await conn.execute(sa.delete(jobs))
     yield open_one
@@ -613,3 +614,342 @@ async def test_open_store_returns_opened_stores(tmp_path: Path) -> None:
         assert (tmp_path / "veokit.db").is_file()
     finally:
         await sqlite.close()
+
+
+# --- leases: claim, renew, release ---------------------------------------------------------------------
+# Lease times come from an explicit `now`, so expiry is tested without waiting.
+
+T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+async def seed_jobs(store: JobStore, n: int, **overrides: Any) -> list[Job]:
+    base = utcnow()
+    return [
+        await store.create(make_job(created_at=base + dt.timedelta(milliseconds=i), updated_at=base, **overrides))
+        for i in range(n)
+    ]
+
+
+async def test_claim_takes_free_active_jobs_oldest_first_and_bumps_the_token(store: JobStore) -> None:
+    made = await seed_jobs(store, 4)
+    await store.create(make_job(state=S.NEEDS_ATTENTION))
+    await store.create(make_job(state=S.SUCCEEDED))
+    claimed = await store.claim("w1", lease_s=30, limit=3, now=at(0))
+    assert [j.id for j in claimed] == [j.id for j in made[:3]]
+    for job in claimed:
+        assert (job.lease_owner, job.lease_token, job.lease_expires_at) == ("w1", 1, at(30))
+        assert await store.get(job.id) == job
+    assert [j.id for j in await store.claim("w2", lease_s=30, limit=10, now=at(1))] == [made[3].id]
+    assert await store.claim("w3", lease_s=30, limit=10, now=at(2)) == []  # the rest are held or not active
+
+
+async def test_claim_can_target_jobs_and_limit_zero_claims_nothing(store: JobStore) -> None:
+    made = await seed_jobs(store, 3)
+    assert await store.claim("w1", lease_s=5, limit=0, now=at(0)) == []
+    [job] = await store.claim("w1", lease_s=5, limit=5, job_ids=[made[2].id, "job_unknown"], now=at(0))
+    assert job.id == made[2].id
+    assert await store.claim("w2", lease_s=5, job_ids=[made[2].id], now=at(1)) == []
+
+
+async def test_claim_takes_over_an_expired_lease_and_records_it(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1)
+    [mine] = await store.claim("w1", lease_s=10, now=at(0))
+    assert await store.claim("w2", lease_s=10, now=at(9.999)) == []  # still held
+    [theirs] = await store.claim("w2", lease_s=10, now=at(10))  # expiry is inclusive: recovery inside the claim
+    assert (theirs.lease_owner, theirs.lease_token) == ("w2", mine.lease_token + 1)
+    last = (await store.events(job.id))[-1]
+    assert (last.from_state, last.to_state, last.message) == (S.QUEUED, S.QUEUED, "lease of w1 expired; claimed by w2")
+
+
+async def test_claimed_mid_submit_job_comes_back_as_submitting(store: JobStore) -> None:
+    """A worker died between `submitting` and `running`: the next claim hands the job over as it is, and the
+    engine (not the store) decides it needs attention."""
+    [job] = await seed_jobs(store, 1)
+    [mine] = await store.claim("w1", lease_s=10, now=at(0))
+    await store.begin_submit(job.id, fence=mine.lease_token, attempts=1)
+    [again] = await store.claim("w2", lease_s=10, now=at(11))
+    assert again.state is S.SUBMITTING and again.lease_owner == "w2"
+
+
+async def test_a_late_write_from_a_lost_lease_changes_nothing(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1)
+    [w1] = await store.claim("w1", lease_s=10, now=at(0))
+    job = await store.begin_submit(job.id, fence=w1.lease_token, attempts=1)
+    job = await store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, fence=w1.lease_token, operation_name="op")
+    [w2] = await store.claim("w2", lease_s=10, now=at(15))  # w1 stalled past its lease
+    before = (await store.get(job.id), await store.events(job.id))
+    with pytest.raises(LeaseLost):
+        await store.transition(job.id, expect=S.RUNNING, to=S.DOWNLOADING, fence=w1.lease_token)
+    with pytest.raises(LeaseLost):
+        await store.release(job.id, fence=w1.lease_token, message="w1 giving up")
+    assert await store.renew("w1", {job.id: w1.lease_token}, lease_s=10, now=at(16)) == {job.id}
+    assert (await store.get(job.id), await store.events(job.id)) == before
+    moved = await store.transition(job.id, expect=S.RUNNING, to=S.DOWNLOADING, fence=w2.lease_token)
+    assert moved.state is S.DOWNLOADING
+
+
+async def test_renew_extends_only_leases_still_held(store: JobStore) -> None:
+    made = await seed_jobs(store, 3)
+    claimed = await store.claim("w1", lease_s=10, limit=3, now=at(0))
+    tokens = {j.id: j.lease_token for j in claimed}
+    await store.release(made[1].id, fence=tokens[made[1].id])
+    lost = await store.renew("w1", {**tokens, "job_unknown": 1}, lease_s=10, now=at(8))
+    assert lost == {made[1].id, "job_unknown"}
+    assert (await store.get(made[0].id)).lease_expires_at == at(18)
+    assert await store.claim("w2", lease_s=10, limit=3, job_ids=[made[0].id, made[2].id], now=at(17)) == []
+    assert await store.renew("w2", {made[0].id: tokens[made[0].id]}, lease_s=10, now=at(9)) == {made[0].id}
+    assert await store.renew("w1", {}, lease_s=10) == set()
+
+
+async def test_release_frees_the_job_with_an_optional_back_off(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1)
+    [held] = await store.claim("w1", lease_s=10, now=at(0))
+    error = {"type": "NetworkError", "message": "connection refused"}
+    released = await store.release(job.id, fence=held.lease_token, delay_s=30, message="not sent; retry in 30 s",
+                                   error=error, now=at(1))
+    assert (released.lease_owner, released.lease_token, released.lease_expires_at) == (None, 2, at(31))
+    assert released.error == error and released.state is S.QUEUED
+    last = (await store.events(job.id))[-1]
+    assert (last.from_state, last.to_state, last.message) == (S.QUEUED, S.QUEUED, "not sent; retry in 30 s")
+    assert await store.claim("w2", lease_s=10, now=at(30)) == []  # backing off
+    [again] = await store.claim("w2", lease_s=10, now=at(31))
+    assert again.lease_token == 3 and len(await store.events(job.id)) == 2  # a released lease is no takeover
+    free = await store.release(job.id, fence=3)
+    assert free.lease_expires_at is None and free.lease_owner is None
+    assert [j.id for j in await store.claim("w3", lease_s=10, now=at(0))] == [job.id]
+
+
+async def test_release_of_a_finished_job_changes_nothing(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1)
+    [held] = await store.claim("w1", lease_s=10, now=at(0))
+    done = await store.transition(job.id, expect=S.QUEUED, to=S.FAILED, fence=held.lease_token)
+    assert await store.release(job.id, fence=held.lease_token, message="done") == done
+    with pytest.raises(JobNotFound):
+        await store.release("job_unknown", fence=1)
+
+
+async def test_lease_arguments_are_checked(store: JobStore) -> None:
+    for bad in ({"owner": "", "lease_s": 1}, {"owner": "w", "lease_s": 0}, {"owner": "w", "lease_s": float("nan")},
+                {"owner": "w", "lease_s": 1, "limit": -1}):
+        owner = bad.pop("owner")
+        with pytest.raises(ValueError):
+            await store.claim(owner, **bad)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.claim("w", lease_s=1, now=dt.datetime(2030, 1, 1))
+
+
+async def test_concurrent_claimers_never_hold_the_same_job(opener: Opener) -> None:
+    """Separate engines (processes, for SQL) claiming at once: every job is claimed exactly once."""
+    stores = [await opener(), await opener(), await opener()]
+    made = await seed_jobs(stores[0], 40)
+    rounds = await asyncio.gather(
+        *(stores[i % 3].claim(f"w{i}", lease_s=60, limit=3) for i in range(24)), return_exceptions=True
+    )
+    assert not [r for r in rounds if isinstance(r, BaseException)], rounds
+    ids = [job.id for claimed in rounds if isinstance(claimed, list) for job in claimed]
+    assert len(ids) == len(set(ids)) == 40
+    assert set(ids) == {j.id for j in made}
+    owners = {j.id: j.lease_owner for j in await stores[1].get_many(ids)}
+    assert owners == {job.id: job.lease_owner for claimed in rounds if isinstance(claimed, list) for job in claimed}
+
+
+async def test_get_many_keeps_order_and_skips_unknown_ids(store: JobStore) -> None:
+    made = await seed_jobs(store, 3)
+    got = await store.get_many([made[2].id, "job_unknown", made[0].id, made[2].id])
+    assert got == [made[2], made[0]]
+    assert await store.get_many([]) == []
+
+
+# --- the cost ledger and budget caps -------------------------------------------------------------------
+
+
+DAY = T0.date().isoformat()
+
+
+async def test_begin_submit_reserves_the_estimate_and_success_spends_the_cost(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=3.2, provider="vertex", model="veo-3.1-generate-001")
+    job = await store.begin_submit(job.id, message="submitting", attempts=1, now=T0)
+    assert (job.state, job.attempts) == (S.SUBMITTING, 1)
+    assert (await store.events(job.id))[-1].message == "submitting"
+    spend = await store.spend()
+    [row] = spend.rows
+    assert (row.day, row.provider, row.model, row.submits, row.reserved_usd, row.spent_usd) == (
+        DAY, "vertex", "veo-3.1-generate-001", 1, 3.2, 0.0)
+    job = await advance(store, job, S.RUNNING, S.DOWNLOADING)
+    await store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, cost_usd=1.6)
+    [row] = (await store.spend()).rows
+    assert (row.reserved_usd, row.spent_usd, row.committed_usd) == (0.0, 1.6, 1.6)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ([S.RUNNING, S.FAILED], "released"),
+        ([S.RUNNING, S.FILTERED], "released"),
+        ([S.QUEUED], "released"),  # nothing was sent
+        ([S.NEEDS_ATTENTION], "unknown"),  # the provider may have accepted it
+        ([S.NEEDS_ATTENTION, S.ABANDONED], "unknown"),
+        ([S.RUNNING, S.NEEDS_ATTENTION, S.ABANDONED], "unknown"),
+        ([S.NEEDS_ATTENTION, S.RUNNING], "reserved"),  # reconciled: the operation exists
+    ],
+)
+async def test_the_ledger_follows_the_job(store: JobStore, path: list[JobState], status: str) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = await advance(store, job, *path)
+    [row] = (await store.spend()).rows
+    amounts = {"released": (0.0, 0.0, 0.0), "unknown": (0.0, 0.0, 2.0), "reserved": (2.0, 0.0, 0.0)}[status]
+    assert (row.reserved_usd, row.spent_usd, row.unknown_usd) == amounts
+    assert row.released == (1 if status == "released" else 0)
+
+
+async def test_a_retried_job_gets_a_new_reservation_and_keeps_the_unknown_one(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = await advance(store, job, S.NEEDS_ATTENTION, S.QUEUED)  # the user chose `veokit jobs retry`
+    job = await store.begin_submit(job.id, attempts=2, now=T0)
+    job = await advance(store, job, S.RUNNING, S.DOWNLOADING)
+    await store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, cost_usd=2.0)
+    [row] = (await store.spend()).rows
+    assert (row.submits, row.spent_usd, row.unknown_usd, row.committed_usd) == (2, 2.0, 2.0, 4.0)
+
+
+async def test_spend_groups_by_day_provider_and_model_and_counts_queued_estimates(store: JobStore) -> None:
+    a, b, _queued = await seed_jobs(store, 3, estimate_usd=1.0)
+    await store.begin_submit(a.id, now=T0 - dt.timedelta(days=1))
+    await store.begin_submit(b.id, now=T0)
+    summary = await store.spend()
+    assert [(r.day, r.submits) for r in summary.rows] == [(DAY, 1), ((T0 - dt.timedelta(days=1)).date().isoformat(), 1)]
+    assert (summary.queued_jobs, summary.queued_estimate_usd) == (1, 1.0)
+    assert [r.day for r in (await store.spend(since=DAY)).rows] == [DAY]
+    assert summary.committed(DAY) == 1.0 and summary.committed(DAY, "gemini") == 1.0
+    assert summary.committed(DAY, "vertex") == 0.0
+
+
+async def test_per_job_cap_refuses_without_writing(store: JobStore) -> None:
+    from veokit.store.budget import BudgetCaps, BudgetExceeded
+
+    [job] = await seed_jobs(store, 1, estimate_usd=3.2)
+    before = (await store.get(job.id), await store.events(job.id))
+    with pytest.raises(BudgetExceeded, match="per-job cap") as info:
+        await store.begin_submit(job.id, caps=BudgetCaps(per_job_usd=3.0), attempts=1, now=T0)
+    assert (info.value.cap, info.value.limit_usd, info.value.estimate_usd) == ("per_job", 3.0, 3.2)
+    assert (await store.get(job.id), await store.events(job.id)) == before
+    assert (await store.spend()).rows == []
+    assert (await store.begin_submit(job.id, caps=BudgetCaps(per_job_usd=3.2), now=T0)).state is S.SUBMITTING
+
+
+async def test_daily_and_provider_caps_count_reserved_spent_and_unknown_per_utc_day(store: JobStore) -> None:
+    from veokit.store.budget import BudgetCaps, BudgetExceeded
+
+    jobs_ = await seed_jobs(store, 6, estimate_usd=1.0)
+    caps = BudgetCaps(daily_usd=3.0)
+    for job in jobs_[:3]:
+        await store.begin_submit(job.id, caps=caps, now=T0)
+    with pytest.raises(BudgetExceeded, match=r"daily cap of \$3.00.*\$3.00 is already"):
+        await store.begin_submit(jobs_[3].id, caps=caps, now=T0)
+    assert (await store.get(jobs_[3].id)).state is S.QUEUED
+    # A failed job gives its reservation back; a new UTC day starts from zero.
+    await store.transition(jobs_[0].id, expect=S.SUBMITTING, to=S.FAILED, cost_usd=0)
+    await store.begin_submit(jobs_[3].id, caps=caps, now=T0)
+    await store.begin_submit(jobs_[4].id, caps=caps, now=T0 + dt.timedelta(days=1))
+    vertex = await seed_jobs(store, 2, estimate_usd=1.0, provider="vertex")
+    per_provider = BudgetCaps(daily_usd=100, provider_daily_usd={"vertex": 1.5})
+    await store.begin_submit(vertex[0].id, caps=per_provider, now=T0)
+    with pytest.raises(BudgetExceeded, match="provider cap") as info:
+        await store.begin_submit(vertex[1].id, caps=per_provider, now=T0)
+    assert (info.value.cap, info.value.committed_usd) == ("provider", 1.0)
+    # Other providers are not limited by the vertex cap.
+    await store.begin_submit(jobs_[5].id, caps=per_provider, now=T0)
+
+
+async def test_begin_submit_checks_the_lease_and_state_before_the_budget(store: JobStore) -> None:
+    from veokit.store.budget import BudgetCaps
+
+    [job] = await seed_jobs(store, 1, estimate_usd=5.0)
+    [held] = await store.claim("w1", lease_s=10, now=at(0))
+    broke = BudgetCaps(daily_usd=0)
+    with pytest.raises(LeaseLost):
+        await store.begin_submit(job.id, caps=broke, fence=held.lease_token - 1, now=T0)
+    await store.begin_submit(job.id, fence=held.lease_token, now=T0)
+    with pytest.raises(JobStateError, match="is submitting, expected queued"):
+        await store.begin_submit(job.id, caps=broke, now=T0)
+    with pytest.raises(JobNotFound):
+        await store.begin_submit("job_unknown", caps=broke, now=T0)
+
+
+async def test_concurrent_submits_never_overshoot_a_daily_cap(opener: Opener) -> None:
+    """Workers on separate engines reserving at once: exactly as many as fit under the cap get through."""
+    from veokit.store.budget import BudgetCaps, BudgetExceeded
+
+    stores = [await opener(), await opener(), await opener()]
+    made = await seed_jobs(stores[0], 30, estimate_usd=0.8)
+    caps = BudgetCaps(daily_usd=10.0)  # 12 × $0.80 = $9.60 fits; a 13th would make $10.40
+    outcomes = await asyncio.gather(
+        *(stores[i % 3].begin_submit(job.id, caps=caps, now=T0) for i, job in enumerate(made)), return_exceptions=True
+    )
+    assert sum(isinstance(o, Job) for o in outcomes) == 12
+    assert all(isinstance(o, Job | BudgetExceeded) for o in outcomes), outcomes
+    assert (await stores[1].spend()).committed(DAY) == pytest.approx(9.6)
+
+
+async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: Path) -> None:
+    """A database written by the previous release (head 0001) is upgraded in place by open()."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from veokit.store import sqlite as sqlite_setup
+    from veokit.store.migrate import upgrade_connection
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_async_engine(url)
+    sqlite_setup.configure(engine)
+    job = make_job()
+    try:
+        async with engine.execution_options(**{sqlite_setup.WRITE: True}).begin() as conn:
+            await conn.run_sync(lambda c: upgrade_connection(c, "0001"))
+            await conn.execute(sa.insert(jobs).values(
+                {**job.model_dump(mode="json", exclude={"state"}), "state": "queued", "created_at": job.created_at,
+                 "updated_at": job.updated_at}))
+    finally:
+        await engine.dispose()
+    store = SqlJobStore(url)
+    await store.open()
+    try:
+        assert await store.get(job.id) == job
+        [claimed] = await store.claim("w1", lease_s=5)
+        assert claimed.id == job.id
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(lambda c: MigrationContext.configure(
+                c, opts={"version_table": VERSION_TABLE}).get_current_revision()) == HEAD
+    finally:
+        await store.close()
+
+
+async def test_claim_can_take_over_the_leases_of_a_dead_owner(store: JobStore) -> None:
+    made = await seed_jobs(store, 2)
+    await store.claim("dead", lease_s=60, limit=1, now=at(0))
+    await store.claim("alive", lease_s=60, limit=1, now=at(0))
+    assert await store.claim("me", lease_s=60, limit=2, now=at(1)) == []
+    [taken] = await store.claim("me", lease_s=60, limit=2, now=at(1), take_over="dead")
+    assert (taken.id, taken.lease_owner, taken.lease_token) == (made[0].id, "me", 2)
+    assert (await store.events(made[0].id))[-1].message == "lease of dead expired; claimed by me"
+
+
+def test_owner_is_dead_only_for_vanished_processes_on_this_host() -> None:
+    import socket
+    import subprocess
+
+    from veokit.store.leases import owner_is_dead
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = socket.gethostname()
+    assert owner_is_dead(f"{host}:{proc.pid}:worker-abc")
+    assert not owner_is_dead(f"{host}:{os.getpid()}:client-abc")  # ourselves
+    assert not owner_is_dead(f"{host}:1:worker-abc")  # alive (init)
+    assert not owner_is_dead(f"elsewhere.example:{proc.pid}:worker-abc")  # another machine: only expiry tells
+    assert not owner_is_dead("w1") and not owner_is_dead(f"{host}:notapid:x")

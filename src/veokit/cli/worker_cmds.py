@@ -1,9 +1,368 @@
-"""CLI commands registered on the main app (filled in by the issue that owns them)."""
+"""`veokit worker`, `veokit enqueue`, `veokit batch FILE` and `veokit costs`: many jobs, many workers, one budget.
+
+``enqueue`` and ``batch`` only record jobs (idempotently: a client key per request, a stable one per batch
+line); workers run them. ``batch`` also runs an in-process worker by default, so one command on a laptop
+does everything; with workers elsewhere, ``--no-run`` just enqueues and follows the batch.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from veokit import errors as E
+from veokit.cli import output as ui
+from veokit.config import load_settings
+from veokit.engine.worker import Worker, WorkerConfig, worker_id
+from veokit.models.job import Job, JobState, utcnow
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.service.batch import BatchItem, budget_blocked, read_batch, summarise
+from veokit.service.client import VeoClient
+from veokit.store import redact_url
+from veokit.store.budget import SpendSummary, budget_day
+
+EXIT_NEEDS_ATTENTION = 6
+EXIT_SOME_FAILED = 1
+EXIT_BUDGET = 2
+BATCH_REFRESH_S = 1.0
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    # Imported here: main imports this module while it is itself being imported.
+    from veokit.cli.main import cli_errors
+
+    app.command("worker")(cli_errors(worker))
+    app.command("enqueue")(cli_errors(enqueue))
+    app.command("batch")(cli_errors(batch))
+    app.command("costs")(cli_errors(costs))
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    from veokit.cli.main import fail
+
+    return fail(message, code)
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _log(line: str) -> None:
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    ui.err.print(f"{stamp} {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _on_signals(first: Callable[[], None], what: str) -> None:
+    """First SIGINT/SIGTERM: ``first()`` (a graceful stop). Second: exit at once; leases then expire."""
+    loop = asyncio.get_running_loop()
+    seen: list[int] = []
+
+    def handle(signum: int) -> None:
+        seen.append(signum)
+        if len(seen) == 1:
+            _log(f"{what}; signal again to exit at once")
+            first()
+        else:
+            _log("exiting now; jobs in flight are picked up once their leases expire")
+            os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handle, sig)
+
+
+# -- veokit worker ----------------------------------------------------------------------------------------
+def worker(
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-c", help="Jobs in flight at once (default VEOKIT_WORKER_CONCURRENCY, 200).")] = None,
+    lease: Annotated[float | None, typer.Option(
+        "--lease", help="Lease seconds, renewed every third (default VEOKIT_WORKER_LEASE_S, 30).")] = None,
+    drain: Annotated[bool, typer.Option("--drain", help="Exit once no job is left to claim or run.")] = False,
+) -> None:
+    """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases)."""
+    settings = load_settings()
+    try:
+        config = WorkerConfig(owner=worker_id(),
+                              concurrency=settings.worker_concurrency if concurrency is None else concurrency,
+                              lease_s=settings.worker_lease_s if lease is None else lease, drain=drain)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    async def go() -> None:
+        async with VeoClient(settings) as client:
+            w = Worker(client.engine, config, on_event=_log)
+            _on_signals(w.stop, "stopping: no new claims; finishing submits in progress and releasing leases")
+            store = redact_url(settings.database_url or "default SQLite file")
+            _log(f"worker {w.owner} · store {store} · concurrency {config.concurrency} · lease {config.lease_s:g} s")
+            stats = await w.run()
+        finished = ", ".join(f"{n} {s}" for s, n in sorted(stats.finished.items())) or "none"
+        _log(f"worker stopped · claimed {stats.claimed} · finished: {finished} · released {stats.released} "
+             f"· lost {stats.lost}")
+
+    _run(go())
+
+
+# -- veokit enqueue ---------------------------------------------------------------------------------------
+def enqueue(
+    prompt: Annotated[str, typer.Argument(help="What the video should show.")],
+    image: Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")] = None,
+    last_frame: Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")] = None,
+    ref: Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")] = None,
+    extend: Annotated[str | None, typer.Option("--extend", help="Video to extend: a local MP4 or provider URI.")]
+    = None,
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    aspect: Annotated[str, typer.Option("--aspect", "-a", help="16:9 or 9:16.")] = "16:9",
+    resolution: Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")] = "720p",
+    duration: Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")] = 8,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    negative: Annotated[str | None, typer.Option("--negative", help="What to avoid.")] = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")] = 1,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")] = False,
+    person_generation: Annotated[str | None, typer.Option("--person-generation")] = None,
+    enhance_prompt: Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")] = None,
+    storage_uri: Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
+    = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")] = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider (see `veokit generate`).")]
+    = None,
+    client_key: Annotated[str | None, typer.Option(
+        "--client-key", help="Idempotency key: enqueueing the same key again returns the same job.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Generate even if this exact request and seed already "
+                                                        "succeeded (default: reuse that video for $0).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+) -> None:
+    """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
+    request = GenerateRequest.build(
+        prompt=prompt, model=model, aspect_ratio=aspect, resolution=resolution, duration_seconds=duration,
+        seed=seed, negative_prompt=negative, sample_count=samples, generate_audio=False if no_audio else None,
+        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri,
+        image=ImageInput.from_path(image, field="image") if image else None,
+        last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
+        reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
+        video=(VideoInput(uri=extend) if "://" in extend else VideoInput.from_path(extend)) if extend else None,
+    )
+    settings = load_settings()
+
+    async def go() -> Job:
+        async with VeoClient(settings) as client:
+            return await client.submit(request, provider=provider, out_dir=out, client_key=client_key, fresh=fresh)
+
+    job: Job = _run(go())
+    if as_json:
+        ui.print_json(ui.job_dict(job))
+        return
+    ui.out.print(job.id, highlight=False)
+    if job.state is JobState.SUCCEEDED:
+        ui.err.print(f"{job.id}: same request and seed as an earlier video: reused it, nothing paid "
+                     "(--fresh to generate anew)", highlight=False, soft_wrap=True)
+
+
+# -- veokit batch -----------------------------------------------------------------------------------------
+def batch(
+    file: Annotated[Path, typer.Argument(help="Requests, one per line: .jsonl, or .csv with a header row.")],
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Default provider for the lines.")]
+    = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Default directory for the MP4s.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Do not reuse earlier identical seeded videos.")] = False,
+    run_here: Annotated[bool, typer.Option(
+        "--run/--no-run", help="Run the jobs in this process too (--no-run: leave them to `veokit worker`s).")]
+    = True,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the batch until every job ends.")] = True,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="For the in-process worker.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the batch's jobs as JSON.")] = False,
+) -> None:
+    """Enqueue every request in FILE (safe to re-run: nothing is enqueued twice), then follow the batch."""
+    items = read_batch(file)
+    settings = load_settings()
+    try:
+        config = WorkerConfig(owner=worker_id("batch"), lease_s=settings.worker_lease_s,
+                              concurrency=settings.worker_concurrency if concurrency is None else concurrency)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    async def go() -> int:
+        async with VeoClient(settings) as client:
+            jobs = await _enqueue_all(client, items, provider, out, fresh, file, quiet=as_json)
+            if not wait:
+                _print_batch(items, jobs, as_json)
+                return 0
+            jobs = await _follow(client, [j.id for j in jobs], config if run_here else None, quiet=as_json)
+        _print_batch(items, jobs, as_json)
+        return _batch_exit(jobs)
+
+    raise typer.Exit(_run(go()))
+
+
+async def _enqueue_all(client: VeoClient, items: list[BatchItem], provider: str | None, out: Path | None,
+                       fresh: bool, file: Path, *, quiet: bool) -> list[Job]:
+    # Every line is checked (catalog, per-job cap) before any is recorded: a bad line 900 leaves nothing half-done.
+    plans = []
+    for item in items:
+        try:
+            resolved, name, offer = client.resolve(item.request, item.provider or provider)
+            estimate = client.catalog.estimate(resolved, offer)
+            if client.budget is not None:
+                client.budget.check_job("the request", estimate.total_usd, name)
+        except E.VeokitError as exc:
+            raise E.InvalidRequest(f"{file.name}:{item.line}: {exc.message}") from None
+        plans.append((item, resolved, name, estimate.total_usd))
+    started = utcnow()
+    jobs = [await client.submit(resolved, provider=name, out_dir=item.out_dir or out, client_key=item.client_key,
+                                fresh=fresh)
+            for item, resolved, name, _ in plans]
+    new = [j for j in jobs if j.created_at >= started]
+    reused = sum(j.state is JobState.SUCCEEDED for j in new)
+    if not quiet:
+        total = sum(p[3] for p in plans)
+        _log(f"batch {file.name}: {len(items)} requests · {len(new) - reused} enqueued now, "
+             f"{len(jobs) - len(new)} already enqueued, {reused} answered by earlier identical videos · "
+             f"estimate ${total:.2f} if every video is delivered")
+    return jobs
+
+
+async def _follow(client: VeoClient, ids: list[str], config: WorkerConfig | None, *, quiet: bool) -> list[Job]:
+    """Watch the batch (running an in-process worker when ``config``) until every job ends, or until only
+    jobs held back by a budget cap remain."""
+    w = Worker(client.engine, config, on_event=lambda line: None) if config is not None else None
+    task = asyncio.create_task(w.run()) if w is not None else None
+    stop = asyncio.Event()
+
+    def interrupt() -> None:
+        stop.set()
+        if w is not None:
+            w.stop()
+
+    _on_signals(interrupt, "stopping: re-run the same command to continue where this one left off")
+    progress = Progress(TextColumn("[bold]batch"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=ui.err,
+                        disable=quiet)
+    jobs: list[Job] = []
+    await _retry_budget_blocked_now(client, ids)
+    started = utcnow()  # blocked jobs count as stuck only once re-checked after this
+    with progress:
+        bar = progress.add_task("batch", total=len(ids), status="")
+        while True:
+            jobs = await client.store.get_many(ids)
+            status = summarise(jobs, since=started)
+            progress.update(bar, completed=status.finished, status=status.describe())
+            if status.done or status.stuck or stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BATCH_REFRESH_S)
+    if w is not None and task is not None:
+        w.stop()
+        await task
+        jobs = await client.store.get_many(ids)
+    if stop.is_set():
+        raise typer.Exit(130)
+    return jobs
+
+
+async def _retry_budget_blocked_now(client: VeoClient, ids: list[str]) -> None:
+    """A re-run (perhaps with a higher cap) should not wait out the back-off an earlier run gave jobs held
+    back by the budget: end it. Releasing with the job's current token is a compare-and-set, so a job a
+    worker claims meanwhile is left alone."""
+    for job in await client.store.get_many(ids):
+        if budget_blocked(job) and job.lease_owner is None and job.lease_expires_at is not None:
+            with contextlib.suppress(E.JobError):
+                await client.store.release(job.id, fence=job.lease_token)
+
+
+def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None:
+    by_key = {j.client_key: j for j in jobs}
+    lines = [(item.line, by_key.get(item.client_key)) for item in items]
+    if as_json:
+        ui.print_json({
+            "status": summarise(jobs).__dict__,
+            "jobs": [{"line": n, "job_id": j.id, "state": j.state.value, "cost_usd": j.cost_usd,
+                      "estimate_usd": j.estimate_usd, "files": [r.path for r in j.results],
+                      "error": (j.error or {}).get("message")} for n, j in lines if j is not None]})
+        return
+    status = summarise(jobs)
+    ui.out.print(status.describe(), highlight=False, soft_wrap=True)
+    trouble = [(n, j) for n, j in lines if j is not None and j.state is not JobState.SUCCEEDED]
+    if trouble:
+        t = Table(title="not succeeded")
+        for col in ("line", "job", "state", "why"):
+            t.add_column(col, overflow="fold")
+        for n, j in trouble[:50]:
+            t.add_row(str(n), j.id, "held back by budget" if budget_blocked(j) else j.state.value,
+                      str((j.error or {}).get("message", ""))[:160])
+        ui.out.print(t)
+        if len(trouble) > 50:
+            ui.out.print(f"… and {len(trouble) - 50} more (`veokit jobs list --state STATE`)")
+
+
+def _batch_exit(jobs: list[Job]) -> int:
+    states = {j.state for j in jobs}
+    if states == {JobState.SUCCEEDED}:
+        return 0
+    if JobState.NEEDS_ATTENTION in states:
+        return EXIT_NEEDS_ATTENTION
+    if any(budget_blocked(j) for j in jobs):
+        return EXIT_BUDGET
+    return EXIT_SOME_FAILED
+
+
+# -- veokit costs -----------------------------------------------------------------------------------------
+def costs(
+    days: Annotated[int, typer.Option("--days", help="The last N UTC days (0: everything).")] = 30,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Spend by UTC day, provider and model: spent, still reserved by jobs in flight, and of unknown outcome."""
+    if days < 0:
+        raise _fail("--days must be >= 0")
+    settings = load_settings()
+
+    async def go() -> tuple[SpendSummary, Any]:
+        async with VeoClient(settings) as client:
+            return await client.costs(days=days or None), client.budget
+
+    summary, caps = _run(go())
+    today = budget_day(utcnow())
+    if as_json:
+        ui.print_json({
+            "rows": [r.__dict__ | {"committed_usd": r.committed_usd} for r in summary.rows],
+            "queued_jobs": summary.queued_jobs, "queued_estimate_usd": summary.queued_estimate_usd,
+            "today": today, "committed_today_usd": summary.committed(today),
+            "caps": None if caps is None else {"per_job_usd": caps.per_job_usd, "daily_usd": caps.daily_usd,
+                                                "provider_daily_usd": dict(caps.provider_daily_usd)}})
+        return
+    t = Table(title="spend (UTC days)")
+    for col in ("day", "provider", "model", "submits", "spent", "in flight", "unknown", "total"):
+        t.add_column(col, justify="right" if col not in ("day", "provider", "model") else "left")
+    for r in summary.rows:
+        t.add_row(r.day, r.provider, r.model, str(r.submits), f"${r.spent_usd:.2f}", f"${r.reserved_usd:.2f}",
+                  f"${r.unknown_usd:.2f}", f"${r.committed_usd:.2f}")
+    ui.out.print(t)
+    spent = sum(r.spent_usd for r in summary.rows)
+    ui.out.print(f"total spent ${spent:.2f}; today ({today}) ${summary.committed(today):.2f} spent or reserved; "
+                 f"{summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
+                 highlight=False, soft_wrap=True)
+    if summary.rows and any(r.unknown_usd for r in summary.rows):
+        ui.out.print("unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them",
+                     highlight=False)
+    if caps is not None:
+        ui.out.print(_caps_line(caps, summary, today), highlight=False, soft_wrap=True)
+
+
+def _caps_line(caps: Any, summary: SpendSummary, today: str) -> str:
+    parts = []
+    if caps.daily_usd is not None:
+        parts.append(f"daily ${summary.committed(today):.2f} of ${caps.daily_usd:.2f}")
+    for name, cap in sorted(caps.provider_daily_usd.items()):
+        parts.append(f"{name} ${summary.committed(today, name):.2f} of ${cap:.2f}")
+    if caps.per_job_usd is not None:
+        parts.append(f"per job ≤ ${caps.per_job_usd:.2f}")
+    return "caps: " + "; ".join(parts)

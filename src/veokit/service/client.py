@@ -239,6 +239,17 @@ class VeoClient:
         return await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.QUEUED,
                                            operation_name=None, message="retry requested by the user")
 
+    async def reconcile(self, job_id: str, operation_name: str) -> Job:
+        """The user's decision for a job needing attention whose submit did reach the provider (they found the
+        operation in the console or logs): attach it and poll it, instead of paying again."""
+        job = await self.store.get(job_id)
+        if job.state is not JobState.NEEDS_ATTENTION:
+            raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be reconciled")
+        return await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING,
+                                           operation_name=operation_name, error=None,
+                                           submitted_at=job.submitted_at or utcnow(),
+                                           message=f"reconciled by the user: operation {operation_name}")
+
     async def abandon(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
         if job.state.terminal:

@@ -3,15 +3,24 @@
 Every backend implements exactly the semantics documented here; the shared rules live in
 :mod:`veokit.store.rules` so the backends cannot drift apart, and ``tests/contract/test_store_contract.py``
 runs one suite against all of them.
+
+Three kinds of write, all atomic:
+
+* state changes (:meth:`transition`, :meth:`begin_submit`): compare-and-set on the state and, for a worker,
+  on its lease token (``fence``);
+* leases (:meth:`claim`, :meth:`renew`, :meth:`release`): see :mod:`veokit.store.leases`;
+* the cost ledger, which follows state changes in the same transaction: see :mod:`veokit.store.budget`.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from veokit.models.job import Job, JobEvent, JobState
+from veokit.store.budget import BudgetCaps, SpendSummary
 
 
 @runtime_checkable
@@ -62,8 +71,77 @@ class JobStore(Protocol):
         * :class:`~veokit.errors.JobNotFound`.
 
         ``updated_at`` is set on every change, ``finished_at`` when ``to`` is terminal. A
-        :class:`JobEvent` is appended when the state changes or ``message`` is non-empty.
+        :class:`JobEvent` is appended when the state changes or ``message`` is non-empty. The job's cost
+        ledger rows follow the change (:func:`veokit.store.budget.ledger_change`); moving to ``submitting``
+        reserves the estimate without checking caps: :meth:`begin_submit` is the checked way.
         """
+
+    async def begin_submit(
+        self,
+        job_id: str,
+        *,
+        caps: BudgetCaps | None = None,
+        fence: int | None = None,
+        message: str = "",
+        now: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Job:
+        """``queued → submitting`` and the reservation of the job's estimate, only if ``caps`` allow it.
+
+        Checked in one transaction under the budget lock (an advisory lock on PostgreSQL, the write lock on
+        SQLite), so concurrent workers see each other's reservations: the sum reserved or spent for the UTC
+        day of ``now`` never passes a cap. Raises, changing nothing: the errors of :meth:`transition` (a lost
+        lease or a wrong state first), then :class:`~veokit.store.budget.BudgetExceeded`.
+        """
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int = 1,
+        job_ids: Iterable[str] | None = None,
+        now: dt.datetime | None = None,
+        take_over: str | None = None,
+    ) -> builtins.list[Job]:
+        """Take the lease of up to ``limit`` claimable jobs, oldest first; return them with their new token.
+
+        Claimable: in :data:`veokit.store.leases.CLAIMABLE` with a free lease (never taken, released, or
+        expired at ``now``), and among ``job_ids`` when given. Each claim sets ``lease_owner=owner``,
+        ``lease_expires_at=now+lease_s`` and increments ``lease_token``, so the previous holder's writes now
+        raise ``LeaseLost``. Taking over an expired lease records an event. Concurrent claimers never get the
+        same job (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite).
+
+        ``take_over``: an owner the caller knows is dead (:func:`veokit.store.leases.owner_is_dead`); its
+        leases count as free even before they expire.
+        """
+
+    async def renew(
+        self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
+    ) -> set[str]:
+        """Heartbeat: extend to ``now+lease_s`` each lease in ``leases`` (job id → token) that ``owner`` still
+        holds with that token, in one write. Returns the ids whose lease was lost (stop working on them)."""
+
+    async def release(
+        self,
+        job_id: str,
+        *,
+        fence: int,
+        delay_s: float = 0.0,
+        message: str = "",
+        error: dict[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> Job:
+        """Give the lease back: owner cleared, token incremented (the releaser's late writes fail), claimable
+        again after ``delay_s`` (a back-off). ``error``, when given, replaces the job's error; ``message``
+        adds an event. Releasing a terminal job changes nothing. ``LeaseLost`` when ``fence`` is stale."""
+
+    async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
+        """The jobs with these ids, in the order given; unknown ids are skipped."""
+
+    async def spend(self, *, since: str | None = None) -> SpendSummary:
+        """The cost ledger grouped by UTC day, provider and model (days ``>= since``, ``YYYY-MM-DD``), and
+        the queued jobs' estimates (nothing is reserved for them yet)."""
 
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         """The job's events, oldest first (empty for an unknown job)."""

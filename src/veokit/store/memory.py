@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import rules
+from veokit.store import budget, rules
+from veokit.store import leases as lease_rules
+from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
+
+S = JobState
+
+
+@dataclass(frozen=True)
+class _LedgerRow:
+    seq: int
+    day: str
+    provider: str
+    model: str
+    estimate_usd: float
+    amount_usd: float
+    status: LedgerStatus
 
 
 class MemoryJobStore:
     """Stored jobs are JSON round-tripped on the way in and copied on the way out, so callers never share
-    mutable state with the store and see the same values a database would return."""
+    mutable state with the store and see the same values a database would return. One lock makes every
+    operation atomic, which is what the SQL stores get from transactions."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, builtins.list[JobEvent]] = {}
+        self._ledger: dict[str, builtins.list[_LedgerRow]] = {}
 
     async def open(self) -> None:
         return None
@@ -54,6 +73,10 @@ class MemoryJobStore:
                 raise JobNotFound(f"job {job_id} not found")
             return clone(job)
 
+    async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
+        async with self._lock:
+            return [clone(self._jobs[i]) for i in dict.fromkeys(job_ids) if i in self._jobs]
+
     async def list(self, *, states: Iterable[JobState] | None = None, limit: int = 100) -> builtins.list[Job]:
         rules.check_limit(limit)
         wanted = None if states is None else {JobState(s) for s in states}
@@ -62,6 +85,7 @@ class MemoryJobStore:
         jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
         return [clone(j) for j in jobs[:limit]]
 
+    # -- state changes --------------------------------------------------------------------------------------
     async def transition(
         self,
         job_id: str,
@@ -77,18 +101,165 @@ class MemoryJobStore:
         rules.check_allowed(job_id, expected, to)
         values = rules.validate_fields(fields)
         async with self._lock:
-            current = self._jobs.get(job_id)
-            if current is None or current.state not in expected or (fence is not None and current.lease_token != fence):
-                raise rules.mismatch_error(job_id, current, expected, fence)
-            now = utcnow()
-            updated = clone(current.model_copy(update=rules.changes(to, values, now)))
-            self._jobs[job_id] = updated
-            if rules.records_event(current.state, to, message):
-                self._events[job_id].append(
-                    JobEvent(job_id=job_id, at=now, from_state=current.state, to_state=to, message=message)
-                )
-            return clone(updated)
+            self._check(job_id, expected, fence)
+            return self._apply(job_id, to, values, message, budget.budget_day(utcnow()))
 
+    async def begin_submit(
+        self,
+        job_id: str,
+        *,
+        caps: BudgetCaps | None = None,
+        fence: int | None = None,
+        message: str = "",
+        now: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Job:
+        rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
+        values = rules.validate_fields(fields)
+        day = budget.budget_day(lease_rules.current_time(now))
+        async with self._lock:
+            job = self._check(job_id, (S.QUEUED,), fence)
+            if caps is not None:
+                caps.check_job(job.id, job.estimate_usd, job.provider)
+                if caps.needs_ledger:
+                    caps.check_day(job, day=day, committed_usd=self._committed(day),
+                                   committed_provider_usd=self._committed(day, job.provider))
+            return self._apply(job_id, S.SUBMITTING, values, message, day)
+
+    def _check(self, job_id: str, expected: tuple[JobState, ...], fence: int | None) -> Job:
+        current = self._jobs.get(job_id)
+        if current is None or current.state not in expected or (fence is not None and current.lease_token != fence):
+            raise rules.mismatch_error(job_id, current, expected, fence)
+        return current
+
+    def _apply(self, job_id: str, to: JobState, values: dict[str, Any], message: str, day: str) -> Job:
+        current = self._jobs[job_id]
+        now = utcnow()
+        updated = clone(current.model_copy(update=rules.changes(to, values, now)))
+        self._jobs[job_id] = updated
+        if rules.records_event(current.state, to, message):
+            self._events[job_id].append(
+                JobEvent(job_id=job_id, at=now, from_state=current.state, to_state=to, message=message)
+            )
+        self._follow_ledger(current.state, updated, day)
+        return clone(updated)
+
+    # -- the cost ledger ------------------------------------------------------------------------------------
+    def _follow_ledger(self, src: JobState, job: Job, day: str) -> None:
+        change = budget.ledger_change(src, job.state)
+        rows = self._ledger.setdefault(job.id, [])
+        if change is None:
+            return
+        if change == budget.RESERVE:
+            rows.append(_LedgerRow(len(rows) + 1, day, job.provider, job.model, job.estimate_usd, job.estimate_usd,
+                                   LedgerStatus.RESERVED))
+            return
+        assert isinstance(change, budget.Settle)
+        for i, row in enumerate(rows):
+            if (change.all_rows or i == len(rows) - 1) and row.status in change.when:
+                amount = budget.settled_amount(change, job, row.amount_usd)
+                rows[i] = replace(row, status=change.to, amount_usd=amount)
+
+    def _committed(self, day: str, provider: str | None = None) -> float:
+        return sum(r.amount_usd for rows in self._ledger.values() for r in rows
+                   if r.day == day and provider in (None, r.provider))
+
+    async def spend(self, *, since: str | None = None) -> SpendSummary:
+        async with self._lock:
+            groups: dict[tuple[str, str, str, str], list[float]] = {}
+            for rows in self._ledger.values():
+                for r in rows:
+                    if since is None or r.day >= since:
+                        slot = groups.setdefault((r.day, r.provider, r.model, r.status.value), [0, 0.0])
+                        slot[0] += 1
+                        slot[1] += r.amount_usd
+            queued = [j for j in self._jobs.values() if j.state is S.QUEUED]
+        folded = budget.fold_spend([(*k, int(v[0]), v[1]) for k, v in groups.items()])
+        return SpendSummary(folded, len(queued), round(sum(j.estimate_usd for j in queued), 4))
+
+    # -- leases ---------------------------------------------------------------------------------------------
+    async def claim(
+        self,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int = 1,
+        job_ids: Iterable[str] | None = None,
+        now: dt.datetime | None = None,
+        take_over: str | None = None,
+    ) -> builtins.list[Job]:
+        lease_rules.check_claim(owner, lease_s, limit)
+        at = lease_rules.current_time(now)
+        only = None if job_ids is None else set(job_ids)
+        async with self._lock:
+            free = sorted(
+                (j for j in self._jobs.values()
+                 if j.state in lease_rules.CLAIMABLE and (only is None or j.id in only)
+                 and (j.lease_expires_at is None or j.lease_expires_at <= at
+                      or (take_over is not None and j.lease_owner == take_over))),
+                key=lambda j: (j.created_at, j.id),
+            )[:limit]
+            stamp = utcnow()
+            claimed = []
+            for job in free:
+                taken = clone(job.model_copy(update={
+                    "lease_owner": owner, "lease_token": job.lease_token + 1,
+                    "lease_expires_at": lease_rules.until(at, lease_s), "updated_at": stamp}))
+                self._jobs[job.id] = taken
+                if job.lease_owner is not None:
+                    self._events[job.id].append(JobEvent(job_id=job.id, at=stamp, from_state=job.state,
+                                                         to_state=job.state,
+                                                         message=lease_rules.takeover_message(job.lease_owner, owner)))
+                claimed.append(clone(taken))
+            return claimed
+
+    async def renew(
+        self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
+    ) -> set[str]:
+        lease_rules.check_owner(owner)
+        lease_rules.check_seconds("lease_s", lease_s)
+        expires = lease_rules.until(lease_rules.current_time(now), lease_s)
+        lost = set()
+        async with self._lock:
+            for job_id, token in leases.items():
+                job = self._jobs.get(job_id)
+                if job is None or job.lease_owner != owner or job.lease_token != token:
+                    lost.add(job_id)
+                    continue
+                self._jobs[job_id] = job.model_copy(update={"lease_expires_at": expires})
+        return lost
+
+    async def release(
+        self,
+        job_id: str,
+        *,
+        fence: int,
+        delay_s: float = 0.0,
+        message: str = "",
+        error: dict[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> Job:
+        lease_rules.check_seconds("delay_s", delay_s, allow_zero=True)
+        at = lease_rules.current_time(now)
+        extra = {} if error is None else rules.validate_fields({"error": error})
+        async with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.lease_token != fence:
+                raise rules.mismatch_error(job_id, job, lease_rules.CLAIMABLE if job is None else (job.state,), fence)
+            if job.state.terminal:
+                return clone(job)
+            stamp = utcnow()
+            released = clone(job.model_copy(update={
+                "lease_owner": None, "lease_token": job.lease_token + 1,
+                "lease_expires_at": lease_rules.until(at, delay_s) if delay_s > 0 else None,
+                "updated_at": stamp, **extra}))
+            self._jobs[job_id] = released
+            if message:
+                self._events[job_id].append(JobEvent(job_id=job_id, at=stamp, from_state=job.state,
+                                                     to_state=job.state, message=message))
+            return clone(released)
+
+    # -- look-ups -------------------------------------------------------------------------------------------
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         async with self._lock:
             return list(self._events.get(job_id, ()))  # JobEvent is frozen and holds no mutable values

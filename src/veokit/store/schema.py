@@ -56,8 +56,8 @@ jobs = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("submitted_at", UtcDateTime(), nullable=True),
     sa.Column("finished_at", UtcDateTime(), nullable=True),
-    # Lease columns: unused by this version's single-process engine, present so multi-worker claiming
-    # (fenced by lease_token) needs no table rebuild.
+    # Leases (veokit.store.leases): who works on the job, the fencing token of every write, and until when
+    # (also "not before" for a released job's back-off).
     sa.Column("lease_owner", sa.Text(), nullable=True),
     sa.Column("lease_token", sa.BigInteger(), nullable=False),
     sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
@@ -65,6 +65,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_fingerprint", "fingerprint"),
     sa.Index("ix_jobs_state", "state"),
     sa.Index("ix_jobs_created_at", "created_at"),
+    # Claims scan active states for free leases (0002).
+    sa.Index("ix_jobs_claim", "state", "lease_expires_at"),
 )
 
 job_events = sa.Table(
@@ -82,4 +84,28 @@ job_events = sa.Table(
     sa.Column("to_state", sa.String(32), nullable=False),
     sa.Column("message", sa.Text(), nullable=False),
     sa.Index("ix_job_events_job_id", "job_id"),
+)
+
+# The cost ledger (veokit.store.budget): one row per reservation, settled as its job's state changes.
+budget_ledger = sa.Table(
+    "budget_ledger",
+    metadata,
+    sa.Column("id", EventId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.String(64),
+        sa.ForeignKey("jobs.id", name="fk_budget_ledger_job_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer(), nullable=False),  # the job's n-th reservation
+    sa.Column("day", sa.String(10), nullable=False),  # UTC YYYY-MM-DD of the reservation
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("estimate_usd", sa.Float(), nullable=False),
+    sa.Column("amount_usd", sa.Float(), nullable=False),  # what counts against caps now
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ux_budget_ledger_job_seq", "job_id", "seq", unique=True),
+    sa.Index("ix_budget_ledger_day_provider", "day", "provider"),
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import codec, migrate, rules, sqlite
+from veokit.store import budget, codec, migrate, rules, sql_leases, sql_ledger, sqlite
+from veokit.store import leases as lease_rules
+from veokit.store.budget import BudgetCaps, SpendSummary
+from veokit.store.group_commit import GroupCommitter
 from veokit.store.schema import job_events, jobs
+
+S = JobState
+# ids per IN (...) list in get_many: far below every driver's bound-parameter limit.
+_IDS_CHUNK = 500
+POOL_TIMEOUT_S = 300.0
 
 
 class SqlJobStore:
@@ -24,7 +32,7 @@ class SqlJobStore:
         self._url = make_url(url)
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
-        self._write_lock: AbstractAsyncContextManager[Any] = nullcontext()
+        self._committer: GroupCommitter | None = None
 
     def __repr__(self) -> str:
         return f"SqlJobStore({self._url.render_as_string(hide_password=True)!r})"
@@ -41,13 +49,17 @@ class SqlJobStore:
             return
         is_sqlite = self._url.get_backend_name() == "sqlite"
         # Long-lived PostgreSQL workers outlive server restarts and idle-connection reapers: test before use.
-        engine = create_async_engine(self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite)
+        # pool_timeout: a worker with thousands of jobs may queue for a connection; a write that gives up
+        # after a paid submit would lose its operation name, so wait long rather than fail fast.
+        engine = create_async_engine(self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite,
+                                     pool_timeout=POOL_TIMEOUT_S)
         if is_sqlite:
             sqlite.configure(engine)
         writer = engine.execution_options(**{sqlite.WRITE: True})
         # SQLite admits one writer at a time, and its busy handler waits by sleeping in growing steps:
-        # queueing this process's writers here keeps them off it (other processes still rely on it).
-        self._write_lock = asyncio.Lock() if is_sqlite else nullcontext()
+        # queueing this process's writers (and committing them together) keeps them off it; other processes
+        # still rely on it. PostgreSQL runs concurrent transactions itself.
+        self._committer = GroupCommitter(writer) if is_sqlite else None
         try:
             if is_sqlite:
                 await sqlite.enable_wal(engine)
@@ -58,6 +70,9 @@ class SqlJobStore:
         self._engine, self._writer = engine, writer
 
     async def close(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None and self._engine is not None:
+            await committer.close()
         engine, self._engine, self._writer = self._engine, None, None
         if engine is not None:
             await engine.dispose()
@@ -69,19 +84,22 @@ class SqlJobStore:
     async def create_or_get(self, job: Job, *, message: str = "created") -> tuple[Job, bool]:
         job = codec.normalise_job(job)
         # Insert first and let the unique index arbitrate: a look-up before inserting would race with
-        # another process enqueueing the same client_key.
-        try:
-            async with self._write() as conn:
-                await conn.execute(sa.insert(jobs).values(codec.job_to_row(job)))
-                await conn.execute(
-                    sa.insert(job_events).values(codec.event_row(job.id, job.created_at, None, job.state, message))
-                )
-                stored = await self._fetch(conn, job.id)
-        except IntegrityError:
-            existing = None if job.client_key is None else await self.find_by_client_key(job.client_key)
-            if existing is None:
-                raise JobStateError(f"job {job.id} already exists") from None
-            return existing, False
+        # another process enqueueing the same client_key. The insert runs in a savepoint so that, when it
+        # loses, the winner is read in the same transaction (it may be a write of this one's, not yet committed).
+        async with self._write() as conn:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(sa.insert(jobs).values(codec.job_to_row(job)))
+            except IntegrityError:
+                found = None if job.client_key is None else (
+                    await conn.execute(sa.select(jobs).where(jobs.c.client_key == job.client_key))).mappings().first()
+                if found is None:
+                    raise JobStateError(f"job {job.id} already exists") from None
+                return codec.row_to_job(found), False
+            await conn.execute(
+                sa.insert(job_events).values(codec.event_row(job.id, job.created_at, None, job.state, message))
+            )
+            stored = await self._fetch(conn, job.id)
         assert stored is not None
         return stored, True
 
@@ -113,24 +131,117 @@ class SqlJobStore:
         to = JobState(to)
         rules.check_allowed(job_id, expected, to)
         values = rules.validate_fields(fields)
+        async with self._write() as conn:
+            return await self._transition(conn, job_id, expected, to, message, fence, values,
+                                          budget.budget_day(utcnow()))
+
+    async def begin_submit(
+        self,
+        job_id: str,
+        *,
+        caps: BudgetCaps | None = None,
+        fence: int | None = None,
+        message: str = "",
+        now: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Job:
+        rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
+        values = rules.validate_fields(fields)
+        day = budget.budget_day(lease_rules.current_time(now))
+        async with self._write() as conn:
+            if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
+                return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            if caps.needs_ledger:
+                await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
+            job = await self._fetch(conn, job_id)
+            if job is None or job.state is not S.QUEUED or (fence is not None and job.lease_token != fence):
+                raise rules.mismatch_error(job_id, job, (S.QUEUED,), fence)
+            if caps is not None:
+                caps.check_job(job.id, job.estimate_usd, job.provider)
+                if caps.needs_ledger:
+                    caps.check_day(job, day=day, committed_usd=await sql_ledger.committed(conn, day),
+                                   committed_provider_usd=await sql_ledger.committed(conn, day, job.provider))
+            return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+
+    async def _transition(self, conn: AsyncConnection, job_id: str, expected: tuple[JobState, ...], to: JobState,
+                          message: str, fence: int | None, values: dict[str, Any], day: str) -> Job:
         now = utcnow()
         row = codec.fields_to_values(rules.changes(to, values, now))
+        # The event needs the state we left. With one expected state that is known; with several, read it
+        # under a row lock, then compare-and-set against exactly that state.
+        src = expected[0] if len(expected) == 1 else await self._locked_state(conn, job_id)
+        if src is not None and src in expected:
+            cas = [jobs.c.id == job_id, jobs.c.state == src.value]
+            if fence is not None:
+                cas.append(jobs.c.lease_token == fence)
+            # RETURNING: the new row comes back with the update (workers make thousands of these: a round
+            # trip saved on each is felt).
+            returned = (await conn.execute(sa.update(jobs).where(*cas).values(row).returning(jobs))).mappings()
+            found = returned.first()
+            if found is not None:
+                updated = codec.row_to_job(found)
+                if rules.records_event(src, to, message):
+                    await conn.execute(sa.insert(job_events).values(codec.event_row(job_id, now, src, to, message)))
+                await sql_ledger.follow(conn, src, updated, day, now)
+                return updated
+        raise rules.mismatch_error(job_id, await self._fetch(conn, job_id), expected, fence)
+
+    # -- leases ---------------------------------------------------------------------------------------------
+    async def claim(
+        self,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int = 1,
+        job_ids: Iterable[str] | None = None,
+        now: dt.datetime | None = None,
+        take_over: str | None = None,
+    ) -> builtins.list[Job]:
+        lease_rules.check_claim(owner, lease_s, limit)
+        at = lease_rules.current_time(now)
         async with self._write() as conn:
-            # The event needs the state we left. With one expected state that is known; with several, read it
-            # under a row lock, then compare-and-set against exactly that state.
-            src = expected[0] if len(expected) == 1 else await self._locked_state(conn, job_id)
-            if src is not None and src in expected:
-                cas = [jobs.c.id == job_id, jobs.c.state == src.value]
-                if fence is not None:
-                    cas.append(jobs.c.lease_token == fence)
-                result = await conn.execute(sa.update(jobs).where(*cas).values(row))
-                if result.rowcount == 1:
-                    if rules.records_event(src, to, message):
-                        await conn.execute(sa.insert(job_events).values(codec.event_row(job_id, now, src, to, message)))
-                    updated = await self._fetch(conn, job_id)
-                    assert updated is not None
-                    return updated
-            raise rules.mismatch_error(job_id, await self._fetch(conn, job_id), expected, fence)
+            return await sql_leases.claim(conn, owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=at,
+                                          take_over=take_over)
+
+    async def renew(
+        self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
+    ) -> set[str]:
+        lease_rules.check_owner(owner)
+        lease_rules.check_seconds("lease_s", lease_s)
+        if not leases:
+            return set()
+        at = lease_rules.current_time(now)
+        async with self._write() as conn:
+            return await sql_leases.renew(conn, owner, leases, lease_s=lease_s, now=at)
+
+    async def release(
+        self,
+        job_id: str,
+        *,
+        fence: int,
+        delay_s: float = 0.0,
+        message: str = "",
+        error: dict[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> Job:
+        lease_rules.check_seconds("delay_s", delay_s, allow_zero=True)
+        at = lease_rules.current_time(now)
+        async with self._write() as conn:
+            return await sql_leases.release(conn, job_id, fence=fence, delay_s=delay_s, message=message, error=error,
+                                            now=at)
+
+    # -- look-ups -------------------------------------------------------------------------------------------
+    async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
+        ids = list(dict.fromkeys(job_ids))
+        found: dict[str, Job] = {}
+        for start in range(0, len(ids), _IDS_CHUNK):
+            chunk = ids[start:start + _IDS_CHUNK]
+            found.update((j.id, j) for j in await self._select_jobs(sa.select(jobs).where(jobs.c.id.in_(chunk))))
+        return [found[i] for i in ids if i in found]
+
+    async def spend(self, *, since: str | None = None) -> SpendSummary:
+        async with self.engine.connect() as conn:
+            return await sql_ledger.spend(conn, since)
 
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         query = sa.select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
@@ -156,8 +267,12 @@ class SqlJobStore:
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         if self._writer is None:
             raise RuntimeError(f"{self!r} is not open: await store.open() first")
-        async with self._write_lock, self._writer.begin() as conn:
-            yield conn
+        if self._committer is not None:
+            async with self._committer.write() as conn:
+                yield conn
+        else:
+            async with self._writer.begin() as conn:
+                yield conn
 
     async def _select_jobs(self, query: sa.Select[Any]) -> builtins.list[Job]:
         async with self.engine.connect() as conn:

@@ -1,0 +1,75 @@
+"""De-duplication: answer a request identical to one already generated with that video, paying nothing.
+
+Only requests with a fixed seed qualify: without one Veo returns a different video each time, so two equal
+requests are not duplicates. "Identical" is :meth:`GenerateRequest.fingerprint`, a canonical hash of every
+field that shapes the output, with input images and videos by content hash. The reusing job is recorded
+like any other (so an idempotent ``client_key`` maps to it), already ``succeeded``, at cost $0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
+from veokit.models.request import GenerateRequest
+from veokit.store.base import JobStore
+
+_HASH_CHUNK = 1 << 20
+
+
+async def find_reusable(store: JobStore, request: GenerateRequest) -> Job | None:
+    """The newest succeeded job for the same request and seed whose files are all still on disk."""
+    if request.seed is None:
+        return None
+    found = await store.find_succeeded_by_fingerprint(request.fingerprint())
+    if found is None or not found.results:
+        return None
+    present = await asyncio.to_thread(lambda: all(Path(r.path).is_file() for r in found.results))
+    return found if present else None
+
+
+async def reuse(store: JobStore, source: Job, request: GenerateRequest, *, provider: str, out_dir: Path,
+                client_key: str | None, estimate_usd: float) -> Job:
+    """Record a succeeded job whose results are ``source``'s videos, placed in ``out_dir``."""
+    job_id = new_job_id()
+    target = Path(os.path.abspath(out_dir))  # noqa: ASYNC240 - string work, no I/O
+    results = await asyncio.to_thread(_place, source.results, target, job_id)
+    now = utcnow()
+    job = Job(id=job_id, state=JobState.SUCCEEDED, provider=provider, model=source.model,
+              request=request.model_dump(mode="json"), fingerprint=request.fingerprint(),
+              idempotency_key=f"veokit-{job_id}", client_key=client_key, out_dir=str(target),
+              estimate_usd=estimate_usd, cost_usd=0.0, results=results, created_at=now, updated_at=now,
+              finished_at=now)
+    stored, _ = await store.create_or_get(
+        job, message=f"reused the video(s) of {source.id}: same request and seed, nothing paid "
+                     "(--fresh generates a new one)")
+    return stored
+
+
+def _place(results: list[VideoResult], out_dir: Path, job_id: str) -> list[VideoResult]:
+    placed = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        src = Path(r.path)
+        dest = out_dir / src.name
+        if dest.exists() and not (dest.samefile(src) or _sha256(dest) == r.sha256):
+            dest = out_dir / f"{src.stem}-{job_id[-8:]}{src.suffix}"
+        if not dest.exists():
+            try:
+                os.link(src, dest)  # same file system: no copy, no extra space
+            except OSError:
+                shutil.copy2(src, dest)
+        placed.append(r.model_copy(update={"path": str(dest)}))
+    return placed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,325 @@
+"""Workers: claim jobs from the shared store, run each under a heartbeat-renewed lease, give them back.
+
+One :class:`Worker` keeps up to ``concurrency`` jobs in flight in one event loop (a job waiting on Veo is a
+sleeping coroutine, not a thread), so thousands fit in one process. Many workers, on many machines, share a
+PostgreSQL store: claims never hand the same job to two of them, and a worker that dies simply stops renewing,
+so its jobs are claimed again once their short lease expires. Every write a worker makes is fenced by its
+lease token, so one that stalled past its lease changes nothing (:class:`~veokit.errors.LeaseLost`).
+
+What happens to a job after it leaves the engine:
+
+* finished, or needing the user's decision: the lease is given back (finished jobs keep it as a record);
+* over a budget cap: released with a back-off (``budget_retry_s``): it stays queued and runs once the cap
+  allows — raised, a new UTC day, or in-flight reservations released;
+* any other error with the job still active (a submit not sent, a download that failed): released with an
+  exponential back-off, for any worker to pick up later;
+* found mid-submit (its worker died during the paid call): the engine moves it to ``needs_attention``;
+  it is never submitted again without the user (``veokit jobs retry|abandon``).
+
+Stopping (:meth:`Worker.stop`, SIGTERM in the CLI) stops claiming, lets paid submits in progress reach
+the point where their operation name is stored (up to ``stop_grace_s``), interrupts polls and downloads
+(the state they checkpointed is enough to resume), and releases every lease so other workers continue at
+once instead of waiting for expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from veokit import errors as E
+from veokit.engine.runner import Engine, Progress, ProgressFn
+from veokit.models.job import Job, JobState, utcnow
+from veokit.store.base import JobStore
+from veokit.store.budget import BudgetExceeded
+from veokit.store.leases import CLAIMABLE, owner_is_dead
+
+log = logging.getLogger("veokit.worker")
+S = JobState
+WallClock = Callable[[], dt.datetime]
+EventFn = Callable[[str], None]
+
+
+def worker_id(kind: str = "worker") -> str:
+    """A lease owner unique across machines and restarts: host, pid, and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{kind}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    owner: str = field(default_factory=worker_id)
+    concurrency: int = 200
+    lease_s: float = 30.0  # renewed every lease_s / 3; a dead worker's jobs wait at most this long
+    idle_s: float = 1.0  # how often to look for work when there was none
+    claim_batch: int = 100  # jobs per claim query
+    # Jobs between claim and first poll (the submit: several durable writes and a paid call) at once. Past
+    # that, a job is a sleeping coroutine; bounding this phase keeps a burst of thousands from starving the
+    # database pool and the event loop, while the number in flight stays `concurrency`.
+    max_starting: int = 50
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 300.0
+    budget_retry_s: float = 60.0
+    stop_grace_s: float = 15.0
+    drain: bool = False  # return once no job is left to claim or run (batches, benchmarks, tests)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.max_starting < 1:
+            raise ValueError(f"concurrency must be >= 1, got {min(self.concurrency, self.max_starting)}")
+        for name in ("lease_s", "idle_s", "backoff_base_s", "backoff_max_s", "budget_retry_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    finished: Counter[str] = field(default_factory=Counter)  # final state → count
+    released: int = 0
+    lost: int = 0
+    polls: int = 0
+    peak_in_flight: int = 0
+
+
+@dataclass
+class _Running:
+    job: Job
+    task: asyncio.Task[None]
+    polling: bool = False  # the engine reported progress: past the paid submit, safe to interrupt
+    polls: int = 0
+
+
+class Worker:
+    def __init__(self, engine: Engine, config: WorkerConfig | None = None, *, on_event: EventFn | None = None,
+                 wall: WallClock = utcnow) -> None:
+        self.engine = engine
+        self.store: JobStore = engine.store
+        self.config = config or WorkerConfig()
+        self.owner = self.config.owner
+        self.stats = WorkerStats()
+        self._on_event = on_event or (lambda line: log.info("%s", line))
+        self._wall = wall
+        self._running: dict[str, _Running] = {}
+        self._failures: Counter[str] = Counter()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def stop(self) -> None:
+        """Stop claiming and shut down gracefully (see the module docstring). Safe from a signal handler."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> WorkerStats:
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"veokit-heartbeat:{self.owner}")
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()  # before claiming: a job finishing from here on wakes the wait below
+                starting = sum(not r.polling for r in self._running.values())
+                free = min(self.config.concurrency - len(self._running), self.config.max_starting - starting)
+                claimed: list[Job] = []
+                if free > 0:
+                    claimed = await self._claim(min(free, self.config.claim_batch))
+                if claimed and len(claimed) == min(free, self.config.claim_batch) and free > len(claimed):
+                    continue  # a full batch with room for more: there may be more right now
+                if not claimed and not self._running and self.config.drain and await self._nothing_left():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.config.idle_s)
+        finally:
+            await self._shutdown(heartbeat)
+        return self.stats
+
+    # -- claiming and running -------------------------------------------------------------------------------
+    async def _claim(self, limit: int) -> list[Job]:
+        try:
+            claimed = await self.store.claim(self.owner, lease_s=self.config.lease_s, limit=limit, now=self._wall())
+        except Exception as exc:  # the database is unreachable: nothing is lost, try again shortly
+            self._event(f"claim failed ({type(exc).__name__}: {E.redact(str(exc))[:200]}); retrying")
+            return []
+        for job in claimed:
+            self.stats.claimed += 1
+            task = asyncio.create_task(self._run_one(job), name=f"veokit-job:{job.id}")
+            self._running[job.id] = _Running(job, task)
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._running))
+        return claimed
+
+    async def _nothing_left(self) -> bool:
+        return not await self.store.list(states=CLAIMABLE, limit=1)
+
+    async def _run_one(self, job: Job) -> None:
+        token = job.lease_token
+        try:
+            final = await self._advance(job, token)
+        except E.LeaseLost:
+            self.stats.lost += 1
+            self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
+        except BudgetExceeded as exc:
+            first = (job.error or {}).get("message") != exc.message
+            await self._release(job.id, token, delay_s=self.config.budget_retry_s, error=exc.to_dict(),
+                                message=exc.message if first else "")
+        except asyncio.CancelledError:
+            raise  # shutdown or a lost lease: whoever cancelled us releases (or has lost) the lease
+        except Exception as exc:
+            await self._back_off(job, token, exc)
+        else:
+            self._failures.pop(job.id, None)
+            self.stats.finished[final.state.value] += 1
+            self._event(_describe(final))
+            if not final.state.terminal:
+                await self._release(job.id, token)
+        finally:
+            gone = self._running.pop(job.id, None)
+            if gone is not None:
+                self.stats.polls += gone.polls
+            self._wake.set()
+
+    async def _advance(self, job: Job, token: int) -> Job:
+        if job.provider == "emulator" and job.state is not S.QUEUED:
+            # The in-process emulator that accepted this job lived in the process that died: its
+            # operation is gone. (A worker never re-claims its own live jobs, so this is always a takeover.)
+            return await self.store.transition(
+                job.id, expect=job.state, to=S.NEEDS_ATTENTION, fence=token,
+                message="the in-process emulator that ran this job has exited; its operation is gone")
+        return await self.engine.run(job.id, self._progress_for(job.id), fence=token)
+
+    def _progress_for(self, job_id: str) -> ProgressFn:
+        def progress(p: Progress) -> None:
+            running = self._running.get(job_id)
+            if running is not None:
+                if not running.polling:
+                    self._wake.set()  # a starting slot is free: claim the next job now
+                running.polling = True
+                running.polls = p.polls
+
+        return progress
+
+    async def _back_off(self, job: Job, token: int, exc: Exception) -> None:
+        self._failures[job.id] += 1
+        n = self._failures[job.id]
+        hint = exc.retry_after_s if isinstance(exc, E.RateLimited) and exc.retry_after_s else 0.0
+        delay = max(hint, min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (n - 1)))
+        delay *= self._rng.uniform(0.8, 1.2)  # jitter: many jobs failing together must not retry together
+        what = exc.message if isinstance(exc, E.VeokitError) else f"{type(exc).__name__}: {E.redact(str(exc))[:200]}"
+        if not isinstance(exc, E.VeokitError):
+            log.exception("unexpected error running %s", job.id, exc_info=exc)
+        self._event(f"{job.id}: {what}; trying again in {delay:.0f} s")
+        await self._release(job.id, token, delay_s=delay, message=f"{what}; released for a retry in {delay:.0f} s")
+
+    async def _release(self, job_id: str, token: int, *, delay_s: float = 0.0, message: str = "",
+                       error: dict[str, object] | None = None) -> None:
+        try:
+            await self.store.release(job_id, fence=token, delay_s=delay_s, message=message, error=error,
+                                     now=self._wall())
+            self.stats.released += 1
+        except E.LeaseLost:
+            self.stats.lost += 1
+        except Exception as exc:  # the lease will expire on its own; log and move on
+            self._event(f"{job_id}: could not release the lease ({type(exc).__name__}); it expires by itself")
+
+    # -- heartbeat ------------------------------------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        period = self.config.lease_s / 3  # two missed beats still leave the lease alive
+        while True:
+            await asyncio.sleep(period)
+            held = {job_id: r.job.lease_token for job_id, r in self._running.items()}
+            if not held:
+                continue
+            try:
+                lost = await self.store.renew(self.owner, held, lease_s=self.config.lease_s, now=self._wall())
+            except Exception as exc:  # try again next beat; if the outage outlasts the lease, fencing protects
+                self._event(f"heartbeat failed ({type(exc).__name__}); retrying")
+                continue
+            for job_id in lost:
+                running = self._running.get(job_id)
+                if running is not None and running.polling:
+                    # Another worker owns it now. Stop polling; a task still submitting is left to finish
+                    # its paid call, and its next write fails harmlessly with LeaseLost.
+                    running.task.cancel()
+                    self.stats.lost += 1
+                    self._event(f"{job_id}: lease lost (heartbeats were late); stopped working on it")
+
+    # -- shutdown -------------------------------------------------------------------------------------------
+    async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
+        if self._running:
+            self._event(f"stopping: {len(self._running)} job(s) in flight; releasing their leases")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.stop_grace_s
+        # Heartbeats continue while submits finish, so no lease expires under a job still being submitted.
+        while self._running:
+            interrupt = [r for r in self._running.values() if r.polling or loop.time() >= deadline]
+            for r in interrupt:
+                if not r.polling:
+                    self._event(f"{r.job.id}: still submitting after {self.config.stop_grace_s:.0f} s; "
+                                "interrupted (it will need your decision)")
+                r.task.cancel()
+            tasks = [r.task for r in self._running.values()]
+            await asyncio.wait(tasks, timeout=0.05)
+            for r in interrupt:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await r.task
+                await self._release(r.job.id, r.job.lease_token, message=f"worker {self.owner} stopped")
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+
+    def _event(self, line: str) -> None:
+        self._on_event(line)
+
+
+def _describe(job: Job) -> str:
+    if job.state is S.SUCCEEDED:
+        return f"{job.id}: succeeded · ${job.cost_usd or 0:.2f} · {len(job.results)} video(s)"
+    reason = (job.error or {}).get("message", "")
+    return f"{job.id}: {job.state.value}" + (f": {reason}" if reason else "")
+
+
+async def run_leased(engine: Engine, job_id: str, *, owner: str, lease_s: float,
+                     on_progress: ProgressFn | None = None, wall: WallClock = utcnow) -> Job | None:
+    """Run one job in this process under a lease (the library's and CLI's way to run a job, so that a worker
+    sharing the store never runs it at the same time). ``None`` when the job is not claimable: another
+    process holds it, or it is not active."""
+    store = engine.store
+    claimed = await store.claim(owner, lease_s=lease_s, job_ids=[job_id], now=wall())
+    if not claimed:
+        # Held: if by a process of this machine that has died (a `veokit generate` killed a moment ago),
+        # take it over now instead of making the user wait for the lease to expire.
+        held_by = (await store.get(job_id)).lease_owner
+        if held_by is None or not owner_is_dead(held_by):
+            return None
+        claimed = await store.claim(owner, lease_s=lease_s, job_ids=[job_id], now=wall(), take_over=held_by)
+        if not claimed:
+            return None
+    token = claimed[0].lease_token
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            with contextlib.suppress(Exception):  # a lost lease surfaces as LeaseLost at the next write
+                await store.renew(owner, {job_id: token}, lease_s=lease_s, now=wall())
+
+    heartbeat = asyncio.create_task(beat(), name=f"veokit-heartbeat:{job_id}")
+    job: Job | None = None
+    try:
+        job = await engine.run(job_id, on_progress, fence=token)
+        return job
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        if job is None or not job.state.terminal:
+            # Give it back at once: an interrupted or failed run can be taken up by anyone, now.
+            with contextlib.suppress(E.JobError):
+                await store.release(job_id, fence=token, now=wall())

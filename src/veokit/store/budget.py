@@ -1,0 +1,204 @@
+"""The cost ledger's rules, shared by every store: caps, reservations, and how a job's state settles them.
+
+Money is committed *before* it is spent. Moving a job ``queued → submitting`` writes a reservation row for
+its estimate (the price if every sample is delivered, so never below what Google bills); the row follows the
+job from then on, inside the same database transaction as each state change:
+
+    submitting → running …   reserved  (amount = estimate)
+    … → succeeded            spent     (amount = the job's actual cost)
+    … → failed / filtered    released  (amount = 0: Google bills neither)
+    submitting → queued      released  (nothing was sent)
+    submitting → needs_attention, or a running job abandoned
+                             unknown   (amount = estimate: the provider may bill it; counted until the day ends)
+    needs_attention → running (the operation was found)
+                             reserved again
+
+A job may be submitted more than once (a user's retry, a failover), so a job has one row per reservation,
+numbered ``seq``; a state change settles the newest. Caps compare the sum of every row's amount for the day
+(days are UTC) plus the new estimate with the limit, under a lock held across the check and the reservation,
+so concurrent workers cannot together overshoot a cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from veokit.errors import VeokitError
+from veokit.models.job import Job, JobState
+
+S = JobState
+EPSILON_USD = 1e-9  # float sums of cents: a job exactly at the cap fits
+
+
+class BudgetExceeded(VeokitError):
+    """Submitting this job would exceed a spending cap. Nothing was sent and nothing was reserved.
+
+    ``cap`` is ``per_job``, ``daily`` or ``provider``; the job stays ``queued`` so it can run once the cap
+    is raised, the day rolls over, or in-flight reservations are released (a filtered or failed job).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, cap: str = "", limit_usd: float = 0.0, committed_usd: float = 0.0,
+                 estimate_usd: float = 0.0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.cap = cap
+        self.limit_usd = limit_usd
+        self.committed_usd = committed_usd
+        self.estimate_usd = estimate_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "cap": self.cap, "limit_usd": self.limit_usd,
+                "committed_usd": self.committed_usd, "estimate_usd": self.estimate_usd}
+
+
+@dataclass(frozen=True)
+class BudgetCaps:
+    """Spending limits in USD. ``None`` (or an absent provider) means no limit. Daily caps are per UTC day."""
+
+    per_job_usd: float | None = None
+    daily_usd: float | None = None
+    provider_daily_usd: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = [self.per_job_usd, self.daily_usd, *self.provider_daily_usd.values()]
+        bad = [v for v in values if v is not None and not (math.isfinite(v) and v >= 0)]
+        if bad:
+            raise ValueError(f"budget caps must be finite and >= 0, got {bad[0]}")
+
+    @property
+    def any(self) -> bool:
+        return self.per_job_usd is not None or self.daily_usd is not None or bool(self.provider_daily_usd)
+
+    @property
+    def needs_ledger(self) -> bool:
+        """Whether checking needs today's ledger sums (and so the budget lock)."""
+        return self.daily_usd is not None or bool(self.provider_daily_usd)
+
+    def provider_cap(self, provider: str) -> float | None:
+        return self.provider_daily_usd.get(provider)
+
+    def check_job(self, job_id: str, estimate_usd: float, provider: str | None = None) -> None:
+        """The per-job cap, which needs no ledger: also checked at enqueue, before a job is recorded."""
+        cap = self.per_job_usd
+        if cap is not None and estimate_usd > cap + EPSILON_USD:
+            raise BudgetExceeded(
+                f"budget: {job_id} is estimated at ${estimate_usd:.2f}, over the per-job cap of ${cap:.2f} "
+                "(VEOKIT_BUDGET_PER_JOB_USD)", cap="per_job", limit_usd=cap, estimate_usd=estimate_usd,
+                provider=provider)
+
+    def check_day(self, job: Job, *, day: str, committed_usd: float, committed_provider_usd: float) -> None:
+        """The daily caps, given what the ledger already holds for ``day`` (all providers, and this one)."""
+        est = job.estimate_usd
+        checks = [("daily", self.daily_usd, committed_usd, "VEOKIT_BUDGET_DAILY_USD", "today"),
+                  ("provider", self.provider_cap(job.provider), committed_provider_usd,
+                   "VEOKIT_BUDGET_PROVIDER_USD", f"on {job.provider} today")]
+        for kind, cap, committed, var, scope in checks:
+            if cap is not None and committed + est > cap + EPSILON_USD:
+                raise BudgetExceeded(
+                    f"budget: {job.id} (${est:.2f}) would exceed the {kind} cap of ${cap:.2f} ({var}); "
+                    f"${committed:.2f} is already spent or reserved {scope} ({day} UTC). The job stays queued",
+                    cap=kind, limit_usd=cap, committed_usd=round(committed, 4), estimate_usd=est,
+                    provider=job.provider)
+
+
+class LedgerStatus(enum.StrEnum):
+    RESERVED = "reserved"
+    SPENT = "spent"
+    RELEASED = "released"
+    UNKNOWN = "unknown"
+
+
+L = LedgerStatus
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Update the job's newest ledger row (every row with ``all_rows``) whose status is in ``when``."""
+
+    when: frozenset[LedgerStatus]
+    to: LedgerStatus
+    amount: Literal["keep", "zero", "cost"]
+    all_rows: bool = False
+
+
+RESERVE: Literal["reserve"] = "reserve"
+
+
+def ledger_change(src: JobState, to: JobState) -> Literal["reserve"] | Settle | None:
+    """What a state change does to the job's ledger rows (see the module docstring)."""
+    if to is S.SUBMITTING:
+        return RESERVE
+    if to is S.SUCCEEDED:
+        return Settle(frozenset({L.RESERVED, L.UNKNOWN}), L.SPENT, "cost")
+    if to in (S.FAILED, S.FILTERED) or (src is S.SUBMITTING and to is S.QUEUED):
+        return Settle(frozenset({L.RESERVED, L.UNKNOWN}), L.RELEASED, "zero")
+    if src is S.SUBMITTING and to is S.NEEDS_ATTENTION:
+        return Settle(frozenset({L.RESERVED}), L.UNKNOWN, "keep")
+    if src is S.NEEDS_ATTENTION and to is S.RUNNING:
+        return Settle(frozenset({L.UNKNOWN}), L.RESERVED, "keep")
+    if to is S.ABANDONED:
+        return Settle(frozenset({L.RESERVED}), L.UNKNOWN, "keep", all_rows=True)
+    return None
+
+
+def settled_amount(settle: Settle, job: Job, current: float) -> float:
+    if settle.amount == "zero":
+        return 0.0
+    if settle.amount == "cost":
+        return job.cost_usd if job.cost_usd is not None else job.estimate_usd
+    return current
+
+
+def budget_day(now: dt.datetime) -> str:
+    """The UTC day a reservation counts against, as ``YYYY-MM-DD`` (text orders like time)."""
+    return now.astimezone(dt.UTC).date().isoformat()
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    """One day × provider × model of the ledger: what was spent, what is still reserved, what is unknown."""
+
+    day: str
+    provider: str
+    model: str
+    submits: int
+    spent_usd: float
+    reserved_usd: float
+    unknown_usd: float
+    released: int
+
+    @property
+    def committed_usd(self) -> float:
+        return round(self.spent_usd + self.reserved_usd + self.unknown_usd, 4)
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    rows: list[SpendRow]
+    queued_jobs: int  # recorded, not yet submitted: nothing reserved for them yet
+    queued_estimate_usd: float
+
+    def committed(self, day: str, provider: str | None = None) -> float:
+        return round(sum(r.committed_usd for r in self.rows if r.day == day and provider in (None, r.provider)), 4)
+
+
+def fold_spend(groups: list[tuple[str, str, str, str, int, float]]) -> list[SpendRow]:
+    """Ledger sums grouped by (day, provider, model, status) → one row per (day, provider, model), newest first."""
+    acc: dict[tuple[str, str, str], dict[str, float]] = {}
+    for day, provider, model, status, count, amount in groups:
+        slot = acc.setdefault((day, provider, model), {s.value: 0.0 for s in LedgerStatus} | {"n": 0, "released": 0})
+        slot[status] += amount
+        slot["n"] += count
+        if status == L.RELEASED:
+            slot["released"] += count
+    rows = [SpendRow(day, provider, model, int(v["n"]), round(v[L.SPENT], 4), round(v[L.RESERVED], 4),
+                     round(v[L.UNKNOWN], 4), int(v["released"]))
+            for (day, provider, model), v in acc.items()]
+    rows.sort(key=lambda r: (r.day, r.provider, r.model), reverse=True)
+    return rows

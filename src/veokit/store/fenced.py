@@ -1,0 +1,98 @@
+"""A store whose state changes carry the lease token of the job run in progress, when there is one.
+
+The engine writes through ``store.transition`` in many places. A worker runs each job inside
+``with lease_fence(token):`` (a context variable, so private to that job's task and the tasks it starts), and
+every one of those writes becomes a compare-and-set on the worker's lease, including writes added later.
+Outside such a block the store behaves exactly like the one it wraps.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from veokit.models.job import Job, JobEvent, JobState
+from veokit.store.base import JobStore
+from veokit.store.budget import BudgetCaps, SpendSummary
+
+_FENCE: ContextVar[int | None] = ContextVar("veokit_lease_fence", default=None)
+
+
+@contextmanager
+def lease_fence(token: int) -> Iterator[None]:
+    """Fence every state change made through a :class:`FencedStore` in this context by ``token``."""
+    reset = _FENCE.set(token)
+    try:
+        yield
+    finally:
+        _FENCE.reset(reset)
+
+
+class FencedStore:
+    def __init__(self, inner: JobStore) -> None:
+        self.inner = inner
+
+    @classmethod
+    def wrap(cls, store: JobStore) -> FencedStore:
+        return store if isinstance(store, FencedStore) else cls(store)
+
+    async def transition(self, job_id: str, *, expect: JobState | Iterable[JobState], to: JobState,
+                         message: str = "", fence: int | None = None, **fields: Any) -> Job:
+        return await self.inner.transition(job_id, expect=expect, to=to, message=message,
+                                           fence=_FENCE.get() if fence is None else fence, **fields)
+
+    async def begin_submit(self, job_id: str, *, caps: BudgetCaps | None = None, fence: int | None = None,
+                           message: str = "", now: dt.datetime | None = None, **fields: Any) -> Job:
+        return await self.inner.begin_submit(job_id, caps=caps, fence=_FENCE.get() if fence is None else fence,
+                                             message=message, now=now, **fields)
+
+    # Everything else passes through unchanged.
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def create(self, job: Job, *, message: str = "created") -> Job:
+        return await self.inner.create(job, message=message)
+
+    async def create_or_get(self, job: Job, *, message: str = "created") -> tuple[Job, bool]:
+        return await self.inner.create_or_get(job, message=message)
+
+    async def get(self, job_id: str) -> Job:
+        return await self.inner.get(job_id)
+
+    async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
+        return await self.inner.get_many(job_ids)
+
+    async def list(self, *, states: Iterable[JobState] | None = None, limit: int = 100) -> builtins.list[Job]:
+        return await self.inner.list(states=states, limit=limit)
+
+    async def claim(self, owner: str, *, lease_s: float, limit: int = 1, job_ids: Iterable[str] | None = None,
+                    now: dt.datetime | None = None, take_over: str | None = None) -> builtins.list[Job]:
+        return await self.inner.claim(owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=now,
+                                      take_over=take_over)
+
+    async def renew(self, owner: str, leases: Mapping[str, int], *, lease_s: float,
+                    now: dt.datetime | None = None) -> set[str]:
+        return await self.inner.renew(owner, leases, lease_s=lease_s, now=now)
+
+    async def release(self, job_id: str, *, fence: int, delay_s: float = 0.0, message: str = "",
+                      error: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Job:
+        return await self.inner.release(job_id, fence=fence, delay_s=delay_s, message=message, error=error, now=now)
+
+    async def spend(self, *, since: str | None = None) -> SpendSummary:
+        return await self.inner.spend(since=since)
+
+    async def events(self, job_id: str) -> builtins.list[JobEvent]:
+        return await self.inner.events(job_id)
+
+    async def find_by_client_key(self, key: str) -> Job | None:
+        return await self.inner.find_by_client_key(key)
+
+    async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
+        return await self.inner.find_succeeded_by_fingerprint(fingerprint)

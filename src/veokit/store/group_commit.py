@@ -1,0 +1,123 @@
+"""Group commit for SQLite: many writers of one process share one transaction, and so one fsync.
+
+SQLite admits one writer at a time and makes each commit durable with an fsync (several milliseconds), so a
+worker with a thousand jobs, each writing several state changes, would spend its time queueing for the disk.
+Here each writer still runs alone (in order, under a lock) but inside a SAVEPOINT of a transaction shared
+with the writers queued behind it; the last one of the group commits for everyone. A writer's changes are
+undone alone if it fails (the savepoint rolls back), and no writer returns before the commit that makes its
+changes durable: the engine's "record, then act" order (``submitting`` is on disk before the paid call) holds.
+If the commit itself fails, every writer of the group gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+# Bounds how long one process holds SQLite's write lock (other processes wait on busy_timeout meanwhile)
+# and how long the first writer of a group waits for its commit.
+MAX_GROUP = 64
+
+
+@dataclass
+class _Group:
+    conn: AsyncConnection
+    transaction: AsyncTransaction
+    done: asyncio.Future[None]
+    size: int = 0
+    broken: bool = False
+
+
+@dataclass
+class GroupCommitter:
+    writer: AsyncEngine
+    max_group: int = MAX_GROUP
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _waiting: int = 0
+    _group: _Group | None = None
+    _flusher: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._waiting -= 1
+            self._flush_soon()  # we may have been the writer expected to commit the open group
+            raise
+        self._waiting -= 1
+        group: _Group | None = None
+        succeeded = False
+        try:
+            group = self._group if self._group is not None else await self._open()
+            self._group = group
+            savepoint = await group.conn.begin_nested()
+            try:
+                yield group.conn
+            except BaseException:
+                try:
+                    await savepoint.rollback()  # this writer's changes only
+                except BaseException:
+                    group.broken = True
+                    raise
+                raise
+            await savepoint.commit()
+            succeeded = True
+        finally:
+            if group is not None:
+                group.size += 1
+                if self._waiting == 0 or group.size >= self.max_group or group.broken:
+                    self._group = None
+                    await self._finish(group)
+            self._lock.release()
+        if succeeded:
+            assert group is not None
+            await asyncio.shield(group.done)  # durable before the caller acts on what it wrote
+
+    async def _open(self) -> _Group:
+        conn = await self.writer.connect()
+        try:
+            transaction = await conn.begin()  # BEGIN IMMEDIATE (see veokit.store.sqlite)
+        except BaseException:
+            await conn.close()
+            raise
+        return _Group(conn, transaction, asyncio.get_running_loop().create_future())
+
+    async def _finish(self, group: _Group) -> None:
+        try:
+            if group.broken:
+                await group.transaction.rollback()
+                raise RuntimeError("a write failed mid-transaction; the group's changes were rolled back")
+            await group.transaction.commit()
+            group.done.set_result(None)
+        except BaseException as exc:
+            if not group.done.done():
+                group.done.set_exception(exc)
+                group.done.exception()  # retrieved: writers whose own step failed never await it
+        finally:
+            await group.conn.close()
+
+    def _flush_soon(self) -> None:
+        """Commit a group left open by writers that expected us to follow (we were cancelled instead)."""
+        if self._group is None or self._waiting > 0:
+            return
+
+        async def flush() -> None:
+            async with self._lock:
+                group, self._group = self._group, None
+                if group is not None:
+                    await self._finish(group)
+
+        self._flusher = asyncio.get_running_loop().create_task(flush())  # referenced: not collected mid-run
+
+    async def close(self) -> None:
+        """Commit whatever is open (nothing, unless a writer was cancelled at the wrong moment)."""
+        async with self._lock:
+            group, self._group = self._group, None
+            if group is not None:
+                await self._finish(group)

@@ -1,0 +1,78 @@
+"""The cost ledger in SQL: the statements behind :mod:`veokit.store.budget`'s rules, run on the caller's
+connection so they commit (or roll back) with the state change they follow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from veokit.models.job import Job, JobState
+from veokit.store import budget
+from veokit.store.budget import LedgerStatus
+from veokit.store.schema import budget_ledger, jobs
+
+# pg_advisory_xact_lock key serialising budget checks across workers ("veokit" + 1; the migration lock is
+# "veokit"). Held only from the check to the commit of the reservation: never across a network call.
+PG_BUDGET_LOCK = 0x76656F6B6974 + 1
+
+ledger = budget_ledger.c
+
+
+async def lock(conn: AsyncConnection) -> None:
+    """Serialise budget checks. SQLite needs nothing: BEGIN IMMEDIATE already admits one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_BUDGET_LOCK)))
+
+
+async def committed(conn: AsyncConnection, day: str, provider: str | None = None) -> float:
+    """Everything spent, reserved or of unknown outcome on ``day`` (released rows hold 0)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0)).where(ledger.day == day)
+    if provider is not None:
+        query = query.where(ledger.provider == provider)
+    return float((await conn.execute(query)).scalar_one())
+
+
+async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: dt.datetime) -> None:
+    """Apply :func:`budget.ledger_change` for a state change that just happened to ``job``."""
+    change = budget.ledger_change(src, job.state)
+    if change is None:
+        return
+    if change == budget.RESERVE:
+        # One statement (INSERT … SELECT) numbers and inserts the row. No two transactions can reserve for one
+        # job at once: only the winner of queued → submitting gets here.
+        seq = sa.select(sa.func.coalesce(sa.func.max(ledger.seq), 0) + 1).where(ledger.job_id == job.id)
+        row = {"job_id": job.id, "day": day, "provider": job.provider, "model": job.model,
+               "estimate_usd": job.estimate_usd, "amount_usd": job.estimate_usd,
+               "status": LedgerStatus.RESERVED.value, "created_at": now, "updated_at": now}
+        columns = [budget_ledger.c[name] for name in row]
+        literals = [sa.literal(v, type_=budget_ledger.c[name].type) for name, v in row.items()]
+        select = sa.select(*literals, seq.scalar_subquery())
+        await conn.execute(sa.insert(budget_ledger).from_select([*columns, ledger.seq], select))
+        return
+    assert isinstance(change, budget.Settle)
+    where = [ledger.job_id == job.id, ledger.status.in_([s.value for s in change.when])]
+    if not change.all_rows:
+        newest = sa.select(sa.func.max(ledger.seq)).where(ledger.job_id == job.id).scalar_subquery()
+        where.append(ledger.seq == newest)
+    values: dict[str, Any] = {"status": change.to.value, "updated_at": now}
+    if change.amount != "keep":
+        values["amount_usd"] = budget.settled_amount(change, job, 0.0)
+    await conn.execute(sa.update(budget_ledger).where(*where).values(values))
+
+
+async def spend(conn: AsyncConnection, since: str | None) -> budget.SpendSummary:
+    query = (
+        sa.select(ledger.day, ledger.provider, ledger.model, ledger.status, sa.func.count(),
+                  sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0))
+        .group_by(ledger.day, ledger.provider, ledger.model, ledger.status)
+    )
+    if since is not None:
+        query = query.where(ledger.day >= since)
+    groups = [(str(d), str(p), str(m), str(s), int(n), float(a)) for d, p, m, s, n, a in await conn.execute(query)]
+    queued = (await conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(jobs.c.estimate_usd), 0.0))
+        .where(jobs.c.state == JobState.QUEUED.value))).one()
+    return budget.SpendSummary(budget.fold_spend(groups), int(queued[0]), round(float(queued[1]), 4))

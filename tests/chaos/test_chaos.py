@@ -1,0 +1,219 @@
+"""Chaos: worker processes SIGKILLed every few seconds while jobs arrive, on PostgreSQL (3 workers) and SQLite
+(1 worker). At the end no job is lost, none was paid for twice, and every MP4 is valid.
+
+Each job's request carries its own ``storage_uri`` (``gs://chaos/job-N``): it does not change the render (the
+emulator caches renders by prompt, seed and parameters, so four prompts render four times in all) but it names
+the job in the emulator's operation table, which is what lets the test prove *exactly one* accepted submit per
+job rather than only the total.
+
+A kill that lands between ``submitting`` and ``running`` (the paid call in flight) leaves a job whose
+submit may or may not have reached the provider. veokit never resubmits those: they end in
+``needs_attention``. The test then does what the user would: it looks the job up at the provider (here the
+emulator's operation table; on Google, the console or logs) and either attaches the operation it finds
+(:meth:`VeoClient.reconcile`) or, when the provider never saw it, retries it (:meth:`VeoClient.retry`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from veokit.config import Settings
+from veokit.emulator import EmulatorConfig, EmulatorServer
+from veokit.media.probe import Expectation, verify_mp4
+from veokit.models.job import Job, JobState
+from veokit.models.request import GenerateRequest
+from veokit.service.client import VeoClient
+from veokit.store import SqlJobStore
+from veokit.store.schema import budget_ledger, job_events, jobs
+
+S = JobState
+PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
+PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
+LEASE_S = 3.0
+SEED = 20261122
+
+
+def env_for(tmp_path: Path, emu: EmulatorServer, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOKIT_", "GEMINI_", "GOOGLE_"))}
+    env.update({
+        "VEOKIT_DATABASE_URL": database_url, "VEOKIT_DATA_DIR": str(tmp_path), "VEOKIT_CONFIG": "/nonexistent",
+        "VEOKIT_OUT_DIR": str(tmp_path / "videos"), "VEOKIT_PROVIDER": "vertex",
+        "VEOKIT_VERTEX_BASE_URL": emu.base_url, "VEOKIT_VERTEX_PROJECT": "chaos",
+        "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token", "VEOKIT_POLL_SCALE": "0.05", "VEOKIT_RATE_LIMIT": "off",
+        "VEOKIT_JOB_DEADLINE_S": "600",  # kills and lease expiries stretch jobs; the deadline is not under test
+    })
+    return env
+
+
+@dataclass
+class Fleet:
+    """Worker subprocesses that can be killed and restarted."""
+
+    n: int
+    env: dict[str, str]
+    logs: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    kills: int = 0
+    started: int = 0
+
+    def start_all(self) -> None:
+        self.procs = [self._spawn(i) for i in range(self.n)]
+
+    def _spawn(self, i: int) -> subprocess.Popen[bytes]:
+        self.started += 1
+        log = (self.logs / f"worker-{i}-{self.started}.log").open("wb")
+        return subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "worker", "-c", "100",
+                                 "--lease", str(LEASE_S)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill_and_restart(self, rng: random.Random) -> None:
+        i = rng.randrange(self.n)
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait()
+        self.kills += 1
+        self.procs[i] = self._spawn(i)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def operations_by_job(emu: EmulatorServer) -> dict[str, list[str]]:
+    """Accepted submits per job, from the emulator's own table (storage_uri gs://chaos/job-N)."""
+    found: dict[str, list[str]] = {}
+    for op in list(emu.state.operations.values()):
+        uri = op.request.storage_uri or ""
+        found.setdefault(uri.rstrip("/").rsplit("/", 1)[-1], []).append(op.name)
+    return found
+
+
+async def settle(client: VeoClient, ids: list[str], *, deadline: float, chaos: Any = None) -> list[Job]:
+    """Wait until no job is active; meanwhile call ``chaos()`` every few seconds."""
+    next_kill = time.monotonic() + 2.0
+    while True:
+        current = await client.store.get_many(ids)
+        if not any(j.state.active for j in current):
+            return current
+        if time.monotonic() > deadline:
+            counts = Counter(j.state.value for j in current)
+            pytest.fail(f"jobs did not settle in time: {dict(counts)}")
+        if chaos is not None and time.monotonic() >= next_kill:
+            chaos()
+            next_kill = time.monotonic() + chaos.interval()
+        await asyncio.sleep(0.2)
+
+
+async def run_chaos(tmp_path: Path, database_url: str, *, workers: int, n_jobs: int, waves: int,
+                    chaos_s: float) -> dict[str, Any]:
+    rng = random.Random(SEED)
+    config = EmulatorConfig(latency_range_s=(1.0, 4.0), storage_dir=tmp_path / "emulator", seed=SEED)
+    with EmulatorServer(config, port=0) as emu:
+        env = env_for(tmp_path, emu, database_url)
+        settings = Settings(database_url=database_url, data_dir=tmp_path, out_dir=tmp_path / "videos",
+                            provider="vertex", vertex_base_url=emu.base_url, vertex_project="chaos",
+                            vertex_access_token="test-token", rate_limit="off")
+        (tmp_path / "logs").mkdir()
+        fleet = Fleet(workers, env, tmp_path / "logs")
+        async with VeoClient(settings) as client:
+            if isinstance(client.store, SqlJobStore):
+                async with client.store.engine.begin() as conn:  # a disposable database: start empty
+                    for table in (budget_ledger, job_events, jobs):
+                        await conn.execute(sa.delete(table))
+            fleet.start_all()
+            t0 = time.monotonic()
+            ids: list[str] = []
+
+            class Chaos:
+                def __call__(self) -> None:
+                    fleet.kill_and_restart(rng)
+
+                def interval(self) -> float:
+                    return rng.uniform(1.5, 3.0)
+
+            chaos = Chaos()
+            next_kill = t0 + 2.0
+            # Jobs arrive in waves while workers are being killed, so kills land mid-claim, mid-submit,
+            # mid-poll and mid-download.
+            per_wave = n_jobs // waves
+            for wave in range(waves):
+                for k in range(per_wave):
+                    i = wave * per_wave + k
+                    request = GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7,
+                                              storage_uri=f"gs://chaos/job-{i}")
+                    ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
+                if time.monotonic() >= next_kill:
+                    chaos()
+                    next_kill = time.monotonic() + chaos.interval()
+                await asyncio.sleep(chaos_s / waves)
+            await settle(client, ids, deadline=time.monotonic() + 150, chaos=chaos)
+            kills = fleet.kills
+
+            # The user's decisions for jobs whose submit was cut short by a kill.
+            by_job = operations_by_job(emu)
+            index = {job_id: i for i, job_id in enumerate(ids)}
+            reconciled = retried = 0
+            for job in await client.store.get_many(ids):
+                if job.state is not S.NEEDS_ATTENTION:
+                    continue
+                assert "mid-submit" in (job.error or {}).get("message", ""), job.error
+                ops = by_job.get(f"job-{index[job.id]}", [])
+                assert len(ops) <= 1, (job.id, ops)
+                if ops:
+                    await client.reconcile(job.id, ops[0])
+                    reconciled += 1
+                else:
+                    await client.retry(job.id)
+                    retried += 1
+            final = await settle(client, ids, deadline=time.monotonic() + 120)
+            elapsed = time.monotonic() - t0
+            fleet.stop()
+
+            by_job = operations_by_job(emu)
+            states = Counter(j.state.value for j in final)
+            assert states == {"succeeded": n_jobs}, states
+            submits = emu.stats()["submits_total"]
+            assert submits == n_jobs, f"{submits} accepted submits for {n_jobs} jobs"
+            for job in final:
+                ops = by_job[f"job-{index[job.id]}"]
+                assert ops == [job.operation_name], (job.id, ops, job.operation_name)
+                verify_mp4(Path(job.results[0].path), Expectation(width=1280, height=720, duration_s=4.0))
+            takeovers = 0
+            for job in final:
+                takeovers += sum("lease of" in e.message for e in await client.events(job.id))
+        return {"jobs": n_jobs, "kills": kills, "restarts": fleet.started - workers, "reconciled": reconciled,
+                "retried": retried, "takeovers": takeovers, "elapsed_s": round(elapsed, 1), "submits": submits,
+                "renders": emu.stats()["renders_started"]}
+
+
+@pytest.mark.postgres
+async def test_three_workers_on_postgresql_under_sigkill(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("set VEOKIT_TEST_PG_URL to a disposable PostgreSQL database to run the chaos test")
+    result = await run_chaos(tmp_path, PG_URL, workers=3, n_jobs=240, waves=24, chaos_s=30.0)
+    print(f"\nchaos (PostgreSQL, 3 workers): {result}")
+    assert result["kills"] >= 10 and result["takeovers"] >= 1
+
+
+async def test_one_worker_on_sqlite_under_sigkill(tmp_path: Path) -> None:
+    result = await run_chaos(tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", workers=1, n_jobs=200, waves=20,
+                             chaos_s=25.0)
+    print(f"\nchaos (SQLite, 1 worker): {result}")
+    assert result["kills"] >= 8 and result["takeovers"] >= 1
