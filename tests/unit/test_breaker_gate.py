@@ -72,12 +72,15 @@ async def test_a_429_cools_down_the_whole_provider() -> None:
 async def test_429s_space_requests_out_and_successes_relax_it() -> None:
     clock = FakeClock()
     gate = ProviderGate(clock, rate=None, max_in_flight=None)
-    gate.rate_limited(None, 0.0)
-    gate.rate_limited(None, 0.0)
+    gate.rate_limited(1.0, 0.0)
+    gate.rate_limited(1.0, 0.0)  # same burst: counted once
+    assert gate.spacing_s == 0.05
+    clock.advance(1.0)
+    gate.rate_limited(None, 0.0)  # a new 429 after the cool-down: slower again
     assert gate.spacing_s == 0.1
     for _ in range(3):
         await gate.before_request()
-    assert clock.sleeps == [0.1, 0.1]  # one request per slot, not a stampede
+    assert clock.sleeps == pytest.approx([0.1, 0.1])  # one request per slot, not a stampede
     for _ in range(20):
         gate.succeeded()
     assert gate.spacing_s == 0.0

@@ -45,8 +45,10 @@ class ProviderGate:
         self.cooldown_until = max(self.cooldown_until, self.clock.monotonic() + seconds)
 
     def rate_limited(self, retry_after_s: float | None, fallback_s: float) -> None:
+        # 429s from one burst arrive together: only the first of them (outside a cool-down) widens the spacing.
+        if self.clock.monotonic() >= self.cooldown_until:
+            self.spacing_s = min(max(self.spacing_s * 2, MIN_SPACING_S), MAX_SPACING_S)
         self.cool_down(retry_after_s if retry_after_s is not None else fallback_s)
-        self.spacing_s = min(max(self.spacing_s * 2, MIN_SPACING_S), MAX_SPACING_S)
 
     def succeeded(self) -> None:
         self.spacing_s = 0.0 if self.spacing_s * 0.8 < MIN_SPACING_S / 2 else self.spacing_s * 0.8
