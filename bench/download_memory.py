@@ -15,45 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from _common import PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+
 MODEL = "veo-3.1-generate-001"
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakSampler:
-    """Samples RSS every 2 ms (ru_maxrss would include start-up peaks from imports)."""
-
-    def __init__(self) -> None:
-        self.baseline = rss()
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss())
-            time.sleep(0.002)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, rss())
-        return self.peak - self.baseline
 
 
 def child_veokit(base: str, prompt: str, out: Path) -> dict[str, Any]:
@@ -117,24 +89,6 @@ def child_sdk(base: str, prompt: str, out: Path) -> dict[str, Any]:
     p = probe_mp4(path)
     return {"bytes": path.stat().st_size, "seconds": seconds, "rss_growth": growth, "verified": True,
             "detail": f"{p.width}x{p.height} {p.duration_s:.2f}s {p.video_codec}+{p.audio_codec}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(base: str) -> None:
-    import httpx
-
-    for _ in range(200):
-        try:
-            httpx.get(f"{base}/_emulator/stats", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise SystemExit("emulator did not start")
 
 
 def warm(base: str, prompt: str) -> None:

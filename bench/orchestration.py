@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,36 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _common import PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+
 MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
 VEO_LATENCY_S = (11.0, 360.0)
 QUICKSTART_SLEEP_S = 10.0
-
-
-def rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakSampler:
-    """Samples RSS every 5 ms from a baseline taken at construction."""
-
-    def __init__(self) -> None:
-        self.baseline = rss()
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss())
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, rss())
 
 
 # -- veokit ---------------------------------------------------------------------------------------------
@@ -91,7 +65,7 @@ def child_veokit(base: str, out: Path, jobs: int, concurrency: int, scale: float
             ids = [(await veo.submit(GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], model=MODEL,
                                                      duration_seconds=4), fresh=True)).id for i in range(jobs)]
             enqueue_s = time.perf_counter() - t_enqueue
-            sampler = PeakSampler()
+            sampler = PeakSampler(0.005)
             t0 = time.time()
             # As shipped (max_starting and all); drain: return once every job has ended.
             worker = Worker(veo.engine, WorkerConfig(concurrency=concurrency, lease_s=30, idle_s=0.05, drain=True))
@@ -162,7 +136,7 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
         one(k)
     reset_emulator(base)
     in_flight[1] = 0
-    sampler = PeakSampler()
+    sampler = PeakSampler(0.005)
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results = list(pool.map(one, range(jobs)))
@@ -181,28 +155,10 @@ def reset_emulator(base: str) -> None:
 
 
 # -- the parent: emulator, both sides, the table --------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def emulator_get(base: str, path: str) -> Any:
     import httpx
 
     return httpx.get(f"{base}/_emulator/{path}", timeout=60).json()
-
-
-def wait_up(base: str) -> None:
-    import httpx
-
-    for _ in range(400):
-        try:
-            httpx.get(f"{base}/_emulator/health", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise SystemExit("emulator did not start")
 
 
 def epoch(rfc3339: str) -> float:
