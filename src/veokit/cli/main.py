@@ -21,11 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from veokit import errors as E
+from veokit.cli import options as opt
 from veokit.cli import output as ui
 from veokit.config import AUTO, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 from veokit.service.client import VeoClient, raise_for_job
 from veokit.service.routing import Route, route
 
@@ -108,25 +108,23 @@ def _show_route(plan: Route, as_json: bool) -> None:
 @app.command()
 @cli_errors
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What the video should show.")],
-    image: Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")] = None,
-    last_frame: Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")] = None,
-    ref: Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")] = None,
-    extend: Annotated[str | None, typer.Option("--extend", help="Video to extend: a local MP4 or provider URI.")]
-    = None,
-    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
-    aspect: Annotated[str, typer.Option("--aspect", "-a", help="16:9 or 9:16.")] = "16:9",
-    resolution: Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")] = "720p",
-    duration: Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")] = 8,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    negative: Annotated[str | None, typer.Option("--negative", help="What to avoid.")] = None,
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")] = 1,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")] = False,
-    person_generation: Annotated[str | None, typer.Option("--person-generation")] = None,
-    enhance_prompt: Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")] = None,
-    storage_uri: Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
-    = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")] = None,
+    prompt: opt.Prompt,
+    image: opt.Image = None,
+    last_frame: opt.LastFrame = None,
+    ref: opt.Refs = None,
+    extend: opt.Extend = None,
+    model: opt.Model = None,
+    aspect: opt.Aspect = "16:9",
+    resolution: opt.Resolution = "720p",
+    duration: opt.Duration = 8,
+    seed: opt.Seed = None,
+    negative: opt.Negative = None,
+    samples: opt.Samples = 1,
+    no_audio: opt.NoAudio = False,
+    person_generation: opt.PersonGeneration = None,
+    enhance_prompt: opt.EnhancePrompt = None,
+    storage_uri: opt.StorageUri = None,
+    out: opt.Out = None,
     provider: Annotated[str | None, typer.Option(
         "--provider", "-p", help="vertex, gemini, kie, fal, replicate, emulator, or auto (the cheapest that can).")]
     = None,
@@ -136,19 +134,13 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Generate even if this exact request and seed already "
                                                         "succeeded (default: reuse that video for $0).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+    as_json: opt.Json = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
-    request = GenerateRequest.build(
-        prompt=prompt, model=model, aspect_ratio=aspect, resolution=resolution, duration_seconds=duration,
-        seed=seed, negative_prompt=negative, sample_count=samples, generate_audio=False if no_audio else None,
-        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri,
-        image=ImageInput.from_path(image, field="image") if image else None,
-        last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
-        reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
-        video=(VideoInput(uri=extend) if extend and "://" in extend else VideoInput.from_path(extend))
-        if extend else None,
-    )
+    request = opt.build_request(
+        prompt=prompt, image=image, last_frame=last_frame, ref=ref, extend=extend, model=model, aspect=aspect,
+        resolution=resolution, duration=duration, seed=seed, negative=negative, samples=samples, no_audio=no_audio,
+        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri)
     settings = load_settings()
 
     async def go() -> None:

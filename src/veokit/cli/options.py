@@ -1,0 +1,49 @@
+"""The request options `generate` and `enqueue` share, declared once, and the request they build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+
+Prompt = Annotated[str, typer.Argument(help="What the video should show.")]
+Image = Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")]
+LastFrame = Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")]
+Refs = Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")]
+Extend = Annotated[str | None, typer.Option("--extend", help="Video to extend: a local MP4 or provider URI.")]
+Model = Annotated[str | None, typer.Option("--model", "-m")]
+Aspect = Annotated[str, typer.Option("--aspect", "-a", help="16:9 or 9:16.")]
+Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")]
+Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")]
+Seed = Annotated[int | None, typer.Option("--seed")]
+Negative = Annotated[str | None, typer.Option("--negative", help="What to avoid.")]
+Samples = Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")]
+NoAudio = Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")]
+PersonGeneration = Annotated[str | None, typer.Option("--person-generation")]
+EnhancePrompt = Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")]
+StorageUri = Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
+
+
+def build_request(*, prompt: str, image: Path | None, last_frame: Path | None, ref: list[Path] | None,
+                  extend: str | None, model: str | None, aspect: str, resolution: str, duration: int,
+                  seed: int | None, negative: str | None, samples: int, no_audio: bool,
+                  person_generation: str | None, enhance_prompt: bool | None,
+                  storage_uri: str | None) -> GenerateRequest:
+    """Command-line options → a validated request (typed errors name the option's field)."""
+    video = None
+    if extend:
+        video = VideoInput(uri=extend) if "://" in extend else VideoInput.from_path(extend)
+    return GenerateRequest.build(
+        prompt=prompt, model=model, aspect_ratio=aspect, resolution=resolution, duration_seconds=duration,
+        seed=seed, negative_prompt=negative, sample_count=samples, generate_audio=False if no_audio else None,
+        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri,
+        image=ImageInput.from_path(image, field="image") if image else None,
+        last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
+        reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
+        video=video,
+    )
