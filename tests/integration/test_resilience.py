@@ -229,3 +229,18 @@ async def test_job_deadline_sets_it_aside_and_resume_keeps_waiting(tmp_path: Pat
             emu.state.clock.advance(60)  # the operation finishes while nobody watches
             [done] = await c.resume(job.id)
         assert done.state is JobState.SUCCEEDED and stats(emu)["submits_total"] == 1
+
+
+async def test_reconcile_attaches_the_operation_an_ambiguous_submit_created(client: VeoClient,
+                                                                            emu: EmulatorServer) -> None:
+    add_faults(emu, {"route": "submit", "fault": {"kind": "reset", "when": "after_body"}})
+    with pytest.raises(E.SubmitOutcomeUnknown):
+        await client.generate(GenerateRequest(prompt="found it", duration_seconds=4))
+    [job] = await client.list_jobs()
+    import httpx
+
+    [op] = [o["name"] for o in httpx.get(f"{emu.base_url}/_emulator/operations").json()["operations"]]  # "the console"
+    await client.reconcile(job.id, op)
+    done = await client.wait(job.id)
+    assert done.state is JobState.SUCCEEDED and done.operation_name == op
+    assert stats(emu)["submits_total"] == 1

@@ -318,6 +318,28 @@ def jobs_retry(job_id: str) -> None:
     run(go())
 
 
+@jobs_app.command("reconcile")
+@cli_errors
+def jobs_reconcile(
+    job_id: str,
+    operation: Annotated[str, typer.Argument(help="The operation name you found in the provider's console/logs.")],
+) -> None:
+    """Attach the operation a job's interrupted submit created, and finish it without paying again."""
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            job = await client.reconcile(job_id, operation)
+            ui.err.print(f"{job.id} attached to {operation}; polling it", highlight=False, soft_wrap=True)
+            with ui.LiveProgress(enabled=True) as live:
+                job = await client.wait(job.id, on_progress=live)
+            if job.state is JobState.SUCCEEDED:
+                for line in ui.saved_lines(job):
+                    ui.out.print(line, soft_wrap=True, highlight=False)
+            raise_for_job(job)
+
+    run(go())
+
+
 @jobs_app.command("abandon")
 @cli_errors
 def jobs_abandon(job_id: str) -> None:
