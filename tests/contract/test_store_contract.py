@@ -953,3 +953,38 @@ def test_owner_is_dead_only_for_vanished_processes_on_this_host() -> None:
     assert not owner_is_dead(f"{host}:1:worker-abc")  # alive (init)
     assert not owner_is_dead(f"elsewhere.example:{proc.pid}:worker-abc")  # another machine: only expiry tells
     assert not owner_is_dead("w1") and not owner_is_dead(f"{host}:notapid:x")
+
+
+async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_is_undone(tmp_path: Path) -> None:
+    """Group commit: many writers, few fsyncs; a writer whose compare-and-set fails changes nothing, and the
+    others' changes are durable when their calls return."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+    store = SqlJobStore(url)
+    await store.open()
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(store.engine.sync_engine, "commit", count)
+    made = [await store.create(make_job()) for _ in range(30)]
+    commits = 0
+    outcomes = await asyncio.gather(
+        *(store.transition(job.id, expect=S.RUNNING if i % 3 == 0 else S.QUEUED, to=S.FAILED, message=f"w{i}")
+          for i, job in enumerate(made)),
+        return_exceptions=True,
+    )
+    failed = [o for o in outcomes if not isinstance(o, Job)]
+    assert len(failed) == 10 and all(type(o) is JobStateError for o in failed)
+    assert commits < 20  # 20 successful writers, far fewer commits
+    await store.close()
+    reopened = SqlJobStore(url)
+    await reopened.open()
+    try:
+        states = [j.state for j in await reopened.get_many([j.id for j in made])]
+        assert states == [S.QUEUED if i % 3 == 0 else S.FAILED for i in range(30)]
+        assert [e.message for e in await reopened.events(made[1].id)] == ["created", "w1"]
+        assert len(await reopened.events(made[0].id)) == 1
+    finally:
+        await reopened.close()

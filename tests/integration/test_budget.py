@@ -105,3 +105,21 @@ async def test_filtered_and_failed_jobs_give_their_reservation_back(
     assert states.count(S.SUCCEEDED) == 2 and states.count(S.QUEUED) == 1
     assert stats(emu)["submits_total"] == 4
     assert sum(r.spent_usd for r in (await client.costs()).rows) == pytest.approx(0.8)
+
+
+def test_budget_settings_become_caps_and_mistakes_name_the_variable() -> None:
+    from veokit.config import load_settings
+    from veokit.engine.budget import caps_from_settings
+    from veokit.errors import ConfigError
+
+    assert caps_from_settings(load_settings()) is None
+    caps = caps_from_settings(load_settings(budget_daily_usd=50, budget_per_job_usd=3.2,
+                                            budget_provider_usd="vertex=20, gemini=5"))
+    assert caps is not None and caps.needs_ledger
+    assert (caps.daily_usd, caps.per_job_usd, dict(caps.provider_daily_usd)) == (50, 3.2, {"vertex": 20, "gemini": 5})
+    for bad, var in (({"budget_provider_usd": "vertex:20"}, "VEOKIT_BUDGET_PROVIDER_USD"),
+                     ({"budget_provider_usd": "mars=1"}, "VEOKIT_BUDGET_PROVIDER_USD"),
+                     ({"budget_daily_usd": -1}, "VEOKIT_BUDGET_DAILY_USD"),
+                     ({"worker_lease_s": 0.5}, "VEOKIT_WORKER_LEASE_S")):
+        with pytest.raises(ConfigError, match=var):
+            load_settings(**bad)

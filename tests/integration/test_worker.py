@@ -236,3 +236,11 @@ async def test_generate_then_budget_refusal_is_typed(clients: Callable[..., Any]
     with pytest.raises(BudgetExceeded, match="per-job cap"):
         await client.generate(request())
     assert await client.list_jobs() == [] and stats(emu)["submits_total"] == 0
+
+
+async def test_drain_does_not_wait_for_jobs_held_back_by_the_budget(clients: Callable[..., Any],
+                                                                     emu: EmulatorServer) -> None:
+    client = await clients(budget_daily_usd=0.5)
+    await enqueue(client, 3)
+    result = await asyncio.wait_for(Worker(client.engine, config(budget_retry_s=30)).run(), 30)
+    assert result.finished == {"succeeded": 1} and stats(emu)["submits_total"] == 1

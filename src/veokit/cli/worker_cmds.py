@@ -87,7 +87,8 @@ def worker(
         "--concurrency", "-c", help="Jobs in flight at once (default VEOKIT_WORKER_CONCURRENCY, 200).")] = None,
     lease: Annotated[float | None, typer.Option(
         "--lease", help="Lease seconds, renewed every third (default VEOKIT_WORKER_LEASE_S, 30).")] = None,
-    drain: Annotated[bool, typer.Option("--drain", help="Exit once no job is left to claim or run.")] = False,
+    drain: Annotated[bool, typer.Option(
+        "--drain", help="Exit once no job is left to run (jobs held back by a budget cap excepted).")] = False,
 ) -> None:
     """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases)."""
     settings = load_settings()

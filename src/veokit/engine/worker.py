@@ -45,6 +45,7 @@ from veokit.store.leases import CLAIMABLE, owner_is_dead
 
 log = logging.getLogger("veokit.worker")
 S = JobState
+DRAIN_SCAN = 10_000  # queued jobs drain looks at; more than that is "work left" anyway
 WallClock = Callable[[], dt.datetime]
 EventFn = Callable[[str], None]
 
@@ -69,7 +70,7 @@ class WorkerConfig:
     backoff_max_s: float = 300.0
     budget_retry_s: float = 60.0
     stop_grace_s: float = 15.0
-    drain: bool = False  # return once no job is left to claim or run (batches, benchmarks, tests)
+    drain: bool = False  # return once no job is left to run here or elsewhere, except ones over a budget cap
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_starting < 1:
@@ -157,7 +158,11 @@ class Worker:
         return claimed
 
     async def _nothing_left(self) -> bool:
-        return not await self.store.list(states=CLAIMABLE, limit=1)
+        """Drain's test. Jobs held back by a budget cap do not count: only a new cap or a new day moves them."""
+        if await self.store.list(states=[s for s in CLAIMABLE if s is not S.QUEUED], limit=1):
+            return False
+        queued = await self.store.list(states=[S.QUEUED], limit=DRAIN_SCAN)
+        return len(queued) < DRAIN_SCAN and all((j.error or {}).get("type") == "BudgetExceeded" for j in queued)
 
     async def _run_one(self, job: Job) -> None:
         token = job.lease_token

@@ -40,6 +40,9 @@ class GroupCommitter:
     _waiting: int = 0
     _group: _Group | None = None
     _flusher: asyncio.Task[None] | None = None
+    # One connection for all of this process's writes, outside the pool readers share: a writer never
+    # queues behind readers for a connection, and no group pays for a checkout.
+    _conn: AsyncConnection | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -80,13 +83,23 @@ class GroupCommitter:
             await asyncio.shield(group.done)  # durable before the caller acts on what it wrote
 
     async def _open(self) -> _Group:
-        conn = await self.writer.connect()
+        if self._conn is None:
+            self._conn = await self.writer.connect()
         try:
-            transaction = await conn.begin()  # BEGIN IMMEDIATE (see veokit.store.sqlite)
+            transaction = await self._conn.begin()  # BEGIN IMMEDIATE (see veokit.store.sqlite)
         except BaseException:
-            await conn.close()
+            await self._drop_connection()
             raise
-        return _Group(conn, transaction, asyncio.get_running_loop().create_future())
+        return _Group(self._conn, transaction, asyncio.get_running_loop().create_future())
+
+    async def _drop_connection(self) -> None:
+        """After a failure the connection's state is unknown: the next group starts on a fresh one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # already broken; the pool discards it
+                await conn.invalidate()
 
     async def _finish(self, group: _Group) -> None:
         try:
@@ -99,8 +112,9 @@ class GroupCommitter:
             if not group.done.done():
                 group.done.set_exception(exc)
                 group.done.exception()  # retrieved: writers whose own step failed never await it
-        finally:
-            await group.conn.close()
+            await self._drop_connection()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
 
     def _flush_soon(self) -> None:
         """Commit a group left open by writers that expected us to follow (we were cancelled instead)."""
@@ -116,8 +130,10 @@ class GroupCommitter:
         self._flusher = asyncio.get_running_loop().create_task(flush())  # referenced: not collected mid-run
 
     async def close(self) -> None:
-        """Commit whatever is open (nothing, unless a writer was cancelled at the wrong moment)."""
+        """Commit whatever is open (nothing, unless a writer was cancelled at the wrong moment); release the
+        connection."""
         async with self._lock:
             group, self._group = self._group, None
             if group is not None:
                 await self._finish(group)
+            await self._drop_connection()
