@@ -7,7 +7,8 @@ the job in the emulator's operation table, which is what lets the test prove *ex
 job rather than only the total.
 
 A kill that lands between ``submitting`` and ``running`` (the paid call in flight) leaves a job whose
-submit may or may not have reached the provider. veokit never resubmits those: they end in
+submit may or may not have reached the provider; so does, occasionally, a submit sent on a keep-alive
+connection the server closed at that very moment. veokit never resubmits those: they end in
 ``needs_attention``. The test then does what the user would: it looks the job up at the provider (here the
 emulator's operation table; on Google, the console or logs) and either attaches the operation it finds
 (:meth:`VeoClient.reconcile`) or, when the provider never saw it, retries it (:meth:`VeoClient.retry`).
@@ -85,15 +86,16 @@ class Fleet:
         self.kills += 1
         self.procs[i] = self._spawn(i)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         for p in self.procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+                p.send_signal(sig)
         for p in self.procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
 
 
 def operations_by_job(emu: EmulatorServer) -> dict[str, list[str]]:
@@ -132,75 +134,86 @@ async def run_chaos(tmp_path: Path, database_url: str, *, workers: int, n_jobs: 
                             vertex_access_token="test-token", rate_limit="off")
         (tmp_path / "logs").mkdir()
         fleet = Fleet(workers, env, tmp_path / "logs")
-        async with VeoClient(settings) as client:
-            if isinstance(client.store, SqlJobStore):
-                async with client.store.engine.begin() as conn:  # a disposable database: start empty
-                    for table in (budget_ledger, job_events, jobs):
-                        await conn.execute(sa.delete(table))
-            fleet.start_all()
-            t0 = time.monotonic()
-            ids: list[str] = []
+        try:
+            return await _run(client_settings=settings, fleet=fleet, emu=emu, rng=rng, n_jobs=n_jobs, waves=waves,
+                              chaos_s=chaos_s, workers=workers)
+        finally:
+            fleet.stop(signal.SIGKILL)  # on failure too: workers left running would claim the next test's jobs
 
-            class Chaos:
-                def __call__(self) -> None:
-                    fleet.kill_and_restart(rng)
 
-                def interval(self) -> float:
-                    return rng.uniform(1.5, 3.0)
+async def _run(*, client_settings: Settings, fleet: Fleet, emu: EmulatorServer, rng: random.Random, n_jobs: int,
+               waves: int, chaos_s: float, workers: int) -> dict[str, Any]:
+    async with VeoClient(client_settings) as client:
+        if isinstance(client.store, SqlJobStore):
+            async with client.store.engine.begin() as conn:  # a disposable database: start empty
+                for table in (budget_ledger, job_events, jobs):
+                    await conn.execute(sa.delete(table))
+        fleet.start_all()
+        t0 = time.monotonic()
+        ids: list[str] = []
 
-            chaos = Chaos()
-            next_kill = t0 + 2.0
-            # Jobs arrive in waves while workers are being killed, so kills land mid-claim, mid-submit,
-            # mid-poll and mid-download.
-            per_wave = n_jobs // waves
-            for wave in range(waves):
-                for k in range(per_wave):
-                    i = wave * per_wave + k
-                    request = GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7,
-                                              storage_uri=f"gs://chaos/job-{i}")
-                    ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
-                if time.monotonic() >= next_kill:
-                    chaos()
-                    next_kill = time.monotonic() + chaos.interval()
-                await asyncio.sleep(chaos_s / waves)
-            await settle(client, ids, deadline=time.monotonic() + 150, chaos=chaos)
-            kills = fleet.kills
+        class Chaos:
+            def __call__(self) -> None:
+                fleet.kill_and_restart(rng)
 
-            # The user's decisions for jobs whose submit was cut short by a kill.
-            by_job = operations_by_job(emu)
-            index = {job_id: i for i, job_id in enumerate(ids)}
-            reconciled = retried = 0
-            for job in await client.store.get_many(ids):
-                if job.state is not S.NEEDS_ATTENTION:
-                    continue
-                assert "mid-submit" in (job.error or {}).get("message", ""), job.error
-                ops = by_job.get(f"job-{index[job.id]}", [])
-                assert len(ops) <= 1, (job.id, ops)
-                if ops:
-                    await client.reconcile(job.id, ops[0])
-                    reconciled += 1
-                else:
-                    await client.retry(job.id)
-                    retried += 1
-            final = await settle(client, ids, deadline=time.monotonic() + 120)
-            elapsed = time.monotonic() - t0
-            fleet.stop()
+            def interval(self) -> float:
+                return rng.uniform(1.5, 3.0)
 
-            by_job = operations_by_job(emu)
-            states = Counter(j.state.value for j in final)
-            assert states == {"succeeded": n_jobs}, states
-            submits = emu.stats()["submits_total"]
-            assert submits == n_jobs, f"{submits} accepted submits for {n_jobs} jobs"
-            for job in final:
-                ops = by_job[f"job-{index[job.id]}"]
-                assert ops == [job.operation_name], (job.id, ops, job.operation_name)
-                verify_mp4(Path(job.results[0].path), Expectation(width=1280, height=720, duration_s=4.0))
-            takeovers = 0
-            for job in final:
-                takeovers += sum("lease of" in e.message for e in await client.events(job.id))
-        return {"jobs": n_jobs, "kills": kills, "restarts": fleet.started - workers, "reconciled": reconciled,
-                "retried": retried, "takeovers": takeovers, "elapsed_s": round(elapsed, 1), "submits": submits,
-                "renders": emu.stats()["renders_started"]}
+        chaos = Chaos()
+        next_kill = t0 + 2.0
+        # Jobs arrive in waves while workers are being killed, so kills land mid-claim, mid-submit,
+        # mid-poll and mid-download.
+        per_wave = n_jobs // waves
+        for wave in range(waves):
+            for k in range(per_wave):
+                i = wave * per_wave + k
+                request = GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7,
+                                          storage_uri=f"gs://chaos/job-{i}")
+                ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
+            if time.monotonic() >= next_kill:
+                chaos()
+                next_kill = time.monotonic() + chaos.interval()
+            await asyncio.sleep(chaos_s / waves)
+        await settle(client, ids, deadline=time.monotonic() + 150, chaos=chaos)
+        kills = fleet.kills
+
+        # The user's decisions for jobs whose submit outcome is unknown (see the module docstring).
+        by_job = operations_by_job(emu)
+        index = {job_id: i for i, job_id in enumerate(ids)}
+        reconciled = retried = 0
+        for job in await client.store.get_many(ids):
+            if job.state is not S.NEEDS_ATTENTION:
+                continue
+            # Found mid-submit after a kill, or a connection cut after the request was sent (an idle
+            # keep-alive connection closed by the server as the submit went out): outcome unknown, either way.
+            assert (job.error or {}).get("type") == "SubmitOutcomeUnknown", job.error
+            ops = by_job.get(f"job-{index[job.id]}", [])
+            assert len(ops) <= 1, (job.id, ops)
+            if ops:
+                await client.reconcile(job.id, ops[0])
+                reconciled += 1
+            else:
+                await client.retry(job.id)
+                retried += 1
+        final = await settle(client, ids, deadline=time.monotonic() + 120)
+        elapsed = time.monotonic() - t0
+        fleet.stop()
+
+        by_job = operations_by_job(emu)
+        states = Counter(j.state.value for j in final)
+        assert states == {"succeeded": n_jobs}, states
+        submits = emu.stats()["submits_total"]
+        assert submits == n_jobs, f"{submits} accepted submits for {n_jobs} jobs"
+        for job in final:
+            ops = by_job[f"job-{index[job.id]}"]
+            assert ops == [job.operation_name], (job.id, ops, job.operation_name)
+            verify_mp4(Path(job.results[0].path), Expectation(width=1280, height=720, duration_s=4.0))
+        takeovers = 0
+        for job in final:
+            takeovers += sum("lease of" in e.message for e in await client.events(job.id))
+    return {"jobs": n_jobs, "kills": kills, "restarts": fleet.started - workers, "reconciled": reconciled,
+            "retried": retried, "takeovers": takeovers, "elapsed_s": round(elapsed, 1), "submits": submits,
+            "renders": emu.stats()["renders_started"]}
 
 
 @pytest.mark.postgres

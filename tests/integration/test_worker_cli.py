@@ -60,12 +60,17 @@ def test_sigterm_stops_claiming_releases_leases_and_another_worker_finishes(tmp_
             assert veokit(tmp_path, "enqueue", f"slow scene {i % 2}", "-d", "4", **env).returncode == 0
         proc = subprocess.Popen([*VEOKIT, "worker", "-c", "10"], env=env_for(tmp_path, **env), cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while stats(emu)["polls"] < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        try:
+            deadline = time.monotonic() + 60
+            while stats(emu)["polls"] < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # never leave a worker behind
+                proc.kill()
+                proc.wait()
         assert proc.returncode == 0, err
         assert time.monotonic() - t0 < 10
         assert "stopping" in err and "released 4" in err
