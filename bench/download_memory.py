@@ -35,9 +35,15 @@ def child_veokit(base: str, prompt: str, out: Path) -> dict[str, Any]:
     from veokit.models.request import GenerateRequest
     from veokit.service.client import VeoClient
 
-    settings = Settings(provider="vertex", vertex_base_url=base, vertex_project="bench",
-                        vertex_access_token="test-token", database_url=f"sqlite:///{out / 'jobs.db'}",
-                        out_dir=out, poll_scale=0.005)
+    settings = Settings(
+        provider="vertex",
+        vertex_base_url=base,
+        vertex_project="bench",
+        vertex_access_token="test-token",
+        database_url=f"sqlite:///{out / 'jobs.db'}",
+        out_dir=out,
+        poll_scale=0.005,
+    )
     request = GenerateRequest(prompt=prompt, model=MODEL, resolution="1080p", duration_seconds=8)
 
     async def go() -> dict[str, Any]:
@@ -49,8 +55,13 @@ def child_veokit(base: str, prompt: str, out: Path) -> dict[str, Any]:
             seconds = time.perf_counter() - t0
             growth = sampler.stop()
         r = job.results[0]
-        return {"bytes": r.size_bytes, "seconds": seconds, "rss_growth": growth, "verified": True,
-                "detail": f"{r.width}x{r.height} {r.duration_s:.2f}s {r.video_codec}+{r.audio_codec}"}
+        return {
+            "bytes": r.size_bytes,
+            "seconds": seconds,
+            "rss_growth": growth,
+            "verified": True,
+            "detail": f"{r.width}x{r.height} {r.duration_s:.2f}s {r.video_codec}+{r.audio_codec}",
+        }
 
     return asyncio.run(go())
 
@@ -60,13 +71,16 @@ def child_sdk(base: str, prompt: str, out: Path) -> dict[str, Any]:
     from google.genai import types
     from google.oauth2.credentials import Credentials
 
-    client = genai.Client(vertexai=True, project="bench", location="us-central1",
-                          credentials=Credentials(token="test-token"),
-                          http_options=types.HttpOptions(base_url=base + "/"))
+    client = genai.Client(
+        vertexai=True,
+        project="bench",
+        location="us-central1",
+        credentials=Credentials(token="test-token"),
+        http_options=types.HttpOptions(base_url=base + "/"),
+    )
 
     def fetch(text: str, config: types.GenerateVideosConfig) -> types.Video:
-        op = client.models.generate_videos(model=MODEL, source=types.GenerateVideosSource(prompt=text),
-                                           config=config)
+        op = client.models.generate_videos(model=MODEL, source=types.GenerateVideosSource(prompt=text), config=config)
         while not op.done:
             time.sleep(0.05)
             op = client.operations.get(op)
@@ -87,8 +101,13 @@ def child_sdk(base: str, prompt: str, out: Path) -> dict[str, Any]:
     from veokit.media.probe import probe_mp4
 
     p = probe_mp4(path)
-    return {"bytes": path.stat().st_size, "seconds": seconds, "rss_growth": growth, "verified": True,
-            "detail": f"{p.width}x{p.height} {p.duration_s:.2f}s {p.video_codec}+{p.audio_codec}"}
+    return {
+        "bytes": path.stat().st_size,
+        "seconds": seconds,
+        "rss_growth": growth,
+        "verified": True,
+        "detail": f"{p.width}x{p.height} {p.duration_s:.2f}s {p.video_codec}+{p.audio_codec}",
+    }
 
 
 def warm(base: str, prompt: str) -> None:
@@ -96,12 +115,17 @@ def warm(base: str, prompt: str) -> None:
     import httpx
 
     url = f"{base}/v1/projects/bench/locations/us-central1/publishers/google/models/{MODEL}"
-    body = {"instances": [{"prompt": prompt}], "parameters": {"resolution": "1080p", "durationSeconds": 8,
-                                                               "storageUri": "gs://bench/warm/"}}
+    body = {
+        "instances": [{"prompt": prompt}],
+        "parameters": {"resolution": "1080p", "durationSeconds": 8, "storageUri": "gs://bench/warm/"},
+    }
     h = {"Authorization": "Bearer test-token"}
     name = httpx.post(f"{url}:predictLongRunning", json=body, headers=h, timeout=60).json()["name"]
-    while not httpx.post(f"{url}:fetchPredictOperation", json={"operationName": name}, headers=h,
-                         timeout=60).json().get("done"):
+    while (
+        not httpx.post(f"{url}:fetchPredictOperation", json={"operationName": name}, headers=h, timeout=60)
+        .json()
+        .get("done")
+    ):
         time.sleep(0.5)
 
 
@@ -123,19 +147,48 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     storage = Path(tempfile.gettempdir()) / "veokit-bench-emulator"
-    emu = subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "emulator", "--port", str(port),
-                            "--latency", "0.2", "--storage-dir", str(storage)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emu = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "veokit.cli.main",
+            "emulator",
+            "--port",
+            str(port),
+            "--latency",
+            "0.2",
+            "--storage-dir",
+            str(storage),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_up(base)
-        print(f"rendering a >= {args.min_mb} MB 1080p 8 s MP4 in the emulator (cached in {storage}) ...",
-              file=sys.stderr)
+        print(
+            f"rendering a >= {args.min_mb} MB 1080p 8 s MP4 in the emulator (cached in {storage}) ...", file=sys.stderr
+        )
         warm(base, prompt)
         rows = {}
         for who in ("veokit", "sdk"):
             with tempfile.TemporaryDirectory() as out:
-                p = subprocess.run([sys.executable, __file__, "--child", who, "--base", base, "--out", out,
-                                    "--min-mb", str(args.min_mb)], capture_output=True, text=True, check=False)
+                p = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        who,
+                        "--base",
+                        base,
+                        "--out",
+                        out,
+                        "--min-mb",
+                        str(args.min_mb),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 if p.returncode != 0:
                     print(p.stderr[-3000:], file=sys.stderr)
                     raise SystemExit(f"{who} run failed")
@@ -145,16 +198,22 @@ def main() -> int:
         emu.wait(10)
 
     mb = 1024 * 1024
-    print(f"\nOne Vertex result delivered inline (base64), {rows['veokit']['bytes'] / 1e6:.0f} MB MP4, "
-          "same emulator, separate processes\n")
+    print(
+        f"\nOne Vertex result delivered inline (base64), {rows['veokit']['bytes'] / 1e6:.0f} MB MP4, "
+        "same emulator, separate processes\n"
+    )
     print(f"{'client':<28}{'peak RSS growth':>18}{'wall time':>12}{'throughput':>14}  result")
     for who, label in (("veokit", "veokit (streamed to disk)"), ("sdk", "google-genai 3.4 SDK")):
         r = rows[who]
-        print(f"{label:<28}{r['rss_growth'] / mb:>15.1f} MB{r['seconds']:>10.2f} s"
-              f"{r['bytes'] / mb / r['seconds']:>10.0f} MB/s  {r['detail']}")
+        print(
+            f"{label:<28}{r['rss_growth'] / mb:>15.1f} MB{r['seconds']:>10.2f} s"
+            f"{r['bytes'] / mb / r['seconds']:>10.0f} MB/s  {r['detail']}"
+        )
     ratio = rows["sdk"]["rss_growth"] / max(rows["veokit"]["rss_growth"], 1)
-    print(f"\nthe SDK's peak RSS growth is {ratio:.0f}x veokit's; veokit limit {args.limit_mb:.0f} MB: "
-          f"{'PASS' if rows['veokit']['rss_growth'] <= args.limit_mb * mb else 'FAIL'}")
+    print(
+        f"\nthe SDK's peak RSS growth is {ratio:.0f}x veokit's; veokit limit {args.limit_mb:.0f} MB: "
+        f"{'PASS' if rows['veokit']['rss_growth'] <= args.limit_mb * mb else 'FAIL'}"
+    )
     print(f"(max RSS of this parent: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     return 0 if rows["veokit"]["rss_growth"] <= args.limit_mb * mb else 1
 

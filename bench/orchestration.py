@@ -39,8 +39,9 @@ QUICKSTART_SLEEP_S = 10.0
 
 
 # -- veokit ---------------------------------------------------------------------------------------------
-def child_veokit(base: str, out: Path, jobs: int, concurrency: int, scale: float,
-                 database_url: str | None = None) -> dict[str, Any]:
+def child_veokit(
+    base: str, out: Path, jobs: int, concurrency: int, scale: float, database_url: str | None = None
+) -> dict[str, Any]:
     import asyncio
 
     from veokit.config import Settings
@@ -49,10 +50,17 @@ def child_veokit(base: str, out: Path, jobs: int, concurrency: int, scale: float
     from veokit.models.request import GenerateRequest
     from veokit.service.client import VeoClient
 
-    settings = Settings(provider="vertex", vertex_base_url=base, vertex_project="bench",
-                        vertex_access_token="test-token", out_dir=out,
-                        database_url=database_url or f"sqlite:///{out / 'jobs.db'}",
-                        poll_scale=1 / scale, rate_limit="off", job_deadline_s=VEO_LATENCY_S[1] * 3 / scale + 60)
+    settings = Settings(
+        provider="vertex",
+        vertex_base_url=base,
+        vertex_project="bench",
+        vertex_access_token="test-token",
+        out_dir=out,
+        database_url=database_url or f"sqlite:///{out / 'jobs.db'}",
+        poll_scale=1 / scale,
+        rate_limit="off",
+        job_deadline_s=VEO_LATENCY_S[1] * 3 / scale + 60,
+    )
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings) as veo:
@@ -62,8 +70,14 @@ def child_veokit(base: str, out: Path, jobs: int, concurrency: int, scale: float
                 await veo.generate(GenerateRequest(prompt=prompt, model=MODEL, duration_seconds=4))
             reset_emulator(base)
             t_enqueue = time.perf_counter()
-            ids = [(await veo.submit(GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], model=MODEL,
-                                                     duration_seconds=4), fresh=True)).id for i in range(jobs)]
+            ids = [
+                (
+                    await veo.submit(
+                        GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], model=MODEL, duration_seconds=4), fresh=True
+                    )
+                ).id
+                for i in range(jobs)
+            ]
             enqueue_s = time.perf_counter() - t_enqueue
             sampler = PeakSampler(0.005)
             t0 = time.time()
@@ -78,10 +92,16 @@ def child_veokit(base: str, out: Path, jobs: int, concurrency: int, scale: float
                 for e in await veo.store.events(job.id):
                     if e.from_state is JobState.RUNNING and e.to_state is JobState.DOWNLOADING:
                         noticed[str(job.operation_name)] = e.at.timestamp()
-        return {"makespan_s": makespan, "enqueue_s": enqueue_s, "rss_base": sampler.baseline,
-                "rss_peak": sampler.peak, "peak_in_flight": stats.peak_in_flight, "noticed": noticed,
-                "states": {s: sum(j.state.value == s for j in done) for s in {j.state.value for j in done}},
-                "files": [r.path for j in done for r in j.results]}
+        return {
+            "makespan_s": makespan,
+            "enqueue_s": enqueue_s,
+            "rss_base": sampler.baseline,
+            "rss_peak": sampler.peak,
+            "peak_in_flight": stats.peak_in_flight,
+            "noticed": noticed,
+            "states": {s: sum(j.state.value == s for j in done) for s in {j.state.value for j in done}},
+            "files": [r.path for j in done for r in j.results],
+        }
 
     return asyncio.run(go())
 
@@ -103,9 +123,13 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
     from google.genai import types
     from google.oauth2.credentials import Credentials
 
-    client = genai.Client(vertexai=True, project="bench", location="us-central1",
-                          credentials=Credentials(token="test-token"),
-                          http_options=types.HttpOptions(base_url=base + "/"))
+    client = genai.Client(
+        vertexai=True,
+        project="bench",
+        location="us-central1",
+        credentials=Credentials(token="test-token"),
+        http_options=types.HttpOptions(base_url=base + "/"),
+    )
     sleep_s = QUICKSTART_SLEEP_S / scale
     lock = threading.Lock()
     in_flight = [0, 0]  # now, peak
@@ -116,8 +140,10 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
             in_flight[1] = max(in_flight[1], in_flight[0])
         try:
             operation = client.models.generate_videos(
-                model=MODEL, source=types.GenerateVideosSource(prompt=PROMPTS[i % len(PROMPTS)]),
-                config=types.GenerateVideosConfig(duration_seconds=4))
+                model=MODEL,
+                source=types.GenerateVideosSource(prompt=PROMPTS[i % len(PROMPTS)]),
+                config=types.GenerateVideosConfig(duration_seconds=4),
+            )
             while not operation.done:
                 time.sleep(sleep_s)
                 operation = client.operations.get(operation)
@@ -142,9 +168,16 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
         results = list(pool.map(one, range(jobs)))
     makespan = time.time() - t0
     sampler.stop()
-    return {"makespan_s": makespan, "enqueue_s": 0.0, "rss_base": sampler.baseline, "rss_peak": sampler.peak,
-            "peak_in_flight": in_flight[1], "noticed": {name: at for name, at, _ in results},
-            "states": {"succeeded": len(results)}, "files": [p for _, _, p in results]}
+    return {
+        "makespan_s": makespan,
+        "enqueue_s": 0.0,
+        "rss_base": sampler.baseline,
+        "rss_peak": sampler.peak,
+        "peak_in_flight": in_flight[1],
+        "noticed": {name: at for name, at, _ in results},
+        "states": {"succeeded": len(results)},
+        "files": [p for _, _, p in results],
+    }
 
 
 def reset_emulator(base: str) -> None:
@@ -168,20 +201,41 @@ def epoch(rfc3339: str) -> float:
 def run_side(who: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"veokit-bench-{who}-") as out:
         extra = ["--database-url", args.database_url] if args.database_url else []
-        p = subprocess.run([sys.executable, __file__, "--child", who, "--base", base, "--out", out,
-                            "--jobs", str(args.jobs), "--concurrency", str(args.concurrency),
-                            "--scale", str(args.scale), *extra], capture_output=True, text=True, check=False)
+        p = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                who,
+                "--base",
+                base,
+                "--out",
+                out,
+                "--jobs",
+                str(args.jobs),
+                "--concurrency",
+                str(args.concurrency),
+                "--scale",
+                str(args.scale),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if p.returncode != 0:
             print(p.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"{who} run failed")
         row: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
         stats = emulator_get(base, "stats")
         ops = {o["name"]: o for o in emulator_get(base, "operations")["operations"]}
-        lags = [at - epoch(ops[name]["done"]) for name, at in row["noticed"].items()
-                if name in ops and ops[name]["done"]]
+        lags = [
+            at - epoch(ops[name]["done"]) for name, at in row["noticed"].items() if name in ops and ops[name]["done"]
+        ]
         verified = verify(row["files"])
-    row.update(polls=stats["polls"], submits=stats["submits_total"], lags=lags, verified=verified,
-               jobs_done=len(row["files"]))
+    row.update(
+        polls=stats["polls"], submits=stats["submits_total"], lags=lags, verified=verified, jobs_done=len(row["files"])
+    )
     return row
 
 
@@ -220,9 +274,25 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     storage = Path(tempfile.gettempdir()) / "veokit-bench-emulator"
-    emu = subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "emulator", "--port", str(port),
-                            "--latency-range", f"{lo:.3f}", f"{hi:.3f}", "--storage-dir", str(storage),
-                            "--seed", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emu = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "veokit.cli.main",
+            "emulator",
+            "--port",
+            str(port),
+            "--latency-range",
+            f"{lo:.3f}",
+            f"{hi:.3f}",
+            "--storage-dir",
+            str(storage),
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     rows = {}
     try:
         wait_up(base)
@@ -234,22 +304,29 @@ def main() -> int:
         emu.wait(10)
 
     mb = 1024 * 1024
-    print(f"\n{args.jobs} jobs, concurrency {args.concurrency}, emulator latency U({lo:.2f}, {hi:.2f}) s "
-          f"(Veo's 11-360 s / {args.scale:g}); same emulator, separate client processes\n")
-    header = (f"{'client':<30}{'makespan':>10}{'polls/job':>11}{'lag p50':>10}{'lag p95':>10}{'peak RSS':>11}"
-              f"{'RSS/in-flight job':>19}{'in flight':>11}{'videos ok':>11}")
+    print(
+        f"\n{args.jobs} jobs, concurrency {args.concurrency}, emulator latency U({lo:.2f}, {hi:.2f}) s "
+        f"(Veo's 11-360 s / {args.scale:g}); same emulator, separate client processes\n"
+    )
+    header = (
+        f"{'client':<30}{'makespan':>10}{'polls/job':>11}{'lag p50':>10}{'lag p95':>10}{'peak RSS':>11}"
+        f"{'RSS/in-flight job':>19}{'in flight':>11}{'videos ok':>11}"
+    )
     print(header)
-    labels = {"veokit": "veokit worker (1 process)",
-              "sdk": f"SDK quickstart ({args.concurrency} threads)"}
+    labels = {"veokit": "veokit worker (1 process)", "sdk": f"SDK quickstart ({args.concurrency} threads)"}
     for who, r in rows.items():
         per_job = (r["rss_peak"] - r["rss_base"]) / max(r["peak_in_flight"], 1)
-        print(f"{labels[who]:<30}{r['makespan_s']:>9.1f}s{r['polls'] / args.jobs:>11.1f}"
-              f"{pct(r['lags'], 50) * 1000:>8.0f}ms{pct(r['lags'], 95) * 1000:>8.0f}ms"
-              f"{r['rss_peak'] / mb:>8.0f} MB{per_job / 1024:>16.1f} KB{r['peak_in_flight']:>11}"
-              f"{r['verified']:>6}/{args.jobs}")
+        print(
+            f"{labels[who]:<30}{r['makespan_s']:>9.1f}s{r['polls'] / args.jobs:>11.1f}"
+            f"{pct(r['lags'], 50) * 1000:>8.0f}ms{pct(r['lags'], 95) * 1000:>8.0f}ms"
+            f"{r['rss_peak'] / mb:>8.0f} MB{per_job / 1024:>16.1f} KB{r['peak_in_flight']:>11}"
+            f"{r['verified']:>6}/{args.jobs}"
+        )
     for who, r in rows.items():
-        print(f"{who}: {r['submits']} submits counted by the emulator, {r['verified']} valid videos"
-              + (f"; enqueueing took {r['enqueue_s']:.1f} s before the makespan started" if who == "veokit" else ""))
+        print(
+            f"{who}: {r['submits']} submits counted by the emulator, {r['verified']} valid videos"
+            + (f"; enqueueing took {r['enqueue_s']:.1f} s before the makespan started" if who == "veokit" else "")
+        )
         if r["submits"] != args.jobs or r["verified"] != args.jobs:
             return 1
     return 0

@@ -30,7 +30,13 @@ trap '"${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/n
 "${AS_PG[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres veokit_test
 export VEOKIT_TEST_PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/veokit_test"
 
-uv sync --frozen --group test --quiet
+uv sync --frozen --group dev --quiet
+# Lint, formatting and types are part of the test command: a red check fails CI like a red test.
+if [ "${SKIP_CHECKS:-0}" != 1 ]; then
+  uv run --frozen --no-sync ruff check src tests bench
+  uv run --frozen --no-sync ruff format --check src tests bench
+  uv run --frozen --no-sync mypy
+fi
 # Tests must not pick up the developer's own configuration or credentials.
 unset VEOKIT_PROVIDER VEOKIT_DATABASE_URL GEMINI_API_KEY GOOGLE_API_KEY GOOGLE_APPLICATION_CREDENTIALS || true
 export VEOKIT_CONFIG=/nonexistent/veokit.toml

@@ -31,8 +31,7 @@ def config_file() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VEOKIT_", env_file=".env", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="VEOKIT_", env_file=".env", extra="ignore", populate_by_name=True)
 
     provider: str | None = None
     model: str | None = None
@@ -52,43 +51,52 @@ class Settings(BaseSettings):
     worker_lease_s: float = 30.0
 
     # Resilience (see veokit.resilience): pacing, retries, breaker, failover.
-    rate_limit: str | None = None      # every provider, e.g. "10/min"; "off" disables; default: catalog rpm
-    rate_limits: str | None = None     # per provider, e.g. "vertex=10/min,gemini=5/min"
-    max_in_flight: int | None = None   # jobs submitted and not yet finished, per provider
+    rate_limit: str | None = None  # every provider, e.g. "10/min"; "off" disables; default: catalog rpm
+    rate_limits: str | None = None  # per provider, e.g. "vertex=10/min,gemini=5/min"
+    max_in_flight: int | None = None  # jobs submitted and not yet finished, per provider
     retry_attempts: int = 6
     retry_base_s: float = 1.0
     retry_cap_s: float = 30.0
     retry_max_server_delay_s: float = 120.0
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 30.0
-    failover: str | None = None        # ordered providers, e.g. "vertex,gemini"
+    failover: str | None = None  # ordered providers, e.g. "vertex,gemini"
     failover_on_filter: bool = False
-    retry_filtered: int = 0            # resubmit RAI-filtered results this many times (each try is billed)
+    retry_filtered: int = 0  # resubmit RAI-filtered results this many times (each try is billed)
 
-    vertex_project: str | None = Field(default=None, validation_alias=AliasChoices(
-        "VEOKIT_VERTEX_PROJECT", "vertex_project", "GOOGLE_CLOUD_PROJECT"))
-    vertex_location: str = Field(default="us-central1", validation_alias=AliasChoices(
-        "VEOKIT_VERTEX_LOCATION", "vertex_location", "GOOGLE_CLOUD_LOCATION"))
+    vertex_project: str | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_VERTEX_PROJECT", "vertex_project", "GOOGLE_CLOUD_PROJECT")
+    )
+    vertex_location: str = Field(
+        default="us-central1",
+        validation_alias=AliasChoices("VEOKIT_VERTEX_LOCATION", "vertex_location", "GOOGLE_CLOUD_LOCATION"),
+    )
     vertex_base_url: str | None = None
     vertex_storage_base_url: str | None = None
     vertex_api_key: SecretStr | None = None
     vertex_access_token: SecretStr | None = None
     vertex_quota_project: str | None = None
 
-    gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
-        "VEOKIT_GEMINI_API_KEY", "gemini_api_key", "GEMINI_API_KEY", "GOOGLE_API_KEY"))
+    gemini_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VEOKIT_GEMINI_API_KEY", "gemini_api_key", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    )
     gemini_base_url: str | None = None
 
     # Task-based resellers. Base URLs point them at a proxy or at `veokit emulator`.
-    kie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
-        "VEOKIT_KIE_API_KEY", "kie_api_key", "KIE_API_KEY"))
+    kie_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_KIE_API_KEY", "kie_api_key", "KIE_API_KEY")
+    )
     kie_base_url: str | None = None
     kie_upload_base_url: str | None = None  # default: kie_base_url when set, else Kie's upload host
-    fal_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
-        "VEOKIT_FAL_KEY", "fal_key", "FAL_KEY"))
+    fal_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_FAL_KEY", "fal_key", "FAL_KEY")
+    )
     fal_base_url: str | None = None
-    replicate_api_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
-        "VEOKIT_REPLICATE_API_TOKEN", "replicate_api_token", "REPLICATE_API_TOKEN"))
+    replicate_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VEOKIT_REPLICATE_API_TOKEN", "replicate_api_token", "REPLICATE_API_TOKEN"),
+    )
     replicate_base_url: str | None = None
     # --provider auto breaks price ties in this order, e.g. "kie,vertex" (see veokit.service.routing).
     provider_preference: str | None = None
@@ -166,20 +174,19 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @property
-    def database(self) -> str | None:
-        return self.database_url
-
     def credentials_present(self) -> list[str]:
         """Providers the user has credentials for, in preference order."""
         found = []
-        if self.vertex_api_key or self.vertex_access_token or self.vertex_project \
-                or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        if (
+            self.vertex_api_key
+            or self.vertex_access_token
+            or self.vertex_project
+            or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        ):
             found.append("vertex")
         if self.gemini_api_key:
             found.append("gemini")
-        for name, secret in (("kie", self.kie_api_key), ("fal", self.fal_key),
-                             ("replicate", self.replicate_api_token)):
+        for name, secret in (("kie", self.kie_api_key), ("fal", self.fal_key), ("replicate", self.replicate_api_token)):
             if secret is not None and secret.get_secret_value():
                 found.append(name)
         return found
@@ -197,8 +204,9 @@ def parse_provider_amounts(text: str) -> dict[str, float]:
         except ValueError:
             value = -1.0
         if not sep or name not in PROVIDERS or not value >= 0 or value == float("inf"):
-            raise ValueError(f"{part!r} is not PROVIDER=USD (providers: {', '.join(PROVIDERS)}), "
-                             "e.g. \"vertex=20,gemini=5\"")
+            raise ValueError(
+                f'{part!r} is not PROVIDER=USD (providers: {", ".join(PROVIDERS)}), e.g. "vertex=20,gemini=5"'
+            )
         out[name] = value
     return out
 

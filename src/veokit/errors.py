@@ -105,9 +105,7 @@ class InvalidRequest(VeokitError):
 
     exit_code = 2
 
-    def __init__(
-        self, message: str, *, field: str | None = None, allowed: list[Any] | None = None, **kw: Any
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, allowed: list[Any] | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.field = field
         self.allowed = allowed
@@ -239,9 +237,15 @@ def from_dict(data: dict[str, Any]) -> VeokitError:
     if not (isinstance(cls, type) and issubclass(cls, VeokitError)):
         cls = VeokitError
     err = cls.__new__(cls)
-    VeokitError.__init__(err, str(data.get("message", "")), provider=data.get("provider"),
-                         status_code=data.get("status_code"), status=data.get("status"),
-                         reason=data.get("reason"), retryable=data.get("retryable"))
+    VeokitError.__init__(
+        err,
+        str(data.get("message", "")),
+        provider=data.get("provider"),
+        status_code=data.get("status_code"),
+        status=data.get("status"),
+        reason=data.get("reason"),
+        retryable=data.get("retryable"),
+    )
     if isinstance(err, InvalidRequest):
         err.field, err.allowed = data.get("field"), data.get("allowed")
     if isinstance(err, ContentFiltered):

@@ -49,13 +49,21 @@ SEED = 20261122
 
 def env_for(tmp_path: Path, emu: EmulatorServer, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOKIT_", "GEMINI_", "GOOGLE_"))}
-    env.update({
-        "VEOKIT_DATABASE_URL": database_url, "VEOKIT_DATA_DIR": str(tmp_path), "VEOKIT_CONFIG": "/nonexistent",
-        "VEOKIT_OUT_DIR": str(tmp_path / "videos"), "VEOKIT_PROVIDER": "vertex",
-        "VEOKIT_VERTEX_BASE_URL": emu.base_url, "VEOKIT_VERTEX_PROJECT": "chaos",
-        "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token", "VEOKIT_POLL_SCALE": "0.05", "VEOKIT_RATE_LIMIT": "off",
-        "VEOKIT_JOB_DEADLINE_S": "600",  # kills and lease expiries stretch jobs; the deadline is not under test
-    })
+    env.update(
+        {
+            "VEOKIT_DATABASE_URL": database_url,
+            "VEOKIT_DATA_DIR": str(tmp_path),
+            "VEOKIT_CONFIG": "/nonexistent",
+            "VEOKIT_OUT_DIR": str(tmp_path / "videos"),
+            "VEOKIT_PROVIDER": "vertex",
+            "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+            "VEOKIT_VERTEX_PROJECT": "chaos",
+            "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+            "VEOKIT_POLL_SCALE": "0.05",
+            "VEOKIT_RATE_LIMIT": "off",
+            "VEOKIT_JOB_DEADLINE_S": "600",  # kills and lease expiries stretch jobs; the deadline is not under test
+        }
+    )
     return env
 
 
@@ -76,8 +84,12 @@ class Fleet:
     def _spawn(self, i: int) -> subprocess.Popen[bytes]:
         self.started += 1
         log = (self.logs / f"worker-{i}-{self.started}.log").open("wb")
-        return subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "worker", "-c", "100",
-                                 "--lease", str(LEASE_S)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "veokit.cli.main", "worker", "-c", "100", "--lease", str(LEASE_S)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def kill_and_restart(self, rng: random.Random) -> None:
         i = rng.randrange(self.n)
@@ -123,26 +135,51 @@ async def settle(client: VeoClient, ids: list[str], *, deadline: float, chaos: A
         await asyncio.sleep(0.2)
 
 
-async def run_chaos(tmp_path: Path, database_url: str, *, workers: int, n_jobs: int, waves: int,
-                    chaos_s: float) -> dict[str, Any]:
+async def run_chaos(
+    tmp_path: Path, database_url: str, *, workers: int, n_jobs: int, waves: int, chaos_s: float
+) -> dict[str, Any]:
     rng = random.Random(SEED)
     config = EmulatorConfig(latency_range_s=(1.0, 4.0), storage_dir=tmp_path / "emulator", seed=SEED)
     with EmulatorServer(config, port=0) as emu:
         env = env_for(tmp_path, emu, database_url)
-        settings = Settings(database_url=database_url, data_dir=tmp_path, out_dir=tmp_path / "videos",
-                            provider="vertex", vertex_base_url=emu.base_url, vertex_project="chaos",
-                            vertex_access_token="test-token", rate_limit="off")
+        settings = Settings(
+            database_url=database_url,
+            data_dir=tmp_path,
+            out_dir=tmp_path / "videos",
+            provider="vertex",
+            vertex_base_url=emu.base_url,
+            vertex_project="chaos",
+            vertex_access_token="test-token",
+            rate_limit="off",
+        )
         (tmp_path / "logs").mkdir()
         fleet = Fleet(workers, env, tmp_path / "logs")
         try:
-            return await _run(client_settings=settings, fleet=fleet, emu=emu, rng=rng, n_jobs=n_jobs, waves=waves,
-                              chaos_s=chaos_s, workers=workers)
+            return await _run(
+                client_settings=settings,
+                fleet=fleet,
+                emu=emu,
+                rng=rng,
+                n_jobs=n_jobs,
+                waves=waves,
+                chaos_s=chaos_s,
+                workers=workers,
+            )
         finally:
             fleet.stop(signal.SIGKILL)  # on failure too: workers left running would claim the next test's jobs
 
 
-async def _run(*, client_settings: Settings, fleet: Fleet, emu: EmulatorServer, rng: random.Random, n_jobs: int,
-               waves: int, chaos_s: float, workers: int) -> dict[str, Any]:
+async def _run(
+    *,
+    client_settings: Settings,
+    fleet: Fleet,
+    emu: EmulatorServer,
+    rng: random.Random,
+    n_jobs: int,
+    waves: int,
+    chaos_s: float,
+    workers: int,
+) -> dict[str, Any]:
     async with VeoClient(client_settings) as client:
         if isinstance(client.store, SqlJobStore):
             async with client.store.engine.begin() as conn:  # a disposable database: start empty
@@ -167,8 +204,9 @@ async def _run(*, client_settings: Settings, fleet: Fleet, emu: EmulatorServer, 
         for wave in range(waves):
             for k in range(per_wave):
                 i = wave * per_wave + k
-                request = GenerateRequest(prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7,
-                                          storage_uri=f"gs://chaos/job-{i}")
+                request = GenerateRequest(
+                    prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7, storage_uri=f"gs://chaos/job-{i}"
+                )
                 ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
             if time.monotonic() >= next_kill:
                 chaos()
@@ -211,9 +249,17 @@ async def _run(*, client_settings: Settings, fleet: Fleet, emu: EmulatorServer, 
         takeovers = 0
         for job in final:
             takeovers += sum("lease of" in e.message for e in await client.events(job.id))
-    return {"jobs": n_jobs, "kills": kills, "restarts": fleet.started - workers, "reconciled": reconciled,
-            "retried": retried, "takeovers": takeovers, "elapsed_s": round(elapsed, 1), "submits": submits,
-            "renders": emu.stats()["renders_started"]}
+    return {
+        "jobs": n_jobs,
+        "kills": kills,
+        "restarts": fleet.started - workers,
+        "reconciled": reconciled,
+        "retried": retried,
+        "takeovers": takeovers,
+        "elapsed_s": round(elapsed, 1),
+        "submits": submits,
+        "renders": emu.stats()["renders_started"],
+    }
 
 
 @pytest.mark.postgres
@@ -226,7 +272,8 @@ async def test_three_workers_on_postgresql_under_sigkill(tmp_path: Path) -> None
 
 
 async def test_one_worker_on_sqlite_under_sigkill(tmp_path: Path) -> None:
-    result = await run_chaos(tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", workers=1, n_jobs=200, waves=20,
-                             chaos_s=25.0)
+    result = await run_chaos(
+        tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", workers=1, n_jobs=200, waves=20, chaos_s=25.0
+    )
     print(f"\nchaos (SQLite, 1 worker): {result}")
     assert result["kills"] >= 8 and result["takeovers"] >= 1

@@ -45,14 +45,17 @@ def wait(http: httpx.Client, request_id: str, timeout: float = 30) -> dict[str, 
 
 def test_auth_unknown_app_and_validation(emu_http: httpx.Client, emulator: EmulatorServer) -> None:
     assert emu_http.post("/fal-ai/veo3.1", json={"prompt": "x"}).status_code == 401
-    assert emu_http.post("/fal-ai/veo3.1", json={"prompt": "x"},
-                         headers={"Authorization": "Key wrong"}).status_code == 401
-    assert emu_http.post("/fal-ai/veo3.1/fast/reference-to-video", json={"prompt": "x"},
-                         headers=AUTH).status_code == 404  # no reference endpoint on the Fast tier
+    assert (
+        emu_http.post("/fal-ai/veo3.1", json={"prompt": "x"}, headers={"Authorization": "Key wrong"}).status_code == 401
+    )
+    assert (
+        emu_http.post("/fal-ai/veo3.1/fast/reference-to-video", json={"prompt": "x"}, headers=AUTH).status_code == 404
+    )  # no reference endpoint on the Fast tier
     r = emu_http.post("/fal-ai/veo3.1", json={"prompt": "x", "duration": "5s"}, headers=AUTH)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "duration"]
-    r = emu_http.post("/fal-ai/veo3.1/image-to-video", json={"prompt": "x", "image_url": "https://nowhere.invalid/a"},
-                      headers=AUTH)
+    r = emu_http.post(
+        "/fal-ai/veo3.1/image-to-video", json={"prompt": "x", "image_url": "https://nowhere.invalid/a"}, headers=AUTH
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "file_download_error"
     assert emulator.stats()["submits_total"] == 0
 
@@ -102,12 +105,15 @@ def test_filtered_failed_and_cancelled(emu_http: httpx.Client) -> None:
     assert (again.status_code, again.json()["status"]) == (400, "ALREADY_COMPLETED")
 
 
-@pytest.mark.parametrize(("endpoint", "inp", "field"), [
-    ("fal-ai/veo3.1/extend-video", {"duration": "7s"}, "video_url"),
-    ("fal-ai/veo3.1/first-last-frame-to-video", {}, "first_frame_url"),
-    ("fal-ai/veo3.1/reference-to-video", {"image_urls": []}, "image_urls"),
-    ("fal-ai/veo3.1", {"resolution": "8k"}, "resolution"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "inp", "field"),
+    [
+        ("fal-ai/veo3.1/extend-video", {"duration": "7s"}, "video_url"),
+        ("fal-ai/veo3.1/first-last-frame-to-video", {}, "first_frame_url"),
+        ("fal-ai/veo3.1/reference-to-video", {"image_urls": []}, "image_urls"),
+        ("fal-ai/veo3.1", {"resolution": "8k"}, "resolution"),
+    ],
+)
 def test_mode_inputs_are_required(emu_http: httpx.Client, endpoint: str, inp: dict[str, Any], field: str) -> None:
     r = emu_http.post(f"/{endpoint}", json={"prompt": "x", **inp}, headers=AUTH)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], r.text

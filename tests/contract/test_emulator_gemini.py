@@ -25,13 +25,20 @@ KEY = {"x-goog-api-key": "test-key"}
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 
 
-def body(prompt: str = "a paper boat on a canal", *, instance: dict[str, Any] | None = None,
-         **params: Any) -> dict[str, Any]:
+def body(
+    prompt: str = "a paper boat on a canal", *, instance: dict[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
     return {"instances": [{"prompt": prompt, **(instance or {})}], "parameters": params}
 
 
-def submit(http: httpx.Client, doc: dict[str, Any], *, model: str = MODEL, headers: dict[str, str] = KEY,
-           params: dict[str, str] | None = None) -> str:
+def submit(
+    http: httpx.Client,
+    doc: dict[str, Any],
+    *,
+    model: str = MODEL,
+    headers: dict[str, str] = KEY,
+    params: dict[str, str] | None = None,
+) -> str:
     r = http.post(f"/v1beta/models/{model}:predictLongRunning", json=doc, headers=headers, params=params)
     assert r.status_code == 200, r.text
     name: str = r.json()["name"]
@@ -73,8 +80,9 @@ def rpc_error(r: httpx.Response, http_status: int, status: str) -> dict[str, Any
     return err
 
 
-def test_generate_poll_and_download_through_a_signed_redirect(emulator: EmulatorServer, emu_http: httpx.Client,
-                                                               tmp_path: Path) -> None:
+def test_generate_poll_and_download_through_a_signed_redirect(
+    emulator: EmulatorServer, emu_http: httpx.Client, tmp_path: Path
+) -> None:
     name = submit(emu_http, body(aspectRatio="9:16", durationSeconds=6))
     assert re.fullmatch(rf"models/{MODEL}/operations/[a-z0-9]+", name)
     op = wait_done(emu_http, name)
@@ -159,8 +167,10 @@ def test_image_to_video_accepts_sdk_and_docs_image_shapes(emu_http: httpx.Client
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     b64 = base64.b64encode(buf.getvalue()).decode()
-    for image in ({"bytesBase64Encoded": b64, "mimeType": "image/png"},
-                  {"inlineData": {"mimeType": "image/png", "data": b64}}):
+    for image in (
+        {"bytesBase64Encoded": b64, "mimeType": "image/png"},
+        {"inlineData": {"mimeType": "image/png", "data": b64}},
+    ):
         doc = body("the flag waves", instance={"image": image}, durationSeconds=4, personGeneration="allow_adult")
         [uri] = samples(wait_done(emu_http, submit(emu_http, doc)))
         path = tmp_path / "i2v.mp4"
@@ -168,8 +178,9 @@ def test_image_to_video_accepts_sdk_and_docs_image_shapes(emu_http: httpx.Client
         assert np.abs(first_frame_rgb(path).astype(np.float32) - arr).mean() < 6
 
 
-def test_extension_of_a_generated_file_adds_seven_seconds(emulator: EmulatorServer, emu_http: httpx.Client,
-                                                          tmp_path: Path) -> None:
+def test_extension_of_a_generated_file_adds_seven_seconds(
+    emulator: EmulatorServer, emu_http: httpx.Client, tmp_path: Path
+) -> None:
     [uri] = samples(wait_done(emu_http, submit(emu_http, body())))
     ext = wait_done(emu_http, submit(emu_http, body("the boat sails on", instance={"video": {"uri": uri}})))
     [ext_uri] = samples(ext)
@@ -178,8 +189,9 @@ def test_extension_of_a_generated_file_adds_seven_seconds(emulator: EmulatorServ
     assert probe_mp4(path).duration_s == pytest.approx(15, abs=0.1)
 
     emulator.state.clock.advance(emulator.config.retention_s + 1)
-    r = emu_http.post(f"/v1beta/models/{MODEL}:predictLongRunning", headers=KEY,
-                      json=body("again", instance={"video": {"uri": uri}}))
+    r = emu_http.post(
+        f"/v1beta/models/{MODEL}:predictLongRunning", headers=KEY, json=body("again", instance={"video": {"uri": uri}})
+    )
     assert "does not exist or has expired" in rpc_error(r, 400, "INVALID_ARGUMENT")["message"]
 
 
@@ -197,8 +209,9 @@ def test_extension_of_a_generated_file_adds_seven_seconds(emulator: EmulatorServ
         ({}, {"image": {"gcsUri": "gs://b/i.png", "mimeType": "image/png"}}, "gcsUri is not supported in Gemini"),
     ],
 )
-def test_invalid_requests_name_the_field(emulator: EmulatorServer, emu_http: httpx.Client, params: dict[str, Any],
-                                         instance: dict[str, Any], message: str) -> None:
+def test_invalid_requests_name_the_field(
+    emulator: EmulatorServer, emu_http: httpx.Client, params: dict[str, Any], instance: dict[str, Any], message: str
+) -> None:
     r = emu_http.post(f"/v1beta/models/{MODEL}:predictLongRunning", headers=KEY, json=body(instance=instance, **params))
     assert message in rpc_error(r, 400, "INVALID_ARGUMENT")["message"]
     assert emulator.stats()["submits_total"] == 0
@@ -213,7 +226,8 @@ def test_unknown_and_retired_models(make_emulator: Any, emu_http: httpx.Client) 
     lite = "veo-3.1-lite-generate-001"  # a Vertex-only model: the SDK's own test expects this 404
     r = emu_http.post(f"/v1beta/models/{lite}:predictLongRunning", headers=KEY, json=body())
     assert rpc_error(r, 404, "NOT_FOUND")["message"].startswith(
-        f"models/{lite} is not found for API version v1beta, or is not supported for predictLongRunning.")
+        f"models/{lite} is not found for API version v1beta, or is not supported for predictLongRunning."
+    )
 
     today = make_emulator(as_of=dt.date(2026, 11, 21))  # after the 2026-10-22 shutdown
     with httpx.Client(base_url=today.base_url) as http:
@@ -232,15 +246,26 @@ def test_unknown_and_retired_models(make_emulator: Any, emu_http: httpx.Client) 
         ({"Authorization": "Bearer test-token"}, None, 403, "PERMISSION_DENIED", None),
     ],
 )
-def test_auth_failures(emu_http: httpx.Client, headers: dict[str, str], params: dict[str, str] | None,
-                       http_status: int, status: str, reason: str | None) -> None:
+def test_auth_failures(
+    emu_http: httpx.Client,
+    headers: dict[str, str],
+    params: dict[str, str] | None,
+    http_status: int,
+    status: str,
+    reason: str | None,
+) -> None:
     r = emu_http.post(f"/v1beta/models/{MODEL}:predictLongRunning", headers=headers, params=params, json=body())
     err = rpc_error(r, http_status, status)
     if reason:
         assert err["message"] == "API key not valid. Please pass a valid API key."
-        assert err["details"] == [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
-                                   "domain": "googleapis.com",
-                                   "metadata": {"service": "generativelanguage.googleapis.com"}}]
+        assert err["details"] == [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ]
     assert "wrong-key-xyz" not in r.text
 
 
@@ -254,10 +279,13 @@ def test_polls_need_the_key_and_the_right_model(emu_http: httpx.Client) -> None:
 def test_stats_per_key_and_download_faults(emulator: EmulatorServer, emu_http: httpx.Client) -> None:
     submit(emu_http, body("[emulate:filtered] a"), headers={"x-goog-api-key": "second-key"})
     [uri] = samples(wait_done(emu_http, submit(emu_http, body())))
-    emu_http.post("/_emulator/faults", json=[
-        {"route": "download", "fault": {"kind": "http", "status": 429}},
-        {"route": "download", "fault": {"kind": "truncate", "after_bytes": 10}},
-    ])
+    emu_http.post(
+        "/_emulator/faults",
+        json=[
+            {"route": "download", "fault": {"kind": "http", "status": 429}},
+            {"route": "download", "fault": {"kind": "truncate", "after_bytes": 10}},
+        ],
+    )
     rpc_error(emu_http.get(uri, headers=KEY), 429, "RESOURCE_EXHAUSTED")  # fires at the keyed request
     location = emu_http.get(uri, headers=KEY).headers["location"]  # truncation waits for the body
     with pytest.raises(httpx.RemoteProtocolError):

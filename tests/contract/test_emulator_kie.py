@@ -30,8 +30,9 @@ def png(color: tuple[int, int, int] = (200, 30, 40)) -> bytes:
 
 
 def generate(http: httpx.Client, **body: Any) -> str:
-    r = http.post("/api/v1/veo/generate", json={"prompt": PROMPT, "model": "veo3_fast", "seeds": 12345, **body},
-                  headers=AUTH)
+    r = http.post(
+        "/api/v1/veo/generate", json={"prompt": PROMPT, "model": "veo3_fast", "seeds": 12345, **body}, headers=AUTH
+    )
     assert r.status_code == 200 and r.json()["code"] == 200, r.text
     task_id: str = r.json()["data"]["taskId"]
     return task_id
@@ -64,15 +65,18 @@ def fetch(http: httpx.Client, url: str, tmp_path: Path, name: str = "v.mp4") -> 
 
 def test_wrong_or_missing_key_is_code_401_on_http_200(emu_http: httpx.Client, emulator: EmulatorServer) -> None:
     for headers in ({"Authorization": "Bearer nope"}, {}):
-        for method, path in (("POST", "/api/v1/veo/generate"), ("GET", "/api/v1/veo/record-info?taskId=x"),
-                             ("GET", "/api/v1/chat/credit"), ("POST", "/api/v1/veo/extend")):
+        for method, path in (
+            ("POST", "/api/v1/veo/generate"),
+            ("GET", "/api/v1/veo/record-info?taskId=x"),
+            ("GET", "/api/v1/chat/credit"),
+            ("POST", "/api/v1/veo/extend"),
+        ):
             r = emu_http.request(method, path, json={"prompt": "x"}, headers=headers)
             assert (r.status_code, r.json()["code"]) == (200, 401), (method, path)
     assert emulator.stats()["submits_total"] == 0
 
 
-def test_generate_record_download_and_stats(emu_http: httpx.Client, emulator: EmulatorServer,
-                                            tmp_path: Path) -> None:
+def test_generate_record_download_and_stats(emu_http: httpx.Client, emulator: EmulatorServer, tmp_path: Path) -> None:
     emulator.state.set_latency(30)  # long, then skipped by advancing the clock: no race with the test
     task_id = generate(emu_http, aspect_ratio="16:9")
     assert record(emu_http, task_id)["successFlag"] == 0  # still generating
@@ -91,20 +95,26 @@ def test_generate_record_download_and_stats(emu_http: httpx.Client, emulator: Em
 
 
 def test_old_field_spellings_are_accepted(emu_http: httpx.Client, tmp_path: Path) -> None:
-    r = emu_http.post("/api/v1/veo/generate", headers=AUTH,
-                      json={"prompt": PROMPT, "model": "veo3_fast", "aspectRatio": "9:16", "seed": 12345})
+    r = emu_http.post(
+        "/api/v1/veo/generate",
+        headers=AUTH,
+        json={"prompt": PROMPT, "model": "veo3_fast", "aspectRatio": "9:16", "seed": 12345},
+    )
     data = wait(emu_http, r.json()["data"]["taskId"])
     info = probe_mp4(fetch(emu_http, data["response"]["resultUrls"][0], tmp_path))
     assert (info.width, info.height) == (720, 1280)
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({"seeds": 5}, "seeds"),
-    ({"model": "veo3", "generationType": "REFERENCE_2_VIDEO", "imageUrls": ["data:,"]}, "REFERENCE_2_VIDEO"),
-    ({"aspect_ratio": "1:1"}, "aspect_ratio"),
-    ({"model": "veo9"}, "not supported"),
-    ({"prompt": ""}, "prompt"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"seeds": 5}, "seeds"),
+        ({"model": "veo3", "generationType": "REFERENCE_2_VIDEO", "imageUrls": ["data:,"]}, "REFERENCE_2_VIDEO"),
+        ({"aspect_ratio": "1:1"}, "aspect_ratio"),
+        ({"model": "veo9"}, "not supported"),
+        ({"prompt": ""}, "prompt"),
+    ],
+)
 def test_invalid_input_is_code_422(emu_http: httpx.Client, body: dict[str, Any], needle: str) -> None:
     r = emu_http.post("/api/v1/veo/generate", json={"prompt": PROMPT, "model": "veo3_fast", **body}, headers=AUTH)
     assert r.status_code == 200 and r.json()["code"] == 422 and needle in r.json()["msg"]
@@ -146,8 +156,9 @@ def test_1080p_is_processing_then_ready(emu_http: httpx.Client, emulator: Emulat
     assert emu_http.get("/api/v1/chat/credit", headers=AUTH).json()["data"] == before - 5
     emulator.state.clock.advance(30)
     deadline = time.monotonic() + 30
-    while (doc := emu_http.get("/api/v1/veo/get-1080p-video", params={"taskId": task_id, "index": 0},
-                               headers=AUTH).json())["code"] != 200:
+    while (
+        doc := emu_http.get("/api/v1/veo/get-1080p-video", params={"taskId": task_id, "index": 0}, headers=AUTH).json()
+    )["code"] != 200:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     info = probe_mp4(fetch(emu_http, doc["data"]["resultUrl"], tmp_path))
@@ -157,8 +168,11 @@ def test_1080p_is_processing_then_ready(emu_http: httpx.Client, emulator: Emulat
 
 def test_upload_then_image_to_video(emu_http: httpx.Client) -> None:
     data_url = "data:image/png;base64," + base64.b64encode(png()).decode()
-    r = emu_http.post("/api/file-base64-upload", headers=AUTH,
-                      json={"base64Data": data_url, "uploadPath": "veokit", "fileName": "first.png"})
+    r = emu_http.post(
+        "/api/file-base64-upload",
+        headers=AUTH,
+        json={"base64Data": data_url, "uploadPath": "veokit", "fileName": "first.png"},
+    )
     assert r.status_code == 200 and r.json()["success"] is True, r.text
     url = r.json()["data"]["downloadUrl"]
     assert emu_http.get(url).content == png()
@@ -170,8 +184,9 @@ def test_upload_then_image_to_video(emu_http: httpx.Client) -> None:
 def test_extend_returns_a_new_task_with_the_full_video(emu_http: httpx.Client, tmp_path: Path) -> None:
     parent = generate(emu_http, aspect_ratio="9:16")  # the provider and CLI tests extend the same: one render
     wait(emu_http, parent)
-    r = emu_http.post("/api/v1/veo/extend", headers=AUTH,
-                      json={"taskId": parent, "prompt": "the fox keeps running", "model": "fast"})
+    r = emu_http.post(
+        "/api/v1/veo/extend", headers=AUTH, json={"taskId": parent, "prompt": "the fox keeps running", "model": "fast"}
+    )
     assert r.json()["code"] == 200, r.text
     child = r.json()["data"]["taskId"]
     assert child != parent

@@ -32,9 +32,11 @@ def data_uri(color: tuple[int, int, int] = (200, 30, 40)) -> str:
 
 
 def create(http: httpx.Client, model: str = MODEL, **inp: Any) -> dict[str, Any]:
-    r = http.post(f"/v1/models/{model}/predictions",
-                  json={"input": {"prompt": PROMPT, "duration": 4, "resolution": "720p", "seed": 7, **inp}},
-                  headers=AUTH)
+    r = http.post(
+        f"/v1/models/{model}/predictions",
+        json={"input": {"prompt": PROMPT, "duration": 4, "resolution": "720p", "seed": 7, **inp}},
+        headers=AUTH,
+    )
     assert r.status_code == 201, r.text
     doc: dict[str, Any] = r.json()
     return doc
@@ -54,21 +56,25 @@ def wait(http: httpx.Client, pid: str, timeout: float = 30) -> dict[str, Any]:
 
 
 def test_auth_and_unknown_model_are_problem_documents(emu_http: httpx.Client) -> None:
-    r = emu_http.post(f"/v1/models/{MODEL}/predictions", json={"input": {"prompt": "x"}},
-                      headers={"Authorization": "Bearer nope"})
+    r = emu_http.post(
+        f"/v1/models/{MODEL}/predictions", json={"input": {"prompt": "x"}}, headers={"Authorization": "Bearer nope"}
+    )
     assert r.status_code == 401 and r.json()["title"] == "Unauthenticated"
     assert r.headers["content-type"].startswith("application/problem+json")
     r = emu_http.post("/v1/models/google/veo-9/predictions", json={"input": {"prompt": "x"}}, headers=AUTH)
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize(("inp", "field"), [
-    ({"duration": 5}, "input.duration"),
-    ({"reference_images": ["REF"], "aspect_ratio": "9:16", "duration": 8}, "input.reference_images"),
-    ({"reference_images": ["REF"], "duration": 4}, "input.reference_images"),
-    ({"last_frame": "REF"}, "input.last_frame"),
-    ({"image": "https://nowhere.invalid/a.png"}, "input.image"),
-])
+@pytest.mark.parametrize(
+    ("inp", "field"),
+    [
+        ({"duration": 5}, "input.duration"),
+        ({"reference_images": ["REF"], "aspect_ratio": "9:16", "duration": 8}, "input.reference_images"),
+        ({"reference_images": ["REF"], "duration": 4}, "input.reference_images"),
+        ({"last_frame": "REF"}, "input.last_frame"),
+        ({"image": "https://nowhere.invalid/a.png"}, "input.image"),
+    ],
+)
 def test_invalid_input_names_the_field(emu_http: httpx.Client, inp: dict[str, Any], field: str) -> None:
     inp = {k: ([data_uri()] if v == ["REF"] else data_uri() if v == "REF" else v) for k, v in inp.items()}
     r = emu_http.post(f"/v1/models/{REFS_MODEL}/predictions", json={"input": {"prompt": "x", **inp}}, headers=AUTH)

@@ -47,10 +47,16 @@ def test_unknown_paths_and_methods_answer_in_google_rpc_shape(emu_http: httpx.Cl
 
 def test_access_log_never_contains_credentials(emu_http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="veokit.emulator")
-    emu_http.post("/v1beta/models/veo-3.1-generate-preview:predictLongRunning", params={"key": "sk-query-secret"},
-                  json={"instances": [{"prompt": "x"}]})
-    emu_http.post("/v1/projects/p/locations/l/publishers/google/models/veo-3.1-generate-001:predictLongRunning",
-                  headers={"Authorization": "Bearer sk-header-secret"}, json={"instances": [{"prompt": "x"}]})
+    emu_http.post(
+        "/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
+        params={"key": "sk-query-secret"},
+        json={"instances": [{"prompt": "x"}]},
+    )
+    emu_http.post(
+        "/v1/projects/p/locations/l/publishers/google/models/veo-3.1-generate-001:predictLongRunning",
+        headers={"Authorization": "Bearer sk-header-secret"},
+        json={"instances": [{"prompt": "x"}]},
+    )
     deadline = time.monotonic() + 5
     while True:  # a request is logged once fully answered, which may be just after the client has read it
         lines = [r.getMessage() for r in caplog.records if r.name == "veokit.emulator"]
@@ -78,8 +84,12 @@ def test_serve_blocks_until_ctrl_c_and_exits_cleanly(tmp_path: Path) -> None:
         "cfg = EmulatorConfig(api_keys=['cli-key'], storage_dir=sys.argv[1], as_of=dt.date(2026, 11, 21))\n"
         f"serve(cfg, '127.0.0.1', {port})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -91,8 +101,11 @@ def test_serve_blocks_until_ctrl_c_and_exits_cleanly(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "serve() did not come up"
                 time.sleep(0.1)
-        r = httpx.post(base + "/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
-                       params={"key": "cli-key"}, json={"instances": [{"prompt": "x"}]})
+        r = httpx.post(
+            base + "/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
+            params={"key": "cli-key"},
+            json={"instances": [{"prompt": "x"}]},
+        )
         assert r.status_code == 404  # the key was accepted; the Gemini preview is retired by then
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)

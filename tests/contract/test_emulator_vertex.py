@@ -47,23 +47,42 @@ def express_path(model: str = MODEL, method: str = "predictLongRunning", version
     return f"/{version}/publishers/google/models/{model}:{method}"
 
 
-def body(prompt: str = "a lighthouse at dusk", *, instance: dict[str, Any] | None = None,
-         **params: Any) -> dict[str, Any]:
+def body(
+    prompt: str = "a lighthouse at dusk", *, instance: dict[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
     return {"instances": [{"prompt": prompt, **(instance or {})}], "parameters": params}
 
 
-def submit(http: httpx.Client, doc: dict[str, Any], *, model: str = MODEL, headers: dict[str, str] = BEARER,
-           path: str | None = None, params: dict[str, str] | None = None) -> str:
+def submit(
+    http: httpx.Client,
+    doc: dict[str, Any],
+    *,
+    model: str = MODEL,
+    headers: dict[str, str] = BEARER,
+    path: str | None = None,
+    params: dict[str, str] | None = None,
+) -> str:
     r = http.post(path or project_path(model), json=doc, headers=headers, params=params)
     assert r.status_code == 200, r.text
     name: str = r.json()["name"]
     return name
 
 
-def poll(http: httpx.Client, name: str, *, model: str = MODEL, headers: dict[str, str] = BEARER,
-         path: str | None = None, params: dict[str, str] | None = None) -> httpx.Response:
-    return http.post(path or project_path(model, "fetchPredictOperation"), json={"operationName": name},
-                     headers=headers, params=params)
+def poll(
+    http: httpx.Client,
+    name: str,
+    *,
+    model: str = MODEL,
+    headers: dict[str, str] = BEARER,
+    path: str | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    return http.post(
+        path or project_path(model, "fetchPredictOperation"),
+        json={"operationName": name},
+        headers=headers,
+        params=params,
+    )
 
 
 def wait_done(http: httpx.Client, name: str, timeout_s: float = 60, **kw: Any) -> dict[str, Any]:
@@ -118,12 +137,19 @@ def sha10(secret: str) -> str:
     ],
 )
 def test_text_to_video_inline_mp4_matches_request(
-    emu_http: httpx.Client, tmp_path: Path, params: dict[str, Any], size: tuple[int, int], duration: int,
+    emu_http: httpx.Client,
+    tmp_path: Path,
+    params: dict[str, Any],
+    size: tuple[int, int],
+    duration: int,
     audio: str | None,
 ) -> None:
     name = submit(emu_http, body(**params))
-    assert re.fullmatch(rf"projects/proj-1/locations/us-central1/publishers/google/models/{MODEL}"
-                        r"/operations/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", name)
+    assert re.fullmatch(
+        rf"projects/proj-1/locations/us-central1/publishers/google/models/{MODEL}"
+        r"/operations/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        name,
+    )
     op = wait_done(emu_http, name)
     assert op["name"] == name
     assert "error" not in op
@@ -139,8 +165,7 @@ def test_text_to_video_inline_mp4_matches_request(
     assert info.audio_codec == audio
 
 
-def test_running_operation_is_not_done_until_latency_elapses(emulator: EmulatorServer,
-                                                              emu_http: httpx.Client) -> None:
+def test_running_operation_is_not_done_until_latency_elapses(emulator: EmulatorServer, emu_http: httpx.Client) -> None:
     emulator.state.set_latency(3600)
     name = submit(emu_http, body())
     r = poll(emu_http, name)
@@ -157,8 +182,9 @@ def test_poll_accepts_either_api_version_and_express_mode_uses_a_key(emu_http: h
     assert wait_done(emu_http, name, path=project_path(method="fetchPredictOperation", version="v1beta1"))["done"]
     express = submit(emu_http, body(), path=express_path(), headers=KEY)
     assert re.fullmatch(rf"publishers/google/models/{MODEL}/operations/[0-9a-f-]{{36}}", express)
-    op = wait_done(emu_http, express, path=express_path(method="fetchPredictOperation"), headers={},
-                   params={"key": "test-key"})
+    op = wait_done(
+        emu_http, express, path=express_path(method="fetchPredictOperation"), headers={}, params={"key": "test-key"}
+    )
     assert op["response"]["videos"][0]["bytesBase64Encoded"]
 
 
@@ -174,8 +200,7 @@ def test_sample_count_two_gives_two_distinct_videos(emu_http: httpx.Client, tmp_
 def test_first_and_last_frames_follow_the_input_images(emu_http: httpx.Client, tmp_path: Path) -> None:
     first = png(1280, 720, [(220, 30, 30), (30, 220, 30), (30, 30, 220), (230, 230, 40)])
     last = png(1280, 720, [(250, 250, 250), (10, 10, 10), (200, 120, 0), (0, 140, 160)])
-    doc = body("a door opens", instance={"image": image_doc(first), "lastFrame": image_doc(last)},
-               durationSeconds=4)
+    doc = body("a door opens", instance={"image": image_doc(first), "lastFrame": image_doc(last)}, durationSeconds=4)
     path = save(wait_done(emu_http, submit(emu_http, doc))["response"]["videos"][0], tmp_path / "frames.mp4")
     want_first = np.asarray(Image.open(io.BytesIO(first)).convert("RGB"), dtype=np.float32)
     want_last = np.asarray(Image.open(io.BytesIO(last)).convert("RGB"), dtype=np.float32)
@@ -186,8 +211,11 @@ def test_first_and_last_frames_follow_the_input_images(emu_http: httpx.Client, t
 
 def test_extension_adds_seven_seconds_from_bytes_or_gcs(emu_http: httpx.Client, tmp_path: Path) -> None:
     source = wait_done(emu_http, submit(emu_http, body(storageUri="gs://clips/src")))["response"]["videos"][0]
-    media = emu_http.get(f"/storage/v1/b/clips/o/{quote(source['gcsUri'][len('gs://clips/'):], safe='')}",
-                         params={"alt": "media"}, headers=BEARER)
+    media = emu_http.get(
+        f"/storage/v1/b/clips/o/{quote(source['gcsUri'][len('gs://clips/') :], safe='')}",
+        params={"alt": "media"},
+        headers=BEARER,
+    )
     inputs = [
         {"bytesBase64Encoded": base64.b64encode(media.content).decode(), "mimeType": "video/mp4"},
         {"gcsUri": source["gcsUri"], "mimeType": "video/mp4"},
@@ -238,31 +266,65 @@ _PNG = image_doc(png(64, 36, [(1, 2, 3)] * 4))
         (MODEL, body(fps=30), "Unsupported fps: 30"),
         (MODEL, body(personGeneration="allow_everyone"), "personGeneration allow_everyone is not supported"),
         (MODEL, body(instance={"lastFrame": _PNG}), "lastFrame requires instances[0].image"),
-        (MODEL, body(instance={"referenceImages": [{"image": _PNG, "referenceType": "asset"}] * 4}),
-         "at most 3 reference images"),
-        (MODEL, body(instance={"referenceImages": [{"image": _PNG, "referenceType": "STYLE"}]}),
-         "referenceType STYLE is not supported"),
-        (MODEL, body(instance={"image": {"bytesBase64Encoded": "bm90IGFuIGltYWdl", "mimeType": "image/png"}}),
-         "instances[0].image: the image must be a PNG, JPEG or WebP file"),
-        (MODEL, body(instance={"image": {"bytesBase64Encoded": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 40)
-                                         .decode(), "mimeType": "image/png"}}),
-         "instances[0].image: the image could not be decoded"),
-        (MODEL, body(instance={"image": {"gcsUri": "gs://b/none.png", "mimeType": "image/png"}}),
-         "instances[0].image.gcsUri: gs://b/none.png does not exist"),
-        (MODEL, body(instance={"video": {"bytesBase64Encoded": "bm90IGEgdmlkZW8="}}),
-         "instances[0].video: the video is not a valid MP4 file"),
-        (MODEL, body(durationSeconds=4, instance={"video": {"gcsUri": "gs://b/x.mp4"}}),
-         "durationSeconds must be 8 when extending a video"),
-        (MODEL, body(resolution="1080p", instance={"video": {"gcsUri": "gs://b/x.mp4"}}),
-         "resolution 1080p is not supported for video extension"),
-        ("veo-3.1-lite-generate-001", body(instance={"image": _PNG, "lastFrame": _PNG}),
-         "instances[0].lastFrame: first last frame is not supported by model veo-3.1-lite-generate-001"),
+        (
+            MODEL,
+            body(instance={"referenceImages": [{"image": _PNG, "referenceType": "asset"}] * 4}),
+            "at most 3 reference images",
+        ),
+        (
+            MODEL,
+            body(instance={"referenceImages": [{"image": _PNG, "referenceType": "STYLE"}]}),
+            "referenceType STYLE is not supported",
+        ),
+        (
+            MODEL,
+            body(instance={"image": {"bytesBase64Encoded": "bm90IGFuIGltYWdl", "mimeType": "image/png"}}),
+            "instances[0].image: the image must be a PNG, JPEG or WebP file",
+        ),
+        (
+            MODEL,
+            body(
+                instance={
+                    "image": {
+                        "bytesBase64Encoded": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 40).decode(),
+                        "mimeType": "image/png",
+                    }
+                }
+            ),
+            "instances[0].image: the image could not be decoded",
+        ),
+        (
+            MODEL,
+            body(instance={"image": {"gcsUri": "gs://b/none.png", "mimeType": "image/png"}}),
+            "instances[0].image.gcsUri: gs://b/none.png does not exist",
+        ),
+        (
+            MODEL,
+            body(instance={"video": {"bytesBase64Encoded": "bm90IGEgdmlkZW8="}}),
+            "instances[0].video: the video is not a valid MP4 file",
+        ),
+        (
+            MODEL,
+            body(durationSeconds=4, instance={"video": {"gcsUri": "gs://b/x.mp4"}}),
+            "durationSeconds must be 8 when extending a video",
+        ),
+        (
+            MODEL,
+            body(resolution="1080p", instance={"video": {"gcsUri": "gs://b/x.mp4"}}),
+            "resolution 1080p is not supported for video extension",
+        ),
+        (
+            "veo-3.1-lite-generate-001",
+            body(instance={"image": _PNG, "lastFrame": _PNG}),
+            "instances[0].lastFrame: first last frame is not supported by model veo-3.1-lite-generate-001",
+        ),
         (MODEL, {**body(), "extra": 1}, 'Unknown name "extra"'),
         (MODEL, {"instances": [], "parameters": {}}, "exactly one instance"),
     ],
 )
-def test_invalid_requests_get_400_naming_the_field(emulator: EmulatorServer, emu_http: httpx.Client,
-                                                   model: str, doc: dict[str, Any], message: str) -> None:
+def test_invalid_requests_get_400_naming_the_field(
+    emulator: EmulatorServer, emu_http: httpx.Client, model: str, doc: dict[str, Any], message: str
+) -> None:
     err = rpc_error(emu_http.post(project_path(model), json=doc, headers=BEARER), 400, "INVALID_ARGUMENT")
     assert message in err["message"]
     assert emulator.stats()["submits_total"] == 0  # rejected requests are not billed
@@ -275,10 +337,11 @@ def test_malformed_json_is_invalid_argument(emu_http: httpx.Client) -> None:
 
 def test_unknown_and_retired_models_are_404(emu_http: httpx.Client) -> None:
     err = rpc_error(emu_http.post(project_path("veo-9-ultra"), json=body(), headers=BEARER), 404, "NOT_FOUND")
-    assert err["message"].startswith("Publisher Model `projects/proj-1/locations/us-central1/publishers/google/"
-                                     "models/veo-9-ultra` was not found or your project does not have access")
-    err = rpc_error(emu_http.post(project_path("veo-3.0-generate-001"), json=body(), headers=BEARER),
-                    404, "NOT_FOUND")
+    assert err["message"].startswith(
+        "Publisher Model `projects/proj-1/locations/us-central1/publishers/google/"
+        "models/veo-9-ultra` was not found or your project does not have access"
+    )
+    err = rpc_error(emu_http.post(project_path("veo-3.0-generate-001"), json=body(), headers=BEARER), 404, "NOT_FOUND")
     assert err["message"].startswith("models/veo-3.0-generate-001 is no longer available.")
     assert "veo-3.1-generate-001" in err["message"]  # the catalog's replacement
 
@@ -294,24 +357,50 @@ def test_as_of_decides_which_models_are_retired(make_emulator: Any) -> None:
     ("path", "headers", "http_status", "status", "reason", "text"),
     [
         (project_path(), {}, 401, "UNAUTHENTICATED", "CREDENTIALS_MISSING", "Request is missing required"),
-        (project_path(), {"Authorization": "Bearer wrong-token-123"}, 401, "UNAUTHENTICATED",
-         "ACCESS_TOKEN_TYPE_UNSUPPORTED", "Request had invalid authentication credentials. Expected OAuth 2"),
+        (
+            project_path(),
+            {"Authorization": "Bearer wrong-token-123"},
+            401,
+            "UNAUTHENTICATED",
+            "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+            "Request had invalid authentication credentials. Expected OAuth 2",
+        ),
         (project_path(), KEY, 401, "UNAUTHENTICATED", "CREDENTIALS_MISSING", "Request is missing required"),
         (express_path(), {}, 403, "PERMISSION_DENIED", None, "Method doesn't allow unregistered callers"),
-        (express_path(), {"x-goog-api-key": "wrong-key-123"}, 400, "INVALID_ARGUMENT", "API_KEY_INVALID",
-         "API key not valid. Please pass a valid API key."),
+        (
+            express_path(),
+            {"x-goog-api-key": "wrong-key-123"},
+            400,
+            "INVALID_ARGUMENT",
+            "API_KEY_INVALID",
+            "API key not valid. Please pass a valid API key.",
+        ),
     ],
 )
-def test_auth_failures(emulator: EmulatorServer, emu_http: httpx.Client, path: str, headers: dict[str, str],
-                       http_status: int, status: str, reason: str | None, text: str) -> None:
+def test_auth_failures(
+    emulator: EmulatorServer,
+    emu_http: httpx.Client,
+    path: str,
+    headers: dict[str, str],
+    http_status: int,
+    status: str,
+    reason: str | None,
+    text: str,
+) -> None:
     r = emu_http.post(path, json=body(), headers=headers)
     err = rpc_error(r, http_status, status)
     assert err["message"].startswith(text)
     if reason is None:
         assert "details" not in err
     else:
-        assert err["details"] == [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
-                                   "domain": "googleapis.com", "metadata": {"service": "aiplatform.googleapis.com"}}]
+        assert err["details"] == [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+                "metadata": {"service": "aiplatform.googleapis.com"},
+            }
+        ]
     assert "wrong-" not in r.text  # a credential is never echoed
     assert emulator.stats()["submits_total"] == 0
 
@@ -324,8 +413,7 @@ def test_poll_of_unknown_operation_is_404_and_needs_credentials(emu_http: httpx.
 
 
 # -- Cloud Storage ------------------------------------------------------------------------------------
-def test_storage_uri_delivers_gcs_objects_served_with_bearer_and_ranges(emu_http: httpx.Client,
-                                                                          tmp_path: Path) -> None:
+def test_storage_uri_delivers_gcs_objects_served_with_bearer_and_ranges(emu_http: httpx.Client, tmp_path: Path) -> None:
     name = submit(emu_http, body(storageUri="gs://veo-out/runs/"))
     videos = wait_done(emu_http, name)["response"]["videos"]
     op_id = name.rpartition("/")[2]
@@ -361,8 +449,9 @@ def test_storage_uri_delivers_gcs_objects_served_with_bearer_and_ranges(emu_http
     r = ranged(f"bytes={size}-")
     assert (r.status_code, r.headers["content-range"]) == (416, f"bytes */{size}")
 
-    alt = emu_http.get(f"/download/storage/v1/b/veo-out/o/{quote(obj, safe='')}", params={"alt": "media"},
-                       headers=BEARER)
+    alt = emu_http.get(
+        f"/download/storage/v1/b/veo-out/o/{quote(obj, safe='')}", params={"alt": "media"}, headers=BEARER
+    )
     assert alt.content == full.content
     missing = emu_http.get("/storage/v1/b/veo-out/o/none.mp4", params={"alt": "media"}, headers=BEARER)
     assert (missing.status_code, missing.json()["error"]["errors"][0]["reason"]) == (404, "notFound")
@@ -371,17 +460,25 @@ def test_storage_uri_delivers_gcs_objects_served_with_bearer_and_ranges(emu_http
 # -- OAuth and the metadata server ---------------------------------------------------------------------
 def _service_account_info(token_uri: str) -> dict[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return {"type": "service_account", "project_id": "proj-1", "private_key_id": "k1", "private_key": pem,
-            "client_email": "ci-runner@proj-1.iam.gserviceaccount.com", "client_id": "1234",
-            "token_uri": token_uri}
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "proj-1",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "ci-runner@proj-1.iam.gserviceaccount.com",
+        "client_id": "1234",
+        "token_uri": token_uri,
+    }
 
 
 def test_service_account_credentials_fetch_and_refresh_tokens(make_emulator: Any) -> None:
     emu = make_emulator(token_lifetime_s=60)
     creds = service_account.Credentials.from_service_account_info(
-        _service_account_info(emu.base_url + "/token"), scopes=[CLOUD_PLATFORM])
+        _service_account_info(emu.base_url + "/token"), scopes=[CLOUD_PLATFORM]
+    )
     creds.refresh(google.auth.transport.requests.Request())  # a real JWT-bearer grant to the emulator
     first = creds.token
     assert first.startswith("ya29.")
@@ -405,8 +502,12 @@ def test_service_account_credentials_fetch_and_refresh_tokens(make_emulator: Any
 
 def test_authorized_user_refresh_token_grant(emulator: EmulatorServer, emu_http: httpx.Client) -> None:
     creds = google.oauth2.credentials.Credentials(
-        token=None, refresh_token="rt-secret-1", client_id="cid.apps.googleusercontent.com",
-        client_secret="cs-secret", token_uri=emulator.base_url + "/token")
+        token=None,
+        refresh_token="rt-secret-1",
+        client_id="cid.apps.googleusercontent.com",
+        client_secret="cs-secret",
+        token_uri=emulator.base_url + "/token",
+    )
     creds.refresh(google.auth.transport.requests.Request())
     submit(emu_http, body("[emulate:filtered] user"), headers={"Authorization": f"Bearer {creds.token}"})
     stats = emulator.stats()
@@ -424,8 +525,9 @@ def test_token_endpoint_rejects_bad_grants(emu_http: httpx.Client) -> None:
     assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
 
 
-def test_compute_engine_credentials_via_metadata_server(emulator: EmulatorServer, emu_http: httpx.Client,
-                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_compute_engine_credentials_via_metadata_server(
+    emulator: EmulatorServer, emu_http: httpx.Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     host = emulator.base_url.removeprefix("http://")
     monkeypatch.setenv("GCE_METADATA_HOST", host)
     monkeypatch.setenv("GCE_METADATA_IP", host)  # ping() reads this one, at call time
@@ -449,8 +551,9 @@ def test_compute_engine_credentials_via_metadata_server(emulator: EmulatorServer
 
 
 # -- stats, admin, faults -------------------------------------------------------------------------------
-def test_stats_count_submits_per_credential_and_never_show_secrets(emulator: EmulatorServer,
-                                                                   emu_http: httpx.Client) -> None:
+def test_stats_count_submits_per_credential_and_never_show_secrets(
+    emulator: EmulatorServer, emu_http: httpx.Client
+) -> None:
     filtered = body("[emulate:filtered] stats")
     names = [
         submit(emu_http, filtered, headers={**BEARER, "x-goog-user-project": "billing-proj"}),
@@ -496,8 +599,14 @@ def test_http_faults_fire_in_order_then_clear(emulator: EmulatorServer, emu_http
 
 def test_outcome_fault_applies_to_its_model_only(emu_http: httpx.Client) -> None:
     fast = "veo-3.1-fast-generate-001"
-    emu_http.post("/_emulator/faults", json={"rules": [
-        {"route": "submit", "model": fast, "fault": {"kind": "outcome", "outcome": "failed", "message": "boom"}}]})
+    emu_http.post(
+        "/_emulator/faults",
+        json={
+            "rules": [
+                {"route": "submit", "model": fast, "fault": {"kind": "outcome", "outcome": "failed", "message": "boom"}}
+            ]
+        },
+    )
     other = wait_done(emu_http, submit(emu_http, body("[emulate:filtered] x")))
     assert other["response"]["raiMediaFilteredCount"] == 1
     failed = wait_done(emu_http, submit(emu_http, body("a"), model=fast), model=fast)
@@ -508,10 +617,13 @@ def test_outcome_fault_applies_to_its_model_only(emu_http: httpx.Client) -> None
 
 def test_delay_then_http_fault_on_poll(emulator: EmulatorServer, emu_http: httpx.Client) -> None:
     name = submit(emu_http, body("[emulate:filtered] slow poll"))
-    emu_http.post("/_emulator/faults", json=[
-        {"route": "poll", "fault": {"kind": "delay", "seconds": 0.4}},
-        {"route": "poll", "fault": {"kind": "http", "status": 500}},
-    ])
+    emu_http.post(
+        "/_emulator/faults",
+        json=[
+            {"route": "poll", "fault": {"kind": "delay", "seconds": 0.4}},
+            {"route": "poll", "fault": {"kind": "http", "status": 500}},
+        ],
+    )
     started = time.monotonic()
     assert poll(emu_http, name).status_code == 200
     assert time.monotonic() - started >= 0.4
@@ -523,7 +635,7 @@ def test_delay_then_http_fault_on_poll(emulator: EmulatorServer, emu_http: httpx
 def test_truncate_fault_cuts_a_download_short(emu_http: httpx.Client) -> None:
     name = submit(emu_http, body(storageUri="gs://cut/"))
     uri = wait_done(emu_http, name)["response"]["videos"][0]["gcsUri"]
-    url = f"/storage/v1/b/cut/o/{quote(uri[len('gs://cut/'):], safe='')}"
+    url = f"/storage/v1/b/cut/o/{quote(uri[len('gs://cut/') :], safe='')}"
     emu_http.post("/_emulator/faults", json=[{"route": "download", "fault": {"kind": "truncate", "after_bytes": 1000}}])
     with pytest.raises(httpx.RemoteProtocolError):
         emu_http.get(url, params={"alt": "media"}, headers=BEARER)
@@ -597,7 +709,7 @@ class _Base64Sink:
             m = self.MARKER.search(self.head)
             if m is None:
                 return
-            self.inside, chunk = True, self.head[m.end():]
+            self.inside, chunk = True, self.head[m.end() :]
         end = chunk.find(b'"')
         if end >= 0:
             chunk, self.finished = chunk[:end], True
@@ -636,8 +748,9 @@ def test_inline_base64_response_streams_with_flat_memory(emulator: EmulatorServe
     sampler.start()
     sink, received = _Base64Sink(), 0
     try:
-        with emu_http.stream("POST", project_path(method="fetchPredictOperation"), json={"operationName": name},
-                             headers=BEARER) as r:
+        with emu_http.stream(
+            "POST", project_path(method="fetchPredictOperation"), json={"operationName": name}, headers=BEARER
+        ) as r:
             assert r.status_code == 200
             length = int(r.headers["content-length"])
             for chunk in r.iter_raw():

@@ -31,8 +31,13 @@ Op = TypeVar("Op", bound=types.Operation)
 
 def vertex_client(emu: EmulatorServer, *, quota_project: str | None = None) -> genai.Client:
     creds = google.oauth2.credentials.Credentials(token="test-token", quota_project_id=quota_project)
-    return genai.Client(vertexai=True, project="p", location="us-central1", credentials=creds,
-                        http_options=types.HttpOptions(base_url=emu.base_url + "/"))
+    return genai.Client(
+        vertexai=True,
+        project="p",
+        location="us-central1",
+        credentials=creds,
+        http_options=types.HttpOptions(base_url=emu.base_url + "/"),
+    )
 
 
 def express_client(emu: EmulatorServer) -> genai.Client:
@@ -40,8 +45,13 @@ def express_client(emu: EmulatorServer) -> genai.Client:
 
 
 def standard_config(**overrides: Any) -> types.GenerateVideosConfig:
-    fields: dict[str, Any] = {"aspect_ratio": "16:9", "duration_seconds": 8, "resolution": "720p",
-                              "number_of_videos": 1, **overrides}
+    fields: dict[str, Any] = {
+        "aspect_ratio": "16:9",
+        "duration_seconds": 8,
+        "resolution": "720p",
+        "number_of_videos": 1,
+        **overrides,
+    }
     return types.GenerateVideosConfig(**fields)
 
 
@@ -71,8 +81,9 @@ def assert_standard_video(path: Path, duration: float = 8) -> None:
 
 def test_vertex_project_mode_text_to_video(emulator: EmulatorServer, tmp_path: Path) -> None:
     client = vertex_client(emulator, quota_project="billing-proj")
-    op = client.models.generate_videos(model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"),
-                                       config=standard_config())
+    op = client.models.generate_videos(
+        model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config()
+    )
     assert op.name is not None
     assert op.name.startswith(f"projects/p/locations/us-central1/publishers/google/models/{MODEL}/operations/")
     op = wait(client, op)
@@ -86,8 +97,9 @@ def test_vertex_project_mode_text_to_video(emulator: EmulatorServer, tmp_path: P
 
 def test_vertex_express_mode_with_api_key(emulator: EmulatorServer, tmp_path: Path) -> None:
     client = express_client(emulator)
-    op = client.models.generate_videos(model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"),
-                                       config=standard_config())
+    op = client.models.generate_videos(
+        model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config()
+    )
     assert op.name is not None and op.name.startswith(f"publishers/google/models/{MODEL}/operations/")
     assert_standard_video(video_file(wait(client, op), tmp_path / "express.mp4"))
     submits = emulator.stats()["submits"]
@@ -101,8 +113,9 @@ def test_image_to_video_first_frame_is_the_image(emulator: EmulatorServer, tmp_p
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     client = vertex_client(emulator)
-    source = types.GenerateVideosSource(prompt="petals fall",
-                                        image=types.Image(image_bytes=buf.getvalue(), mime_type="image/png"))
+    source = types.GenerateVideosSource(
+        prompt="petals fall", image=types.Image(image_bytes=buf.getvalue(), mime_type="image/png")
+    )
     op = wait(client, client.models.generate_videos(model=MODEL, source=source, config=standard_config()))
     path = video_file(op, tmp_path / "i2v.mp4")
     assert_standard_video(path)
@@ -111,17 +124,25 @@ def test_image_to_video_first_frame_is_the_image(emulator: EmulatorServer, tmp_p
 
 def test_output_gcs_uri_is_returned_and_downloadable(emulator: EmulatorServer, tmp_path: Path) -> None:
     client = vertex_client(emulator)
-    op = wait(client, client.models.generate_videos(
-        model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"),
-        config=standard_config(output_gcs_uri="gs://sdk-bucket/veo")))
+    op = wait(
+        client,
+        client.models.generate_videos(
+            model=MODEL,
+            source=types.GenerateVideosSource(prompt="a lighthouse at dusk"),
+            config=standard_config(output_gcs_uri="gs://sdk-bucket/veo"),
+        ),
+    )
     assert op.response is not None and op.response.generated_videos
     video = op.response.generated_videos[0].video
     assert video is not None and video.video_bytes is None
     assert video.uri is not None
     assert video.uri.startswith("gs://sdk-bucket/veo/") and video.uri.endswith("/sample_0.mp4")
     obj = quote(video.uri.removeprefix("gs://sdk-bucket/"), safe="")
-    r = httpx.get(f"{emulator.base_url}/storage/v1/b/sdk-bucket/o/{obj}", params={"alt": "media"},
-                  headers={"Authorization": "Bearer test-token"})
+    r = httpx.get(
+        f"{emulator.base_url}/storage/v1/b/sdk-bucket/o/{obj}",
+        params={"alt": "media"},
+        headers={"Authorization": "Bearer test-token"},
+    )
     assert r.status_code == 200
     (tmp_path / "gcs.mp4").write_bytes(r.content)
     assert_standard_video(tmp_path / "gcs.mp4")
@@ -129,8 +150,12 @@ def test_output_gcs_uri_is_returned_and_downloadable(emulator: EmulatorServer, t
 
 def test_extension_with_video_bytes(emulator: EmulatorServer, tmp_path: Path) -> None:
     client = vertex_client(emulator)
-    first = wait(client, client.models.generate_videos(
-        model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config()))
+    first = wait(
+        client,
+        client.models.generate_videos(
+            model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config()
+        ),
+    )
     assert first.response is not None and first.response.generated_videos
     previous = first.response.generated_videos[0].video
     source = types.GenerateVideosSource(prompt="the lighthouse at night", video=previous)
@@ -140,13 +165,21 @@ def test_extension_with_video_bytes(emulator: EmulatorServer, tmp_path: Path) ->
 
 def test_filtered_and_failed_operations_parse(emulator: EmulatorServer) -> None:
     client = vertex_client(emulator)
-    filtered = wait(client, client.models.generate_videos(
-        model=MODEL, source=types.GenerateVideosSource(prompt="[emulate:filtered] x"), config=standard_config()))
+    filtered = wait(
+        client,
+        client.models.generate_videos(
+            model=MODEL, source=types.GenerateVideosSource(prompt="[emulate:filtered] x"), config=standard_config()
+        ),
+    )
     assert filtered.response is not None
     assert filtered.response.rai_media_filtered_count == 1
     assert filtered.response.rai_media_filtered_reasons and not filtered.response.generated_videos
-    failed = wait(client, client.models.generate_videos(
-        model=MODEL, source=types.GenerateVideosSource(prompt="[emulate:failed] x"), config=standard_config()))
+    failed = wait(
+        client,
+        client.models.generate_videos(
+            model=MODEL, source=types.GenerateVideosSource(prompt="[emulate:failed] x"), config=standard_config()
+        ),
+    )
     assert failed.response is None
     assert failed.error is not None and failed.error["code"] == 13  # the SDK does not raise on operation errors
 
@@ -161,15 +194,20 @@ def test_sdk_raises_api_errors_from_emulator_bodies(emulator: EmulatorServer) ->
     with pytest.raises(errors.ClientError) as retired:
         client.models.generate_videos(model="veo-3.0-generate-001", source=source, config=standard_config())
     assert retired.value.code == 404 and "is no longer available" in (retired.value.message or "")
-    httpx.post(f"{emulator.base_url}/_emulator/faults",
-               json=[{"route": "submit", "fault": {"kind": "http", "status": 503}}])
+    httpx.post(
+        f"{emulator.base_url}/_emulator/faults", json=[{"route": "submit", "fault": {"kind": "http", "status": 503}}]
+    )
     with pytest.raises(errors.ServerError) as unavailable:
         client.models.generate_videos(model=MODEL, source=source, config=standard_config())
     assert (unavailable.value.code, unavailable.value.status) == (503, "UNAVAILABLE")
     # Keep a reference: a temporary genai.Client closes its HTTP client when garbage-collected mid-call.
-    revoked = genai.Client(vertexai=True, project="p", location="us-central1",
-                           credentials=google.oauth2.credentials.Credentials(token="revoked-token"),
-                           http_options=types.HttpOptions(base_url=emulator.base_url + "/"))
+    revoked = genai.Client(
+        vertexai=True,
+        project="p",
+        location="us-central1",
+        credentials=google.oauth2.credentials.Credentials(token="revoked-token"),
+        http_options=types.HttpOptions(base_url=emulator.base_url + "/"),
+    )
     with pytest.raises(errors.ClientError) as unauthenticated:
         revoked.models.generate_videos(model=MODEL, source=source, config=standard_config())
     assert unauthenticated.value.code == 401
@@ -181,7 +219,8 @@ async def test_async_client_against_async_started_emulator(emulator_config: Emul
     async with EmulatorServer(emulator_config) as emu:
         client = express_client(emu)
         op = await client.aio.models.generate_videos(
-            model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config())
+            model=MODEL, source=types.GenerateVideosSource(prompt="a lighthouse at dusk"), config=standard_config()
+        )
         deadline = time.monotonic() + 60
         while not op.done:
             assert time.monotonic() < deadline

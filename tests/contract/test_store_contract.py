@@ -709,8 +709,9 @@ async def test_release_frees_the_job_with_an_optional_back_off(store: JobStore) 
     [job] = await seed_jobs(store, 1)
     [held] = await store.claim("w1", lease_s=10, now=at(0))
     error = {"type": "NetworkError", "message": "connection refused"}
-    released = await store.release(job.id, fence=held.lease_token, delay_s=30, message="not sent; retry in 30 s",
-                                   error=error, now=at(1))
+    released = await store.release(
+        job.id, fence=held.lease_token, delay_s=30, message="not sent; retry in 30 s", error=error, now=at(1)
+    )
     assert (released.lease_owner, released.lease_token, released.lease_expires_at) == (None, 2, at(31))
     assert released.error == error and released.state is S.QUEUED
     last = (await store.events(job.id))[-1]
@@ -733,8 +734,12 @@ async def test_release_of_a_finished_job_changes_nothing(store: JobStore) -> Non
 
 
 async def test_lease_arguments_are_checked(store: JobStore) -> None:
-    for bad in ({"owner": "", "lease_s": 1}, {"owner": "w", "lease_s": 0}, {"owner": "w", "lease_s": float("nan")},
-                {"owner": "w", "lease_s": 1, "limit": -1}):
+    for bad in (
+        {"owner": "", "lease_s": 1},
+        {"owner": "w", "lease_s": 0},
+        {"owner": "w", "lease_s": float("nan")},
+        {"owner": "w", "lease_s": 1, "limit": -1},
+    ):
         owner = bad.pop("owner")
         with pytest.raises(ValueError):
             await store.claim(owner, **bad)
@@ -778,7 +783,13 @@ async def test_begin_submit_reserves_the_estimate_and_success_spends_the_cost(st
     spend = await store.spend()
     [row] = spend.rows
     assert (row.day, row.provider, row.model, row.submits, row.reserved_usd, row.spent_usd) == (
-        DAY, "vertex", "veo-3.1-generate-001", 1, 3.2, 0.0)
+        DAY,
+        "vertex",
+        "veo-3.1-generate-001",
+        1,
+        3.2,
+        0.0,
+    )
     job = await advance(store, job, S.RUNNING, S.DOWNLOADING)
     await store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, cost_usd=1.6)
     [row] = (await store.spend()).rows
@@ -911,9 +922,16 @@ async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: P
     try:
         async with engine.execution_options(**{sqlite_setup.WRITE: True}).begin() as conn:
             await conn.run_sync(lambda c: upgrade_connection(c, "0001"))
-            await conn.execute(sa.insert(jobs).values(
-                {**job.model_dump(mode="json", exclude={"state"}), "state": "queued", "created_at": job.created_at,
-                 "updated_at": job.updated_at}))
+            await conn.execute(
+                sa.insert(jobs).values(
+                    {
+                        **job.model_dump(mode="json", exclude={"state"}),
+                        "state": "queued",
+                        "created_at": job.created_at,
+                        "updated_at": job.updated_at,
+                    }
+                )
+            )
     finally:
         await engine.dispose()
     store = SqlJobStore(url)
@@ -923,8 +941,14 @@ async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: P
         [claimed] = await store.claim("w1", lease_s=5)
         assert claimed.id == job.id
         async with store.engine.connect() as conn:
-            assert await conn.run_sync(lambda c: MigrationContext.configure(
-                c, opts={"version_table": VERSION_TABLE}).get_current_revision()) == HEAD
+            assert (
+                await conn.run_sync(
+                    lambda c: MigrationContext.configure(
+                        c, opts={"version_table": VERSION_TABLE}
+                    ).get_current_revision()
+                )
+                == HEAD
+            )
     finally:
         await store.close()
 
@@ -971,8 +995,10 @@ async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_
     made = [await store.create(make_job()) for _ in range(30)]
     commits = 0
     outcomes = await asyncio.gather(
-        *(store.transition(job.id, expect=S.RUNNING if i % 3 == 0 else S.QUEUED, to=S.FAILED, message=f"w{i}")
-          for i, job in enumerate(made)),
+        *(
+            store.transition(job.id, expect=S.RUNNING if i % 3 == 0 else S.QUEUED, to=S.FAILED, message=f"w{i}")
+            for i, job in enumerate(made)
+        ),
         return_exceptions=True,
     )
     failed = [o for o in outcomes if not isinstance(o, Job)]

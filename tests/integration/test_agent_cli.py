@@ -26,14 +26,20 @@ MOCK = '{"mock_response": "Here is your plan: a 9:16, 8 s clip."}'
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
-    return {"VEOKIT_PROVIDER": "emulator", "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
-            "VEOKIT_DATA_DIR": str(tmp_path), "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
-            "VEOKIT_AGENT_MODEL": "gemini/gemini-2.5-flash", "VEOKIT_AGENT_API_KEY": "sk-not-used",
-            "VEOKIT_AGENT_PARAMS": MOCK}
+    return {
+        "VEOKIT_PROVIDER": "emulator",
+        "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+        "VEOKIT_DATA_DIR": str(tmp_path),
+        "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
+        "VEOKIT_AGENT_MODEL": "gemini/gemini-2.5-flash",
+        "VEOKIT_AGENT_API_KEY": "sk-not-used",
+        "VEOKIT_AGENT_PARAMS": MOCK,
+    }
 
 
-def test_create_video_agent_uses_litellm_with_the_configured_model(env: dict[str, str],
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_video_agent_uses_litellm_with_the_configured_model(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     agent = create_video_agent(api_base="http://127.0.0.1:4000", use_litellm_proxy=True)
@@ -60,16 +66,23 @@ def test_agent_command_without_prompt_chats_until_exit(env: dict[str, str]) -> N
 def test_agent_without_a_model_is_one_line_exit_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOKIT_", "GEMINI_", "GOOGLE_"))}
     env.update({"VEOKIT_CONFIG": str(tmp_path / "none.toml"), "VEOKIT_PROVIDER": "emulator"})
-    p = subprocess.run([sys.executable, "-m", "veokit.cli.main", "agent", "make a video"], capture_output=True,
-                       text=True, timeout=60, env=env, cwd=tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-m", "veokit.cli.main", "agent", "make a video"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert p.returncode == 2, (p.stdout, p.stderr)
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "VEOKIT_AGENT_MODEL" in lines[0] and "Traceback" not in p.stderr
 
 
 @pytest.mark.parametrize(("command", "module"), [("agent", "strands"), ("mcp", "mcp.server.mcpserver")])
-def test_missing_agent_extra_is_one_line_exit_2(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                command: str, module: str) -> None:
+def test_missing_agent_extra_is_one_line_exit_2(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: str, module: str
+) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # what an install without the extra looks like to import
     result = CliRunner().invoke(app, [command, "hello"] if command == "agent" else [command], env=env)
     assert result.exit_code == 2

@@ -38,13 +38,15 @@ class ScriptedModel(Model):
     def get_config(self) -> Any:
         return {}
 
-    async def structured_output(self, output_model: Any, prompt: Any, system_prompt: str | None = None,
-                                **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    async def structured_output(
+        self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         raise NotImplementedError
         yield {}
 
-    async def stream(self, messages: Any, tool_specs: Any = None, system_prompt: str | None = None,
-                     **kwargs: Any) -> AsyncIterator[Any]:
+    async def stream(
+        self, messages: Any, tool_specs: Any = None, system_prompt: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         self.tool_specs, self.system_prompt = list(tool_specs or []), system_prompt
         assert self.turn < len(self.steps), "the agent asked the model for more turns than scripted"
         turn = self.steps[self.turn](messages)
@@ -78,12 +80,22 @@ def toolkit(emu: EmulatorServer, tmp_path: Path) -> Iterator[VideoToolkit]:
         yield kit
 
 
-def test_scripted_agent_generates_waits_and_downloads_a_real_mp4(toolkit: VideoToolkit, emu: EmulatorServer,
-                                                                  tmp_path: Path) -> None:
+def test_scripted_agent_generates_waits_and_downloads_a_real_mp4(
+    toolkit: VideoToolkit, emu: EmulatorServer, tmp_path: Path
+) -> None:
     target = tmp_path / "deliver" / "fox.mp4"
     steps: list[Step] = [
-        lambda m: [("generate_video", {"prompt": "a red fox trotting through snow", "aspect_ratio": "9:16",
-                                       "duration_seconds": 4, "negative_prompt": "text, watermark"})],
+        lambda m: [
+            (
+                "generate_video",
+                {
+                    "prompt": "a red fox trotting through snow",
+                    "aspect_ratio": "9:16",
+                    "duration_seconds": 4,
+                    "negative_prompt": "text, watermark",
+                },
+            )
+        ],
         lambda m: [("wait_for_video", {"job_id": last_tool_result(m)["job_id"], "timeout_s": 60})],
         lambda m: [("download_video", {"job_id": last_tool_result(m)["job_id"], "destination": str(target)})],
         lambda m: f"Your video is at {last_tool_result(m)['path']}.",
@@ -105,8 +117,9 @@ def test_scripted_agent_generates_waits_and_downloads_a_real_mp4(toolkit: VideoT
     # The transcript: exactly these tool calls, in this order, each answered with success.
     uses = [b["toolUse"] for m in agent.messages if m["role"] == "assistant" for b in m["content"] if "toolUse" in b]
     assert [u["name"] for u in uses] == ["generate_video", "wait_for_video", "download_video"]
-    results = [b["toolResult"] for m in agent.messages if m["role"] == "user" for b in m["content"]
-               if "toolResult" in b]
+    results = [
+        b["toolResult"] for m in agent.messages if m["role"] == "user" for b in m["content"] if "toolResult" in b
+    ]
     assert [r["status"] for r in results] == ["success"] * 3
     waited = next(c["json"] for c in results[1]["content"] if "json" in c)
     assert waited["state"] == "succeeded" and waited["finished"] is True
@@ -140,14 +153,18 @@ def test_tool_descriptions_teach_the_real_constraints(toolkit: VideoToolkit) -> 
     assert model.system_prompt and "wait_for_video" in model.system_prompt
 
 
-@pytest.mark.parametrize(("args", "field", "allowed"), [
-    ({"aspect_ratio": "1:1"}, "aspect_ratio", "16:9, 9:16"),
-    ({"resolution": "4k", "duration_seconds": 4, "model": "veo-3.1-generate-001"}, "duration_seconds", "8"),
-    ({"duration_seconds": 5}, "duration_seconds", "4, 6, 8"),
-    ({"first_frame": "/nonexistent/frame.png"}, "first_frame", "no such file"),
-])
+@pytest.mark.parametrize(
+    ("args", "field", "allowed"),
+    [
+        ({"aspect_ratio": "1:1"}, "aspect_ratio", "16:9, 9:16"),
+        ({"resolution": "4k", "duration_seconds": 4, "model": "veo-3.1-generate-001"}, "duration_seconds", "8"),
+        ({"duration_seconds": 5}, "duration_seconds", "4, 6, 8"),
+        ({"first_frame": "/nonexistent/frame.png"}, "first_frame", "no such file"),
+    ],
+)
 def test_bad_input_is_an_error_result_naming_the_field_and_spends_nothing(
-        toolkit: VideoToolkit, emu: EmulatorServer, args: dict[str, Any], field: str, allowed: str) -> None:
+    toolkit: VideoToolkit, emu: EmulatorServer, args: dict[str, Any], field: str, allowed: str
+) -> None:
     agent = create_video_agent(model=ScriptedModel([]), toolkit=toolkit, callback_handler=None)
     result = agent.tool.generate_video(prompt="a fox", record_direct_tool_call=False, **args)
     assert result["status"] == "error"

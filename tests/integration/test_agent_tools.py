@@ -43,8 +43,7 @@ async def finished_job(kit: VideoToolkit) -> AsyncIterator[dict[str, Any]]:
     yield data_of(done)
 
 
-async def test_a_job_outlives_its_toolkit_and_is_finished_elsewhere_without_a_second_submit(
-        tmp_path: Path) -> None:
+async def test_a_job_outlives_its_toolkit_and_is_finished_elsewhere_without_a_second_submit(tmp_path: Path) -> None:
     with EmulatorServer(EmulatorConfig(latency_s=2.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
         settings = settings_for(emu, tmp_path)
         with VideoToolkit(VeoClient(settings)) as first:
@@ -79,8 +78,9 @@ async def test_resume_video_continues_an_orphaned_job(tmp_path: Path) -> None:
         assert stats(emu)["submits_total"] == 1
 
 
-async def test_extend_video_continues_a_finished_job_at_720p_8s(kit: VideoToolkit, emu: EmulatorServer,
-                                                                finished_job: dict[str, Any]) -> None:
+async def test_extend_video_continues_a_finished_job_at_720p_8s(
+    kit: VideoToolkit, emu: EmulatorServer, finished_job: dict[str, Any]
+) -> None:
     started = await kit.extend_video(finished_job["job_id"], "the boat drifts under a bridge")
     assert started["status"] == "success", text_of(started)
     facts = data_of(started)
@@ -108,8 +108,9 @@ async def test_a_session_budget_refuses_expensive_jobs_before_sending(emu: Emula
     assert stats(emu)["submits_total"] == 0
 
 
-async def test_download_copies_atomically_and_refuses_to_clobber(kit: VideoToolkit, finished_job: dict[str, Any],
-                                                                 tmp_path: Path) -> None:
+async def test_download_copies_atomically_and_refuses_to_clobber(
+    kit: VideoToolkit, finished_job: dict[str, Any], tmp_path: Path
+) -> None:
     target = tmp_path / "out" / "boat.mp4"
     first = await kit.download_video(finished_job["job_id"], str(target))
     assert first["status"] == "success" and data_of(first)["path"] == str(target.resolve())
@@ -125,8 +126,12 @@ async def test_download_copies_atomically_and_refuses_to_clobber(kit: VideoToolk
 
 
 async def test_unknown_job_and_bad_arguments_are_one_line_errors(kit: VideoToolkit) -> None:
-    for result in [await kit.video_status("job_missing"), (await wait(kit, "job_missing"))[0],
-                   await kit.list_videos(state="done"), await kit.generate_video("x", last_frame="/tmp/a.png")]:
+    for result in [
+        await kit.video_status("job_missing"),
+        (await wait(kit, "job_missing"))[0],
+        await kit.list_videos(state="done"),
+        await kit.generate_video("x", last_frame="/tmp/a.png"),
+    ]:
         assert result["status"] == "error" and "\n" not in text_of(result), result
     assert text_of(await kit.list_videos(state="done")).startswith("state:")
     assert text_of(await kit.generate_video("x", last_frame="/tmp/a.png")).startswith("last_frame:")

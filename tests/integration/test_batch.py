@@ -23,9 +23,18 @@ from .test_cli import VEOKIT, env_for, veokit
 @pytest.fixture
 def emu_env() -> Iterator[tuple[EmulatorServer, dict[str, str]]]:
     with EmulatorServer(EmulatorConfig(latency_s=0.3, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
-        yield emu, {"VEOKIT_PROVIDER": "vertex", "VEOKIT_VERTEX_BASE_URL": emu.base_url,
-                    "VEOKIT_VERTEX_PROJECT": "proj", "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
-                    "VEOKIT_POLL_SCALE": "0.01", "VEOKIT_RATE_LIMIT": "off", "VEOKIT_WORKER_LEASE_S": "2"}
+        yield (
+            emu,
+            {
+                "VEOKIT_PROVIDER": "vertex",
+                "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+                "VEOKIT_VERTEX_PROJECT": "proj",
+                "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+                "VEOKIT_POLL_SCALE": "0.01",
+                "VEOKIT_RATE_LIMIT": "off",
+                "VEOKIT_WORKER_LEASE_S": "2",
+            },
+        )
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -81,9 +90,11 @@ def test_csv_batches_resolve_paths_next_to_the_file(
     buf = io.BytesIO()
     Image.new("RGB", (1280, 720), (200, 40, 40)).save(buf, format="PNG")
     frame.write_bytes(buf.getvalue())
-    (tmp_path / "in" / "b.csv").write_text("prompt,duration,aspect,image,out\n"
-                                           "a red square wakes up,4,16:9,first.png,clips\n"
-                                           "\"a quiet, empty street\",6,9:16,,clips\n")
+    (tmp_path / "in" / "b.csv").write_text(
+        "prompt,duration,aspect,image,out\n"
+        "a red square wakes up,4,16:9,first.png,clips\n"
+        '"a quiet, empty street",6,9:16,,clips\n'
+    )
     p = veokit(tmp_path, "batch", str(tmp_path / "in" / "b.csv"), "--json", **env)
     assert p.returncode == 0, p.stderr
     jobs = json.loads(p.stdout)["jobs"]
@@ -92,13 +103,16 @@ def test_csv_batches_resolve_paths_next_to_the_file(
     assert stats(emu)["submits_total"] == 2
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    ('{"prompt": "ok", "duration": 4}\n{"prompt": "bad", "duration": 5}\n', "b.jsonl:2: duration_seconds"),
-    ('{"prompt": "ok"}\nnot json\n', "b.jsonl:2: not valid JSON"),
-    ('{"prompt": "ok", "colour": "red"}\n', "b.jsonl:1: unknown field 'colour'"),
-    ('{"prompt": "ok", "image": "missing.png"}\n', "b.jsonl:1: image: no such file"),
-    ("", "has no requests"),
-])
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"prompt": "ok", "duration": 4}\n{"prompt": "bad", "duration": 5}\n', "b.jsonl:2: duration_seconds"),
+        ('{"prompt": "ok"}\nnot json\n', "b.jsonl:2: not valid JSON"),
+        ('{"prompt": "ok", "colour": "red"}\n', "b.jsonl:1: unknown field 'colour'"),
+        ('{"prompt": "ok", "image": "missing.png"}\n', "b.jsonl:1: image: no such file"),
+        ("", "has no requests"),
+    ],
+)
 def test_a_bad_line_is_reported_and_nothing_is_enqueued(
     tmp_path: Path, emu_env: tuple[EmulatorServer, dict[str, str]], content: str, needle: str
 ) -> None:
@@ -113,12 +127,23 @@ def test_a_bad_line_is_reported_and_nothing_is_enqueued(
 
 def test_an_interrupted_batch_finishes_on_rerun_without_paying_twice(tmp_path: Path) -> None:
     with EmulatorServer(EmulatorConfig(latency_s=3.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
-        env = {"VEOKIT_PROVIDER": "vertex", "VEOKIT_VERTEX_BASE_URL": emu.base_url, "VEOKIT_VERTEX_PROJECT": "p",
-               "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token", "VEOKIT_POLL_SCALE": "0.01",
-               "VEOKIT_RATE_LIMIT": "off", "VEOKIT_WORKER_LEASE_S": "2"}
+        env = {
+            "VEOKIT_PROVIDER": "vertex",
+            "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+            "VEOKIT_VERTEX_PROJECT": "p",
+            "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+            "VEOKIT_POLL_SCALE": "0.01",
+            "VEOKIT_RATE_LIMIT": "off",
+            "VEOKIT_WORKER_LEASE_S": "2",
+        }
         file = write_jsonl(tmp_path / "b.jsonl", [{"prompt": f"scene {i % 2}", "duration": 4} for i in range(6)])
-        proc = subprocess.Popen([*VEOKIT, "batch", str(file)], env=env_for(tmp_path, **env), cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*VEOKIT, "batch", str(file)],
+            env=env_for(tmp_path, **env),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while stats(emu)["polls"] < 6 and time.monotonic() < deadline:  # every job submitted and polling
             time.sleep(0.05)
@@ -153,8 +178,10 @@ def test_a_line_over_the_per_job_cap_is_refused_before_anything_is_enqueued(
     tmp_path: Path, emu_env: tuple[EmulatorServer, dict[str, str]]
 ) -> None:
     _, env = emu_env
-    file = write_jsonl(tmp_path / "b.jsonl", [{"prompt": "ok", "duration": 4},
-                                              {"prompt": "pricey", "duration": 8, "resolution": "1080p"}])
+    file = write_jsonl(
+        tmp_path / "b.jsonl",
+        [{"prompt": "ok", "duration": 4}, {"prompt": "pricey", "duration": 8, "resolution": "1080p"}],
+    )
     p = veokit(tmp_path, "batch", str(file), VEOKIT_BUDGET_PER_JOB_USD="0.5", **env)
     assert p.returncode == 2 and "b.jsonl:4: budget: the request is estimated at $0.96" in p.stderr
     assert json.loads(veokit(tmp_path, "jobs", "list", "--json", **env).stdout) == []

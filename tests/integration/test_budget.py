@@ -27,8 +27,9 @@ JOB_USD = 0.40  # veo-3.1-fast, 4 s, 720p, with audio
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def clients(request: pytest.FixtureRequest, emu: EmulatorServer,
-                  tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def clients(
+    request: pytest.FixtureRequest, emu: EmulatorServer, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     if request.param == "postgres":
         if not PG_URL:
@@ -113,13 +114,16 @@ def test_budget_settings_become_caps_and_mistakes_name_the_variable() -> None:
     from veokit.errors import ConfigError
 
     assert caps_from_settings(load_settings()) is None
-    caps = caps_from_settings(load_settings(budget_daily_usd=50, budget_per_job_usd=3.2,
-                                            budget_provider_usd="vertex=20, gemini=5"))
+    caps = caps_from_settings(
+        load_settings(budget_daily_usd=50, budget_per_job_usd=3.2, budget_provider_usd="vertex=20, gemini=5")
+    )
     assert caps is not None and caps.needs_ledger
     assert (caps.daily_usd, caps.per_job_usd, dict(caps.provider_daily_usd)) == (50, 3.2, {"vertex": 20, "gemini": 5})
-    for bad, var in (({"budget_provider_usd": "vertex:20"}, "VEOKIT_BUDGET_PROVIDER_USD"),
-                     ({"budget_provider_usd": "mars=1"}, "VEOKIT_BUDGET_PROVIDER_USD"),
-                     ({"budget_daily_usd": -1}, "VEOKIT_BUDGET_DAILY_USD"),
-                     ({"worker_lease_s": 0.5}, "VEOKIT_WORKER_LEASE_S")):
+    for bad, var in (
+        ({"budget_provider_usd": "vertex:20"}, "VEOKIT_BUDGET_PROVIDER_USD"),
+        ({"budget_provider_usd": "mars=1"}, "VEOKIT_BUDGET_PROVIDER_USD"),
+        ({"budget_daily_usd": -1}, "VEOKIT_BUDGET_DAILY_USD"),
+        ({"worker_lease_s": 0.5}, "VEOKIT_WORKER_LEASE_S"),
+    ):
         with pytest.raises(ConfigError, match=var):
             load_settings(**bad)

@@ -22,20 +22,35 @@ VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOKIT_", "GEMINI_", "GOOGLE_"))}
-    env.update({"VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}", "VEOKIT_DATA_DIR": str(tmp_path),
-                "VEOKIT_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "200"})
+    env.update(
+        {
+            "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+            "VEOKIT_DATA_DIR": str(tmp_path),
+            "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
+            "COLUMNS": "200",
+        }
+    )
     env.update(extra)
     return env
 
 
 def veokit(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VEOKIT, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env_for(tmp_path, **env), cwd=tmp_path)
+    return subprocess.run(
+        [*VEOKIT, *args], capture_output=True, text=True, timeout=timeout, env=env_for(tmp_path, **env), cwd=tmp_path
+    )
 
 
 def test_generate_with_in_process_emulator_needs_no_key(tmp_path: Path) -> None:
-    p = veokit(tmp_path, "generate", "a red fox trotting through fresh snow", "--provider", "emulator",
-               "--out", str(tmp_path / "out"), "--json")
+    p = veokit(
+        tmp_path,
+        "generate",
+        "a red fox trotting through fresh snow",
+        "--provider",
+        "emulator",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     job = json.loads(p.stdout)
     assert job["state"] == "succeeded"
@@ -45,22 +60,37 @@ def test_generate_with_in_process_emulator_needs_no_key(tmp_path: Path) -> None:
 
 
 def test_dry_run_prices_and_spends_nothing(tmp_path: Path) -> None:
-    p = veokit(tmp_path, "generate", "x", "--provider", "emulator", "--resolution", "1080p", "--model",
-               "veo-3.1-generate-001", "--samples", "2", "--dry-run")
+    p = veokit(
+        tmp_path,
+        "generate",
+        "x",
+        "--provider",
+        "emulator",
+        "--resolution",
+        "1080p",
+        "--model",
+        "veo-3.1-generate-001",
+        "--samples",
+        "2",
+        "--dry-run",
+    )
     assert p.returncode == 0, p.stderr
     assert "$6.40" in p.stdout and "nothing was sent" in p.stdout
     listed = veokit(tmp_path, "jobs", "list", "--json")
     assert json.loads(listed.stdout) == []
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--aspect", "1:1"], "aspect_ratio"),
-    (["--resolution", "4k", "--duration", "4", "--model", "veo-3.1-generate-001"], "8 s"),
-    (["--model", "veo-3.0-generate-001"], "veo-3.1-generate-001"),
-    (["--image", "missing.png"], "no such file"),
-    (["--seed", "-1"], "seed"),
-    (["--provider", "nope"], "unknown provider"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--aspect", "1:1"], "aspect_ratio"),
+        (["--resolution", "4k", "--duration", "4", "--model", "veo-3.1-generate-001"], "8 s"),
+        (["--model", "veo-3.0-generate-001"], "veo-3.1-generate-001"),
+        (["--image", "missing.png"], "no such file"),
+        (["--seed", "-1"], "seed"),
+        (["--provider", "nope"], "unknown provider"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     p = veokit(tmp_path, "generate", "x", "--provider", "emulator", *args)
     assert p.returncode == 2, (p.stdout, p.stderr)
@@ -94,12 +124,20 @@ def test_sigkill_while_polling_then_resume_submits_once(tmp_path: Path) -> None:
     from veokit.emulator import EmulatorConfig
 
     with EmulatorServer(EmulatorConfig(latency_s=4.0), port=0) as emu:
-        env = {"VEOKIT_PROVIDER": "vertex", "VEOKIT_VERTEX_BASE_URL": emu.base_url,
-               "VEOKIT_VERTEX_PROJECT": "proj", "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
-               "VEOKIT_POLL_SCALE": "0.01"}
-        proc = subprocess.Popen([*VEOKIT, "generate", "a slow sunrise", "--out", str(tmp_path / "v")],
-                                env=env_for(tmp_path, **env), cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        env = {
+            "VEOKIT_PROVIDER": "vertex",
+            "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+            "VEOKIT_VERTEX_PROJECT": "proj",
+            "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+            "VEOKIT_POLL_SCALE": "0.01",
+        }
+        proc = subprocess.Popen(
+            [*VEOKIT, "generate", "a slow sunrise", "--out", str(tmp_path / "v")],
+            env=env_for(tmp_path, **env),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         state = None
         while time.monotonic() < deadline:
@@ -142,8 +180,14 @@ def test_crash_mid_submit_needs_attention_not_resubmit(tmp_path: Path) -> None:
             await c.store.transition(job.id, expect=JobState.QUEUED, to=JobState.SUBMITTING)
 
     asyncio.run(go())
-    p = veokit(tmp_path, "resume", "--json", VEOKIT_VERTEX_PROJECT="p", VEOKIT_VERTEX_ACCESS_TOKEN="t",
-               VEOKIT_VERTEX_BASE_URL="http://127.0.0.1:9")
+    p = veokit(
+        tmp_path,
+        "resume",
+        "--json",
+        VEOKIT_VERTEX_PROJECT="p",
+        VEOKIT_VERTEX_ACCESS_TOKEN="t",
+        VEOKIT_VERTEX_BASE_URL="http://127.0.0.1:9",
+    )
     [job] = json.loads(p.stdout)
     assert job["state"] == "needs_attention" and "jobs retry" in json.dumps(job)
     abandon = veokit(tmp_path, "jobs", "abandon", job["id"])

@@ -20,8 +20,14 @@ from .test_cli import veokit
 
 def test_doctor_with_a_bad_key_is_one_clear_line_and_no_key(tmp_path: Path) -> None:
     with EmulatorServer(EmulatorConfig(latency_s=0.1), port=0) as emu:
-        p = veokit(tmp_path, "doctor", "--provider", "vertex", VEOKIT_VERTEX_BASE_URL=emu.base_url,
-                   VEOKIT_VERTEX_API_KEY="AIzaSyBadBadBadBadBadBadBadBadBad12345")
+        p = veokit(
+            tmp_path,
+            "doctor",
+            "--provider",
+            "vertex",
+            VEOKIT_VERTEX_BASE_URL=emu.base_url,
+            VEOKIT_VERTEX_API_KEY="AIzaSyBadBadBadBadBadBadBadBadBad12345",
+        )
     assert p.returncode != 0
     lines = [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and "FAIL vertex: vertex: credentials rejected" in lines[0]
@@ -30,8 +36,13 @@ def test_doctor_with_a_bad_key_is_one_clear_line_and_no_key(tmp_path: Path) -> N
 
 def test_doctor_all_good(tmp_path: Path) -> None:
     with EmulatorServer(EmulatorConfig(latency_s=0.1), port=0) as emu:
-        p = veokit(tmp_path, "doctor", VEOKIT_VERTEX_BASE_URL=emu.base_url, VEOKIT_VERTEX_PROJECT="p",
-                   VEOKIT_VERTEX_ACCESS_TOKEN="test-token")
+        p = veokit(
+            tmp_path,
+            "doctor",
+            VEOKIT_VERTEX_BASE_URL=emu.base_url,
+            VEOKIT_VERTEX_PROJECT="p",
+            VEOKIT_VERTEX_ACCESS_TOKEN="test-token",
+        )
     assert p.returncode == 0, p.stderr
     assert "ok  vertex: credentials accepted; veo-3.1-fast-generate-001 available" in p.stdout
 
@@ -48,9 +59,25 @@ def test_emulator_cli_fault_flags_and_quota(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEOKIT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "emulator", "--port", str(port),
-                             "--quota", "1/min", "--fault", "submit:http:503", "--seed", "3"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "veokit.cli.main",
+            "emulator",
+            "--port",
+            str(port),
+            "--quota",
+            "1/min",
+            "--fault",
+            "submit:http:503",
+            "--seed",
+            "3",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):

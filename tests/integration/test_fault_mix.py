@@ -15,9 +15,14 @@ from veokit.service.client import VeoClient
 
 from .conftest import add_faults, settings_for, stats
 
-HINT = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
-                  "status": "RESOURCE_EXHAUSTED",
-                  "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.05s"}]}}
+HINT = {
+    "error": {
+        "code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.05s"}],
+    }
+}
 
 # Per request on each route, about one in five answers is a fault.
 MIX = [

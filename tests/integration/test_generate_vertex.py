@@ -31,14 +31,16 @@ async def test_text_to_video_inline_result(client: VeoClient, emu: EmulatorServe
     assert job.operation_name and job.operation_name.startswith("projects/proj-1/locations/us-central1/")
     assert job.cost_usd == pytest.approx(8 * 0.10)  # veo-3.1-fast 720p with audio
     states = [e.to_state for e in await client.events(job.id)]
-    assert states == [JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING,
-                      JobState.SUCCEEDED]
+    assert states == [JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING, JobState.SUCCEEDED]
     assert stats(emu)["submits_total"] == 1
 
 
 async def test_portrait_silent_two_samples(client: VeoClient) -> None:
-    job = await client.generate(GenerateRequest(prompt="rain on a window", aspect_ratio="9:16",
-                                                duration_seconds=4, generate_audio=False, sample_count=2))
+    job = await client.generate(
+        GenerateRequest(
+            prompt="rain on a window", aspect_ratio="9:16", duration_seconds=4, generate_audio=False, sample_count=2
+        )
+    )
     assert [(r.width, r.height, r.audio_codec) for r in job.results] == [(720, 1280, None)] * 2
     assert job.results[0].sha256 != job.results[1].sha256
     assert job.cost_usd == pytest.approx(2 * 4 * 0.10)
@@ -54,8 +56,9 @@ async def test_storage_uri_results_are_streamed_from_gcs(client: VeoClient, emu:
 async def test_image_to_video_starts_on_the_image(client: VeoClient) -> None:
     buf = io.BytesIO()
     Image.new("RGB", (1280, 720), (200, 30, 40)).save(buf, "PNG")
-    job = await client.generate(GenerateRequest(prompt="the red wall crumbles",
-                                                image=ImageInput.from_bytes(buf.getvalue())))
+    job = await client.generate(
+        GenerateRequest(prompt="the red wall crumbles", image=ImageInput.from_bytes(buf.getvalue()))
+    )
     frame = first_frame_rgb(Path(job.results[0].path)).astype(float)
     assert np.abs(frame - np.array([200, 30, 40])).mean() < 12
 
@@ -96,22 +99,29 @@ async def test_rejected_token_fails_fast_without_leaking_it(emu: EmulatorServer,
     assert b"very-secret" not in db
 
 
-async def test_service_account_adc_fetches_and_sends_quota_project(emu: EmulatorServer, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_service_account_adc_fetches_and_sends_quota_project(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    sa = {"type": "service_account", "project_id": "sa-project", "private_key_id": "k1", "private_key": pem,
-          "client_email": "veo-bot@sa-project.iam.gserviceaccount.com", "client_id": "1",
-          "token_uri": f"{emu.base_url}/token"}
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    sa = {
+        "type": "service_account",
+        "project_id": "sa-project",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "veo-bot@sa-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{emu.base_url}/token",
+    }
     path = tmp_path / "sa.json"
     path.write_text(json.dumps(sa))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
-    s = settings_for(emu, tmp_path, vertex_access_token=None, vertex_project=None,
-                     vertex_quota_project="billing-proj")
+    s = settings_for(emu, tmp_path, vertex_access_token=None, vertex_project=None, vertex_quota_project="billing-proj")
     async with VeoClient(s) as c:
         job = await c.generate(GenerateRequest(prompt="adc", duration_seconds=4))
     assert job.operation_name and job.operation_name.startswith("projects/sa-project/")
@@ -123,8 +133,14 @@ async def test_service_account_adc_fetches_and_sends_quota_project(emu: Emulator
 async def test_impossible_requests_make_no_http_request(tmp_path: Path, counter) -> None:  # type: ignore[no-untyped-def]
     from veokit.config import Settings
 
-    s = Settings(provider="vertex", vertex_base_url=counter.url, vertex_project="p", vertex_access_token="t",
-                 database_url=f"sqlite:///{tmp_path / 'j.db'}", out_dir=tmp_path)
+    s = Settings(
+        provider="vertex",
+        vertex_base_url=counter.url,
+        vertex_project="p",
+        vertex_access_token="t",
+        database_url=f"sqlite:///{tmp_path / 'j.db'}",
+        out_dir=tmp_path,
+    )
     ref = ImageInput.from_bytes(_png())
     cases = [
         ({"resolution": "4k", "duration_seconds": 4}, "duration_seconds"),

@@ -40,13 +40,17 @@ def slow_emu() -> Iterator[EmulatorServer]:
 @asynccontextmanager
 async def mcp_session(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[ClientSession]:
     env = {
-        "VEOKIT_PROVIDER": "vertex", "VEOKIT_VERTEX_BASE_URL": emu.base_url, "VEOKIT_VERTEX_PROJECT": "p",
-        "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token", "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
-        "VEOKIT_DATA_DIR": str(tmp_path / "data"), "VEOKIT_OUT_DIR": str(tmp_path / "videos"),
-        "VEOKIT_POLL_SCALE": "0.01", "VEOKIT_CONFIG": "/nonexistent",
+        "VEOKIT_PROVIDER": "vertex",
+        "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+        "VEOKIT_VERTEX_PROJECT": "p",
+        "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+        "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+        "VEOKIT_DATA_DIR": str(tmp_path / "data"),
+        "VEOKIT_OUT_DIR": str(tmp_path / "videos"),
+        "VEOKIT_POLL_SCALE": "0.01",
+        "VEOKIT_CONFIG": "/nonexistent",
     }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "veokit.cli.main", "mcp"], env=env,
-                                   cwd=tmp_path)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "veokit.cli.main", "mcp"], env=env, cwd=tmp_path)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -56,26 +60,38 @@ def text(result: CallToolResult) -> str:
     return " ".join(getattr(c, "text", "") for c in result.content)
 
 
-async def timed_call(session: ClientSession, name: str, args: dict[str, Any],
-                     **kw: Any) -> tuple[CallToolResult, float]:
+async def timed_call(
+    session: ClientSession, name: str, args: dict[str, Any], **kw: Any
+) -> tuple[CallToolResult, float]:
     start = time.monotonic()
     result = await session.call_tool(name, args, **kw)
     return result, time.monotonic() - start
 
 
 async def test_mcp_stdio_generate_wait_download_with_progress_and_resources(
-        slow_emu: EmulatorServer, tmp_path: Path) -> None:
+    slow_emu: EmulatorServer, tmp_path: Path
+) -> None:
     async with mcp_session(slow_emu, tmp_path) as session:
         listed = {t.name: t for t in (await session.list_tools()).tools}
-        assert set(listed) >= {"generate_video", "wait_for_video", "video_status", "list_videos", "extend_video",
-                               "estimate_cost", "download_video", "resume_video"}
+        assert set(listed) >= {
+            "generate_video",
+            "wait_for_video",
+            "video_status",
+            "list_videos",
+            "extend_video",
+            "estimate_cost",
+            "download_video",
+            "resume_video",
+        }
         gen_schema = listed["generate_video"].input_schema
         assert "9:16" in gen_schema["properties"]["aspect_ratio"]["description"]
         assert listed["estimate_cost"].annotations is not None and listed["estimate_cost"].annotations.read_only_hint
 
         # Bad input never reaches the provider and names the field and what is allowed.
-        for args, field, allowed in [({"aspect_ratio": "1:1"}, "aspect_ratio", "16:9, 9:16"),
-                                     ({"resolution": "4k", "duration_seconds": 4}, "duration_seconds", "8")]:
+        for args, field, allowed in [
+            ({"aspect_ratio": "1:1"}, "aspect_ratio", "16:9, 9:16"),
+            ({"resolution": "4k", "duration_seconds": 4}, "duration_seconds", "8"),
+        ]:
             bad, _ = await timed_call(session, "generate_video", {"prompt": "a fox", **args})
             assert bad.is_error and text(bad).startswith(f"{field}:") and allowed in text(bad), text(bad)
             assert "Traceback" not in text(bad)
@@ -84,8 +100,9 @@ async def test_mcp_stdio_generate_wait_download_with_progress_and_resources(
         empty, _ = await timed_call(session, "list_videos", {})  # also opens the job store (migrations)
         assert not empty.is_error and empty.structured_content["jobs"] == []
 
-        started, took = await timed_call(session, "generate_video", {"prompt": "a lighthouse at dusk, waves",
-                                                                      "duration_seconds": 4})
+        started, took = await timed_call(
+            session, "generate_video", {"prompt": "a lighthouse at dusk, waves", "duration_seconds": 4}
+        )
         assert not started.is_error, text(started)
         job_id = started.structured_content["job_id"]
         assert started.structured_content["state"] in ("running", "submitting")
@@ -102,8 +119,9 @@ async def test_mcp_stdio_generate_wait_download_with_progress_and_resources(
         async def on_progress(value: float, total: float | None, message: str | None) -> None:
             progress.append((value, total, message))
 
-        done, took = await timed_call(session, "wait_for_video", {"job_id": job_id, "timeout_s": 60},
-                                      progress_callback=on_progress)
+        done, took = await timed_call(
+            session, "wait_for_video", {"job_id": job_id, "timeout_s": 60}, progress_callback=on_progress
+        )
         assert not done.is_error and done.structured_content["state"] == "succeeded", text(done)
         assert took < 60 + SLACK_S
         values = [p[0] for p in progress]
@@ -112,8 +130,9 @@ async def test_mcp_stdio_generate_wait_download_with_progress_and_resources(
         links = [c for c in done.content if isinstance(c, ResourceLink)]
         assert [str(link.uri) for link in links] == [f"veokit://jobs/{job_id}/videos/0"]
 
-        copied, _ = await timed_call(session, "download_video", {"job_id": job_id,
-                                                                 "destination": str(tmp_path / "deliver")})
+        copied, _ = await timed_call(
+            session, "download_video", {"job_id": job_id, "destination": str(tmp_path / "deliver")}
+        )
         assert not copied.is_error, text(copied)
         path = Path(copied.structured_content["path"])
         assert path.parent == tmp_path / "deliver"
@@ -127,8 +146,7 @@ async def test_mcp_stdio_generate_wait_download_with_progress_and_resources(
         assert json.loads(job_doc.text)["state"] == "succeeded"
         (blob,) = (await session.read_resource(f"veokit://jobs/{job_id}/videos/0")).contents
         assert isinstance(blob, BlobResourceContents) and blob.mime_type == "video/mp4"
-        assert hashlib.sha256(base64.b64decode(blob.blob)).hexdigest() == \
-            hashlib.sha256(path.read_bytes()).hexdigest()
+        assert hashlib.sha256(base64.b64decode(blob.blob)).hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
 
         status, _ = await timed_call(session, "list_videos", {})
         assert [j["job_id"] for j in status.structured_content["jobs"]] == [job_id]
@@ -142,10 +160,22 @@ def http_server(tmp_path: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEOKIT_", "GEMINI_", "GOOGLE_"))}
-    env.update({"VEOKIT_PROVIDER": "emulator", "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
-                "VEOKIT_DATA_DIR": str(tmp_path), "VEOKIT_CONFIG": "/nonexistent"})
-    server = subprocess.Popen([sys.executable, "-m", "veokit.cli.main", "mcp", "--http", "--port", str(port)],
-                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "VEOKIT_PROVIDER": "emulator",
+            "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+            "VEOKIT_DATA_DIR": str(tmp_path),
+            "VEOKIT_CONFIG": "/nonexistent",
+        }
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "veokit.cli.main", "mcp", "--http", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -172,8 +202,9 @@ async def test_mcp_streamable_http_serves_the_same_tools(http_server: str) -> No
         await session.initialize()
         names = {t.name for t in (await session.list_tools()).tools}
         assert {"generate_video", "wait_for_video", "download_video"} <= names
-        priced = await session.call_tool("estimate_cost", {"prompt": "a fox", "resolution": "1080p",
-                                                           "model": "veo-3.1-generate-001", "samples": 2})
+        priced = await session.call_tool(
+            "estimate_cost", {"prompt": "a fox", "resolution": "1080p", "model": "veo-3.1-generate-001", "samples": 2}
+        )
         assert not priced.is_error and priced.structured_content["total_usd"] == pytest.approx(6.4)
         bad = await session.call_tool("estimate_cost", {"prompt": "a fox", "aspect_ratio": "1:1"})
         assert bad.is_error and text(bad).startswith("aspect_ratio:")

@@ -33,8 +33,17 @@ PROMPT = "a red fox trotting through snow"
 
 
 def fal_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(**{"fal_key": KEY, "fal_base_url": emu.base_url, "database_url": f"sqlite:///{tmp_path / 'j.db'}",
-                       "data_dir": tmp_path, "out_dir": tmp_path / "videos", "poll_scale": 0.01, **kw})
+    return Settings(
+        **{
+            "fal_key": KEY,
+            "fal_base_url": emu.base_url,
+            "database_url": f"sqlite:///{tmp_path / 'j.db'}",
+            "data_dir": tmp_path,
+            "out_dir": tmp_path / "videos",
+            "poll_scale": 0.01,
+            **kw,
+        }
+    )
 
 
 def png(color: tuple[int, int, int]) -> ImageInput:
@@ -64,8 +73,13 @@ async def provider(emulator: EmulatorServer, tmp_path: Path) -> Any:
 async def test_text_to_video_silent_portrait(fal: VeoClient, emulator: EmulatorServer) -> None:
     job = await fal.generate(req(aspect_ratio="9:16", generate_audio=False), provider="fal")
     [r] = job.results
-    assert (job.model, r.width, r.height, round(r.duration_s), r.audio_codec) == ("fal-ai/veo3.1/fast", 720, 1280,
-                                                                                    4, None)
+    assert (job.model, r.width, r.height, round(r.duration_s), r.audio_codec) == (
+        "fal-ai/veo3.1/fast",
+        720,
+        1280,
+        4,
+        None,
+    )
     assert job.cost_usd == pytest.approx(4 * 0.10)
     assert job.operation_name and job.operation_name.startswith("fal-ai/veo3.1/requests/")
     assert emulator.stats()["submits"] == {credential_id("fal", KEY): {"fal-ai/veo3.1/fast": 1}}
@@ -76,8 +90,10 @@ async def test_image_first_last_and_references(fal: VeoClient, emulator: Emulato
     job, _, _ = await asyncio.gather(  # concurrently: the emulator renders two at a time
         fal.generate(req(image=red), provider="fal"),
         fal.generate(req(image=red, last_frame=blue), provider="fal"),
-        fal.generate(req(model="veo-3.1-generate-001", duration_seconds=8, reference_images=(red, blue)),
-                     provider="fal"))
+        fal.generate(
+            req(model="veo-3.1-generate-001", duration_seconds=8, reference_images=(red, blue)), provider="fal"
+        ),
+    )
     frame = first_frame_rgb(Path(job.results[0].path)).astype(float)
     assert np.abs(frame - np.array([200, 30, 40])).mean() < 12
     modes = sorted(t.mode for t in emulator.state.tasks.all())
@@ -89,9 +105,16 @@ async def test_image_first_last_and_references(fal: VeoClient, emulator: Emulato
 
 async def test_extension_of_a_local_video(fal: VeoClient) -> None:
     source = await fal.generate(req(aspect_ratio="9:16", generate_audio=False), provider="fal")  # rendered above
-    job = await fal.generate(GenerateRequest(prompt="the fox keeps running", seed=7, aspect_ratio="9:16",
-                                             generate_audio=False, video=VideoInput.from_path(source.results[0].path)),
-                             provider="fal")
+    job = await fal.generate(
+        GenerateRequest(
+            prompt="the fox keeps running",
+            seed=7,
+            aspect_ratio="9:16",
+            generate_audio=False,
+            video=VideoInput.from_path(source.results[0].path),
+        ),
+        provider="fal",
+    )
     [r] = job.results
     assert (r.width, r.height, round(r.duration_s)) == (720, 1280, 11)  # 4 s in, 7 s added
     assert job.cost_usd == pytest.approx(8 * 0.10)  # billed as an 8 s clip: never under the bill
@@ -106,18 +129,20 @@ async def test_filtered_and_failed(fal: VeoClient) -> None:
     assert sorted(j.cost_usd for j in await fal.list_jobs()) == [0.0, 0.0]
 
 
-async def test_errors_map_to_the_error_tree(provider: FalProvider, emulator: EmulatorServer,
-                                            tmp_path: Path) -> None:
+async def test_errors_map_to_the_error_tree(provider: FalProvider, emulator: EmulatorServer, tmp_path: Path) -> None:
     bad = build_provider("fal", fal_settings(emulator, tmp_path, fal_key="fal-very-secret-99"), default_catalog())
     with pytest.raises(E.AuthenticationError) as auth:
         await bad.submit(req(model="fal-ai/veo3.1/fast"))
     assert "very-secret" not in str(auth.value)
     await bad.aclose()
-    rules = [{"route": "submit", "fault": {"kind": "http", "status": status, "body": body, "headers": headers}}
-             for status, body, headers in (
-                 (402, {"detail": "User is locked. Reason: Exhausted balance."}, {}),
-                 (429, {"detail": "Too many requests"}, {"Retry-After": "7"}),
-                 (503, {"detail": "Service unavailable"}, {}))]
+    rules = [
+        {"route": "submit", "fault": {"kind": "http", "status": status, "body": body, "headers": headers}}
+        for status, body, headers in (
+            (402, {"detail": "User is locked. Reason: Exhausted balance."}, {}),
+            (429, {"detail": "Too many requests"}, {"Retry-After": "7"}),
+            (503, {"detail": "Service unavailable"}, {}),
+        )
+    ]
     emulator.state.faults.add([parse_rule(r) for r in rules])
     for kind in (E.BillingError, E.RateLimited, E.ServerError):
         with pytest.raises(kind) as exc:
@@ -138,8 +163,25 @@ async def test_cancel(provider: FalProvider, tmp_path: Path) -> None:
 
 
 def test_cli_saves_a_valid_mp4(emulator: EmulatorServer, tmp_path: Path) -> None:
-    p = cli(tmp_path, "generate", PROMPT, "--provider", "fal", "--duration", "4", "--seed", "7", "--aspect", "9:16",
-            "--no-audio", "--out", str(tmp_path / "out"), "--json", FAL_KEY=KEY, VEOKIT_FAL_BASE_URL=emulator.base_url)
+    p = cli(
+        tmp_path,
+        "generate",
+        PROMPT,
+        "--provider",
+        "fal",
+        "--duration",
+        "4",
+        "--seed",
+        "7",
+        "--aspect",
+        "9:16",
+        "--no-audio",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        FAL_KEY=KEY,
+        VEOKIT_FAL_BASE_URL=emulator.base_url,
+    )
     assert p.returncode == 0, p.stderr
     job = json.loads(p.stdout)
     verify_mp4(Path(job["results"][0]["path"]), Expectation(width=720, height=1280, duration_s=4.0, audio=False))

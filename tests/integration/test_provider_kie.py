@@ -39,9 +39,17 @@ SEED = 12345
 
 
 def kie_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(**{"kie_api_key": KEY, "kie_base_url": emu.base_url, "data_dir": tmp_path,
-                       "database_url": f"sqlite:///{tmp_path / 'j.db'}", "out_dir": tmp_path / "videos",
-                       "poll_scale": 0.01, **kw})
+    return Settings(
+        **{
+            "kie_api_key": KEY,
+            "kie_base_url": emu.base_url,
+            "data_dir": tmp_path,
+            "database_url": f"sqlite:///{tmp_path / 'j.db'}",
+            "out_dir": tmp_path / "videos",
+            "poll_scale": 0.01,
+            **kw,
+        }
+    )
 
 
 def png(color: tuple[int, int, int]) -> ImageInput:
@@ -60,8 +68,7 @@ async def kie(emulator: EmulatorServer, tmp_path: Path) -> Any:
         yield client
 
 
-async def test_text_to_video_costs_credits_in_dollars(kie: VeoClient, emulator: EmulatorServer,
-                                                      tmp_path: Path) -> None:
+async def test_text_to_video_costs_credits_in_dollars(kie: VeoClient, emulator: EmulatorServer, tmp_path: Path) -> None:
     job = await kie.generate(req(), provider="kie")
     [r] = job.results
     assert (job.model, r.width, r.height, round(r.duration_s), r.audio_codec) == ("veo3_fast", 1280, 720, 8, "aac")
@@ -92,10 +99,11 @@ async def test_image_to_video_uploads_the_local_image(kie: VeoClient, emulator: 
 
 async def test_first_and_last_frame_and_references(kie: VeoClient, emulator: EmulatorServer) -> None:
     red, blue = png((200, 30, 40)), png((30, 40, 200))
-    await asyncio.gather(kie.generate(req(image=red, last_frame=blue), provider="kie"),
-                         kie.generate(req(reference_images=(red, blue)), provider="kie"))
-    params = sorted((t.params["generationType"], len(t.params["imageUrls"]))
-                    for t in emulator.state.tasks.all())
+    await asyncio.gather(
+        kie.generate(req(image=red, last_frame=blue), provider="kie"),
+        kie.generate(req(reference_images=(red, blue)), provider="kie"),
+    )
+    params = sorted((t.params["generationType"], len(t.params["imageUrls"])) for t in emulator.state.tasks.all())
     assert params == [("FIRST_AND_LAST_FRAMES_2_VIDEO", 2), ("REFERENCE_2_VIDEO", 2)]
     with pytest.raises(E.InvalidRequest) as exc:  # Quality has no REFERENCE_2_VIDEO: refused before sending
         await kie.submit(req(model="veo3", reference_images=(red,)), provider="kie")
@@ -105,9 +113,15 @@ async def test_first_and_last_frame_and_references(kie: VeoClient, emulator: Emu
 
 async def test_extension_by_task_id(kie: VeoClient) -> None:
     first = await kie.generate(req(aspect_ratio="9:16"), provider="kie")
-    job = await kie.generate(GenerateRequest(prompt="the fox keeps running", seed=SEED, aspect_ratio="9:16",
-                                             video=VideoInput(uri=f"kie-task://{first.operation_name}")),
-                             provider="kie")
+    job = await kie.generate(
+        GenerateRequest(
+            prompt="the fox keeps running",
+            seed=SEED,
+            aspect_ratio="9:16",
+            video=VideoInput(uri=f"kie-task://{first.operation_name}"),
+        ),
+        provider="kie",
+    )
     [r] = job.results
     assert (r.width, r.height, round(r.duration_s)) == (720, 1280, 15)  # the whole video, not only the new 7 s
     assert job.cost_usd == pytest.approx(0.30)
@@ -161,26 +175,36 @@ async def test_temporary_result_url_expires(emulator: EmulatorServer, tmp_path: 
 
 
 # -- wire parsing: Kie's field drift and body codes -------------------------------------------------------------
-@pytest.mark.parametrize("data", [
-    {"successFlag": 1, "response": {"resultUrls": ["https://t/a.mp4"]}},
-    {"successFlag": "1", "info": {"resultUrls": ["https://t/a.mp4"]}},
-    {"status": "SUCCESS", "resultUrls": '["https://t/a.mp4"]'},
-    {"successFlag": 1, "response": {"resultUrls": ["https://t/part.mp4"], "fullResultUrls": ["https://t/a.mp4"]}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"successFlag": 1, "response": {"resultUrls": ["https://t/a.mp4"]}},
+        {"successFlag": "1", "info": {"resultUrls": ["https://t/a.mp4"]}},
+        {"status": "SUCCESS", "resultUrls": '["https://t/a.mp4"]'},
+        {"successFlag": 1, "response": {"resultUrls": ["https://t/part.mp4"], "fullResultUrls": ["https://t/a.mp4"]}},
+    ],
+)
 def test_result_urls_wherever_kie_puts_them(data: dict[str, Any]) -> None:
     assert W.parse_record(data) == W.KieRecord("succeeded", urls=["https://t/a.mp4"])
 
 
 def test_record_states_and_codes() -> None:
     assert W.parse_record({"successFlag": 0}).state == "running"
-    blocked = W.parse_record({"successFlag": 3, "errorCode": 400,
-                              "errorMessage": "Your prompt was flagged as violating content policies"})
+    blocked = W.parse_record(
+        {"successFlag": 3, "errorCode": 400, "errorMessage": "Your prompt was flagged as violating content policies"}
+    )
     assert isinstance(blocked.error("kie"), E.ContentFiltered)
     assert isinstance(W.parse_record({"successFlag": 2, "errorCode": 451}).error("kie"), E.GenerationFailed)
     assert W.upgrade_url({"resultUrl": "https://t/b.mp4"}) == W.upgrade_url({"resultUrls": ["https://t/b.mp4"]})
-    for code, kind in ((401, E.AuthenticationError), (402, E.BillingError), (422, E.InvalidRequest),
-                       (429, E.RateLimited), (455, E.ServerError), (501, E.GenerationFailed),
-                       (505, E.InvalidRequest)):
+    for code, kind in (
+        (401, E.AuthenticationError),
+        (402, E.BillingError),
+        (422, E.InvalidRequest),
+        (429, E.RateLimited),
+        (455, E.ServerError),
+        (501, E.GenerationFailed),
+        (505, E.InvalidRequest),
+    ):
         with pytest.raises(kind):
             W.raise_for_code("kie", {"code": code, "msg": "m", "data": None})
     assert W.kie_seed(12345) == 12345 and 10000 <= W.kie_seed(7) <= 99999
@@ -190,16 +214,17 @@ def test_record_states_and_codes() -> None:
 # -- the callback receiver -------------------------------------------------------------------------------------
 async def test_callback_receiver_checks_signature_shape_and_task() -> None:
     seen: list[str] = []
-    app = callback_app(is_known_task=lambda t: t == "task-1", on_callback=lambda ev: seen.append(ev.task_id),
-                       hmac_key="webhook-key")
+    app = callback_app(
+        is_known_task=lambda t: t == "task-1", on_callback=lambda ev: seen.append(ev.task_id), hmac_key="webhook-key"
+    )
     payload = {"code": 200, "msg": "ok", "data": {"taskId": "task-1", "info": {"resultUrls": ["https://t/a.mp4"]}}}
     now = str(int(time.time()))
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cb") as http:
+
         def post(body: Any, ts: str = now, sig: str | None = None) -> Any:
             task = body["data"].get("taskId", "")
-            headers = {"X-Webhook-Timestamp": ts,
-                       "X-Webhook-Signature": sig or signature(str(task), ts, "webhook-key")}
+            headers = {"X-Webhook-Timestamp": ts, "X-Webhook-Signature": sig or signature(str(task), ts, "webhook-key")}
             return http.post("/kie/callback", content=json.dumps(body), headers=headers)
 
         assert (await post(payload)).status_code == 200
@@ -213,16 +238,46 @@ async def test_callback_receiver_checks_signature_shape_and_task() -> None:
 
 def test_cli_saves_a_1080p_upgrade_then_extends_it(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = {"KIE_API_KEY": KEY, "VEOKIT_KIE_BASE_URL": emulator.base_url}
-    p = cli(tmp_path, "generate", PROMPT, "--provider", "kie", "--aspect", "9:16", "--resolution", "1080p",
-            "--seed", str(SEED), "--out", str(tmp_path / "out"), "--json", **env)
+    p = cli(
+        tmp_path,
+        "generate",
+        PROMPT,
+        "--provider",
+        "kie",
+        "--aspect",
+        "9:16",
+        "--resolution",
+        "1080p",
+        "--seed",
+        str(SEED),
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        **env,
+    )
     assert p.returncode == 0, p.stderr
     job = json.loads(p.stdout)
-    probe = verify_mp4(Path(job["results"][0]["path"]),
-                       Expectation(width=1080, height=1920, duration_s=8.0, audio=True))
+    probe = verify_mp4(
+        Path(job["results"][0]["path"]), Expectation(width=1080, height=1920, duration_s=8.0, audio=True)
+    )
     assert probe.video_codec == "h264"
-    p = cli(tmp_path, "generate", "the fox keeps running", "--provider", "kie", "--aspect", "9:16", "--seed",
-            str(SEED), "--extend", f"kie-task://{job['operation_name']}", "--out", str(tmp_path / "out"), "--json",
-            **env)
+    p = cli(
+        tmp_path,
+        "generate",
+        "the fox keeps running",
+        "--provider",
+        "kie",
+        "--aspect",
+        "9:16",
+        "--seed",
+        str(SEED),
+        "--extend",
+        f"kie-task://{job['operation_name']}",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        **env,
+    )
     assert p.returncode == 0, p.stderr
     extended = json.loads(p.stdout)
     assert round(extended["results"][0]["duration_s"]) == 15 and extended["cost_usd"] == pytest.approx(0.30)

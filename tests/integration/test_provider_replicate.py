@@ -32,9 +32,17 @@ PROMPT = "a red fox trotting through snow"
 
 
 def rep_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(**{"replicate_api_token": TOKEN, "replicate_base_url": emu.base_url,
-                       "database_url": f"sqlite:///{tmp_path / 'j.db'}", "data_dir": tmp_path,
-                       "out_dir": tmp_path / "videos", "poll_scale": 0.01, **kw})
+    return Settings(
+        **{
+            "replicate_api_token": TOKEN,
+            "replicate_base_url": emu.base_url,
+            "database_url": f"sqlite:///{tmp_path / 'j.db'}",
+            "data_dir": tmp_path,
+            "out_dir": tmp_path / "videos",
+            "poll_scale": 0.01,
+            **kw,
+        }
+    )
 
 
 def png(color: tuple[int, int, int]) -> ImageInput:
@@ -66,14 +74,22 @@ async def test_text_image_last_frame_and_references(rep: VeoClient, emulator: Em
     t2v, _, refs = await asyncio.gather(
         rep.generate(req(), provider="replicate"),
         rep.generate(req(image=red, last_frame=blue), provider="replicate"),
-        rep.generate(req(model="veo-3.1-generate-001", duration_seconds=8, reference_images=(red,)),
-                     provider="replicate"))
+        rep.generate(
+            req(model="veo-3.1-generate-001", duration_seconds=8, reference_images=(red,)), provider="replicate"
+        ),
+    )
     [r] = t2v.results
-    assert (t2v.model, r.width, r.height, round(r.duration_s), r.audio_codec) == ("google/veo-3.1-fast", 1280, 720,
-                                                                                 4, "aac")
+    assert (t2v.model, r.width, r.height, round(r.duration_s), r.audio_codec) == (
+        "google/veo-3.1-fast",
+        1280,
+        720,
+        4,
+        "aac",
+    )
     assert t2v.cost_usd == pytest.approx(4 * 0.15) and refs.cost_usd == pytest.approx(8 * 0.40)
-    assert emulator.stats()["submits"] == {credential_id("replicate", TOKEN): {"google/veo-3.1-fast": 2,
-                                                                                "google/veo-3.1": 1}}
+    assert emulator.stats()["submits"] == {
+        credential_id("replicate", TOKEN): {"google/veo-3.1-fast": 2, "google/veo-3.1": 1}
+    }
 
 
 async def test_limits_are_checked_before_sending(rep: VeoClient, emulator: EmulatorServer) -> None:
@@ -100,10 +116,12 @@ async def test_safety_block_and_failure(rep: VeoClient) -> None:
         await rep.generate(req(prompt="x [emulate:failed]"), provider="replicate")
 
 
-async def test_errors_map_to_the_error_tree(provider: ReplicateProvider, emulator: EmulatorServer,
-                                            tmp_path: Path) -> None:
-    bad = build_provider("replicate", rep_settings(emulator, tmp_path, replicate_api_token="r8_very-secret-1"),
-                         default_catalog())
+async def test_errors_map_to_the_error_tree(
+    provider: ReplicateProvider, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    bad = build_provider(
+        "replicate", rep_settings(emulator, tmp_path, replicate_api_token="r8_very-secret-1"), default_catalog()
+    )
     with pytest.raises(E.AuthenticationError) as auth:
         await bad.submit(req(model="google/veo-3.1-fast"))
     assert "very-secret" not in str(auth.value)
@@ -111,14 +129,31 @@ async def test_errors_map_to_the_error_tree(provider: ReplicateProvider, emulato
         await bad.check("google/veo-3.1")  # type: ignore[attr-defined]
     await bad.aclose()
     await provider.check("google/veo-3.1")  # doctor's free, authenticated read
-    problem = {"title": "Insufficient credit", "detail": "You have insufficient credit to run this model.",
-               "status": 402}
-    emulator.state.faults.add([parse_rule({"route": "submit", "fault": {"kind": "http", "status": 402,
-                                                                        "body": problem}}),
-                               parse_rule({"route": "submit", "fault": {
-                                   "kind": "http", "status": 429, "headers": {"Retry-After": "3"},
-                                   "body": {"title": "Request was throttled", "status": 429,
-                                            "detail": "Request was throttled. Expected available in 3 seconds."}}})])
+    problem = {
+        "title": "Insufficient credit",
+        "detail": "You have insufficient credit to run this model.",
+        "status": 402,
+    }
+    emulator.state.faults.add(
+        [
+            parse_rule({"route": "submit", "fault": {"kind": "http", "status": 402, "body": problem}}),
+            parse_rule(
+                {
+                    "route": "submit",
+                    "fault": {
+                        "kind": "http",
+                        "status": 429,
+                        "headers": {"Retry-After": "3"},
+                        "body": {
+                            "title": "Request was throttled",
+                            "status": 429,
+                            "detail": "Request was throttled. Expected available in 3 seconds.",
+                        },
+                    },
+                }
+            ),
+        ]
+    )
     with pytest.raises(E.BillingError):
         await provider.submit(req(model="google/veo-3.1-fast"))
     with pytest.raises(E.RateLimited) as limited:
@@ -141,8 +176,22 @@ async def test_cancel(provider: ReplicateProvider, tmp_path: Path) -> None:
 
 
 def test_cli_saves_a_valid_mp4(emulator: EmulatorServer, tmp_path: Path) -> None:
-    p = cli(tmp_path, "generate", PROMPT, "--provider", "replicate", "--duration", "4", "--seed", "7", "--out",
-            str(tmp_path / "out"), "--json", REPLICATE_API_TOKEN=TOKEN, VEOKIT_REPLICATE_BASE_URL=emulator.base_url)
+    p = cli(
+        tmp_path,
+        "generate",
+        PROMPT,
+        "--provider",
+        "replicate",
+        "--duration",
+        "4",
+        "--seed",
+        "7",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        REPLICATE_API_TOKEN=TOKEN,
+        VEOKIT_REPLICATE_BASE_URL=emulator.base_url,
+    )
     assert p.returncode == 0, p.stderr
     job = json.loads(p.stdout)
     verify_mp4(Path(job["results"][0]["path"]), Expectation(width=1280, height=720, duration_s=4.0, audio=True))

@@ -32,8 +32,14 @@ async def messages(client: VeoClient, job_id: str) -> str:
 
 
 async def test_429_retryinfo_is_waited_exactly_and_paid_once(client: VeoClient, emu: EmulatorServer) -> None:
-    add_faults(emu, {"route": "submit", "times": 2,
-                     "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="0.3s")}})
+    add_faults(
+        emu,
+        {
+            "route": "submit",
+            "times": 2,
+            "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="0.3s")},
+        },
+    )
     t0 = time.monotonic()
     job = await client.generate(GenerateRequest(prompt="patience", duration_seconds=4))
     assert time.monotonic() - t0 >= 0.6
@@ -49,8 +55,11 @@ async def test_retry_after_header_is_honoured(client: VeoClient, emu: EmulatorSe
 
 
 async def test_5xx_burst_is_retried_with_backoff(client: VeoClient, emu: EmulatorServer) -> None:
-    add_faults(emu, {"route": "submit", "times": 2, "fault": {"kind": "http", "status": 503}},
-               {"route": "submit", "fault": {"kind": "http", "status": 500}})
+    add_faults(
+        emu,
+        {"route": "submit", "times": 2, "fault": {"kind": "http", "status": 503}},
+        {"route": "submit", "fault": {"kind": "http", "status": 500}},
+    )
     job = await client.generate(GenerateRequest(prompt="burst", duration_seconds=4))
     log = await messages(client, job.id)
     waits = [float(w) for w in re.findall(r"retrying in ([0-9.]+) s", log)]
@@ -59,8 +68,13 @@ async def test_5xx_burst_is_retried_with_backoff(client: VeoClient, emu: Emulato
 
 
 async def test_a_server_delay_past_the_cap_fails_fast(client: VeoClient, emu: EmulatorServer) -> None:
-    add_faults(emu, {"route": "submit",
-                     "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="3600s")}})
+    add_faults(
+        emu,
+        {
+            "route": "submit",
+            "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="3600s")},
+        },
+    )
     t0 = time.monotonic()
     with pytest.raises(E.RateLimited, match="longer than the 120 s"):
         await client.generate(GenerateRequest(prompt="later", duration_seconds=4))
@@ -85,10 +99,15 @@ async def test_a_reset_submit_is_never_sent_again(client: VeoClient, emu: Emulat
 
 
 async def test_poll_errors_and_resets_do_not_fail_the_job(client: VeoClient, emu: EmulatorServer) -> None:
-    add_faults(emu, {"route": "poll", "times": 2, "fault": {"kind": "http", "status": 503}},
-               {"route": "poll", "fault": {"kind": "reset", "when": "before_body"}},
-               {"route": "poll", "fault": {"kind": "http", "status": 429,
-                                           "body": rpc(429, "RESOURCE_EXHAUSTED", delay="0.25s")}})
+    add_faults(
+        emu,
+        {"route": "poll", "times": 2, "fault": {"kind": "http", "status": 503}},
+        {"route": "poll", "fault": {"kind": "reset", "when": "before_body"}},
+        {
+            "route": "poll",
+            "fault": {"kind": "http", "status": 429, "body": rpc(429, "RESOURCE_EXHAUSTED", delay="0.25s")},
+        },
+    )
     job = await client.generate(GenerateRequest(prompt="steady", duration_seconds=4))
     log = await messages(client, job.id)
     assert log.count("poll failed") == 4 and "retrying in 0.25 s" in log
@@ -96,8 +115,11 @@ async def test_poll_errors_and_resets_do_not_fail_the_job(client: VeoClient, emu
 
 
 async def test_cut_download_resumes_byte_exact(client: VeoClient, emu: EmulatorServer) -> None:
-    add_faults(emu, {"route": "download", "fault": {"kind": "truncate", "after_bytes": 100_000}},
-               {"route": "download", "fault": {"kind": "reset", "when": "before_body"}})
+    add_faults(
+        emu,
+        {"route": "download", "fault": {"kind": "truncate", "after_bytes": 100_000}},
+        {"route": "download", "fault": {"kind": "reset", "when": "before_body"}},
+    )
     job = await client.generate(GenerateRequest(prompt="cut", storage_uri="gs://b/cut/"))
     [r] = job.results
     original = _rendered(emu, r.remote_uri)
@@ -163,8 +185,9 @@ async def test_retired_model_answered_by_the_server(emu: EmulatorServer, tmp_pat
 
 
 async def test_breaker_opens_then_failover_records_the_path(emu: EmulatorServer, tmp_path: Path) -> None:
-    s = settings_for(emu, tmp_path, gemini_api_key="test-key", failover="vertex,gemini", breaker_threshold=3,
-                     retry_attempts=3)
+    s = settings_for(
+        emu, tmp_path, gemini_api_key="test-key", failover="vertex,gemini", breaker_threshold=3, retry_attempts=3
+    )
     add_faults(emu, {"route": "submit", "model": MODEL, "times": 50, "fault": {"kind": "http", "status": 503}})
     async with VeoClient(s) as c:
         job = await c.generate(GenerateRequest(prompt="somewhere", duration_seconds=4))
@@ -190,8 +213,9 @@ async def test_pacing_to_the_quota_means_no_429(tmp_path: Path) -> None:
     with EmulatorServer(cfg, port=0) as emu:
         s = settings_for(emu, tmp_path, rate_limit="4/1.1s")
         async with VeoClient(s) as c:
-            jobs = await asyncio.gather(*(c.generate(GenerateRequest(prompt="paced", duration_seconds=4))
-                                          for _ in range(12)))
+            jobs = await asyncio.gather(
+                *(c.generate(GenerateRequest(prompt="paced", duration_seconds=4)) for _ in range(12))
+            )
         st = stats(emu)
     assert all(j.state is JobState.SUCCEEDED for j in jobs)
     assert st["submits_total"] == 12 and st["rate_limited"] == 0
@@ -201,8 +225,9 @@ async def test_without_pacing_the_quota_bites_and_429s_are_absorbed(tmp_path: Pa
     cfg = EmulatorConfig(latency_s=0.2, quota_requests=4, quota_window_s=1.0)
     with EmulatorServer(cfg, port=0) as emu:
         async with VeoClient(settings_for(emu, tmp_path)) as c:
-            jobs = await asyncio.gather(*(c.generate(GenerateRequest(prompt="unpaced", duration_seconds=4))
-                                          for _ in range(12)))
+            jobs = await asyncio.gather(
+                *(c.generate(GenerateRequest(prompt="unpaced", duration_seconds=4)) for _ in range(12))
+            )
         st = stats(emu)
     assert all(j.state is JobState.SUCCEEDED for j in jobs)
     assert st["submits_total"] == 12 and st["rate_limited"] > 0  # the comparison the paced test wins
@@ -231,8 +256,9 @@ async def test_job_deadline_sets_it_aside_and_resume_keeps_waiting(tmp_path: Pat
         assert done.state is JobState.SUCCEEDED and stats(emu)["submits_total"] == 1
 
 
-async def test_reconcile_attaches_the_operation_an_ambiguous_submit_created(client: VeoClient,
-                                                                            emu: EmulatorServer) -> None:
+async def test_reconcile_attaches_the_operation_an_ambiguous_submit_created(
+    client: VeoClient, emu: EmulatorServer
+) -> None:
     add_faults(emu, {"route": "submit", "fault": {"kind": "reset", "when": "after_body"}})
     with pytest.raises(E.SubmitOutcomeUnknown):
         await client.generate(GenerateRequest(prompt="found it", duration_seconds=4))

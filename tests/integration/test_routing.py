@@ -26,7 +26,9 @@ from veokit.service.routing import Route, route
 TODAY = dt.date(2026, 11, 21)  # after the Gemini API's Veo shutdown
 CREDS: dict[str, dict[str, str]] = {
     "vertex": {"vertex_project": "p", "vertex_access_token": "t"},
-    "kie": {"kie_api_key": "k"}, "fal": {"fal_key": "f"}, "replicate": {"replicate_api_token": "r"},
+    "kie": {"kie_api_key": "k"},
+    "fal": {"fal_key": "f"},
+    "replicate": {"replicate_api_token": "r"},
 }
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 _FOREIGN_ENV = ("VEOKIT_", "GEMINI_", "GOOGLE_", "KIE_", "FAL_", "REPLICATE_")
@@ -35,8 +37,16 @@ _FOREIGN_ENV = ("VEOKIT_", "GEMINI_", "GOOGLE_", "KIE_", "FAL_", "REPLICATE_")
 def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it, with no credentials from the developer's environment."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
-    full.update({"VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}", "VEOKIT_DATA_DIR": str(tmp_path),
-                 "VEOKIT_CONFIG": str(tmp_path / "none.toml"), "VEOKIT_POLL_SCALE": "0.01", "COLUMNS": "220", **env})
+    full.update(
+        {
+            "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+            "VEOKIT_DATA_DIR": str(tmp_path),
+            "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
+            "VEOKIT_POLL_SCALE": "0.01",
+            "COLUMNS": "220",
+            **env,
+        }
+    )
     return subprocess.run([*VEOKIT, *args], capture_output=True, text=True, timeout=120, env=full, cwd=tmp_path)
 
 
@@ -74,20 +84,39 @@ def test_cheapest_provider_with_credentials_wins() -> None:
     assert "no credentials (set KIE_API_KEY)" in without_kie.verdict(by_provider(without_kie)["kie"])
 
 
-@pytest.mark.parametrize(("request_kw", "chosen", "excluded"), [
-    ({"reference_images": (png(),)}, "kie", {"fal": "feature unsupported: reference images",
-                                              "replicate": "feature unsupported: reference images"}),
-    ({"negative_prompt": "text"}, "vertex", {"kie": "feature unsupported: negative prompt"}),
-    ({"model": "veo-3.1", "video": VideoInput(data=b"mp4")}, "vertex", {  # tied with fal at $3.20
-        "replicate": "feature unsupported: extension", "kie": "feature unsupported: extension"}),
-    ({"video": VideoInput(data=b"mp4")}, "vertex", {"kie": "only videos this provider made can be extended"}),
-    ({"video": VideoInput(uri="kie-task://abc123")}, "kie", {"vertex": "can only be extended where they were made",
-                                                            "fal": "can only be extended where they were made"}),
-    ({"aspect_ratio": "9:16", "model": "veo-3.1", "reference_images": (png(),)}, "vertex", {
-        "replicate": "reference images is only available at", "kie": "feature unsupported: reference images"}),
-])
+@pytest.mark.parametrize(
+    ("request_kw", "chosen", "excluded"),
+    [
+        (
+            {"reference_images": (png(),)},
+            "kie",
+            {"fal": "feature unsupported: reference images", "replicate": "feature unsupported: reference images"},
+        ),
+        ({"negative_prompt": "text"}, "vertex", {"kie": "feature unsupported: negative prompt"}),
+        (
+            {"model": "veo-3.1", "video": VideoInput(data=b"mp4")},
+            "vertex",
+            {  # tied with fal at $3.20
+                "replicate": "feature unsupported: extension",
+                "kie": "feature unsupported: extension",
+            },
+        ),
+        ({"video": VideoInput(data=b"mp4")}, "vertex", {"kie": "only videos this provider made can be extended"}),
+        (
+            {"video": VideoInput(uri="kie-task://abc123")},
+            "kie",
+            {"vertex": "can only be extended where they were made", "fal": "can only be extended where they were made"},
+        ),
+        (
+            {"aspect_ratio": "9:16", "model": "veo-3.1", "reference_images": (png(),)},
+            "vertex",
+            {"replicate": "reference images is only available at", "kie": "feature unsupported: reference images"},
+        ),
+    ],
+)
 def test_a_feature_only_some_have_excludes_the_others_with_the_reason(
-        request_kw: dict[str, Any], chosen: str, excluded: dict[str, str]) -> None:
+    request_kw: dict[str, Any], chosen: str, excluded: dict[str, str]
+) -> None:
     r = plan(GenerateRequest(prompt="x", **request_kw), "vertex", "kie", "fal", "replicate")
     assert r.chosen is not None and r.chosen.provider == chosen, [(c.provider, c.reasons) for c in r.candidates]
     for provider, reason in excluded.items():
@@ -106,10 +135,17 @@ def test_preference_breaks_ties_and_never_beats_price() -> None:
     assert cheaper.chosen is not None and cheaper.chosen.provider == "kie"
 
 
-@pytest.mark.parametrize(("model", "family"), [
-    ("veo3_fast", "veo-3.1-fast"), ("veo-3.1-fast-generate-001", "veo-3.1-fast"), ("veo-3.1-fast", "veo-3.1-fast"),
-    ("fal-ai/veo3.1", "veo-3.1"), ("google/veo-3.1", "veo-3.1"), (None, "veo-3.1-fast"),
-])
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("veo3_fast", "veo-3.1-fast"),
+        ("veo-3.1-fast-generate-001", "veo-3.1-fast"),
+        ("veo-3.1-fast", "veo-3.1-fast"),
+        ("fal-ai/veo3.1", "veo-3.1"),
+        ("google/veo-3.1", "veo-3.1"),
+        (None, "veo-3.1-fast"),
+    ],
+)
 def test_any_providers_model_id_or_the_family_names_the_request(model: str | None, family: str) -> None:
     r = plan(GenerateRequest(prompt="x", model=model), "kie")
     assert r.family == family
@@ -125,27 +161,47 @@ async def test_client_resolves_auto_and_explains_when_nothing_fits(tmp_path: Pat
     _, name, _ = client.resolve(GenerateRequest(prompt="x", negative_prompt="blur"), "auto")
     assert name == "vertex"
     with pytest.raises(E.ConfigError) as exc:
-        client.resolve(GenerateRequest(prompt="x", negative_prompt="blur", resolution="4k", duration_seconds=4),
-                       "auto")
+        client.resolve(GenerateRequest(prompt="x", negative_prompt="blur", resolution="4k", duration_seconds=4), "auto")
     assert "kie: " in exc.value.message and "no credentials" in exc.value.message
     _, name, offer = client.resolve(GenerateRequest(prompt="x", model="veo-3.1-fast"), "vertex")
     assert offer.model == "veo-3.1-fast-generate-001"  # a family name resolves to the provider's own id
 
 
 async def test_auto_generates_on_the_chosen_provider(emulator: EmulatorServer, tmp_path: Path) -> None:
-    s = Settings(kie_api_key="test-kie-key", kie_base_url=emulator.base_url, fal_key="test-fal-key",
-                 fal_base_url=emulator.base_url, database_url=f"sqlite:///{tmp_path / 'j.db'}", data_dir=tmp_path,
-                 out_dir=tmp_path / "v", poll_scale=0.01)
+    s = Settings(
+        kie_api_key="test-kie-key",
+        kie_base_url=emulator.base_url,
+        fal_key="test-fal-key",
+        fal_base_url=emulator.base_url,
+        database_url=f"sqlite:///{tmp_path / 'j.db'}",
+        data_dir=tmp_path,
+        out_dir=tmp_path / "v",
+        poll_scale=0.01,
+    )
     async with VeoClient(s) as client:
-        job = await client.generate(GenerateRequest(prompt="a red fox trotting through snow", seed=12345),
-                                    provider="auto")
+        job = await client.generate(
+            GenerateRequest(prompt="a red fox trotting through snow", seed=12345), provider="auto"
+        )
     assert (job.provider, job.model, job.cost_usd) == ("kie", "veo3_fast", pytest.approx(0.30))
 
 
 def test_cli_dry_run_prices_every_provider_and_names_the_choice(tmp_path: Path) -> None:
     env = {"KIE_API_KEY": "k", "FAL_KEY": "f", "VEOKIT_VERTEX_PROJECT": "p", "VEOKIT_VERTEX_ACCESS_TOKEN": "t"}
-    p = cli(tmp_path, "generate", "rain on a neon street", "--provider", "auto", "--aspect", "9:16",
-            "--resolution", "1080p", "--duration", "8", "--dry-run", **env)
+    p = cli(
+        tmp_path,
+        "generate",
+        "rain on a neon street",
+        "--provider",
+        "auto",
+        "--aspect",
+        "9:16",
+        "--resolution",
+        "1080p",
+        "--duration",
+        "8",
+        "--dry-run",
+        **env,
+    )
     assert p.returncode == 0, p.stderr
     rows = {line.split("│")[1].strip(): line for line in p.stdout.splitlines() if line.count("│") > 3}
     assert "$0.33 (65 credits)" in rows["kie"] and "chosen: cheapest" in rows["kie"]

@@ -87,7 +87,12 @@ async def test_a_worker_runs_queued_jobs_once_each(clients: Callable[..., Any], 
         assert job.state is S.SUCCEEDED and job.lease_owner == worker.owner
         verify_mp4(Path(job.results[0].path), Expectation(width=1280, height=720, duration_s=4.0))
     assert [e.to_state for e in await client.events(jobs[0].id)] == [
-        S.QUEUED, S.SUBMITTING, S.RUNNING, S.DOWNLOADING, S.SUCCEEDED]
+        S.QUEUED,
+        S.SUBMITTING,
+        S.RUNNING,
+        S.DOWNLOADING,
+        S.SUCCEEDED,
+    ]
 
 
 async def test_two_workers_share_the_queue_without_overlap(clients: Callable[..., Any], emu: EmulatorServer) -> None:
@@ -159,8 +164,9 @@ async def test_stop_releases_leases_and_another_worker_finishes_without_resubmit
 async def test_stop_lets_a_submit_in_progress_store_its_operation(tmp_path: Path) -> None:
     """A graceful stop during a slow paid submit waits for the operation name instead of abandoning it."""
     with EmulatorServer(EmulatorConfig(latency_s=5.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
-        httpx.post(f"{emu.base_url}/_emulator/faults",
-                   json=[{"route": "submit", "fault": {"kind": "delay", "seconds": 1.0}}]).raise_for_status()
+        httpx.post(
+            f"{emu.base_url}/_emulator/faults", json=[{"route": "submit", "fault": {"kind": "delay", "seconds": 1.0}}]
+        ).raise_for_status()
         async with VeoClient(settings_for(emu, tmp_path)) as client:
             [job] = await enqueue(client, 1)
             worker = Worker(client.engine, config(drain=False))
@@ -173,8 +179,9 @@ async def test_stop_lets_a_submit_in_progress_store_its_operation(tmp_path: Path
         assert stats(emu)["submits_total"] == 1
 
 
-async def test_a_budget_cap_holds_jobs_back_and_records_why_once(clients: Callable[..., Any],
-                                                                 emu: EmulatorServer) -> None:
+async def test_a_budget_cap_holds_jobs_back_and_records_why_once(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
     client = await clients(budget_daily_usd=0.5)  # each 4 s fast job costs $0.40: one fits
     jobs = await enqueue(client, 3)
     worker = Worker(client.engine, config(drain=False, budget_retry_s=0.2))
@@ -238,8 +245,9 @@ async def test_generate_then_budget_refusal_is_typed(clients: Callable[..., Any]
     assert await client.list_jobs() == [] and stats(emu)["submits_total"] == 0
 
 
-async def test_drain_does_not_wait_for_jobs_held_back_by_the_budget(clients: Callable[..., Any],
-                                                                     emu: EmulatorServer) -> None:
+async def test_drain_does_not_wait_for_jobs_held_back_by_the_budget(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
     client = await clients(budget_daily_usd=0.5)
     await enqueue(client, 3)
     result = await asyncio.wait_for(Worker(client.engine, config(budget_retry_s=30)).run(), 30)

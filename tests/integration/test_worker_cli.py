@@ -16,9 +16,15 @@ from .test_cli import VEOKIT, env_for, veokit
 
 
 def vertex_env(emu: EmulatorServer, **extra: str) -> dict[str, str]:
-    return {"VEOKIT_PROVIDER": "vertex", "VEOKIT_VERTEX_BASE_URL": emu.base_url, "VEOKIT_VERTEX_PROJECT": "p",
-            "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token", "VEOKIT_POLL_SCALE": "0.01", "VEOKIT_RATE_LIMIT": "off",
-            **extra}
+    return {
+        "VEOKIT_PROVIDER": "vertex",
+        "VEOKIT_VERTEX_BASE_URL": emu.base_url,
+        "VEOKIT_VERTEX_PROJECT": "p",
+        "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
+        "VEOKIT_POLL_SCALE": "0.01",
+        "VEOKIT_RATE_LIMIT": "off",
+        **extra,
+    }
 
 
 def jobs(tmp_path: Path, env: dict[str, str]) -> list[dict[str, object]]:
@@ -58,8 +64,14 @@ def test_sigterm_stops_claiming_releases_leases_and_another_worker_finishes(tmp_
         env = vertex_env(emu)
         for i in range(4):
             assert veokit(tmp_path, "enqueue", f"slow scene {i % 2}", "-d", "4", **env).returncode == 0
-        proc = subprocess.Popen([*VEOKIT, "worker", "-c", "10"], env=env_for(tmp_path, **env), cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*VEOKIT, "worker", "-c", "10"],
+            env=env_for(tmp_path, **env),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while stats(emu)["polls"] < 4 and time.monotonic() < deadline:

@@ -32,8 +32,14 @@ def cat() -> Catalog:
 
 def test_catalog_has_every_reference_model(cat: Catalog) -> None:
     ids = {(o.provider, o.model) for o in cat.offers}
-    for m in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001",
-              "veo-3.0-generate-001", "veo-3.0-fast-generate-001", "veo-2.0-generate-001"):
+    for m in (
+        "veo-3.1-generate-001",
+        "veo-3.1-fast-generate-001",
+        "veo-3.1-lite-generate-001",
+        "veo-3.0-generate-001",
+        "veo-3.0-fast-generate-001",
+        "veo-2.0-generate-001",
+    ):
         assert ("vertex", m) in ids
     for m in ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview", "veo-3.1-lite-generate-preview"):
         assert ("gemini", m) in ids
@@ -42,14 +48,17 @@ def test_catalog_has_every_reference_model(cat: Catalog) -> None:
         assert o.durations and o.aspect_ratios and o.latency_s[0] <= o.latency_s[1] <= o.latency_s[2]
 
 
-@pytest.mark.parametrize(("kw", "field", "allowed"), [
-    ({"resolution": "4k", "duration_seconds": 4}, "duration_seconds", [8]),
-    ({"resolution": "1080p", "duration_seconds": 6}, "duration_seconds", [8]),
-    ({"aspect_ratio": "1:1"}, "aspect_ratio", ["16:9", "9:16"]),
-    ({"model": "veo-3.1-lite-generate-001", "resolution": "4k"}, "resolution", ["720p", "1080p"]),
-    ({"duration_seconds": 5}, "duration_seconds", [4, 6, 8]),
-    ({"sample_count": 4, "model": "veo-3.1-fast-generate-001", "resolution": "720p"}, None, None),
-])
+@pytest.mark.parametrize(
+    ("kw", "field", "allowed"),
+    [
+        ({"resolution": "4k", "duration_seconds": 4}, "duration_seconds", [8]),
+        ({"resolution": "1080p", "duration_seconds": 6}, "duration_seconds", [8]),
+        ({"aspect_ratio": "1:1"}, "aspect_ratio", ["16:9", "9:16"]),
+        ({"model": "veo-3.1-lite-generate-001", "resolution": "4k"}, "resolution", ["720p", "1080p"]),
+        ({"duration_seconds": 5}, "duration_seconds", [4, 6, 8]),
+        ({"sample_count": 4, "model": "veo-3.1-fast-generate-001", "resolution": "720p"}, None, None),
+    ],
+)
 def test_impossible_requests_name_the_field(cat: Catalog, kw: dict, field: str | None, allowed: list | None) -> None:
     r = req(**kw)
     if field is None:
@@ -80,11 +89,14 @@ def test_lite_has_no_reference_images(cat: Catalog) -> None:
     assert exc.value.field == "reference_images"
 
 
-@pytest.mark.parametrize(("provider", "model", "replacement"), [
-    ("vertex", "veo-3.0-generate-001", "veo-3.1-generate-001"),
-    ("vertex", "veo-2.0-generate-001", "veo-3.1-generate-001"),
-    ("gemini", "veo-3.1-fast-generate-preview", "veo-3.1-fast-generate-001"),
-])
+@pytest.mark.parametrize(
+    ("provider", "model", "replacement"),
+    [
+        ("vertex", "veo-3.0-generate-001", "veo-3.1-generate-001"),
+        ("vertex", "veo-2.0-generate-001", "veo-3.1-generate-001"),
+        ("gemini", "veo-3.1-fast-generate-preview", "veo-3.1-fast-generate-001"),
+    ],
+)
 def test_retired_model_names_replacement_and_where(cat: Catalog, provider: str, model: str, replacement: str) -> None:
     with pytest.raises(E.ModelRetired) as exc:
         cat.validate(req(model=model), provider, today=TODAY)
@@ -109,8 +121,9 @@ def test_unknown_model_lists_alternatives(cat: Catalog) -> None:
 
 def test_gemini_models_always_have_audio(cat: Catalog) -> None:
     with pytest.raises(E.InvalidRequest) as exc:
-        cat.validate(req(model="veo-3.1-generate-preview", generate_audio=False), "gemini", today=TODAY,
-                     allow_retired=True)
+        cat.validate(
+            req(model="veo-3.1-generate-preview", generate_audio=False), "gemini", today=TODAY, allow_retired=True
+        )
     assert exc.value.field == "generate_audio"
 
 
@@ -125,19 +138,23 @@ def test_person_generation_per_mode(cat: Catalog) -> None:
 
 def test_storage_uri_is_vertex_only(cat: Catalog) -> None:
     with pytest.raises(E.InvalidRequest) as exc:
-        cat.validate(req(model="veo-3.1-generate-preview", storage_uri="gs://b/x"), "gemini", today=TODAY,
-                     allow_retired=True)
+        cat.validate(
+            req(model="veo-3.1-generate-preview", storage_uri="gs://b/x"), "gemini", today=TODAY, allow_retired=True
+        )
     assert exc.value.field == "storage_uri"
 
 
-@pytest.mark.parametrize(("kw", "usd"), [
-    ({}, 8 * 0.40),
-    ({"generate_audio": False}, 8 * 0.20),
-    ({"resolution": "4k"}, 8 * 0.60),
-    ({"sample_count": 3, "duration_seconds": 4}, 3 * 4 * 0.40),
-    ({"model": "veo-3.1-fast-generate-001", "resolution": "1080p"}, 8 * 0.12),
-    ({"model": "veo-3.1-lite-generate-001", "duration_seconds": 6}, 6 * 0.05),
-])
+@pytest.mark.parametrize(
+    ("kw", "usd"),
+    [
+        ({}, 8 * 0.40),
+        ({"generate_audio": False}, 8 * 0.20),
+        ({"resolution": "4k"}, 8 * 0.60),
+        ({"sample_count": 3, "duration_seconds": 4}, 3 * 4 * 0.40),
+        ({"model": "veo-3.1-fast-generate-001", "resolution": "1080p"}, 8 * 0.12),
+        ({"model": "veo-3.1-lite-generate-001", "duration_seconds": 6}, 6 * 0.05),
+    ],
+)
 def test_price_estimates(cat: Catalog, kw: dict, usd: float) -> None:
     r = req(**kw)
     est = cat.estimate(r, cat.validate(r, "vertex", today=TODAY))

@@ -33,7 +33,7 @@ def _feed(body: bytes, tmp_path: Path, sizes: list[int]) -> tuple[dict, list]:
     reader = InlineJsonReader(tmp_path)
     i = 0
     for n in sizes:
-        reader.feed(body[i:i + n])
+        reader.feed(body[i : i + n])
         i += n
     reader.feed(body[i:])
     return reader.finish()

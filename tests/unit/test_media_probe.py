@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from veokit.emulator.render import RenderSpec, render_mp4
 from veokit.media.probe import (
     CorruptMediaError,
     Expectation,
@@ -19,7 +20,6 @@ from veokit.media.probe import (
     probe_mp4,
     verify_mp4,
 )
-from veokit.media.render import RenderSpec, render_mp4
 
 
 @pytest.fixture(scope="module")

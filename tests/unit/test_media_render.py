@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from veokit.emulator.render import RenderSpec, render_key, render_large_mp4, render_mp4
 from veokit.media.probe import Expectation, first_frame_rgb, last_frame_rgb, probe_mp4, verify_mp4
-from veokit.media.render import RenderSpec, render_key, render_large_mp4, render_mp4
 
 W, H = 160, 90  # small frames for tests where the exact size is irrelevant
 

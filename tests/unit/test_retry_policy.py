@@ -16,10 +16,19 @@ def d(err: Exception, attempt: int = 1, elapsed: float = 0.0) -> Retry | GiveUp:
     return decide(err, attempt=attempt, elapsed_s=elapsed, policy=P, rng=random.Random(1))
 
 
-@pytest.mark.parametrize("err", [
-    E.AuthenticationError("x"), E.InvalidRequest("x"), E.ContentFiltered("x"), E.PermissionDenied("x"),
-    E.ModelRetired("x"), E.BillingError("x"), E.QuotaExhausted("x"), E.DownloadExpired("x"),
-])
+@pytest.mark.parametrize(
+    "err",
+    [
+        E.AuthenticationError("x"),
+        E.InvalidRequest("x"),
+        E.ContentFiltered("x"),
+        E.PermissionDenied("x"),
+        E.ModelRetired("x"),
+        E.BillingError("x"),
+        E.QuotaExhausted("x"),
+        E.DownloadExpired("x"),
+    ],
+)
 def test_final_errors_are_not_retried(err: E.VeokitError) -> None:
     assert isinstance(d(err), GiveUp)
 

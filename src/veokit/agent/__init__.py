@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["VideoToolkit", "build_mcp_server", "create_video_agent", "strands_tools"]
 
-_WHERE = {"VideoToolkit": "tools_core", "create_video_agent": "factory", "build_mcp_server": "mcp_server",
-          "strands_tools": "strands_adapter"}
+_WHERE = {
+    "VideoToolkit": "tools_core",
+    "create_video_agent": "factory",
+    "build_mcp_server": "mcp_server",
+    "strands_tools": "strands_adapter",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
     from veokit.agent.tools_core import VideoToolkit
 
-MISSING_EXTRA = ("the agent extra is not installed: pip install 'veokit[agent]' "
-                 "(from a checkout: uv sync --extra agent)")
-NO_MODEL = ("no agent model configured: pass --model / model_id or set VEOKIT_AGENT_MODEL to a LiteLLM model id "
-            "(e.g. gemini/gemini-2.5-flash, or litellm_proxy/NAME with VEOKIT_AGENT_API_BASE)")
-
+MISSING_EXTRA = "the agent extra is not installed: pip install 'veokit[agent]' (from a checkout: uv sync --extra agent)"
+NO_MODEL = (
+    "no agent model configured: pass --model / model_id or set VEOKIT_AGENT_MODEL to a LiteLLM model id "
+    "(e.g. gemini/gemini-2.5-flash, or litellm_proxy/NAME with VEOKIT_AGENT_API_BASE)"
+)
 
 
 class AgentSettings(BaseSettings):
@@ -53,13 +53,20 @@ def agent_settings() -> AgentSettings:
     try:
         return AgentSettings()
     except ValidationError as exc:
-        lines = [f"VEOKIT_AGENT_{str(e['loc'][0]).upper() if e['loc'] else 'SETTINGS'}: {e['msg']}"
-                 for e in exc.errors()]
+        lines = [
+            f"VEOKIT_AGENT_{str(e['loc'][0]).upper() if e['loc'] else 'SETTINGS'}: {e['msg']}" for e in exc.errors()
+        ]
         raise ConfigError("invalid agent configuration: " + "; ".join(lines)) from None
 
 
-def litellm_model(model_id: str | None = None, *, api_key: str | None = None, api_base: str | None = None,
-                  use_litellm_proxy: bool | None = None, params: dict[str, Any] | None = None) -> Model:
+def litellm_model(
+    model_id: str | None = None,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    use_litellm_proxy: bool | None = None,
+    params: dict[str, Any] | None = None,
+) -> Model:
     """A Strands ``LiteLLMModel``; arguments left out come from ``VEOKIT_AGENT_*``."""
     env = agent_settings()
     model_id = model_id or env.model
@@ -84,11 +91,20 @@ def litellm_model(model_id: str | None = None, *, api_key: str | None = None, ap
     return model
 
 
-def create_video_agent(model_id: str | None = None, *, api_key: str | None = None, api_base: str | None = None,
-                       use_litellm_proxy: bool | None = None, params: dict[str, Any] | None = None,
-                       client: VeoClient | None = None, toolkit: VideoToolkit | None = None,
-                       model: Model | None = None, system_prompt: str | None = None,
-                       max_cost_usd: float | None = None, **agent_kwargs: Any) -> Agent:
+def create_video_agent(
+    model_id: str | None = None,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    use_litellm_proxy: bool | None = None,
+    params: dict[str, Any] | None = None,
+    client: VeoClient | None = None,
+    toolkit: VideoToolkit | None = None,
+    model: Model | None = None,
+    system_prompt: str | None = None,
+    max_cost_usd: float | None = None,
+    **agent_kwargs: Any,
+) -> Agent:
     """A Strands ``Agent`` with veokit's video tools and a LiteLLM chat model.
 
     ``model_id``/``api_key``/``api_base``/``use_litellm_proxy``/``params`` configure the LiteLLM model
@@ -105,10 +121,16 @@ def create_video_agent(model_id: str | None = None, *, api_key: str | None = Non
     from veokit.agent.tools_core import VideoToolkit
 
     if model is None:
-        model = litellm_model(model_id, api_key=api_key, api_base=api_base, use_litellm_proxy=use_litellm_proxy,
-                              params=params)
+        model = litellm_model(
+            model_id, api_key=api_key, api_base=api_base, use_litellm_proxy=use_litellm_proxy, params=params
+        )
     if toolkit is None:
         limit = max_cost_usd if max_cost_usd is not None else agent_settings().max_cost_usd
         toolkit = VideoToolkit(client, max_cost_usd=limit)
-    return Agent(model=model, tools=list(strands_tools(toolkit)), system_prompt=system_prompt or SYSTEM_PROMPT,
-                 name="veokit", **agent_kwargs)
+    return Agent(
+        model=model,
+        tools=list(strands_tools(toolkit)),
+        system_prompt=system_prompt or SYSTEM_PROMPT,
+        name="veokit",
+        **agent_kwargs,
+    )

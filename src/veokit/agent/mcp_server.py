@@ -44,31 +44,44 @@ def build_mcp_server(toolkit: VideoToolkit) -> MCPServer[Any]:
         version = metadata.version("veokit")
     except metadata.PackageNotFoundError:
         version = "0"
-    server: MCPServer[Any] = MCPServer("veokit", title="veokit: Google Veo video generation", version=version,
-                                       instructions=MCP_INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer[Any] = MCPServer(
+        "veokit",
+        title="veokit: Google Veo video generation",
+        version=version,
+        instructions=MCP_INSTRUCTIONS,
+        log_level="WARNING",
+    )
     for name in toolkit.TOOL_NAMES:
-        server.add_tool(_forwarder(toolkit, name), name=name, description=toolkit.description(name),
-                        annotations=_annotations(name))
+        server.add_tool(
+            _forwarder(toolkit, name), name=name, description=toolkit.description(name), annotations=_annotations(name)
+        )
     _add_resources(server, toolkit)
     return server
 
 
 def _annotations(name: str) -> ToolAnnotations:
     return ToolAnnotations(
-        title=name.replace("_", " "), read_only_hint=name in READ_ONLY,
+        title=name.replace("_", " "),
+        read_only_hint=name in READ_ONLY,
         destructive_hint=False,  # nothing is deleted; download_video refuses to overwrite unless asked
-        idempotent_hint=name not in SPENDS, open_world_hint=name in SPENDS)
+        idempotent_hint=name not in SPENDS,
+        open_world_hint=name in SPENDS,
+    )
 
 
 def _forwarder(toolkit: VideoToolkit, name: str) -> Callable[..., Any]:
     method = getattr(toolkit, name)
     signature = with_pydantic_descriptions(method_signature(method))
     signature = signature.replace(
-        parameters=[*signature.parameters.values(),
-                    inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)],
-        return_annotation=CallToolResult)
+        parameters=[
+            *signature.parameters.values(),
+            inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context),
+        ],
+        return_annotation=CallToolResult,
+    )
     fn: Callable[..., Any]
     if inspect.isasyncgenfunction(method):
+
         async def streaming(ctx: Context, **kwargs: Any) -> CallToolResult:
             result: ToolResult | None = None
             sent = -1.0
@@ -84,6 +97,7 @@ def _forwarder(toolkit: VideoToolkit, name: str) -> Callable[..., Any]:
 
         fn = streaming
     else:
+
         async def call(ctx: Context, **kwargs: Any) -> CallToolResult:
             return to_call_result(await method(**kwargs))
 
@@ -101,33 +115,52 @@ def to_call_result(result: ToolResult) -> CallToolResult:
         content.append(TextContent(type="text", text=json.dumps(data, ensure_ascii=False)))
     job_id = data.get("job_id")
     for video in data.get("videos", []) if job_id else []:
-        content.append(ResourceLink(
-            type="resource_link", uri=f"veokit://jobs/{job_id}/videos/{video['index']}",
-            name=Path(str(video["path"])).name, mime_type="video/mp4", size=video.get("size_bytes"),
-            description=f"{video['width']}x{video['height']}, {video['duration_s']} s; saved at {video['path']}"))
+        content.append(
+            ResourceLink(
+                type="resource_link",
+                uri=f"veokit://jobs/{job_id}/videos/{video['index']}",
+                name=Path(str(video["path"])).name,
+                mime_type="video/mp4",
+                size=video.get("size_bytes"),
+                description=f"{video['width']}x{video['height']}, {video['duration_s']} s; saved at {video['path']}",
+            )
+        )
     return CallToolResult(content=content, structured_content=data or None, is_error=result["status"] == "error")
 
 
 def _add_resources(server: MCPServer[Any], toolkit: VideoToolkit) -> None:
-    @server.resource("veokit://jobs", name="jobs", mime_type="application/json",
-                     description="The 20 most recent video jobs, newest first.")
+    @server.resource(
+        "veokit://jobs",
+        name="jobs",
+        mime_type="application/json",
+        description="The 20 most recent video jobs, newest first.",
+    )
     async def jobs() -> str:
         return json.dumps(_data_or_raise(await toolkit.list_videos(limit=20), "veokit://jobs"))
 
-    @server.resource("veokit://jobs/{job_id}", name="job", mime_type="application/json",
-                     description="One video job: state, files with probe facts, estimate and cost.")
+    @server.resource(
+        "veokit://jobs/{job_id}",
+        name="job",
+        mime_type="application/json",
+        description="One video job: state, files with probe facts, estimate and cost.",
+    )
     async def job(job_id: str) -> str:
         return json.dumps(_data_or_raise(await toolkit.video_status(job_id), f"veokit://jobs/{job_id}"))
 
-    @server.resource("veokit://jobs/{job_id}/videos/{index}", name="video", mime_type="video/mp4",
-                     description="A finished video (MP4 bytes) of a succeeded job; index is 0 for the first.")
+    @server.resource(
+        "veokit://jobs/{job_id}/videos/{index}",
+        name="video",
+        mime_type="video/mp4",
+        description="A finished video (MP4 bytes) of a succeeded job; index is 0 for the first.",
+    )
     async def video(job_id: str, index: str) -> bytes:
         uri = f"veokit://jobs/{job_id}/videos/{index}"
         data = _data_or_raise(await toolkit.video_status(job_id), uri)
         videos = {str(v["index"]): v for v in data.get("videos", [])}
         if data.get("state") != "succeeded" or index not in videos:
-            raise ResourceNotFoundError(f"{uri}: no such video (job {data.get('state')}, "
-                                        f"videos: {', '.join(videos) or 'none'})")
+            raise ResourceNotFoundError(
+                f"{uri}: no such video (job {data.get('state')}, videos: {', '.join(videos) or 'none'})"
+            )
         path = Path(str(videos[index]["path"]))
         return await asyncio.to_thread(_read_video, path, uri)
 
@@ -145,21 +178,22 @@ def _read_video(path: Path, uri: str) -> bytes:
     if not path.is_file():
         raise ResourceNotFoundError(f"{uri}: the saved file {path} no longer exists")
     if path.stat().st_size > MAX_BLOB_BYTES:
-        raise ResourceError(f"{uri}: {path.stat().st_size / 1e6:.0f} MB is too large to send inline; "
-                            f"open {path} instead")
+        raise ResourceError(
+            f"{uri}: {path.stat().st_size / 1e6:.0f} MB is too large to send inline; open {path} instead"
+        )
     return path.read_bytes()
 
 
-def serve(toolkit: VideoToolkit, *, http: bool = False, host: str = "127.0.0.1", port: int = 8000,
-          path: str = "/mcp") -> None:
+def serve(
+    toolkit: VideoToolkit, *, http: bool = False, host: str = "127.0.0.1", port: int = 8000, path: str = "/mcp"
+) -> None:
     """Run the server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
     server = build_mcp_server(toolkit)
     if not http:
         server.run("stdio")
         return
     if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serving MCP on %s with no authentication: anyone who can reach it can spend your Veo "
-                    "budget", host)
+        log.warning("serving MCP on %s with no authentication: anyone who can reach it can spend your Veo budget", host)
     server.run("streamable-http", host=host, port=port, streamable_http_path=path)
 
 

@@ -35,8 +35,9 @@ def failure_from(exc: BaseException) -> ToolResult:
     if isinstance(exc, E.VeokitError):
         return fail(exc.message)  # built from fields we control and already redacted
     # A bug of ours: the model gets one line, the log (stderr) gets the details for whoever runs the server.
-    log.error("tool failed: %s: %s", type(exc).__name__, E.redact(str(exc))[:300],
-              exc_info=log.isEnabledFor(logging.DEBUG))
+    log.error(
+        "tool failed: %s: %s", type(exc).__name__, E.redact(str(exc))[:300], exc_info=log.isEnabledFor(logging.DEBUG)
+    )
     return fail(f"internal error ({type(exc).__name__}); the veokit log on stderr has details")
 
 
@@ -62,10 +63,19 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def video_view(r: VideoResult) -> dict[str, Any]:
-    return {"index": r.index, "path": r.path, "width": r.width, "height": r.height,
-            "duration_s": round(r.duration_s, 2), "fps": round(r.fps, 2), "video_codec": r.video_codec,
-            "audio_codec": r.audio_codec, "size_bytes": r.size_bytes, "sha256": r.sha256,
-            "remote_uri": r.remote_uri}
+    return {
+        "index": r.index,
+        "path": r.path,
+        "width": r.width,
+        "height": r.height,
+        "duration_s": round(r.duration_s, 2),
+        "fps": round(r.fps, 2),
+        "video_codec": r.video_codec,
+        "audio_codec": r.audio_codec,
+        "size_bytes": r.size_bytes,
+        "sha256": r.sha256,
+        "remote_uri": r.remote_uri,
+    }
 
 
 def job_view(job: Job, *, running_here: bool | None = None) -> dict[str, Any]:
@@ -73,13 +83,20 @@ def job_view(job: Job, *, running_here: bool | None = None) -> dict[str, Any]:
     req = job.request
     prompt = str(req.get("prompt", ""))
     view: dict[str, Any] = {
-        "job_id": job.id, "state": job.state.value, "provider": job.provider, "model": job.model,
+        "job_id": job.id,
+        "state": job.state.value,
+        "provider": job.provider,
+        "model": job.model,
         "prompt": prompt if len(prompt) <= PROMPT_CLIP else prompt[:PROMPT_CLIP] + "…",
-        "aspect_ratio": req.get("aspect_ratio"), "resolution": req.get("resolution"),
-        "duration_seconds": req.get("duration_seconds"), "samples": req.get("sample_count"),
+        "aspect_ratio": req.get("aspect_ratio"),
+        "resolution": req.get("resolution"),
+        "duration_seconds": req.get("duration_seconds"),
+        "samples": req.get("sample_count"),
         "extends": bool(req.get("video")),
-        "estimate_usd": job.estimate_usd, "cost_usd": job.cost_usd,
-        "created_at": _iso(job.created_at), "finished_at": _iso(job.finished_at),
+        "estimate_usd": job.estimate_usd,
+        "cost_usd": job.cost_usd,
+        "created_at": _iso(job.created_at),
+        "finished_at": _iso(job.finished_at),
     }
     if job.results:
         view["videos"] = [video_view(r) for r in job.results]
@@ -95,8 +112,10 @@ def next_step(job: Job, running_here: bool | None) -> str:
     """What to do next, in words a model acts on."""
     s = job.state
     if s is JobState.SUCCEEDED:
-        return (f"download_video(job_id='{job.id}', destination=…) copies the MP4 where the user wants it; "
-                f"extend_video(job_id='{job.id}', prompt=…) continues it by 7 s")
+        return (
+            f"download_video(job_id='{job.id}', destination=…) copies the MP4 where the user wants it; "
+            f"extend_video(job_id='{job.id}', prompt=…) continues it by 7 s"
+        )
     if s is JobState.FILTERED:
         return "blocked by the safety filter and not charged: rephrase the prompt (or change the images) and retry"
     if s is JobState.FAILED:
@@ -104,24 +123,32 @@ def next_step(job: Job, running_here: bool | None) -> str:
     if s is JobState.ABANDONED:
         return "abandoned by the user; nothing more will happen"
     if s is JobState.NEEDS_ATTENTION:
-        return ("needs the user's decision (the submit may have been accepted): tell them to run "
-                f"`veokit jobs show {job.id}`, then `veokit resume {job.id}`, `veokit jobs retry {job.id}` "
-                f"or `veokit jobs abandon {job.id}`")
+        return (
+            "needs the user's decision (the submit may have been accepted): tell them to run "
+            f"`veokit jobs show {job.id}`, then `veokit resume {job.id}`, `veokit jobs retry {job.id}` "
+            f"or `veokit jobs abandon {job.id}`"
+        )
     if running_here is False:
-        return (f"another process (or an earlier session) started it: wait_for_video(job_id='{job.id}') follows "
-                "it, and finishes it here if that process has gone, never submitting it again")
+        return (
+            f"another process (or an earlier session) started it: wait_for_video(job_id='{job.id}') follows "
+            "it, and finishes it here if that process has gone, never submitting it again"
+        )
     return f"wait_for_video(job_id='{job.id}') waits for it (up to its timeout); never submit it again"
 
 
 def job_summary(job: Job) -> str:
     req = job.request
-    shape = (f"{job.model} {req.get('aspect_ratio')} {req.get('resolution')} {req.get('duration_seconds')} s"
-             f" x{req.get('sample_count', 1)}")
+    shape = (
+        f"{job.model} {req.get('aspect_ratio')} {req.get('resolution')} {req.get('duration_seconds')} s"
+        f" x{req.get('sample_count', 1)}"
+    )
     s = job.state
     if s is JobState.SUCCEEDED:
-        files = ", ".join(f"{r.path} ({r.width}x{r.height}, {r.duration_s:.1f} s, "
-                          f"{r.video_codec}{'+' + r.audio_codec if r.audio_codec else ', silent'})"
-                          for r in job.results)
+        files = ", ".join(
+            f"{r.path} ({r.width}x{r.height}, {r.duration_s:.1f} s, "
+            f"{r.video_codec}{'+' + r.audio_codec if r.audio_codec else ', silent'})"
+            for r in job.results
+        )
         return f"job {job.id} succeeded ({shape}); cost ${job.cost_usd or 0:.2f}; saved {files}"
     if s is JobState.FILTERED:
         return f"job {job.id} was blocked by the safety filter (not charged): {(job.error or {}).get('message', '')}"
@@ -139,12 +166,17 @@ def percent(elapsed_s: float, remaining_s: float | None, *, done: bool) -> float
     return round(min(99.0, 100.0 * elapsed_s / (elapsed_s + left)), 1)
 
 
-def progress_view(job_id: str, state: str, p: Progress | None, elapsed_s: float,
-                  remaining_s: float | None) -> dict[str, Any]:
+def progress_view(
+    job_id: str, state: str, p: Progress | None, elapsed_s: float, remaining_s: float | None
+) -> dict[str, Any]:
     done = state == JobState.SUCCEEDED.value or (p is not None and p.message == "done")
     eta = "" if done else (f", ~{remaining_s:.0f} s left" if remaining_s and remaining_s >= 1 else "")
-    label = (p.message if p and p.message else state)
-    return {"job_id": job_id, "state": state, "elapsed_s": round(elapsed_s, 1),
-            "expected_remaining_s": None if remaining_s is None else round(remaining_s, 1),
-            "percent": percent(elapsed_s, remaining_s, done=done),
-            "message": f"{label}: {elapsed_s:.0f} s elapsed{eta}"}
+    label = p.message if p and p.message else state
+    return {
+        "job_id": job_id,
+        "state": state,
+        "elapsed_s": round(elapsed_s, 1),
+        "expected_remaining_s": None if remaining_s is None else round(remaining_s, 1),
+        "percent": percent(elapsed_s, remaining_s, done=done),
+        "message": f"{label}: {elapsed_s:.0f} s elapsed{eta}",
+    }

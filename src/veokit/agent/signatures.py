@@ -26,8 +26,9 @@ def present_as(fn: Callable[..., Any], *, name: str, doc: str, signature: inspec
     fn.__qualname__ = name
     fn.__doc__ = doc
     fn.__signature__ = signature  # type: ignore[attr-defined]
-    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()
-                          if p.annotation is not inspect.Parameter.empty}
+    fn.__annotations__ = {
+        p.name: p.annotation for p in signature.parameters.values() if p.annotation is not inspect.Parameter.empty
+    }
     if signature.return_annotation is not inspect.Signature.empty:
         fn.__annotations__["return"] = signature.return_annotation
 

@@ -30,6 +30,7 @@ def _tool(toolkit: VideoToolkit, name: str) -> AgentTool:
     description = toolkit.description(name)
     fn: Any
     if inspect.isasyncgenfunction(method):
+
         async def stream(**kwargs: Any) -> AsyncIterator[dict[str, Any]]:
             async for event in method(**kwargs):
                 # Progress goes out as plain dicts; Strands takes the last event as the tool's result.
@@ -37,6 +38,7 @@ def _tool(toolkit: VideoToolkit, name: str) -> AgentTool:
 
         fn = stream
     else:
+
         async def call(**kwargs: Any) -> ToolResult:
             result: ToolResult = await method(**kwargs)
             return result

@@ -71,24 +71,36 @@ def _models_help(catalog: Catalog, today: dt.date) -> str:
     return "; ".join(rows)
 
 
-MODEL_HELP = ("Model id; default: the configured model or the provider's default. Live models: "
-              + _models_help(default_catalog(), dt.date.today()))
-PROVIDER_HELP = (f"One of {', '.join(PROVIDERS)} (emulator: an offline test double making synthetic videos, "
-                 "only when the user asks for it); default: the configured provider")
+MODEL_HELP = "Model id; default: the configured model or the provider's default. Live models: " + _models_help(
+    default_catalog(), dt.date.today()
+)
+PROVIDER_HELP = (
+    f"One of {', '.join(PROVIDERS)} (emulator: an offline test double making synthetic videos, "
+    "only when the user asks for it); default: the configured provider"
+)
 
-Prompt = Annotated[str, "What the video shows: subject, action, setting, camera movement, lighting, style and "
-                        "sound; put spoken lines in quotes. Up to about 1,000 words."]
+Prompt = Annotated[
+    str,
+    "What the video shows: subject, action, setting, camera movement, lighting, style and "
+    "sound; put spoken lines in quotes. Up to about 1,000 words.",
+]
 FirstFrame = Annotated[str | None, "Path of a PNG, JPEG or WebP image to start from (image-to-video)."]
 LastFrame = Annotated[str | None, "Path of an image to end on (needs first_frame): Veo interpolates between them."]
-References = Annotated[list[str] | None, "Up to 3 image paths of a subject, character or product to keep "
-                                         "consistent (asset references); needs duration_seconds=8."]
-Aspect = Annotated[str, "16:9 (landscape, default) or 9:16 (portrait: stories, Shorts, Reels, TikTok). "
-                        "1:1 and other ratios are not supported."]
+References = Annotated[
+    list[str] | None,
+    "Up to 3 image paths of a subject, character or product to keep "
+    "consistent (asset references); needs duration_seconds=8.",
+]
+Aspect = Annotated[
+    str,
+    "16:9 (landscape, default) or 9:16 (portrait: stories, Shorts, Reels, TikTok). "
+    "1:1 and other ratios are not supported.",
+]
 Resolution = Annotated[str, "720p (default, cheapest), 1080p or 4k. 1080p and 4k need duration_seconds=8."]
-Duration = Annotated[int, "Length in seconds: 4, 6 or 8 (default 8; 8 is required for 1080p, 4k and "
-                          "reference images)."]
-Negative = Annotated[str | None, "What must not appear, as plain words: e.g. 'text, captions, subtitles, "
-                                 "watermark, logo, blurry'."]
+Duration = Annotated[int, "Length in seconds: 4, 6 or 8 (default 8; 8 is required for 1080p, 4k and reference images)."]
+Negative = Annotated[
+    str | None, "What must not appear, as plain words: e.g. 'text, captions, subtitles, watermark, logo, blurry'."
+]
 Seed = Annotated[int | None, "0 to 4294967295; the same seed and request give a similar video."]
 Samples = Annotated[int, "Videos to generate from this request, 1 to 4 (default 1); each one is billed."]
 NoAudio = Annotated[bool, "True for a silent video (cheaper on some models). Default: with sound."]
@@ -108,11 +120,25 @@ class VideoToolkit:
     single job estimated above it, before anything is sent.
     """
 
-    TOOL_NAMES = ("generate_video", "estimate_cost", "wait_for_video", "video_status", "list_videos",
-                  "download_video", "extend_video", "resume_video")
+    TOOL_NAMES = (
+        "generate_video",
+        "estimate_cost",
+        "wait_for_video",
+        "video_status",
+        "list_videos",
+        "download_video",
+        "extend_video",
+        "resume_video",
+    )
 
-    def __init__(self, client: VeoClient | None = None, *, settings: Settings | None = None,
-                 max_cost_usd: float | None = None, submit_wait_s: float = SUBMIT_WAIT_S) -> None:
+    def __init__(
+        self,
+        client: VeoClient | None = None,
+        *,
+        settings: Settings | None = None,
+        max_cost_usd: float | None = None,
+        submit_wait_s: float = SUBMIT_WAIT_S,
+    ) -> None:
         if client is None:
             client = VeoClient(settings or load_settings())
         else:
@@ -121,8 +147,10 @@ class VideoToolkit:
             except RuntimeError:
                 pass
             else:
-                raise ValueError("VideoToolkit needs an unstarted VeoClient: it starts the client on its own "
-                                 "event loop so that jobs outlive each tool call")
+                raise ValueError(
+                    "VideoToolkit needs an unstarted VeoClient: it starts the client on its own "
+                    "event loop so that jobs outlive each tool call"
+                )
         self.client = client
         self.runtime = JobRuntime(client)
         self.max_cost_usd = max_cost_usd
@@ -149,29 +177,51 @@ class VideoToolkit:
         return inspect.cleandoc(getattr(type(self), name).__doc__ or name)
 
     # -- helpers --------------------------------------------------------------------------------------------
-    async def _build(self, *, prompt: str, first_frame: str | None, last_frame: str | None,
-                     reference_images: list[str] | None, aspect_ratio: str, resolution: str,
-                     duration_seconds: int, negative_prompt: str | None, seed: int | None, samples: int,
-                     no_audio: bool, model: str | None, provider: str | None,
-                     ) -> tuple[GenerateRequest, str, Estimate]:
+    async def _build(
+        self,
+        *,
+        prompt: str,
+        first_frame: str | None,
+        last_frame: str | None,
+        reference_images: list[str] | None,
+        aspect_ratio: str,
+        resolution: str,
+        duration_seconds: int,
+        negative_prompt: str | None,
+        seed: int | None,
+        samples: int,
+        no_audio: bool,
+        model: str | None,
+        provider: str | None,
+    ) -> tuple[GenerateRequest, str, Estimate]:
         """Read the images, validate against the catalog and price: no network, no spend."""
         if last_frame and not first_frame:
-            raise E.InvalidRequest("last_frame: needs first_frame (Veo interpolates from the first to the last)",
-                                   field="last_frame")
+            raise E.InvalidRequest(
+                "last_frame: needs first_frame (Veo interpolates from the first to the last)", field="last_frame"
+            )
 
         def load() -> dict[str, Any]:  # file reads off the caller's loop
             return {
                 "image": ImageInput.from_path(first_frame, field="first_frame") if first_frame else None,
                 "last_frame": ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
-                "reference_images": tuple(ImageInput.from_path(p, field="reference_images")
-                                          for p in reference_images or []),
+                "reference_images": tuple(
+                    ImageInput.from_path(p, field="reference_images") for p in reference_images or []
+                ),
             }
 
         images = await asyncio.to_thread(load)
         request = GenerateRequest.build(
-            prompt=prompt, model=model, aspect_ratio=aspect_ratio, resolution=resolution,
-            duration_seconds=duration_seconds, negative_prompt=negative_prompt or None, seed=seed,
-            sample_count=samples, generate_audio=False if no_audio else None, **images)
+            prompt=prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            duration_seconds=duration_seconds,
+            negative_prompt=negative_prompt or None,
+            seed=seed,
+            sample_count=samples,
+            generate_audio=False if no_audio else None,
+            **images,
+        )
         return self._price(request, provider)
 
     def _price(self, request: GenerateRequest, provider: str | None) -> tuple[GenerateRequest, str, Estimate]:
@@ -181,7 +231,9 @@ class VideoToolkit:
             raise E.InvalidRequest(
                 f"cost: {estimate.describe()} is over this session's limit of ${self.max_cost_usd:.2f}; "
                 "choose fewer samples, a shorter duration, a lower resolution or a cheaper model",
-                field="cost", allowed=[self.max_cost_usd])
+                field="cost",
+                allowed=[self.max_cost_usd],
+            )
         return resolved, name, estimate
 
     async def _submitted(self, request: GenerateRequest, provider: str, estimate: Estimate) -> ToolResult:
@@ -195,19 +247,32 @@ class VideoToolkit:
         failed = _failure(w, view)
         if failed is not None:
             return failed
-        return ok(f"started job {job.id} ({job.state.value}; estimate "
-                  f"{estimate.describe() if estimate else f'${job.estimate_usd:.2f}'}); "
-                  f"call wait_for_video(job_id='{job.id}') next", view)
+        return ok(
+            f"started job {job.id} ({job.state.value}; estimate "
+            f"{estimate.describe() if estimate else f'${job.estimate_usd:.2f}'}); "
+            f"call wait_for_video(job_id='{job.id}') next",
+            view,
+        )
 
     async def _job(self, job_id: str) -> Job:
         return await self.runtime.call(lambda c: c.get_job(job_id.strip()))
 
     # -- tools ----------------------------------------------------------------------------------------------
     async def generate_video(
-        self, prompt: Prompt, first_frame: FirstFrame = None, last_frame: LastFrame = None,
-        reference_images: References = None, aspect_ratio: Aspect = "16:9", resolution: Resolution = "720p",
-        duration_seconds: Duration = 8, negative_prompt: Negative = None, seed: Seed = None,
-        samples: Samples = 1, no_audio: NoAudio = False, model: ModelId = None, provider: ProviderName = None,
+        self,
+        prompt: Prompt,
+        first_frame: FirstFrame = None,
+        last_frame: LastFrame = None,
+        reference_images: References = None,
+        aspect_ratio: Aspect = "16:9",
+        resolution: Resolution = "720p",
+        duration_seconds: Duration = 8,
+        negative_prompt: Negative = None,
+        seed: Seed = None,
+        samples: Samples = 1,
+        no_audio: NoAudio = False,
+        model: ModelId = None,
+        provider: ProviderName = None,
     ) -> ToolResult:
         """Start generating a video with Google Veo; returns the job id at once while the video renders
         (30 s to a few minutes). Then call wait_for_video(job_id), again while it says the job is still
@@ -224,19 +289,39 @@ class VideoToolkit:
         """
         try:
             request, name, estimate = await self._build(
-                prompt=prompt, first_frame=first_frame, last_frame=last_frame, reference_images=reference_images,
-                aspect_ratio=aspect_ratio, resolution=resolution, duration_seconds=duration_seconds,
-                negative_prompt=negative_prompt, seed=seed, samples=samples, no_audio=no_audio, model=model,
-                provider=provider)
+                prompt=prompt,
+                first_frame=first_frame,
+                last_frame=last_frame,
+                reference_images=reference_images,
+                aspect_ratio=aspect_ratio,
+                resolution=resolution,
+                duration_seconds=duration_seconds,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                samples=samples,
+                no_audio=no_audio,
+                model=model,
+                provider=provider,
+            )
             return await self._submitted(request, name, estimate)
         except Exception as exc:
             return failure_from(exc)
 
     async def estimate_cost(
-        self, prompt: Prompt, first_frame: FirstFrame = None, last_frame: LastFrame = None,
-        reference_images: References = None, aspect_ratio: Aspect = "16:9", resolution: Resolution = "720p",
-        duration_seconds: Duration = 8, negative_prompt: Negative = None, seed: Seed = None,
-        samples: Samples = 1, no_audio: NoAudio = False, model: ModelId = None, provider: ProviderName = None,
+        self,
+        prompt: Prompt,
+        first_frame: FirstFrame = None,
+        last_frame: LastFrame = None,
+        reference_images: References = None,
+        aspect_ratio: Aspect = "16:9",
+        resolution: Resolution = "720p",
+        duration_seconds: Duration = 8,
+        negative_prompt: Negative = None,
+        seed: Seed = None,
+        samples: Samples = 1,
+        no_audio: NoAudio = False,
+        model: ModelId = None,
+        provider: ProviderName = None,
     ) -> ToolResult:
         """Check a video request and price it without sending anything (free). Takes the same arguments as
         generate_video; use it before an expensive request (1080p or 4k, several samples, the Standard
@@ -245,22 +330,45 @@ class VideoToolkit:
         """
         try:
             request, name, est = await self._build(
-                prompt=prompt, first_frame=first_frame, last_frame=last_frame, reference_images=reference_images,
-                aspect_ratio=aspect_ratio, resolution=resolution, duration_seconds=duration_seconds,
-                negative_prompt=negative_prompt, seed=seed, samples=samples, no_audio=no_audio, model=model,
-                provider=provider)
+                prompt=prompt,
+                first_frame=first_frame,
+                last_frame=last_frame,
+                reference_images=reference_images,
+                aspect_ratio=aspect_ratio,
+                resolution=resolution,
+                duration_seconds=duration_seconds,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                samples=samples,
+                no_audio=no_audio,
+                model=model,
+                provider=provider,
+            )
         except Exception as exc:
             return failure_from(exc)
-        data = {"valid": True, "provider": name, "model": est.model, "total_usd": est.total_usd,
-                "usd_per_second": est.rate_per_second, "seconds": est.seconds, "samples": est.samples,
-                "audio": est.audio, "aspect_ratio": request.aspect_ratio, "resolution": request.resolution,
-                "spent_usd": 0.0}
+        data = {
+            "valid": True,
+            "provider": name,
+            "model": est.model,
+            "total_usd": est.total_usd,
+            "usd_per_second": est.rate_per_second,
+            "seconds": est.seconds,
+            "samples": est.samples,
+            "audio": est.audio,
+            "aspect_ratio": request.aspect_ratio,
+            "resolution": request.resolution,
+            "spent_usd": 0.0,
+        }
         return ok(f"valid; it would cost {est.describe()}; nothing was sent", data)
 
     async def wait_for_video(
-        self, job_id: JobId,
-        timeout_s: Annotated[float, "Longest wait in seconds (default 120, at most 600). Returns then with the "
-                                    "job still running; call again to keep waiting."] = DEFAULT_WAIT_S,
+        self,
+        job_id: JobId,
+        timeout_s: Annotated[
+            float,
+            "Longest wait in seconds (default 120, at most 600). Returns then with the "
+            "job still running; call again to keep waiting.",
+        ] = DEFAULT_WAIT_S,
     ) -> AsyncIterator[Update | ToolResult]:
         """Wait for a video job to finish, reporting progress, for at most timeout_s seconds. Returns the
         finished job (saved MP4 paths, resolution, duration, cost) or, when the timeout comes first, the job's
@@ -302,8 +410,11 @@ class VideoToolkit:
             seq, last_state, last = w.seq, w.job.state.value, (w, update)
             # Done waiting: a final state, a decision the user must make, or our runner gave up (its error
             # is in the result; resume_video retries without resubmitting a job that was already sent).
-            finished = w.job.state.terminal or w.job.state is JobState.NEEDS_ATTENTION \
+            finished = (
+                w.job.state.terminal
+                or w.job.state is JobState.NEEDS_ATTENTION
                 or (not w.running_here and w.runner_error is not None)
+            )
             if finished or time.monotonic() >= deadline:
                 yield self._wait_result(w, update, finished=finished, timeout=timeout)
                 return
@@ -343,8 +454,11 @@ class VideoToolkit:
         failed = _failure(w, view)
         if failed is not None:
             return failed
-        return ok(f"job {w.job.id} is still {w.job.state.value} after waiting {timeout:g} s "
-                  f"({update.message}); call wait_for_video(job_id='{w.job.id}') again to keep waiting", view)
+        return ok(
+            f"job {w.job.id} is still {w.job.state.value} after waiting {timeout:g} s "
+            f"({update.message}); call wait_for_video(job_id='{w.job.id}') again to keep waiting",
+            view,
+        )
 
     async def video_status(self, job_id: JobId) -> ToolResult:
         """Look up one video job (works for jobs from earlier sessions too): its state, the saved files
@@ -361,8 +475,12 @@ class VideoToolkit:
         return ok(job_summary(w.job), view)
 
     async def list_videos(
-        self, state: Annotated[str | None, "Only jobs in this state: queued, submitting, running, downloading, "
-                                           "succeeded, failed, filtered, needs_attention or abandoned."] = None,
+        self,
+        state: Annotated[
+            str | None,
+            "Only jobs in this state: queued, submitting, running, downloading, "
+            "succeeded, failed, filtered, needs_attention or abandoned.",
+        ] = None,
         limit: Annotated[int, f"How many, newest first (1 to {MAX_LIST}, default 10)."] = 10,
     ) -> ToolResult:
         """List recent video jobs, newest first, with their state, prompt, files and cost (jobs persist
@@ -379,13 +497,19 @@ class VideoToolkit:
             return failure_from(exc)
         here = set(self.runtime.unfinished_here())
         items = [job_view(j, running_here=j.id in here if j.state.active else None) for j in jobs]
-        return ok(f"{len(items)} job(s)" + (": " + "; ".join(f"{j.id} {j.state.value}" for j in jobs) if jobs
-                                           else ""), {"jobs": items})
+        return ok(
+            f"{len(items)} job(s)" + (": " + "; ".join(f"{j.id} {j.state.value}" for j in jobs) if jobs else ""),
+            {"jobs": items},
+        )
 
     async def download_video(
-        self, job_id: JobId,
-        destination: Annotated[str | None, "File path ending in .mp4, or a directory (created if missing), to "
-                                           "copy the video to; omit to just get the saved file's path."] = None,
+        self,
+        job_id: JobId,
+        destination: Annotated[
+            str | None,
+            "File path ending in .mp4, or a directory (created if missing), to "
+            "copy the video to; omit to just get the saved file's path.",
+        ] = None,
         video_index: Annotated[int, "Which video of a multi-sample job (0-based, default 0)."] = 0,
         overwrite: Annotated[bool, "Replace an existing file at destination (default false)."] = False,
     ) -> ToolResult:
@@ -397,28 +521,37 @@ class VideoToolkit:
         try:
             job = await self._job(job_id)
             if job.state is not JobState.SUCCEEDED:
-                return fail(f"job {job.id} is {job.state.value}, not succeeded: nothing to download yet. "
-                            f"{job_view(job)['next']}")
+                return fail(
+                    f"job {job.id} is {job.state.value}, not succeeded: nothing to download yet. "
+                    f"{job_view(job)['next']}"
+                )
             if not 0 <= video_index < len(job.results):
                 return fail(f"video_index: {video_index} is out of range (allowed: 0 to {len(job.results) - 1})")
             result = job.results[video_index]
             data = await asyncio.to_thread(_copy_and_probe, Path(result.path), destination, overwrite)
         except Exception as exc:
             return failure_from(exc)
-        data.update({"job_id": job.id, "saved_path": result.path, "sha256": result.sha256,
-                     "cost_usd": job.cost_usd})
+        data.update({"job_id": job.id, "saved_path": result.path, "sha256": result.sha256, "cost_usd": job.cost_usd})
         verb = "copied to" if destination else "saved at"
-        return ok(f"video {verb} {data['path']} ({data['width']}x{data['height']}, {data['duration_s']:.2f} s, "
-                  f"{data['video_codec']}{'+' + data['audio_codec'] if data['audio_codec'] else ', silent'}, "
-                  f"{data['size_bytes'] / 1e6:.1f} MB)", data)
+        return ok(
+            f"video {verb} {data['path']} ({data['width']}x{data['height']}, {data['duration_s']:.2f} s, "
+            f"{data['video_codec']}{'+' + data['audio_codec'] if data['audio_codec'] else ', silent'}, "
+            f"{data['size_bytes'] / 1e6:.1f} MB)",
+            data,
+        )
 
     async def extend_video(
-        self, job_id: Annotated[str, "The succeeded job whose video to extend (job_…)."],
+        self,
+        job_id: Annotated[str, "The succeeded job whose video to extend (job_…)."],
         prompt: Annotated[str, "What happens next, continuing the video's last moment."],
         video_index: Annotated[int, "Which video of a multi-sample job (0-based, default 0)."] = 0,
-        negative_prompt: Negative = None, seed: Seed = None,
-        model: Annotated[str | None, "Model id; default: the original job's model when it supports extension. "
-                                     "Veo 3.1 Standard and Fast extend; Lite does not."] = None,
+        negative_prompt: Negative = None,
+        seed: Seed = None,
+        model: Annotated[
+            str | None,
+            "Model id; default: the original job's model when it supports extension. "
+            "Veo 3.1 Standard and Fast extend; Lite does not.",
+        ] = None,
     ) -> ToolResult:
         """Continue a finished Veo video by about 7 s (Veo 3.1 extension) and return the new job id at once,
         like generate_video; the result is one combined video. The input must be a 720p Veo video of at
@@ -433,42 +566,62 @@ class VideoToolkit:
         except Exception as exc:
             return failure_from(exc)
 
-    def _extension(self, source: Job, prompt: str, index: int, negative: str | None, seed: int | None,
-                   model: str | None) -> tuple[GenerateRequest, str, Estimate]:
+    def _extension(
+        self, source: Job, prompt: str, index: int, negative: str | None, seed: int | None, model: str | None
+    ) -> tuple[GenerateRequest, str, Estimate]:
         if source.state is not JobState.SUCCEEDED:
-            raise E.InvalidRequest(f"job_id: job {source.id} is {source.state.value}; only a succeeded job's "
-                                   "video can be extended", field="job_id")
+            raise E.InvalidRequest(
+                f"job_id: job {source.id} is {source.state.value}; only a succeeded job's video can be extended",
+                field="job_id",
+            )
         if not 0 <= index < len(source.results):
-            raise E.InvalidRequest(f"video_index: {index} is out of range (allowed: 0 to "
-                                   f"{len(source.results) - 1})", field="video_index",
-                                   allowed=list(range(len(source.results))))
+            raise E.InvalidRequest(
+                f"video_index: {index} is out of range (allowed: 0 to {len(source.results) - 1})",
+                field="video_index",
+                allowed=list(range(len(source.results))),
+            )
         result, req = source.results[index], source.request
         if result.height not in (720, 1280) or str(req.get("resolution")) != "720p":
-            raise E.InvalidRequest(f"job_id: job {source.id} is {req.get('resolution')}; Veo extends only 720p "
-                                   "videos", field="job_id", allowed=["720p"])
+            raise E.InvalidRequest(
+                f"job_id: job {source.id} is {req.get('resolution')}; Veo extends only 720p videos",
+                field="job_id",
+                allowed=["720p"],
+            )
         if result.duration_s > MAX_EXTENDABLE_S + 0.5:
-            raise E.InvalidRequest(f"job_id: the video is {result.duration_s:.0f} s; Veo extends videos of at most "
-                                   f"{MAX_EXTENDABLE_S} s", field="job_id")
+            raise E.InvalidRequest(
+                f"job_id: the video is {result.duration_s:.0f} s; Veo extends videos of at most {MAX_EXTENDABLE_S} s",
+                field="job_id",
+            )
         base = catalog_provider(source.provider)
         if model is None:
             offer = self.catalog.find(base, source.model)
             model = source.model if offer and "extension" in offer.features else None
         request = GenerateRequest.build(
-            prompt=prompt, model=model, aspect_ratio=req.get("aspect_ratio", "16:9"), resolution="720p",
-            duration_seconds=8, negative_prompt=negative or None, seed=seed,
-            video=self._video_source(source, result.remote_uri, Path(result.path)))
+            prompt=prompt,
+            model=model,
+            aspect_ratio=req.get("aspect_ratio", "16:9"),
+            resolution="720p",
+            duration_seconds=8,
+            negative_prompt=negative or None,
+            seed=seed,
+            video=self._video_source(source, result.remote_uri, Path(result.path)),
+        )
         return self._price(request, source.provider)
 
     def _video_source(self, source: Job, remote_uri: str | None, path: Path) -> VideoInput:
         if source.provider == "kie" and source.operation_name:
             return VideoInput(uri=f"kie-task://{source.operation_name}")  # Kie extends only its own tasks, by id
         kept_until = (source.finished_at or source.created_at) + dt.timedelta(
-            days=self.catalog.retention_days(catalog_provider(source.provider)))
+            days=self.catalog.retention_days(catalog_provider(source.provider))
+        )
         if remote_uri and dt.datetime.now(dt.UTC) < kept_until - dt.timedelta(minutes=10):
             return VideoInput(uri=remote_uri)
         if source.provider == "gemini":
-            raise E.InvalidRequest(f"job_id: the Gemini API extends only videos it still holds, and its copy of "
-                                   f"{source.id} expired on {kept_until:%Y-%m-%d %H:%M} UTC", field="job_id")
+            raise E.InvalidRequest(
+                f"job_id: the Gemini API extends only videos it still holds, and its copy of "
+                f"{source.id} expired on {kept_until:%Y-%m-%d %H:%M} UTC",
+                field="job_id",
+            )
         return VideoInput.from_path(path)
 
     async def resume_video(self, job_id: JobId) -> ToolResult:
@@ -492,8 +645,10 @@ def _failure(w: Watch, view: dict[str, Any]) -> ToolResult | None:
     job = w.job
     if not w.running_here and w.runner_error is not None and job.state.active:
         # Our runner gave up (network, download) and nobody else is on it; the job itself is intact.
-        return fail(f"job {job.id} stopped while {job.state.value}: {w.runner_error}. "
-                    f"resume_video(job_id='{job.id}') tries again without submitting it twice")
+        return fail(
+            f"job {job.id} stopped while {job.state.value}: {w.runner_error}. "
+            f"resume_video(job_id='{job.id}') tries again without submitting it twice"
+        )
     if job.state in (JobState.FAILED, JobState.FILTERED, JobState.NEEDS_ATTENTION, JobState.ABANDONED):
         return fail(f"{job_summary(job)}. {view['next']}")
     return None
@@ -508,11 +663,13 @@ def _copy_and_probe(src: Path, destination: str | None, overwrite: bool) -> dict
         if dest.is_dir() or destination.endswith(("/", "\\")) or not dest.suffix:
             dest = dest / src.name  # a directory (created if missing) keeps veokit's file name
         if dest.suffix.lower() != ".mp4":
-            raise E.InvalidRequest(f"destination: {dest} must be a directory or a file name ending in .mp4",
-                                   field="destination")
+            raise E.InvalidRequest(
+                f"destination: {dest} must be a directory or a file name ending in .mp4", field="destination"
+            )
         if dest.exists() and not overwrite and dest.resolve() != src.resolve():
-            raise E.InvalidRequest(f"destination: {dest} already exists; pass overwrite=true to replace it",
-                                   field="destination")
+            raise E.InvalidRequest(
+                f"destination: {dest} already exists; pass overwrite=true to replace it", field="destination"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.resolve() != src.resolve():
             tmp = dest.with_name(f".{dest.name}.partial")
@@ -520,9 +677,16 @@ def _copy_and_probe(src: Path, destination: str | None, overwrite: bool) -> dict
             tmp.replace(dest)  # atomic: a reader never sees half a video
         target = dest
     probe = probe_mp4(target)
-    return {"path": str(target.resolve()), "width": probe.width, "height": probe.height,
-            "duration_s": round(probe.duration_s, 2), "fps": round(probe.fps, 2), "video_codec": probe.video_codec,
-            "audio_codec": probe.audio_codec, "size_bytes": probe.size_bytes}
+    return {
+        "path": str(target.resolve()),
+        "width": probe.width,
+        "height": probe.height,
+        "duration_s": round(probe.duration_s, 2),
+        "fps": round(probe.fps, 2),
+        "video_codec": probe.video_codec,
+        "audio_codec": probe.audio_codec,
+        "size_bytes": probe.size_bytes,
+    }
 
 
 __all__ = ["DEFAULT_WAIT_S", "MAX_WAIT_S", "ToolResult", "Update", "VideoToolkit", "video_view"]

@@ -58,8 +58,11 @@ def _one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
         except Exception as exc:
             if os.environ.get("VEOKIT_DEBUG"):
                 raise
-            raise _fail(f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
-                        "VEOKIT_DEBUG=1 for the traceback", 1) from None
+            raise _fail(
+                f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
+                "VEOKIT_DEBUG=1 for the traceback",
+                1,
+            ) from None
 
     return wrapper
 
@@ -91,8 +94,11 @@ def _toolkit(provider: str | None, max_cost: float | None, *, server: bool = Fal
 
 def _close(toolkit: VideoToolkit) -> None:
     for job_id in toolkit.runtime.unfinished_here():
-        ui.err.print(f"job {job_id} is still running; `veokit resume {job_id}` finishes it (it will not be "
-                     "submitted again)", highlight=False, soft_wrap=True)
+        ui.err.print(
+            f"job {job_id} is still running; `veokit resume {job_id}` finishes it (it will not be submitted again)",
+            highlight=False,
+            soft_wrap=True,
+        )
     toolkit.close()
 
 
@@ -100,17 +106,30 @@ def _close(toolkit: VideoToolkit) -> None:
 @_one_line_errors
 def agent(
     prompt: Annotated[str | None, typer.Argument(help="One request; omit it for an interactive session.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="LiteLLM model id, e.g. gemini/gemini-2.5-flash "
-                                              "(default: VEOKIT_AGENT_MODEL).")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="Key for the chat model (default: "
-                                                "VEOKIT_AGENT_API_KEY, else the provider's own variable).")]
-    = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="LiteLLM model id, e.g. gemini/gemini-2.5-flash (default: VEOKIT_AGENT_MODEL)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="Key for the chat model (default: VEOKIT_AGENT_API_KEY, else the provider's own variable).",
+        ),
+    ] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="Base URL, e.g. a LiteLLM proxy.")] = None,
     proxy: Annotated[bool | None, typer.Option("--proxy/--no-proxy", help="api-base is a LiteLLM proxy.")] = None,
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Video provider (default: "
-                                                 "VEOKIT_PROVIDER or the first with credentials).")] = None,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Refuse any job estimated above this "
-                                                   "many USD.")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", "-p", help="Video provider (default: VEOKIT_PROVIDER or the first with credentials)."
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Refuse any job estimated above this many USD.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show tool activity on stderr.")] = False,
 ) -> None:
     """Ask a video agent (Strands + LiteLLM) to make videos; without a prompt, chat until EOF or `exit`."""
@@ -122,8 +141,9 @@ def agent(
     secrets = (api_key, env_key.get_secret_value() if env_key else None)  # kept out of error lines
     toolkit = _toolkit(provider, max_cost)
     try:
-        video_agent = create_video_agent(model=chat_model, toolkit=toolkit,
-                                         callback_handler=None if quiet else ActivityPrinter(sys.stderr))
+        video_agent = create_video_agent(
+            model=chat_model, toolkit=toolkit, callback_handler=None if quiet else ActivityPrinter(sys.stderr)
+        )
         if prompt is not None:
             answer = _ask(video_agent, prompt, secrets)
             if answer is None:
@@ -146,8 +166,12 @@ def _ask(video_agent: Any, prompt: str, secrets: tuple[str | None, ...] = ()) ->
         raise
     except Exception as exc:
         first = (E.redact(str(exc), *secrets).strip().splitlines() or [""])[0][:300]
-        ui.err.print(f"error: the chat model failed ({type(exc).__name__}): {first}", highlight=False,
-                     markup=False, soft_wrap=True)
+        ui.err.print(
+            f"error: the chat model failed ({type(exc).__name__}): {first}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return None
 
 
@@ -206,10 +230,15 @@ def mcp(
     host: Annotated[str, typer.Option("--host", help="HTTP address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
     path: Annotated[str, typer.Option("--path", help="HTTP endpoint path.")] = "/mcp",
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Video provider (default: "
-                                                 "VEOKIT_PROVIDER or the first with credentials).")] = None,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Refuse any job estimated above this "
-                                                   "many USD.")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", "-p", help="Video provider (default: VEOKIT_PROVIDER or the first with credentials)."
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Refuse any job estimated above this many USD.")
+    ] = None,
 ) -> None:
     """Serve veokit's video tools to MCP clients (stdio by default; --http for streamable HTTP)."""
     # stdout carries the protocol on stdio: every log line goes to stderr.

@@ -29,8 +29,13 @@ from veokit.models.job import JobState
 from veokit.service.client import VeoClient, raise_for_job
 from veokit.service.routing import Route, route
 
-app = typer.Typer(name="veokit", help="Reliable, durable, cost-aware Google Veo video generation.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    name="veokit",
+    help="Reliable, durable, cost-aware Google Veo video generation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -62,8 +67,11 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
         except Exception as exc:  # a bug of ours: still one line, with the way to see more
             if os.environ.get("VEOKIT_DEBUG"):
                 raise
-            raise fail(f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
-                       "VEOKIT_DEBUG=1 for the traceback and please report it", 1) from None
+            raise fail(
+                f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
+                "VEOKIT_DEBUG=1 for the traceback and please report it",
+                1,
+            ) from None
 
     return wrapper
 
@@ -79,25 +87,45 @@ def _show_route(plan: Route, as_json: bool) -> None:
     """generate --provider auto --dry-run: every candidate, its price, and why it was or was not chosen."""
     chosen = plan.chosen
     if as_json:
-        ui.print_json({"dry_run": True, "provider": chosen.provider if chosen else None,
-                       "model": chosen.model if chosen else None, "family": plan.family,
-                       "estimate_usd": chosen.estimate.total_usd if chosen and chosen.estimate else None,
-                       "candidates": [{"provider": c.provider, "model": c.offer.model if c.offer else None,
-                                       "estimate_usd": c.estimate.total_usd if c.estimate else None,
-                                       "credits": c.estimate.credits if c.estimate else None,
-                                       "eligible": c.eligible, "reasons": list(c.reasons),
-                                       "verdict": plan.verdict(c)} for c in plan.candidates]})
+        ui.print_json(
+            {
+                "dry_run": True,
+                "provider": chosen.provider if chosen else None,
+                "model": chosen.model if chosen else None,
+                "family": plan.family,
+                "estimate_usd": chosen.estimate.total_usd if chosen and chosen.estimate else None,
+                "candidates": [
+                    {
+                        "provider": c.provider,
+                        "model": c.offer.model if c.offer else None,
+                        "estimate_usd": c.estimate.total_usd if c.estimate else None,
+                        "credits": c.estimate.credits if c.estimate else None,
+                        "eligible": c.eligible,
+                        "reasons": list(c.reasons),
+                        "verdict": plan.verdict(c),
+                    }
+                    for c in plan.candidates
+                ],
+            }
+        )
         return
     where = f"{chosen.provider} ({chosen.model})" if chosen else "no provider"
     r = plan.request
-    ui.out.print(f"dry run: {plan.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
-                 f"via --provider auto → {where}; nothing was sent", soft_wrap=True, highlight=False)
+    ui.out.print(
+        f"dry run: {plan.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
+        f"via --provider auto → {where}; nothing was sent",
+        soft_wrap=True,
+        highlight=False,
+    )
     table = Table(show_lines=False)
     for col in ("provider", "model", "price", "decision"):
         table.add_column(col, overflow="fold")
     for c in plan.candidates:
-        price = "—" if c.estimate is None else f"${c.estimate.total_usd:.2f}" + (
-            f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
+        price = (
+            "—"
+            if c.estimate is None
+            else f"${c.estimate.total_usd:.2f}" + (f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
+        )
         table.add_row(c.provider, c.model, price, plan.verdict(c), style=None if c.eligible else "dim")
     ui.out.print(table)
     if chosen and chosen.estimate:
@@ -125,22 +153,47 @@ def generate(
     enhance_prompt: opt.EnhancePrompt = None,
     storage_uri: opt.StorageUri = None,
     out: opt.Out = None,
-    provider: Annotated[str | None, typer.Option(
-        "--provider", "-p", help="vertex, gemini, kie, fal, replicate, emulator, or auto (the cheapest that can).")]
-    = None,
-    retry_filtered: Annotated[int | None, typer.Option(
-        "--retry-filtered", help="Resubmit a safety-filtered result up to N times (each success is billed).")]
-    = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", "-p", help="vertex, gemini, kie, fal, replicate, emulator, or auto (the cheapest that can)."
+        ),
+    ] = None,
+    retry_filtered: Annotated[
+        int | None,
+        typer.Option(
+            "--retry-filtered", help="Resubmit a safety-filtered result up to N times (each success is billed)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Generate even if this exact request and seed already "
-                                                        "succeeded (default: reuse that video for $0).")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Generate even if this exact request and seed already succeeded (default: reuse that video for $0).",
+        ),
+    ] = False,
     as_json: opt.Json = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
     request = opt.build_request(
-        prompt=prompt, image=image, last_frame=last_frame, ref=ref, extend=extend, model=model, aspect=aspect,
-        resolution=resolution, duration=duration, seed=seed, negative=negative, samples=samples, no_audio=no_audio,
-        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri)
+        prompt=prompt,
+        image=image,
+        last_frame=last_frame,
+        ref=ref,
+        extend=extend,
+        model=model,
+        aspect=aspect,
+        resolution=resolution,
+        duration=duration,
+        seed=seed,
+        negative=negative,
+        samples=samples,
+        no_audio=no_audio,
+        person_generation=person_generation,
+        enhance_prompt=enhance_prompt,
+        storage_uri=storage_uri,
+    )
     settings = load_settings()
 
     async def go() -> None:
@@ -159,8 +212,15 @@ def generate(
         est = client.catalog.estimate(resolved, offer)
         if dry_run:
             if as_json:
-                ui.print_json({"dry_run": True, "provider": name, "model": offer.model,
-                               "estimate_usd": est.total_usd, "detail": est.describe()})
+                ui.print_json(
+                    {
+                        "dry_run": True,
+                        "provider": name,
+                        "model": offer.model,
+                        "estimate_usd": est.total_usd,
+                        "detail": est.describe(),
+                    }
+                )
             else:
                 ui.out.print(f"dry run: {resolved.summary()} on {name}; nothing was sent")
                 ui.out.print(ui.estimate_line(est))
@@ -168,8 +228,11 @@ def generate(
         async with client:
             job = await client.submit(resolved, provider=name, out_dir=out, fresh=fresh)
             if not as_json:
-                ui.err.print(f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
-                             soft_wrap=True, highlight=False)
+                ui.err.print(
+                    f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
             with ui.LiveProgress(enabled=not as_json) as live:
                 job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
             if as_json:
@@ -185,8 +248,9 @@ def generate(
 @app.command()
 @cli_errors
 def doctor(
-    provider: Annotated[list[str] | None, typer.Option("--provider", "-p", help="Check only these (repeatable).")]
-    = None,
+    provider: Annotated[
+        list[str] | None, typer.Option("--provider", "-p", help="Check only these (repeatable).")
+    ] = None,
 ) -> None:
     """Check each configured provider: credentials, model availability, balance, latency."""
     from veokit.service.doctor import run_doctor
@@ -359,24 +423,27 @@ def emulator(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8089,
     latency: Annotated[float, typer.Option("--latency", help="Seconds each generation takes.")] = 2.0,
-    latency_range: Annotated[tuple[float, float] | None, typer.Option("--latency-range", help="LO HI seconds.")]
-    = None,
+    latency_range: Annotated[tuple[float, float] | None, typer.Option("--latency-range", help="LO HI seconds.")] = None,
     api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted API key (repeatable).")] = None,
     token: Annotated[list[str] | None, typer.Option("--token", help="Accepted bearer token (repeatable).")] = None,
     retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
     storage_dir: Annotated[Path | None, typer.Option("--storage-dir")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds latency draws and probabilistic faults.")] = 0,
-    quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")]
-    = None,
-    fault: Annotated[list[str] | None, typer.Option(
-        "--fault", help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
-                        "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
-                        "outcome:filtered|failed. E.g. --fault submit:http:429@0.1 "
-                        "--fault download:truncate:50000@0.2")]
-    = None,
-    faults_file: Annotated[Path | None, typer.Option("--faults-file", help="JSON list of admin-API fault rules.")]
-    = None,
+    quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
+            "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
+            "outcome:filtered|failed. E.g. --fault submit:http:429@0.1 "
+            "--fault download:truncate:50000@0.2",
+        ),
+    ] = None,
+    faults_file: Annotated[
+        Path | None, typer.Option("--faults-file", help="JSON list of admin-API fault rules.")
+    ] = None,
 ) -> None:
     """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
     from veokit.emulator import EmulatorConfig
@@ -404,9 +471,16 @@ def emulator(
         cfg = EmulatorConfig(
             api_keys=tuple(api_key) if api_key else ("test-key",),
             bearer_tokens=tuple(token) if token else ("test-token",),
-            latency_s=latency, latency_range_s=latency_range, retention_s=retention, as_of=day,
-            storage_dir=storage_dir, seed=seed, faults=rules,
-            quota_requests=int(quota_n) if quota_n else None, quota_window_s=quota_w)
+            latency_s=latency,
+            latency_range_s=latency_range,
+            retention_s=retention,
+            as_of=day,
+            storage_dir=storage_dir,
+            seed=seed,
+            faults=rules,
+            quota_requests=int(quota_n) if quota_n else None,
+            quota_window_s=quota_w,
+        )
     except (ValueError, FaultSpecError) as exc:
         raise fail(str(exc)) from None
     ui.err.print(f"veokit emulator on http://{host}:{port} (Vertex AI + Gemini API); Ctrl-C stops")

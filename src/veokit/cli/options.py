@@ -29,19 +29,42 @@ Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the
 Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
 
 
-def build_request(*, prompt: str, image: Path | None, last_frame: Path | None, ref: list[Path] | None,
-                  extend: str | None, model: str | None, aspect: str, resolution: str, duration: int,
-                  seed: int | None, negative: str | None, samples: int, no_audio: bool,
-                  person_generation: str | None, enhance_prompt: bool | None,
-                  storage_uri: str | None) -> GenerateRequest:
+def build_request(
+    *,
+    prompt: str,
+    image: Path | None,
+    last_frame: Path | None,
+    ref: list[Path] | None,
+    extend: str | None,
+    model: str | None,
+    aspect: str,
+    resolution: str,
+    duration: int,
+    seed: int | None,
+    negative: str | None,
+    samples: int,
+    no_audio: bool,
+    person_generation: str | None,
+    enhance_prompt: bool | None,
+    storage_uri: str | None,
+) -> GenerateRequest:
     """Command-line options → a validated request (typed errors name the option's field)."""
     video = None
     if extend:
         video = VideoInput(uri=extend) if "://" in extend else VideoInput.from_path(extend)
     return GenerateRequest.build(
-        prompt=prompt, model=model, aspect_ratio=aspect, resolution=resolution, duration_seconds=duration,
-        seed=seed, negative_prompt=negative, sample_count=samples, generate_audio=False if no_audio else None,
-        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri,
+        prompt=prompt,
+        model=model,
+        aspect_ratio=aspect,
+        resolution=resolution,
+        duration_seconds=duration,
+        seed=seed,
+        negative_prompt=negative,
+        sample_count=samples,
+        generate_audio=False if no_audio else None,
+        person_generation=person_generation,
+        enhance_prompt=enhance_prompt,
+        storage_uri=storage_uri,
         image=ImageInput.from_path(image, field="image") if image else None,
         last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
         reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),

@@ -20,8 +20,18 @@ err = Console(stderr=True)
 
 def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Table:
     t = Table(title="Veo models (veokit catalog)", show_lines=False)
-    for col in ("provider", "model", "status", "seconds", "resolutions", "aspect", "audio", "features",
-                "videos/req", "USD/s 720p · 1080p · 4k (audio / silent)"):
+    for col in (
+        "provider",
+        "model",
+        "status",
+        "seconds",
+        "resolutions",
+        "aspect",
+        "audio",
+        "features",
+        "videos/req",
+        "USD/s 720p · 1080p · 4k (audio / silent)",
+    ):
         t.add_column(col, overflow="fold")
     for o in catalog.offers:
         if provider and o.provider != provider:
@@ -32,11 +42,22 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Tabl
             status += f" → {lc.replacement}"
         prices = " · ".join(
             (f"{o.price[r].audio:.2f}/{o.price[r].silent:.2f}" if r in o.price else "—")
-            for r in ("720p", "1080p", "4k"))
+            for r in ("720p", "1080p", "4k")
+        )
         style = "dim" if lc.is_retired(today) else None
-        t.add_row(o.provider, o.model, status, ",".join(map(str, o.durations)), ",".join(o.resolutions),
-                  ",".join(o.aspect_ratios), o.audio, ", ".join(f.replace("_to_video", "") for f in o.features),
-                  f"{o.sample_count[0]}–{o.sample_count[1]}", prices, style=style)
+        t.add_row(
+            o.provider,
+            o.model,
+            status,
+            ",".join(map(str, o.durations)),
+            ",".join(o.resolutions),
+            ",".join(o.aspect_ratios),
+            o.audio,
+            ", ".join(f.replace("_to_video", "") for f in o.features),
+            f"{o.sample_count[0]}–{o.sample_count[1]}",
+            prices,
+            style=style,
+        )
     return t
 
 
@@ -45,9 +66,15 @@ class LiveProgress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[state]:<12}"), BarColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=err,
-                                 transient=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[state]:<12}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
+            console=err,
+            transient=True,
+        )
         self.task: TaskID | None = None
 
     def __enter__(self) -> LiveProgress:
@@ -69,8 +96,9 @@ class LiveProgress:
         state = p.message or p.state
         if self.task is None:
             self.task = self.progress.add_task("job", total=max(total, 1e-3), state=state, eta=eta)
-        self.progress.update(self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s,
-                             state=state, eta=eta)
+        self.progress.update(
+            self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s, state=state, eta=eta
+        )
 
 
 def estimate_line(est: Estimate) -> str:
@@ -84,8 +112,9 @@ def job_dict(job: Job, events: list[JobEvent] | None = None) -> dict[str, Any]:
         if req.get(key):
             req[key] = {"mime_type": req[key]["mime_type"], "name": req[key].get("name")}
     if req.get("reference_images"):
-        req["reference_images"] = [{"mime_type": r["mime_type"], "name": r.get("name")}
-                                   for r in req["reference_images"]]
+        req["reference_images"] = [
+            {"mime_type": r["mime_type"], "name": r.get("name")} for r in req["reference_images"]
+        ]
     if req.get("video"):
         req["video"] = {"uri": req["video"].get("uri"), "bytes": req["video"].get("data") is not None}
     d["request"] = req
@@ -103,9 +132,14 @@ def result_table(job: Job) -> Table:
     for col in ("file", "size", "resolution", "duration", "codecs", "sha256"):
         t.add_column(col, overflow="fold")
     for r in job.results:
-        t.add_row(r.path, f"{r.size_bytes / 1e6:.1f} MB", f"{r.width}x{r.height}", f"{r.duration_s:.2f} s",
-                  f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec} (silent)",
-                  r.sha256[:16])
+        t.add_row(
+            r.path,
+            f"{r.size_bytes / 1e6:.1f} MB",
+            f"{r.width}x{r.height}",
+            f"{r.duration_s:.2f} s",
+            f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec} (silent)",
+            r.sha256[:16],
+        )
     return t
 
 
@@ -114,8 +148,10 @@ def saved_lines(job: Job) -> list[str]:
     lines = []
     for r in job.results:
         codecs = f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec}, silent"
-        lines.append(f"saved {r.path}  ({r.width}x{r.height}, {r.duration_s:.2f} s, {codecs}, "
-                     f"{r.size_bytes / 1e6:.1f} MB, sha256 {r.sha256[:12]})")
+        lines.append(
+            f"saved {r.path}  ({r.width}x{r.height}, {r.duration_s:.2f} s, {codecs}, "
+            f"{r.size_bytes / 1e6:.1f} MB, sha256 {r.sha256[:12]})"
+        )
     note = " (emulated: the price Vertex would charge)" if job.provider == "emulator" else ""
     lines.append(f"job {job.id} succeeded · cost ${(job.cost_usd or 0):.2f}{note}")
     return lines
@@ -127,9 +163,16 @@ def jobs_table(jobs: list[Job]) -> Table:
         t.add_column(col, overflow="fold")
     for j in jobs:
         prompt = str(j.request.get("prompt", ""))
-        t.add_row(j.id, j.state.value, j.provider, j.model, prompt[:40] + ("…" if len(prompt) > 40 else ""),
-                  f"${j.estimate_usd:.2f}", "" if j.cost_usd is None else f"${j.cost_usd:.2f}",
-                  j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        t.add_row(
+            j.id,
+            j.state.value,
+            j.provider,
+            j.model,
+            prompt[:40] + ("…" if len(prompt) > 40 else ""),
+            f"${j.estimate_usd:.2f}",
+            "" if j.cost_usd is None else f"${j.cost_usd:.2f}",
+            j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        )
     return t
 
 
@@ -138,6 +181,10 @@ def events_table(events: list[JobEvent]) -> Table:
     for col in ("at", "from", "to", "message"):
         t.add_column(col, overflow="fold")
     for e in events:
-        t.add_row(e.at.astimezone().strftime("%H:%M:%S.%f")[:-3], e.from_state.value if e.from_state else "",
-                  e.to_state.value, e.message)
+        t.add_row(
+            e.at.astimezone().strftime("%H:%M:%S.%f")[:-3],
+            e.from_state.value if e.from_state else "",
+            e.to_state.value,
+            e.message,
+        )
     return t

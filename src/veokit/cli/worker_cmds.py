@@ -83,19 +83,27 @@ def _on_signals(first: Callable[[], None], what: str) -> None:
 
 # -- veokit worker ----------------------------------------------------------------------------------------
 def worker(
-    concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", "-c", help="Jobs in flight at once (default VEOKIT_WORKER_CONCURRENCY, 200).")] = None,
-    lease: Annotated[float | None, typer.Option(
-        "--lease", help="Lease seconds, renewed every third (default VEOKIT_WORKER_LEASE_S, 30).")] = None,
-    drain: Annotated[bool, typer.Option(
-        "--drain", help="Exit once no job is left to run (jobs held back by a budget cap excepted).")] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", help="Jobs in flight at once (default VEOKIT_WORKER_CONCURRENCY, 200)."),
+    ] = None,
+    lease: Annotated[
+        float | None,
+        typer.Option("--lease", help="Lease seconds, renewed every third (default VEOKIT_WORKER_LEASE_S, 30)."),
+    ] = None,
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Exit once no job is left to run (jobs held back by a budget cap excepted).")
+    ] = False,
 ) -> None:
     """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases)."""
     settings = load_settings()
     try:
-        config = WorkerConfig(owner=worker_id(),
-                              concurrency=settings.worker_concurrency if concurrency is None else concurrency,
-                              lease_s=settings.worker_lease_s if lease is None else lease, drain=drain)
+        config = WorkerConfig(
+            owner=worker_id(),
+            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
+            lease_s=settings.worker_lease_s if lease is None else lease,
+            drain=drain,
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -107,8 +115,10 @@ def worker(
             _log(f"worker {w.owner} · store {store} · concurrency {config.concurrency} · lease {config.lease_s:g} s")
             stats = await w.run()
         finished = ", ".join(f"{n} {s}" for s, n in sorted(stats.finished.items())) or "none"
-        _log(f"worker stopped · claimed {stats.claimed} · finished: {finished} · released {stats.released} "
-             f"· lost {stats.lost}")
+        _log(
+            f"worker stopped · claimed {stats.claimed} · finished: {finished} · released {stats.released} "
+            f"· lost {stats.lost}"
+        )
 
     _run(go())
 
@@ -132,19 +142,39 @@ def enqueue(
     enhance_prompt: opt.EnhancePrompt = None,
     storage_uri: opt.StorageUri = None,
     out: opt.Out = None,
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider (see `veokit generate`).")]
-    = None,
-    client_key: Annotated[str | None, typer.Option(
-        "--client-key", help="Idempotency key: enqueueing the same key again returns the same job.")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Generate even if this exact request and seed already "
-                                                        "succeeded (default: reuse that video for $0).")] = False,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider (see `veokit generate`).")] = None,
+    client_key: Annotated[
+        str | None,
+        typer.Option("--client-key", help="Idempotency key: enqueueing the same key again returns the same job."),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Generate even if this exact request and seed already succeeded (default: reuse that video for $0).",
+        ),
+    ] = False,
     as_json: opt.Json = False,
 ) -> None:
     """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
     request = opt.build_request(
-        prompt=prompt, image=image, last_frame=last_frame, ref=ref, extend=extend, model=model, aspect=aspect,
-        resolution=resolution, duration=duration, seed=seed, negative=negative, samples=samples, no_audio=no_audio,
-        person_generation=person_generation, enhance_prompt=enhance_prompt, storage_uri=storage_uri)
+        prompt=prompt,
+        image=image,
+        last_frame=last_frame,
+        ref=ref,
+        extend=extend,
+        model=model,
+        aspect=aspect,
+        resolution=resolution,
+        duration=duration,
+        seed=seed,
+        negative=negative,
+        samples=samples,
+        no_audio=no_audio,
+        person_generation=person_generation,
+        enhance_prompt=enhance_prompt,
+        storage_uri=storage_uri,
+    )
     settings = load_settings()
 
     async def go() -> Job:
@@ -157,31 +187,38 @@ def enqueue(
         return
     ui.out.print(job.id, highlight=False)
     if job.state is JobState.SUCCEEDED:
-        ui.err.print(f"{job.id}: same request and seed as an earlier video: reused it, nothing paid "
-                     "(--fresh to generate anew)", highlight=False, soft_wrap=True)
+        ui.err.print(
+            f"{job.id}: same request and seed as an earlier video: reused it, nothing paid (--fresh to generate anew)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # -- veokit batch -----------------------------------------------------------------------------------------
 def batch(
     file: Annotated[Path, typer.Argument(help="Requests, one per line: .jsonl, or .csv with a header row.")],
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Default provider for the lines.")]
-    = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Default provider for the lines.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Default directory for the MP4s.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Do not reuse earlier identical seeded videos.")] = False,
-    run_here: Annotated[bool, typer.Option(
-        "--run/--no-run", help="Run the jobs in this process too (--no-run: leave them to `veokit worker`s).")]
-    = True,
+    run_here: Annotated[
+        bool,
+        typer.Option(
+            "--run/--no-run", help="Run the jobs in this process too (--no-run: leave them to `veokit worker`s)."
+        ),
+    ] = True,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the batch until every job ends.")] = True,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="For the in-process worker.")]
-    = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="For the in-process worker.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the batch's jobs as JSON.")] = False,
 ) -> None:
     """Enqueue every request in FILE (safe to re-run: nothing is enqueued twice), then follow the batch."""
     items = read_batch(file)
     settings = load_settings()
     try:
-        config = WorkerConfig(owner=worker_id("batch"), lease_s=settings.worker_lease_s,
-                              concurrency=settings.worker_concurrency if concurrency is None else concurrency)
+        config = WorkerConfig(
+            owner=worker_id("batch"),
+            lease_s=settings.worker_lease_s,
+            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -198,8 +235,16 @@ def batch(
     raise typer.Exit(_run(go()))
 
 
-async def _enqueue_all(client: VeoClient, items: list[BatchItem], provider: str | None, out: Path | None,
-                       fresh: bool, file: Path, *, quiet: bool) -> list[Job]:
+async def _enqueue_all(
+    client: VeoClient,
+    items: list[BatchItem],
+    provider: str | None,
+    out: Path | None,
+    fresh: bool,
+    file: Path,
+    *,
+    quiet: bool,
+) -> list[Job]:
     # Every line is checked (catalog, per-job cap) before any is recorded: a bad line 900 leaves nothing half-done.
     plans = []
     for item in items:
@@ -212,16 +257,21 @@ async def _enqueue_all(client: VeoClient, items: list[BatchItem], provider: str 
             raise E.InvalidRequest(f"{file.name}:{item.line}: {exc.message}") from None
         plans.append((item, resolved, name, estimate.total_usd))
     started = utcnow()
-    jobs = [await client.submit(resolved, provider=name, out_dir=item.out_dir or out, client_key=item.client_key,
-                                fresh=fresh)
-            for item, resolved, name, _ in plans]
+    jobs = [
+        await client.submit(
+            resolved, provider=name, out_dir=item.out_dir or out, client_key=item.client_key, fresh=fresh
+        )
+        for item, resolved, name, _ in plans
+    ]
     new = [j for j in jobs if j.created_at >= started]
     reused = sum(j.state is JobState.SUCCEEDED for j in new)
     if not quiet:
         total = sum(p[3] for p in plans)
-        _log(f"batch {file.name}: {len(items)} requests · {len(new) - reused} enqueued now, "
-             f"{len(jobs) - len(new)} already enqueued, {reused} answered by earlier identical videos · "
-             f"estimate ${total:.2f} if every video is delivered")
+        _log(
+            f"batch {file.name}: {len(items)} requests · {len(new) - reused} enqueued now, "
+            f"{len(jobs) - len(new)} already enqueued, {reused} answered by earlier identical videos · "
+            f"estimate ${total:.2f} if every video is delivered"
+        )
     return jobs
 
 
@@ -238,9 +288,15 @@ async def _follow(client: VeoClient, ids: list[str], config: WorkerConfig | None
             w.stop()
 
     _on_signals(interrupt, "stopping: re-run the same command to continue where this one left off")
-    progress = Progress(TextColumn("[bold]batch"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=ui.err,
-                        disable=quiet)
+    progress = Progress(
+        TextColumn("[bold]batch"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=ui.err,
+        disable=quiet,
+    )
     jobs: list[Job] = []
     await _retry_budget_blocked_now(client, ids)
     started = utcnow()  # blocked jobs count as stuck only once re-checked after this
@@ -277,11 +333,24 @@ def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None
     by_key = {j.client_key: j for j in jobs}
     lines = [(item.line, by_key.get(item.client_key)) for item in items]
     if as_json:
-        ui.print_json({
-            "status": summarise(jobs).__dict__,
-            "jobs": [{"line": n, "job_id": j.id, "state": j.state.value, "cost_usd": j.cost_usd,
-                      "estimate_usd": j.estimate_usd, "files": [r.path for r in j.results],
-                      "error": (j.error or {}).get("message")} for n, j in lines if j is not None]})
+        ui.print_json(
+            {
+                "status": summarise(jobs).__dict__,
+                "jobs": [
+                    {
+                        "line": n,
+                        "job_id": j.id,
+                        "state": j.state.value,
+                        "cost_usd": j.cost_usd,
+                        "estimate_usd": j.estimate_usd,
+                        "files": [r.path for r in j.results],
+                        "error": (j.error or {}).get("message"),
+                    }
+                    for n, j in lines
+                    if j is not None
+                ],
+            }
+        )
         return
     status = summarise(jobs)
     ui.out.print(status.describe(), highlight=False, soft_wrap=True)
@@ -291,8 +360,12 @@ def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None
         for col in ("line", "job", "state", "why"):
             t.add_column(col, overflow="fold")
         for n, j in trouble[:50]:
-            t.add_row(str(n), j.id, "held back by budget" if budget_blocked(j) else j.state.value,
-                      str((j.error or {}).get("message", ""))[:160])
+            t.add_row(
+                str(n),
+                j.id,
+                "held back by budget" if budget_blocked(j) else j.state.value,
+                str((j.error or {}).get("message", ""))[:160],
+            )
         ui.out.print(t)
         if len(trouble) > 50:
             ui.out.print(f"… and {len(trouble) - 50} more (`veokit jobs list --state STATE`)")
@@ -326,27 +399,50 @@ def costs(
     summary, caps = _run(go())
     today = budget_day(utcnow())
     if as_json:
-        ui.print_json({
-            "rows": [r.__dict__ | {"committed_usd": r.committed_usd} for r in summary.rows],
-            "queued_jobs": summary.queued_jobs, "queued_estimate_usd": summary.queued_estimate_usd,
-            "today": today, "committed_today_usd": summary.committed(today),
-            "caps": None if caps is None else {"per_job_usd": caps.per_job_usd, "daily_usd": caps.daily_usd,
-                                                "provider_daily_usd": dict(caps.provider_daily_usd)}})
+        ui.print_json(
+            {
+                "rows": [r.__dict__ | {"committed_usd": r.committed_usd} for r in summary.rows],
+                "queued_jobs": summary.queued_jobs,
+                "queued_estimate_usd": summary.queued_estimate_usd,
+                "today": today,
+                "committed_today_usd": summary.committed(today),
+                "caps": None
+                if caps is None
+                else {
+                    "per_job_usd": caps.per_job_usd,
+                    "daily_usd": caps.daily_usd,
+                    "provider_daily_usd": dict(caps.provider_daily_usd),
+                },
+            }
+        )
         return
     t = Table(title="spend (UTC days)")
     for col in ("day", "provider", "model", "submits", "spent", "in flight", "unknown", "total"):
         t.add_column(col, justify="right" if col not in ("day", "provider", "model") else "left")
     for r in summary.rows:
-        t.add_row(r.day, r.provider, r.model, str(r.submits), f"${r.spent_usd:.2f}", f"${r.reserved_usd:.2f}",
-                  f"${r.unknown_usd:.2f}", f"${r.committed_usd:.2f}")
+        t.add_row(
+            r.day,
+            r.provider,
+            r.model,
+            str(r.submits),
+            f"${r.spent_usd:.2f}",
+            f"${r.reserved_usd:.2f}",
+            f"${r.unknown_usd:.2f}",
+            f"${r.committed_usd:.2f}",
+        )
     ui.out.print(t)
     spent = sum(r.spent_usd for r in summary.rows)
-    ui.out.print(f"total spent ${spent:.2f}; today ({today}) ${summary.committed(today):.2f} spent or reserved; "
-                 f"{summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
-                 highlight=False, soft_wrap=True)
+    ui.out.print(
+        f"total spent ${spent:.2f}; today ({today}) ${summary.committed(today):.2f} spent or reserved; "
+        f"{summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if summary.rows and any(r.unknown_usd for r in summary.rows):
-        ui.out.print("unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them",
-                     highlight=False)
+        ui.out.print(
+            "unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them",
+            highlight=False,
+        )
     if caps is not None:
         ui.out.print(_caps_line(caps, summary, today), highlight=False, soft_wrap=True)
 

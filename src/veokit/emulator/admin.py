@@ -65,9 +65,15 @@ async def config(request: Request) -> Response:
         except (ValueError, TypeError) as e:
             raise invalid_argument(str(e)) from None
     cfg = state.config
-    return JSONResponse({"latency_s": cfg.latency_s, "latency_range_s": cfg.latency_range_s,
-                         "retention_s": cfg.retention_s, "as_of": cfg.today().isoformat(),
-                         "token_lifetime_s": cfg.token_lifetime_s})
+    return JSONResponse(
+        {
+            "latency_s": cfg.latency_s,
+            "latency_range_s": cfg.latency_range_s,
+            "retention_s": cfg.retention_s,
+            "as_of": cfg.today().isoformat(),
+            "token_lifetime_s": cfg.token_lifetime_s,
+        }
+    )
 
 
 async def faults(request: Request) -> Response:
@@ -78,7 +84,7 @@ async def faults(request: Request) -> Response:
         body = await read_json(request)
         docs = body.get("rules") if isinstance(body, dict) else body
         if not isinstance(docs, list):
-            raise invalid_argument("expected a list of fault rules (or {\"rules\": [...]})")
+            raise invalid_argument('expected a list of fault rules (or {"rules": [...]})')
         try:
             rules = [parse_rule(d) for d in docs]
         except FaultSpecError as e:

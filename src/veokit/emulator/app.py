@@ -55,8 +55,18 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         state.close()
 
     app = Starlette(
-        routes=[*admin.routes, *metadata.routes, *oauth.routes, *vertex.routes, *gemini.routes, *gcs.routes,
-                *kie.routes, *fal.routes, *replicate.routes, *task_media.routes],
+        routes=[
+            *admin.routes,
+            *metadata.routes,
+            *oauth.routes,
+            *vertex.routes,
+            *gemini.routes,
+            *gcs.routes,
+            *kie.routes,
+            *fal.routes,
+            *replicate.routes,
+            *task_media.routes,
+        ],
         exception_handlers={RpcError: handle_rpc_error, HTTPException: _handle_http_exception},
         lifespan=lifespan,
     )
@@ -96,5 +106,10 @@ class AccessLog:
             await self.app(scope, receive, send_and_note)
         finally:
             path = _CAPABILITY_PATH.sub(r"\1***", scope.get("path", ""))
-            log.info("%s %s -> %s (%.0f ms)", scope.get("method"), path, status or "aborted",
-                     (time.perf_counter() - started) * 1000)
+            log.info(
+                "%s %s -> %s (%.0f ms)",
+                scope.get("method"),
+                path,
+                status or "aborted",
+                (time.perf_counter() - started) * 1000,
+            )

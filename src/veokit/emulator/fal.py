@@ -39,10 +39,19 @@ from veokit.emulator.tasks import Frame, Task
 from veokit.models.catalog import Offer
 
 FAL = "fal"
-MODES = {"": "text-to-video", "image-to-video": "image-to-video", "first-last-frame-to-video": "first-last-frame",
-         "reference-to-video": "reference-to-video", "extend-video": "extend-video"}
-MODE_FEATURE = {"image-to-video": "image_to_video", "first-last-frame": "first_last_frame",
-                "reference-to-video": "reference_images", "extend-video": "extension"}
+MODES = {
+    "": "text-to-video",
+    "image-to-video": "image-to-video",
+    "first-last-frame-to-video": "first-last-frame",
+    "reference-to-video": "reference-to-video",
+    "extend-video": "extend-video",
+}
+MODE_FEATURE = {
+    "image-to-video": "image_to_video",
+    "first-last-frame": "first_last_frame",
+    "reference-to-video": "reference_images",
+    "extend-video": "extension",
+}
 EXTENSION_ADDS_S = 7.0
 MAX_EXTENDABLE_S = 8.5  # fal: "input videos up to 8 seconds"
 
@@ -55,8 +64,9 @@ class Invalid(Exception):
         self.field, self.msg, self.kind = field, msg, kind
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["body", self.field], "msg": self.msg, "type": self.kind}]},
-                            status_code=422)
+        return JSONResponse(
+            {"detail": [{"loc": ["body", self.field], "msg": self.msg, "type": self.kind}]}, status_code=422
+        )
 
 
 def _detail(status: int, detail: str) -> JSONResponse:
@@ -71,7 +81,7 @@ def _endpoint(state: EmulatorState, path: str) -> tuple[Offer, str] | None:
     offers = sorted(state.catalog.models_for(FAL), key=lambda o: -len(o.model))
     for offer in offers:
         if path == offer.model or path.startswith(offer.model + "/"):
-            mode = MODES.get(path[len(offer.model) + 1:])
+            mode = MODES.get(path[len(offer.model) + 1 :])
             if mode is not None and (mode == "text-to-video" or MODE_FEATURE[mode] in offer.features):
                 return offer, mode
     return None
@@ -106,10 +116,18 @@ async def submit(request: Request) -> Response:
     if answer is not None:
         return answer
     now = state.clock.now()
-    task = Task(id=str(uuid.uuid4()), provider=FAL, model=offer.model, mode=mode, credential=cred, created_at=now,
-                ready_at=now + state.draw_latency(),
-                outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt), frame=frame,
-                params={k: v for k, v in body.items() if not k.endswith(("_url", "_urls"))})
+    task = Task(
+        id=str(uuid.uuid4()),
+        provider=FAL,
+        model=offer.model,
+        mode=mode,
+        credential=cred,
+        created_at=now,
+        ready_at=now + state.draw_latency(),
+        outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt),
+        frame=frame,
+        params={k: v for k, v in body.items() if not k.endswith(("_url", "_urls"))},
+    )
     state.tasks.start(task)
     state.stats_counters.submit(cred, offer.model, None)
     if (answer := (await fire_fault(state, "submit", offer.model, "after", request=request))[1]) is not None:
@@ -161,8 +179,9 @@ def _image(state: EmulatorState, body: dict[str, Any], field: str) -> bytes:
         raise Invalid(field, "Field required", "missing")
     data = fetch_input(state, body[field])
     if data is None:
-        raise Invalid(field, "Failed to download the file. Please check if the URL is accessible.",
-                      "file_download_error")
+        raise Invalid(
+            field, "Failed to download the file. Please check if the URL is accessible.", "file_download_error"
+        )
     if (problem := image_problem(data)) is not None:
         raise Invalid(field, problem, "image_load_error")
     return data
@@ -185,8 +204,9 @@ def _frames(state: EmulatorState, body: dict[str, Any], offer: Offer, mode: str)
 async def _extended_length(state: EmulatorState, body: dict[str, Any]) -> float:
     data = fetch_input(state, body.get("video_url"))
     if data is None:
-        raise Invalid("video_url", "Failed to download the file. Please check if the URL is accessible.",
-                      "file_download_error")
+        raise Invalid(
+            "video_url", "Failed to download the file. Please check if the URL is accessible.", "file_download_error"
+        )
     info = await probe_input_video(state, data)
     if info is None:
         raise Invalid("video_url", "The video could not be decoded", "video_load_error")
@@ -217,13 +237,20 @@ async def status(request: Request) -> Response:
     phase = state.tasks.phase(task)
     urls = _urls(request, task)
     if phase != "done":
-        doc: dict[str, Any] = {"status": "IN_QUEUE", "queue_position": 0} if phase == "queued" \
+        doc: dict[str, Any] = (
+            {"status": "IN_QUEUE", "queue_position": 0}
+            if phase == "queued"
             else {"status": "IN_PROGRESS", "logs": [{"message": "Generating video", "level": "INFO"}]}
+        )
         return json_with_files({**doc, "response_url": urls["response_url"]}, status=202, fault=fault)
     result = state.tasks.resolve(task)
     assert result is not None
-    doc = {"status": "COMPLETED", "response_url": urls["response_url"], "logs": [],
-           "metrics": {"inference_time": round(result.done_at - task.created_at, 3)}}
+    doc = {
+        "status": "COMPLETED",
+        "response_url": urls["response_url"],
+        "logs": [],
+        "metrics": {"inference_time": round(result.done_at - task.created_at, 3)},
+    }
     if result.state in ("failed", "canceled"):
         doc["error"] = result.message
         doc["error_type"] = "request_cancelled" if result.state == "canceled" else "generation_error"
@@ -240,15 +267,26 @@ async def result(request: Request) -> Response:
     if done is None:
         return _detail(400, "Request is still in progress")
     if done.state == "filtered":
-        return JSONResponse({"detail": [{"loc": ["body", "prompt"], "msg": done.message,
-                                         "type": "content_policy_violation"}]}, status_code=422)
+        return JSONResponse(
+            {"detail": [{"loc": ["body", "prompt"], "msg": done.message, "type": "content_policy_violation"}]},
+            status_code=422,
+        )
     if done.state == "canceled":
         return _detail(400, "Request was cancelled")
     if done.state == "failed":
         return _detail(500, done.message)
     size = task.renders["main"].result().size
-    return JSONResponse({"video": {"url": tmp_url(request, done.tokens["main"]), "content_type": "video/mp4",
-                                   "file_name": "output.mp4", "file_size": size}, "seed": task.frame.seed})
+    return JSONResponse(
+        {
+            "video": {
+                "url": tmp_url(request, done.tokens["main"]),
+                "content_type": "video/mp4",
+                "file_name": "output.mp4",
+                "file_size": size,
+            },
+            "seed": task.frame.seed,
+        }
+    )
 
 
 async def cancel(request: Request) -> Response:

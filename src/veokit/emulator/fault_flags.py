@@ -11,8 +11,9 @@ def parse_fault_flag(text: str) -> dict[str, Any]:
     spec, _, prob = text.partition("@")
     parts = spec.split(":")
     if len(parts) < 2:
-        raise InvalidRequest(f"--fault {text!r}: write ROUTE:KIND[:ARG][@PROBABILITY], e.g. submit:http:429@0.1",
-                             field="fault")
+        raise InvalidRequest(
+            f"--fault {text!r}: write ROUTE:KIND[:ARG][@PROBABILITY], e.g. submit:http:429@0.1", field="fault"
+        )
     route, kind, arg = parts[0], parts[1], ":".join(parts[2:])
     fault: dict[str, Any] = {"kind": kind}
     try:

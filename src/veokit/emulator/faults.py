@@ -231,8 +231,12 @@ KINDS: dict[str, Callable[[dict[str, Any]], Fault]] = {
 _STAGES = frozenset({"pre", "after"})
 
 # Where each capability exists; a rule whose route can never offer its kind's capability is a mistake.
-_CAPABLE_ROUTES = {"outcome": {"submit", "*"}, "body": {"poll", "download", "*"},
-                   "pre": {"submit", "poll", "download", "*"}, "after": {"submit", "*"}}
+_CAPABLE_ROUTES = {
+    "outcome": {"submit", "*"},
+    "body": {"poll", "download", "*"},
+    "pre": {"submit", "poll", "download", "*"},
+    "after": {"submit", "*"},
+}
 
 
 @dataclass
@@ -253,8 +257,13 @@ class FaultRule:
         return self.fault.needs is None or self.fault.needs in capabilities
 
     def describe(self) -> dict[str, Any]:
-        return {"route": self.route, "model": self.model, "times": self.times, "probability": self.probability,
-                "fault": self.fault.describe()}
+        return {
+            "route": self.route,
+            "model": self.model,
+            "times": self.times,
+            "probability": self.probability,
+            "fault": self.fault.describe(),
+        }
 
 
 def parse_rule(doc: Any) -> FaultRule:

@@ -38,8 +38,10 @@ def _authorize(request: Request) -> None:
     state = emulator_state(request)
     token = bearer(request)
     if token is None:
-        msg = ("Anonymous caller does not have storage.objects.get access to the Google Cloud Storage object. "
-               "Permission 'storage.objects.get' denied on resource (or it may not exist).")
+        msg = (
+            "Anonymous caller does not have storage.objects.get access to the Google Cloud Storage object. "
+            "Permission 'storage.objects.get' denied on resource (or it may not exist)."
+        )
         raise GcsError(401, msg, "required", locationType="header", location="Authorization")
     check, _ = state.credentials.check_token(token)
     if check is not TokenCheck.VALID:

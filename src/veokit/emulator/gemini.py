@@ -46,9 +46,15 @@ async def submit(request: Request) -> Response:
     state = emulator_state(request)
     cred = require_key(state, request, GEMINI_SERVICE)
     return await accept_submit(
-        state, request, protocol="gemini", model=model, cred=cred, operation_prefix=f"models/{model}",
+        state,
+        request,
+        protocol="gemini",
+        model=model,
+        cred=cred,
+        operation_prefix=f"models/{model}",
         unknown=f"models/{model} is not found for API version v1beta, or is not supported for predictLongRunning. "
-                "Call ListModels to see the list of available models and their supported methods.")
+        "Call ListModels to see the list of available models and their supported methods.",
+    )
 
 
 async def model_get(request: Request) -> Response:
@@ -59,8 +65,14 @@ async def model_get(request: Request) -> Response:
     state = emulator_state(request)
     require_key(state, request, GEMINI_SERVICE)
     offer = find_offer(state, "gemini", model, f"models/{model} is not found for API version v1beta.")
-    return JSONResponse({"name": f"models/{model}", "displayName": offer.title, "version": "001",
-                         "supportedGenerationMethods": ["predictLongRunning"]})
+    return JSONResponse(
+        {
+            "name": f"models/{model}",
+            "displayName": offer.title,
+            "version": "001",
+            "supportedGenerationMethods": ["predictLongRunning"],
+        }
+    )
 
 
 async def poll(request: Request) -> Response:

@@ -59,8 +59,9 @@ def parse_generation(body: Any, protocol: Protocol, offer: Offer, catalog: Catal
 
 
 class _Parser:
-    def __init__(self, protocol: Protocol, offer: Offer, catalog: Catalog,
-                 inst: dict[str, Any], params: dict[str, Any]) -> None:
+    def __init__(
+        self, protocol: Protocol, offer: Offer, catalog: Catalog, inst: dict[str, Any], params: dict[str, Any]
+    ) -> None:
         self.protocol = protocol
         self.offer = offer
         self.catalog = catalog
@@ -85,18 +86,21 @@ class _Parser:
         sample_count = self._int("sampleCount", 1)
         lo, hi = o.sample_count
         if not lo <= sample_count <= hi:
-            raise invalid_argument(f"sampleCount must be between {lo} and {hi}" if lo < hi
-                                   else f"sampleCount must be {lo} for model {self.model}")
+            raise invalid_argument(
+                f"sampleCount must be between {lo} and {hi}"
+                if lo < hi
+                else f"sampleCount must be {lo} for model {self.model}"
+            )
         aspect = self._choice("aspectRatio", "16:9", o.aspect_ratios, "aspect ratio")
         resolution = self._choice("resolution", "720p", o.resolutions, "resolution", fold_case=True)
         duration = self._int("durationSeconds", 8)
         if duration not in o.durations:
-            raise invalid_argument(f"Unsupported durationSeconds: {duration}. Supported values: "
-                                   f"{', '.join(str(d) for d in o.durations)}.")
+            raise invalid_argument(
+                f"Unsupported durationSeconds: {duration}. Supported values: {', '.join(str(d) for d in o.durations)}."
+            )
         limited = o.resolution_aspects.get(resolution)
         if limited and aspect not in limited:
-            raise invalid_argument(f"resolution {resolution} is only supported with aspectRatio "
-                                   f"{', '.join(limited)}")
+            raise invalid_argument(f"resolution {resolution} is only supported with aspectRatio {', '.join(limited)}")
 
         features = {"image_to_video" if image is not None else "text_to_video"}
         if last_frame is not None:
@@ -105,21 +109,25 @@ class _Parser:
             features.add("reference_images")
         if video is not None:
             features.add("extension")
-        for feature, field in (("image_to_video", "instances[0].image"),
-                               ("first_last_frame", "instances[0].lastFrame"),
-                               ("reference_images", "instances[0].referenceImages"),
-                               ("extension", "instances[0].video")):
+        for feature, field in (
+            ("image_to_video", "instances[0].image"),
+            ("first_last_frame", "instances[0].lastFrame"),
+            ("reference_images", "instances[0].referenceImages"),
+            ("extension", "instances[0].video"),
+        ):
             if feature in features and feature not in o.features:
-                raise invalid_argument(f"{field}: {feature.replace('_', ' ')} is not supported by "
-                                       f"model {self.model}")
+                raise invalid_argument(f"{field}: {feature.replace('_', ' ')} is not supported by model {self.model}")
         if len(refs) > o.max_reference_images:
-            raise invalid_argument(f"instances[0].referenceImages: at most {o.max_reference_images} "
-                                   f"reference images are supported, got {len(refs)}")
+            raise invalid_argument(
+                f"instances[0].referenceImages: at most {o.max_reference_images} "
+                f"reference images are supported, got {len(refs)}"
+            )
         self._check_needs_8s(features, resolution, duration)
-        if video is not None and o.extension_resolutions is not None \
-                and resolution not in o.extension_resolutions:
-            raise invalid_argument(f"resolution {resolution} is not supported for video extension. "
-                                   f"Supported values: {', '.join(o.extension_resolutions)}.")
+        if video is not None and o.extension_resolutions is not None and resolution not in o.extension_resolutions:
+            raise invalid_argument(
+                f"resolution {resolution} is not supported for video extension. "
+                f"Supported values: {', '.join(o.extension_resolutions)}."
+            )
 
         mode = "image_to_video" if (image or last_frame or refs) else "text_to_video"
         self._person_generation(mode)
@@ -129,10 +137,23 @@ class _Parser:
         self._misc()
         width, height = self.catalog.dims(resolution, aspect)
         return GenerationRequest(
-            protocol=self.protocol, model=self.model, prompt=prompt or "", image=image,
-            last_frame=last_frame, reference_images=refs, video=video, sample_count=sample_count,
-            duration_s=duration, aspect_ratio=aspect, resolution=resolution, width=width, height=height,
-            seed=seed, audio=audio, storage_uri=storage_uri, outcome=Outcome.from_prompt(prompt or ""),
+            protocol=self.protocol,
+            model=self.model,
+            prompt=prompt or "",
+            image=image,
+            last_frame=last_frame,
+            reference_images=refs,
+            video=video,
+            sample_count=sample_count,
+            duration_s=duration,
+            aspect_ratio=aspect,
+            resolution=resolution,
+            width=width,
+            height=height,
+            seed=seed,
+            audio=audio,
+            storage_uri=storage_uri,
+            outcome=Outcome.from_prompt(prompt or ""),
         )
 
     # -- parameters ----------------------------------------------------------------------------------
@@ -160,8 +181,12 @@ class _Parser:
     def _check_needs_8s(self, features: set[str], resolution: str, duration: int) -> None:
         if duration == 8:
             return
-        why = {"1080p": "resolution is 1080p", "4k": "resolution is 4k",
-               "reference_images": "referenceImages are given", "extension": "extending a video"}
+        why = {
+            "1080p": "resolution is 1080p",
+            "4k": "resolution is 4k",
+            "reference_images": "referenceImages are given",
+            "extension": "extending a video",
+        }
         for need in self.offer.needs_8s:
             if need == resolution or need in features:
                 raise invalid_argument(f"durationSeconds must be 8 when {why.get(need, need)}")
@@ -174,9 +199,11 @@ class _Parser:
             raise invalid_argument("personGeneration must be a string")
         allowed = self.offer.person_generation.get(mode, [])
         if value.lower() not in allowed:
-            raise invalid_argument(f"personGeneration {value} is not supported for "
-                                   f"{mode.replace('_', '-')} with model {self.model}. "
-                                   f"Supported values: {', '.join(allowed)}.")
+            raise invalid_argument(
+                f"personGeneration {value} is not supported for "
+                f"{mode.replace('_', '-')} with model {self.model}. "
+                f"Supported values: {', '.join(allowed)}."
+            )
 
     def _seed(self) -> int | None:
         if self.params.get("seed") is None:
@@ -196,8 +223,9 @@ class _Parser:
             return False
         if self.offer.audio == "always":
             if value is False:
-                raise invalid_argument(f"generateAudio=false is not supported by model {self.model}: "
-                                       "it always generates audio")
+                raise invalid_argument(
+                    f"generateAudio=false is not supported by model {self.model}: it always generates audio"
+                )
             return True
         return value is not False
 
@@ -208,8 +236,7 @@ class _Parser:
         if self.protocol == "gemini":
             raise invalid_argument("storageUri parameter is not supported in Gemini API.")
         if not isinstance(uri, str) or not uri.startswith("gs://") or len(uri) <= 5 or uri[5] == "/":
-            raise invalid_argument("storageUri must be a Cloud Storage URI that starts with gs:// "
-                                   "(gs://bucket/prefix)")
+            raise invalid_argument("storageUri must be a Cloud Storage URI that starts with gs:// (gs://bucket/prefix)")
         return uri
 
     def _misc(self) -> None:

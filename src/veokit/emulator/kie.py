@@ -46,8 +46,10 @@ KIE = "kie"
 EXTENSION_ADDS_S = 7.0
 EXTEND_MODEL = "veo3_fast"  # Kie's extend endpoint runs the Fast model ("model": "fast")
 SEEDS = range(10000, 100000)
-IMAGE_FETCH_FAILED = (451, "Failed to fetch the image. Kindly verify any access limits set by you or your "
-                           "service provider.")
+IMAGE_FETCH_FAILED = (
+    451,
+    "Failed to fetch the image. Kindly verify any access limits set by you or your service provider.",
+)
 MAX_UPLOAD_BYTES = 25 * 2**20
 
 
@@ -97,10 +99,20 @@ async def generate(request: Request) -> Response:
     credits = (offer.credits or {}).get("720p", 0.0)
     if not state.tasks.charge(cred, credits):
         return envelope(402, "The current credit is insufficient. Please top up.")
-    task = Task(id=uuid.uuid4().hex, provider=KIE, model=model, mode=str(body.get("generationType")),
-                credential=cred, created_at=state.clock.now(), ready_at=state.clock.now() + state.draw_latency(),
-                outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt), frame=frame,
-                params=_echo(body), failure=failure, credits=credits)
+    task = Task(
+        id=uuid.uuid4().hex,
+        provider=KIE,
+        model=model,
+        mode=str(body.get("generationType")),
+        credential=cred,
+        created_at=state.clock.now(),
+        ready_at=state.clock.now() + state.draw_latency(),
+        outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt),
+        frame=frame,
+        params=_echo(body),
+        failure=failure,
+        credits=credits,
+    )
     state.tasks.start(task)
     state.stats_counters.submit(cred, model, None)
     if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
@@ -108,8 +120,9 @@ async def generate(request: Request) -> Response:
     return envelope(200, "success", {"taskId": task.id})
 
 
-def _parse_generate(state: EmulatorState, body: dict[str, Any],
-                    offer: Offer) -> tuple[str | None, Frame | None, tuple[int, str] | None]:
+def _parse_generate(
+    state: EmulatorState, body: dict[str, Any], offer: Offer
+) -> tuple[str | None, Frame | None, tuple[int, str] | None]:
     """(problem, frame, failure): a 422 message, or what to render (and a failure decided up front)."""
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -137,9 +150,20 @@ def _parse_generate(state: EmulatorState, body: dict[str, Any],
         failure = IMAGE_FETCH_FAILED  # Kie accepts the task, then fails it when it cannot fetch an image
     frames = images if gtype == "FIRST_AND_LAST_FRAMES_2_VIDEO" and failure is None else []
     w, h = state.catalog.dims("720p", aspect)
-    return None, Frame(prompt, w, h, 8.0, True, seed if seed is not None else state.config.seed,
-                       first_frame=frames[0] if frames else None,
-                       last_frame=frames[1] if len(frames) > 1 else None), failure
+    return (
+        None,
+        Frame(
+            prompt,
+            w,
+            h,
+            8.0,
+            True,
+            seed if seed is not None else state.config.seed,
+            first_frame=frames[0] if frames else None,
+            last_frame=frames[1] if len(frames) > 1 else None,
+        ),
+        failure,
+    )
 
 
 def _echo(body: dict[str, Any]) -> dict[str, Any]:
@@ -172,16 +196,26 @@ async def record_info(request: Request) -> Response:
 def _record(request: Request, state: EmulatorState, task: Task) -> dict[str, Any]:
     result = state.tasks.resolve(task)
     data: dict[str, Any] = {
-        "taskId": task.id, "paramJson": json.dumps(task.params), "createTime": int(task.created_at * 1000),
-        "completeTime": int(result.done_at * 1000) if result else None, "successFlag": 0, "response": None,
-        "errorCode": None, "errorMessage": "", "fallbackFlag": False,
+        "taskId": task.id,
+        "paramJson": json.dumps(task.params),
+        "createTime": int(task.created_at * 1000),
+        "completeTime": int(result.done_at * 1000) if result else None,
+        "successFlag": 0,
+        "response": None,
+        "errorCode": None,
+        "errorMessage": "",
+        "fallbackFlag": False,
     }
     if result is None:
         return data
     if result.state == "succeeded":
         urls = {role: tmp_url(request, token) for role, token in result.tokens.items()}
-        response: dict[str, Any] = {"taskId": task.id, "resultUrls": [urls.get("segment", urls["main"])],
-                                    "originUrls": [], "resolution": "720p"}
+        response: dict[str, Any] = {
+            "taskId": task.id,
+            "resultUrls": [urls.get("segment", urls["main"])],
+            "originUrls": [],
+            "resolution": "720p",
+        }
         if "segment" in urls:  # an extension: the new part, and the whole video
             response["fullResultUrls"] = [urls["main"]]
         return {**data, "successFlag": 1, "response": response}
@@ -214,8 +248,19 @@ async def get_1080p(request: Request) -> Response:
             return envelope(402, "The current credit is insufficient. Please top up.")
         aspect = "16:9" if task.frame.width > task.frame.height else "9:16"
         w, h = state.catalog.dims("1080p", aspect)
-        state.tasks.request_upgrade(task, Frame(task.frame.prompt, w, h, task.frame.duration_s, True,
-                                                task.frame.seed, task.frame.first_frame, task.frame.last_frame))
+        state.tasks.request_upgrade(
+            task,
+            Frame(
+                task.frame.prompt,
+                w,
+                h,
+                task.frame.duration_s,
+                True,
+                task.frame.seed,
+                task.frame.first_frame,
+                task.frame.last_frame,
+            ),
+        )
     token = state.tasks.upgrade_token(task)
     if token is None:
         return envelope(400, "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.")
@@ -255,13 +300,28 @@ async def extend(request: Request) -> Response:
     if not state.tasks.charge(cred, credits):
         return envelope(402, "The current credit is insufficient. Please top up.")
     seed = body.get("seeds", body.get("seed"))
-    full = Frame(prompt, parent.frame.width, parent.frame.height, info[0] + EXTENSION_ADDS_S, True,
-                 seed if isinstance(seed, int) else parent.frame.seed)
+    full = Frame(
+        prompt,
+        parent.frame.width,
+        parent.frame.height,
+        info[0] + EXTENSION_ADDS_S,
+        True,
+        seed if isinstance(seed, int) else parent.frame.seed,
+    )
     segment = Frame(prompt, full.width, full.height, EXTENSION_ADDS_S, True, full.seed)
-    task = Task(id=uuid.uuid4().hex, provider=KIE, model=EXTEND_MODEL, mode="extend", credential=cred,
-                created_at=state.clock.now(), ready_at=state.clock.now() + state.draw_latency(),
-                outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(prompt), frame=full,
-                params=_echo(body), credits=credits)
+    task = Task(
+        id=uuid.uuid4().hex,
+        provider=KIE,
+        model=EXTEND_MODEL,
+        mode="extend",
+        credential=cred,
+        created_at=state.clock.now(),
+        ready_at=state.clock.now() + state.draw_latency(),
+        outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(prompt),
+        frame=full,
+        params=_echo(body),
+        credits=credits,
+    )
     state.tasks.start(task, extra={"segment": segment})
     state.stats_counters.submit(cred, EXTEND_MODEL, None)
     if (answer := (await fire_fault(state, "submit", EXTEND_MODEL, "after", request=request))[1]) is not None:
@@ -288,16 +348,29 @@ async def upload_base64(request: Request) -> Response:
         return JSONResponse({"success": False, "code": 400, "msg": "base64Data is required"}, status_code=400)
     data = decode_data_uri(raw if raw.startswith("data:") else f"data:;base64,{raw}")
     if data is None or len(data) > MAX_UPLOAD_BYTES:
-        return JSONResponse({"success": False, "code": 400, "msg": "base64Data is not valid base64 (or too large)"},
-                            status_code=400)
+        return JSONResponse(
+            {"success": False, "code": 400, "msg": "base64Data is not valid base64 (or too large)"}, status_code=400
+        )
     assert body is not None
     name = str(body.get("fileName") or f"{uuid.uuid4().hex}.bin").rsplit("/", 1)[-1]
     mime = raw[5:].split(";", 1)[0] if raw.startswith("data:") else "application/octet-stream"
     token = state.tasks.upload(data, name, mime or "application/octet-stream")
     path = f"{str(body.get('uploadPath') or '').strip('/')}/{name}".lstrip("/")
-    return JSONResponse({"success": True, "code": 200, "msg": "File uploaded successfully", "data": {
-        "fileName": name, "filePath": path, "downloadUrl": f"{base_url(request)}/_emulator/uploads/{token}/{name}",
-        "fileSize": len(data), "mimeType": mime, "uploadedAt": rfc3339(state.clock.now())}})
+    return JSONResponse(
+        {
+            "success": True,
+            "code": 200,
+            "msg": "File uploaded successfully",
+            "data": {
+                "fileName": name,
+                "filePath": path,
+                "downloadUrl": f"{base_url(request)}/_emulator/uploads/{token}/{name}",
+                "fileSize": len(data),
+                "mimeType": mime,
+                "uploadedAt": rfc3339(state.clock.now()),
+            },
+        }
+    )
 
 
 routes = [

@@ -64,8 +64,9 @@ def parse_reference_images(docs: Any, protocol: Protocol, model: str) -> tuple[M
         kind = doc.get("referenceType", "asset")
         # Veo 3.1 takes asset references only; style references were a Veo 2 preview feature.
         if not isinstance(kind, str) or kind.lower() != "asset":
-            raise invalid_argument(f"{where}.referenceType {kind} is not supported by model {model}. "
-                                   "Supported values: asset.")
+            raise invalid_argument(
+                f"{where}.referenceType {kind} is not supported by model {model}. Supported values: asset."
+            )
         ref = parse_image(doc.get("image"), f"{where}.image", protocol)
         if ref is None:
             raise invalid_argument(f"{where}.image is required")
@@ -88,8 +89,9 @@ def parse_video(doc: Any, protocol: Protocol) -> MediaRef | None:
     if encoded is None:
         raise invalid_argument("instances[0].video needs uri or bytesBase64Encoded")
     if protocol == "gemini":
-        raise invalid_argument("instances[0].video: video bytes are not supported in Gemini API; "
-                               "pass the uri of a video the API generated")
+        raise invalid_argument(
+            "instances[0].video: video bytes are not supported in Gemini API; pass the uri of a video the API generated"
+        )
     return MediaRef(data=decode_b64(encoded, "instances[0].video.bytesBase64Encoded"), mime_type="video/mp4")
 
 

@@ -54,8 +54,11 @@ async def metadata(request: Request) -> Response:
     if path in simple:
         return _text(simple[path])
     parts = path.split("/")
-    if len(parts) >= 3 and parts[:2] == ["instance", "service-accounts"] \
-            and parts[2] in ("default", cfg.service_account_email):
+    if (
+        len(parts) >= 3
+        and parts[:2] == ["instance", "service-accounts"]
+        and parts[2] in ("default", cfg.service_account_email)
+    ):
         leaf = "/".join(parts[3:])
         if leaf == "token":
             return _with_flavor(issue(emulator_state(request), "sa:" + cfg.service_account_email))

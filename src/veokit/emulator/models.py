@@ -16,8 +16,11 @@ def find_offer(state: EmulatorState, provider: str, model: str, unknown_message:
     lc = offer.lifecycle
     if lc.is_retired(state.config.today()):
         when = f" It was shut down on {lc.retired_on}." if lc.retired_on else ""
-        where = f" on {_PROVIDER_TITLES.get(lc.replacement_provider or '', lc.replacement_provider)}" \
-            if lc.replacement_provider and lc.replacement_provider != provider else ""
+        where = (
+            f" on {_PROVIDER_TITLES.get(lc.replacement_provider or '', lc.replacement_provider)}"
+            if lc.replacement_provider and lc.replacement_provider != provider
+            else ""
+        )
         use = f" Please use {lc.replacement}{where} instead." if lc.replacement else ""
         raise not_found(f"models/{model} is no longer available.{when}{use}")
     return offer

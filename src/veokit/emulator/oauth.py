@@ -25,8 +25,9 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def _oauth_error(error: str, description: str) -> Response:
-    return JSONResponse({"error": error, "error_description": description}, status_code=400,
-                        headers={"cache-control": "no-store"})
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=400, headers={"cache-control": "no-store"}
+    )
 
 
 async def token(request: Request) -> Response:
@@ -48,8 +49,12 @@ async def token(request: Request) -> Response:
 def issue(state: EmulatorState, identity: str) -> Response:
     lifetime = state.config.token_lifetime_s
     access = state.credentials.issue(identity, lifetime)
-    doc = {"access_token": access, "expires_in": int(lifetime), "token_type": "Bearer",
-           "scope": " ".join(state.config.scopes)}
+    doc = {
+        "access_token": access,
+        "expires_in": int(lifetime),
+        "token_type": "Bearer",
+        "scope": " ".join(state.config.scopes),
+    }
     return JSONResponse(doc, headers={"cache-control": "no-store"})
 
 

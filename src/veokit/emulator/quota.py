@@ -33,9 +33,15 @@ def check_quota(state: EmulatorState, credential: str) -> None:
         "RESOURCE_EXHAUSTED",
         f"Quota exceeded for quota metric 'Generate requests' and limit '{limit} per {window:g} s'.",
         details=[
-            {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-             "violations": [{"quotaId": "GenerateRequestsPerMinutePerProject",
-                             "description": f"{limit} requests per {window:g} s"}]},
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaId": "GenerateRequestsPerMinutePerProject",
+                        "description": f"{limit} requests per {window:g} s",
+                    }
+                ],
+            },
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": _duration(wait)},
         ],
     )

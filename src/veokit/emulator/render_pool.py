@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from veokit.media.render import RenderSpec, render_key, render_large_mp4, render_mp4
+from veokit.emulator.render import RenderSpec, render_key, render_large_mp4, render_mp4
 
 log = logging.getLogger("veokit.emulator")
 _HASH_CHUNK = 1 << 20
@@ -44,13 +44,20 @@ class RenderPool:
         key = render_key(spec)
         return self._cached(key, lambda out: render_mp4(spec, out))
 
-    def render_large(self, min_bytes: int, width: int, height: int, seed: int, *, duration_s: float | None = None,
-                     audio: bool = False) -> Future[RenderedFile]:
+    def render_large(
+        self,
+        min_bytes: int,
+        width: int,
+        height: int,
+        seed: int,
+        *,
+        duration_s: float | None = None,
+        audio: bool = False,
+    ) -> Future[RenderedFile]:
         key = hashlib.sha256(f"large:v2:{min_bytes}:{width}x{height}:{seed}:{duration_s}:{audio}".encode()).hexdigest()
 
         def produce(out: Path) -> None:
-            render_large_mp4(out, min_bytes, width=width, height=height, seed=seed, duration_s=duration_s,
-                             audio=audio)
+            render_large_mp4(out, min_bytes, width=width, height=height, seed=seed, duration_s=duration_s, audio=audio)
 
         return self._cached(key, produce)
 

@@ -39,14 +39,20 @@ class Invalid(Exception):
         self.field, self.description = field, description
 
     def response(self) -> JSONResponse:
-        return _problem(422, "Input validation failed", f"input.{self.field}: {self.description}",
-                        invalid_fields=[{"type": "invalid", "field": f"input.{self.field}",
-                                         "description": self.description}])
+        return _problem(
+            422,
+            "Input validation failed",
+            f"input.{self.field}: {self.description}",
+            invalid_fields=[{"type": "invalid", "field": f"input.{self.field}", "description": self.description}],
+        )
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "status": status, **extra}, status_code=status,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        {"title": title, "detail": detail, "status": status, **extra},
+        status_code=status,
+        media_type="application/problem+json",
+    )
 
 
 def _unauthenticated() -> JSONResponse:
@@ -81,10 +87,18 @@ async def create(request: Request) -> Response:
     if answer is not None:
         return answer
     now = state.clock.now()
-    task = Task(id=new_short_id(26), provider=REPLICATE, model=model, mode="predict", credential=cred,
-                created_at=now, ready_at=now + state.draw_latency(),
-                outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt), frame=frame,
-                params={k: v for k, v in inp.items() if k not in ("image", "last_frame", "reference_images")})
+    task = Task(
+        id=new_short_id(26),
+        provider=REPLICATE,
+        model=model,
+        mode="predict",
+        credential=cred,
+        created_at=now,
+        ready_at=now + state.draw_latency(),
+        outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt),
+        frame=frame,
+        params={k: v for k, v in inp.items() if k not in ("image", "last_frame", "reference_images")},
+    )
     state.tasks.start(task)
     state.stats_counters.submit(cred, model, None)
     if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
@@ -125,8 +139,16 @@ def _parse(state: EmulatorState, inp: dict[str, Any], offer: Offer) -> Frame:
     if last is not None and image is None:
         raise Invalid("last_frame", "last_frame needs image (the first frame)")
     w, h = state.catalog.dims(resolution, aspect)
-    return Frame(prompt, w, h, float(duration), audio, seed if seed is not None else state.config.seed,
-                 image, None if refs else last)
+    return Frame(
+        prompt,
+        w,
+        h,
+        float(duration),
+        audio,
+        seed if seed is not None else state.config.seed,
+        image,
+        None if refs else last,
+    )
 
 
 def _image(state: EmulatorState, inp: dict[str, Any], field: str) -> bytes | None:
@@ -145,11 +167,25 @@ def _prediction(request: Request, state: EmulatorState, task: Task) -> dict[str,
     done = state.tasks.resolve(task)
     root = f"{base_url(request)}/v1/predictions/{task.id}"
     doc: dict[str, Any] = {
-        "id": task.id, "model": task.model, "version": "hidden", "input": task.params, "logs": "",
-        "output": None, "error": None, "status": "starting" if phase == "queued" else "processing",
-        "data_removed": False, "created_at": rfc3339(task.created_at), "started_at": None, "completed_at": None,
-        "urls": {"get": root, "cancel": f"{root}/cancel", "stream": f"{root}/stream",
-                 "web": f"https://replicate.com/p/{task.id}"}, "metrics": {},
+        "id": task.id,
+        "model": task.model,
+        "version": "hidden",
+        "input": task.params,
+        "logs": "",
+        "output": None,
+        "error": None,
+        "status": "starting" if phase == "queued" else "processing",
+        "data_removed": False,
+        "created_at": rfc3339(task.created_at),
+        "started_at": None,
+        "completed_at": None,
+        "urls": {
+            "get": root,
+            "cancel": f"{root}/cancel",
+            "stream": f"{root}/stream",
+            "web": f"https://replicate.com/p/{task.id}",
+        },
+        "metrics": {},
     }
     if phase != "queued":
         doc["started_at"] = rfc3339(task.created_at + (task.ready_at - task.created_at) / 4)
@@ -204,8 +240,16 @@ async def model(request: Request) -> Response:
     if offer is None:
         return _problem(404, "Not found", "The requested resource could not be found.")
     owner, _, short = name.partition("/")
-    return JSONResponse({"owner": owner, "name": short, "description": offer.title, "visibility": "public",
-                         "url": f"https://replicate.com/{name}", "latest_version": None})
+    return JSONResponse(
+        {
+            "owner": owner,
+            "name": short,
+            "description": offer.title,
+            "visibility": "public",
+            "url": f"https://replicate.com/{name}",
+            "latest_version": None,
+        }
+    )
 
 
 routes = [

@@ -26,8 +26,9 @@ async def read_json(request: Request) -> Any:
         raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
 
 
-async def fire_fault(state: EmulatorState, route: str, model: str | None, *capabilities: str,
-                     request: Request | None = None) -> tuple[Fault | None, Response | None]:
+async def fire_fault(
+    state: EmulatorState, route: str, model: str | None, *capabilities: str, request: Request | None = None
+) -> tuple[Fault | None, Response | None]:
     """Consume the next matching fault rule; returns it and, if it answers instead of the route, the answer."""
     fault = state.faults.take(route, model, frozenset(capabilities))
     if fault is None:

@@ -26,8 +26,14 @@ log = logging.getLogger("veokit.emulator")
 
 
 class EmulatorServer:
-    def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 *, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_level: str = "warning",
+    ) -> None:
         self.config = config or EmulatorConfig()
         self.host = host
         self.port = port
@@ -55,11 +61,18 @@ class EmulatorServer:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         # log_config=None: an embedded server must not reconfigure the host process's logging.
-        cfg = uvicorn.Config(self.app, access_log=False, log_config=None, log_level=self._log_level,
-                             lifespan="on", timeout_graceful_shutdown=2)
+        cfg = uvicorn.Config(
+            self.app,
+            access_log=False,
+            log_config=None,
+            log_level=self._log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
         server = uvicorn.Server(cfg)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                  name=f"veokit-emulator:{self.port}")
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"veokit-emulator:{self.port}"
+        )
         self._server, self._thread = server, thread
         thread.start()
         deadline = time.monotonic() + timeout_s
@@ -86,15 +99,17 @@ class EmulatorServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     async def __aenter__(self) -> Self:
         return await asyncio.to_thread(self.start)
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await asyncio.to_thread(self.stop)
 
 
@@ -104,8 +119,9 @@ def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8080, *, 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     state = EmulatorState(config)
     app = create_app(state=state)
-    cfg = uvicorn.Config(app, host=host, port=port, access_log=False, log_level=log_level,
-                         lifespan="on", timeout_graceful_shutdown=3)
+    cfg = uvicorn.Config(
+        app, host=host, port=port, access_log=False, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3
+    )
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises the captured signal; by then all is clean.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(cfg).run()

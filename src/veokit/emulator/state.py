@@ -56,8 +56,7 @@ class EmulatorState:
         self.faults.add([parse_rule(rule) for rule in config.faults])  # from `veokit emulator --fault …`
         self._owns_dir = config.storage_dir is None
         self.storage_dir = (
-            Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None
-            else config.storage_dir
+            Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None else config.storage_dir
         )
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.renders = RenderPool(self.storage_dir / "renders", workers=config.render_workers)
@@ -72,8 +71,9 @@ class EmulatorState:
         self._generation = 0
 
     # -- configuration at runtime -------------------------------------------------------------------
-    def set_latency(self, latency_s: float | None = None,
-                    latency_range_s: tuple[float, float] | bool | None = False) -> EmulatorConfig:
+    def set_latency(
+        self, latency_s: float | None = None, latency_range_s: tuple[float, float] | bool | None = False
+    ) -> EmulatorConfig:
         """Change latency for operations submitted from now on (``latency_range_s=False``: keep it)."""
         changes: dict[str, Any] = {}
         if latency_s is not None:
@@ -131,12 +131,11 @@ class EmulatorState:
         videos: list[DeliveredVideo] = []
         for i, rendered in enumerate(files):
             if op.protocol == "gemini":
-                stored = StoredFile(new_short_id(), rendered, op.model, done_at,
-                                    done_at + self.config.retention_s)
+                stored = StoredFile(new_short_id(), rendered, op.model, done_at, done_at + self.config.retention_s)
                 self.files[stored.id] = stored
                 videos.append(DeliveredVideo(rendered, file_id=stored.id))
             elif op.request.storage_uri is not None:
-                bucket, _, prefix = op.request.storage_uri[len("gs://"):].partition("/")
+                bucket, _, prefix = op.request.storage_uri[len("gs://") :].partition("/")
                 name = "/".join(p for p in (prefix.strip("/"), op.id, f"sample_{i}.mp4") if p)
                 self._generation += 1
                 obj = GcsObject(bucket, name, rendered, op.model, done_at, self._generation)
@@ -171,7 +170,7 @@ class EmulatorState:
     def gcs_object_by_uri(self, uri: str) -> GcsObject | None:
         if not uri.startswith("gs://"):
             return None
-        bucket, _, name = uri[len("gs://"):].partition("/")
+        bucket, _, name = uri[len("gs://") :].partition("/")
         return self.gcs_object(bucket, name)
 
     def grant(self, f: StoredFile) -> str:

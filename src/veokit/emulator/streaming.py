@@ -37,8 +37,9 @@ class Base64File:
         return 4 * ((self.size + 2) // 3)
 
 
-def json_with_files(doc: Any, *, status: int = 200, fault: Fault | None = None,
-                    headers: dict[str, str] | None = None) -> Response:
+def json_with_files(
+    doc: Any, *, status: int = 200, fault: Fault | None = None, headers: dict[str, str] | None = None
+) -> Response:
     files: list[Base64File] = []
 
     def swap(node: Any) -> Any:
@@ -80,14 +81,22 @@ def _b64_chunks(path: Path) -> Iterator[bytes]:
             yield base64.b64encode(chunk)
 
 
-def file_response(request: Request, path: Path, size: int, content_type: str, *,
-                  fault: Fault | None = None, headers: dict[str, str] | None = None) -> Response:
+def file_response(
+    request: Request,
+    path: Path,
+    size: int,
+    content_type: str,
+    *,
+    fault: Fault | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Serve ``path`` with single-range support (``bytes=N-``, ``N-M``, ``-N``)."""
     hdrs = {"accept-ranges": "bytes", "content-type": content_type, **(headers or {})}
     span = parse_range(request.headers.get("range"), size)
     if isinstance(span, str):
-        return PlainTextResponse("Requested range not satisfiable", status_code=416,
-                                 headers={"content-range": f"bytes */{size}"})
+        return PlainTextResponse(
+            "Requested range not satisfiable", status_code=416, headers={"content-range": f"bytes */{size}"}
+        )
     status = 200
     start, end = 0, size - 1
     if span is not None:

@@ -24,11 +24,11 @@ from veokit.emulator.models import find_offer
 from veokit.emulator.operations import Operation
 from veokit.emulator.outcome import Outcome
 from veokit.emulator.quota import check_quota
+from veokit.emulator.render import RenderSpec
 from veokit.emulator.render_pool import RenderedFile
 from veokit.emulator.routing import fire_fault, read_json
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.media.probe import CorruptMediaError, probe_mp4
-from veokit.media.render import RenderSpec
 
 EXTENSION_ADDS_S = 7.0  # each Veo 3.1 extension step adds 7 s ([VEO])
 MAX_EXTENSION_INPUT_S = 141.0
@@ -61,8 +61,15 @@ async def create_operation(
     op_id = str(uuid.uuid4()) if req.protocol == "vertex" else new_short_id()
     now = state.clock.now()
     op = Operation(
-        id=op_id, name=name_for(op_id), protocol=req.protocol, model=req.model, credential=credential,
-        created_at=now, ready_at=now + state.draw_latency(), request=_without_payloads(req), outcome=chosen,
+        id=op_id,
+        name=name_for(op_id),
+        protocol=req.protocol,
+        model=req.model,
+        credential=credential,
+        created_at=now,
+        ready_at=now + state.draw_latency(),
+        request=_without_payloads(req),
+        outcome=chosen,
     )
     op.renders = _start_renders(state, req, chosen, duration, image, last)
     op.watch_renders(state.clock.now)
@@ -70,8 +77,14 @@ async def create_operation(
     return op
 
 
-def _start_renders(state: EmulatorState, req: GenerationRequest, outcome: Outcome, duration_s: float,
-                   image: bytes | None, last: bytes | None) -> list[Future[RenderedFile]]:
+def _start_renders(
+    state: EmulatorState,
+    req: GenerationRequest,
+    outcome: Outcome,
+    duration_s: float,
+    image: bytes | None,
+    last: bytes | None,
+) -> list[Future[RenderedFile]]:
     if outcome.kind in ("filtered", "failed"):
         return []  # no video will be delivered, so none is rendered
     base = req.seed if req.seed is not None else state.config.seed
@@ -80,12 +93,23 @@ def _start_renders(state: EmulatorState, req: GenerationRequest, outcome: Outcom
         seed = (base + i) % UINT32  # distinct samples per request, reproducible per seed
         if outcome.kind == "large":
             # Noise at the requested size and length: huge, yet exactly what the request asked for.
-            futures.append(state.renders.render_large(outcome.min_bytes, req.width, req.height, seed,
-                                                      duration_s=duration_s, audio=req.audio))
+            futures.append(
+                state.renders.render_large(
+                    outcome.min_bytes, req.width, req.height, seed, duration_s=duration_s, audio=req.audio
+                )
+            )
             continue
         spec = RenderSpec(
-            prompt=req.prompt, width=req.width, height=req.height, duration_s=duration_s, fps=24,
-            audio=req.audio, seed=seed, first_frame=image, last_frame=last, label=f"{req.model} #{i}",
+            prompt=req.prompt,
+            width=req.width,
+            height=req.height,
+            duration_s=duration_s,
+            fps=24,
+            audio=req.audio,
+            seed=seed,
+            first_frame=image,
+            last_frame=last,
+            label=f"{req.model} #{i}",
         )
         futures.append(state.renders.render(spec))
     return futures
@@ -98,8 +122,13 @@ def _without_payloads(req: GenerationRequest) -> GenerationRequest:
     def light(ref: MediaRef | None) -> MediaRef | None:
         return None if ref is None else MediaRef(uri=ref.uri, mime_type=ref.mime_type)
 
-    return replace(req, image=light(req.image), last_frame=light(req.last_frame), video=light(req.video),
-                   reference_images=tuple(MediaRef(uri=r.uri, mime_type=r.mime_type) for r in req.reference_images))
+    return replace(
+        req,
+        image=light(req.image),
+        last_frame=light(req.last_frame),
+        video=light(req.video),
+        reference_images=tuple(MediaRef(uri=r.uri, mime_type=r.mime_type) for r in req.reference_images),
+    )
 
 
 def _resolve_image(state: EmulatorState, ref: MediaRef | None, field: str) -> bytes | None:
@@ -132,8 +161,9 @@ async def _resolve_video(state: EmulatorState, req: GenerationRequest) -> InputV
     else:
         f = state.file_by_uri(ref.uri or "")
         if f is None:
-            raise invalid_argument(f"{field}.uri: the video does not exist or has expired "
-                                   "(generated videos are kept for 2 days)")
+            raise invalid_argument(
+                f"{field}.uri: the video does not exist or has expired (generated videos are kept for 2 days)"
+            )
         state.touch_file(f)
         path = f.file.path
     try:
@@ -141,15 +171,18 @@ async def _resolve_video(state: EmulatorState, req: GenerationRequest) -> InputV
     except CorruptMediaError:
         raise invalid_argument(f"{field}: the video is not a valid MP4 file") from None
     if info.duration_s > MAX_EXTENSION_INPUT_S:
-        raise invalid_argument(f"{field}: videos longer than {MAX_EXTENSION_INPUT_S:g} seconds cannot be "
-                               f"extended (got {info.duration_s:.1f} s)")
+        raise invalid_argument(
+            f"{field}: videos longer than {MAX_EXTENSION_INPUT_S:g} seconds cannot be "
+            f"extended (got {info.duration_s:.1f} s)"
+        )
     offer = state.catalog.find(req.protocol, req.model)
     allowed = offer.extension_resolutions if offer else None
     if allowed:
         sizes = {state.catalog.dims(r, a) for r in allowed for a in state.catalog.dimensions[r]}
         if (info.width, info.height) not in sizes:
-            raise invalid_argument(f"{field}: only {', '.join(allowed)} videos can be extended "
-                                   f"(got {info.width}x{info.height})")
+            raise invalid_argument(
+                f"{field}: only {', '.join(allowed)} videos can be extended (got {info.width}x{info.height})"
+            )
     return InputVideo(info.duration_s, info.width, info.height)
 
 
@@ -162,8 +195,16 @@ def _write_once(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-async def accept_submit(state: EmulatorState, request: Request, *, protocol: Protocol, model: str, cred: str,
-                        unknown: str, operation_prefix: str) -> Response:
+async def accept_submit(
+    state: EmulatorState,
+    request: Request,
+    *,
+    protocol: Protocol,
+    model: str,
+    cred: str,
+    unknown: str,
+    operation_prefix: str,
+) -> Response:
     """A predictLongRunning call, the same for both Google protocols: validate, fault, quota, accept.
 
     Fault stages in order: ``pre`` (reset before the body is read: nothing happens), the route's own
@@ -179,8 +220,13 @@ async def accept_submit(state: EmulatorState, request: Request, *, protocol: Pro
     if answer is not None:
         return answer
     check_quota(state, cred)
-    op = await create_operation(state, req, credential=cred, name_for=lambda i: f"{operation_prefix}/operations/{i}",
-                                outcome=fault.outcome() if fault else None)
+    op = await create_operation(
+        state,
+        req,
+        credential=cred,
+        name_for=lambda i: f"{operation_prefix}/operations/{i}",
+        outcome=fault.outcome() if fault else None,
+    )
     state.stats_counters.submit(cred, model, request.headers.get("x-goog-user-project"))
     if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
         return answer

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from veokit.emulator.outcome import Outcome
+from veokit.emulator.render import RenderSpec
 from veokit.emulator.render_pool import RenderedFile
-from veokit.media.render import RenderSpec
 
 if TYPE_CHECKING:
     from veokit.emulator.state import EmulatorState
@@ -112,12 +112,28 @@ class TaskStore:
 
     def _render(self, task: Task, frame: Frame) -> Future[RenderedFile]:
         if task.outcome.kind == "large":
-            return self._state.renders.render_large(task.outcome.min_bytes, frame.width, frame.height, frame.seed,
-                                                    duration_s=frame.duration_s, audio=frame.audio)
-        return self._state.renders.render(RenderSpec(
-            prompt=frame.prompt, width=frame.width, height=frame.height, duration_s=frame.duration_s, fps=24,
-            audio=frame.audio, seed=frame.seed, first_frame=frame.first_frame, last_frame=frame.last_frame,
-            label=f"{task.provider} {task.model}"))
+            return self._state.renders.render_large(
+                task.outcome.min_bytes,
+                frame.width,
+                frame.height,
+                frame.seed,
+                duration_s=frame.duration_s,
+                audio=frame.audio,
+            )
+        return self._state.renders.render(
+            RenderSpec(
+                prompt=frame.prompt,
+                width=frame.width,
+                height=frame.height,
+                duration_s=frame.duration_s,
+                fps=24,
+                audio=frame.audio,
+                seed=frame.seed,
+                first_frame=frame.first_frame,
+                last_frame=frame.last_frame,
+                label=f"{task.provider} {task.model}",
+            )
+        )
 
     def get(self, task_id: str, provider: str) -> Task | None:
         with self._lock:

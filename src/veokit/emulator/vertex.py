@@ -47,9 +47,11 @@ async def project_call(request: Request) -> Response:
         require_key_or_bearer(state, request, VERTEX_SERVICE, oauth_first=True)
         return await _poll(state, request, model)
     cred = require_bearer(state, request, VERTEX_SERVICE)
-    unknown = (f"Publisher Model `{resource}` was not found or your project does not have access to it. "
-               "Please ensure you are using a valid model version. For more information, see: "
-               "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions")
+    unknown = (
+        f"Publisher Model `{resource}` was not found or your project does not have access to it. "
+        "Please ensure you are using a valid model version. For more information, see: "
+        "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
+    )
     return await _submit(state, request, model, resource, unknown, cred)
 
 
@@ -64,10 +66,12 @@ async def express_call(request: Request) -> Response:
     return await _submit(state, request, model, resource, unknown, cred)
 
 
-async def _submit(state: EmulatorState, request: Request, model: str, resource: str, unknown: str,
-                  cred: str) -> Response:
-    return await accept_submit(state, request, protocol="vertex", model=model, cred=cred, unknown=unknown,
-                               operation_prefix=resource)
+async def _submit(
+    state: EmulatorState, request: Request, model: str, resource: str, unknown: str, cred: str
+) -> Response:
+    return await accept_submit(
+        state, request, protocol="vertex", model=model, cred=cred, unknown=unknown, operation_prefix=resource
+    )
 
 
 async def _poll(state: EmulatorState, request: Request, model: str) -> Response:
@@ -99,7 +103,8 @@ def operation_doc(op: Operation, result: OperationResult | None) -> dict[str, An
         response["raiMediaFilteredReasons"] = list(result.filtered_reasons)
     else:
         response["videos"] = [
-            {"gcsUri": v.gcs_uri, "mimeType": "video/mp4"} if v.gcs_uri is not None
+            {"gcsUri": v.gcs_uri, "mimeType": "video/mp4"}
+            if v.gcs_uri is not None
             else {"bytesBase64Encoded": Base64File(v.file.path, v.file.size), "mimeType": "video/mp4"}
             for v in result.videos
         ]
@@ -114,16 +119,24 @@ async def model_get(request: Request) -> Response:
     state = emulator_state(request)
     require_key_or_bearer(state, request, VERTEX_SERVICE, oauth_first=True)
     resource = f"publishers/google/models/{model}"
-    offer = find_offer(state, "vertex", model,
-                       f"Publisher Model `{resource}` was not found or your project does not have access to it.")
+    offer = find_offer(
+        state,
+        "vertex",
+        model,
+        f"Publisher Model `{resource}` was not found or your project does not have access to it.",
+    )
     stage = "GA" if offer.lifecycle.status == "ga" else "PUBLIC_PREVIEW"
-    return JSONResponse({"name": resource, "versionId": "001", "launchStage": stage,
-                         "openSourceCategory": "PROPRIETARY"})
+    return JSONResponse(
+        {"name": resource, "versionId": "001", "launchStage": stage, "openSourceCategory": "PROPRIETARY"}
+    )
 
 
 routes = [
-    Route("/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}",
-          project_call, methods=["POST"]),
+    Route(
+        "/{version}/projects/{project}/locations/{location}/publishers/google/models/{call}",
+        project_call,
+        methods=["POST"],
+    ),
     Route("/{version}/publishers/google/models/{call}", model_get, methods=["GET"]),
     Route("/{version}/publishers/google/models/{call}", express_call, methods=["POST"]),
 ]

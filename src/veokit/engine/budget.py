@@ -10,6 +10,9 @@ __all__ = ["BudgetCaps", "BudgetExceeded", "caps_from_settings"]
 
 
 def caps_from_settings(settings: Settings) -> BudgetCaps | None:
-    caps = BudgetCaps(per_job_usd=settings.budget_per_job_usd, daily_usd=settings.budget_daily_usd,
-                      provider_daily_usd=settings.budget_provider_caps)
+    caps = BudgetCaps(
+        per_job_usd=settings.budget_per_job_usd,
+        daily_usd=settings.budget_daily_usd,
+        provider_daily_usd=settings.budget_provider_caps,
+    )
     return caps if caps.any else None

@@ -60,8 +60,9 @@ def _origin(url: str) -> tuple[str, str]:
     return u.scheme, u.netloc
 
 
-async def download(client: httpx.AsyncClient, target: DownloadTarget, dest: Path, *, provider: str,
-                   max_resumes: int = 3) -> Downloaded:
+async def download(
+    client: httpx.AsyncClient, target: DownloadTarget, dest: Path, *, provider: str, max_resumes: int = 3
+) -> Downloaded:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     received = 0
@@ -80,9 +81,11 @@ async def download(client: httpx.AsyncClient, target: DownloadTarget, dest: Path
                 received = fh.tell()
                 if resumes >= max_resumes:
                     part.unlink(missing_ok=True)
-                    raise E.DownloadError(f"{provider}: download interrupted after {received} bytes "
-                                          f"({type(exc).__name__}); gave up after {resumes} resumes",
-                                          provider=provider) from None
+                    raise E.DownloadError(
+                        f"{provider}: download interrupted after {received} bytes "
+                        f"({type(exc).__name__}); gave up after {resumes} resumes",
+                        provider=provider,
+                    ) from None
                 resumes += 1
         fh.flush()
         os.fsync(fh.fileno())
@@ -94,8 +97,9 @@ class _Cut(Exception):
     pass
 
 
-async def _fetch_into(client: httpx.AsyncClient, target: DownloadTarget, sink: _Sink, *, offset: int,
-                      provider: str) -> int | None:
+async def _fetch_into(
+    client: httpx.AsyncClient, target: DownloadTarget, sink: _Sink, *, offset: int, provider: str
+) -> int | None:
     """GET (following redirects by hand), append the body to ``fh``; return the expected total size."""
     url = target.url
     origin = _origin(url)
@@ -113,20 +117,28 @@ async def _fetch_into(client: httpx.AsyncClient, target: DownloadTarget, sink: _
                 if resp.status_code in (404, 410):
                     raise E.DownloadExpired(
                         f"{provider}: the result is gone ({resp.status_code}); providers keep videos for a "
-                        "limited time (2 days on Google), so it must be generated again", provider=provider,
-                        status_code=resp.status_code)
+                        "limited time (2 days on Google), so it must be generated again",
+                        provider=provider,
+                        status_code=resp.status_code,
+                    )
                 if resp.status_code >= 400:
                     text = (await resp.aread())[:4096].decode("utf-8", "replace")
                     err = error_from_response(provider, resp.status_code, text, resp.headers)
-                    raise E.DownloadError(f"download failed: {err.message}", provider=provider,
-                                          status_code=resp.status_code, status=err.status, reason=err.reason,
-                                          retryable=err.retryable) from None
+                    raise E.DownloadError(
+                        f"download failed: {err.message}",
+                        provider=provider,
+                        status_code=resp.status_code,
+                        status=err.status,
+                        reason=err.reason,
+                        retryable=err.retryable,
+                    ) from None
                 total: int | None = None
                 if offset and resp.status_code == 206:
                     crange = resp.headers.get("content-range", "")
                     if not crange.startswith(f"bytes {offset}-"):
-                        raise E.DownloadError(f"{provider}: server resumed at the wrong offset ({crange})",
-                                              provider=provider)
+                        raise E.DownloadError(
+                            f"{provider}: server resumed at the wrong offset ({crange})", provider=provider
+                        )
                     total = int(crange.rsplit("/", 1)[1]) if "/" in crange and not crange.endswith("*") else None
                 elif offset:
                     # The server ignored Range: start over rather than append a second copy.
@@ -138,6 +150,7 @@ async def _fetch_into(client: httpx.AsyncClient, target: DownloadTarget, sink: _
                     sink.write(chunk)
                 return total
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise E.DownloadError(f"{provider}: cannot reach the download host ({type(exc).__name__})",
-                                  provider=provider) from None
+            raise E.DownloadError(
+                f"{provider}: cannot reach the download host ({type(exc).__name__})", provider=provider
+            ) from None
     raise E.DownloadError(f"{provider}: too many redirects", provider=provider)

@@ -32,21 +32,43 @@ async def find_reusable(store: JobStore, request: GenerateRequest) -> Job | None
     return found if present else None
 
 
-async def reuse(store: JobStore, source: Job, request: GenerateRequest, *, provider: str, out_dir: Path,
-                client_key: str | None, estimate_usd: float) -> Job:
+async def reuse(
+    store: JobStore,
+    source: Job,
+    request: GenerateRequest,
+    *,
+    provider: str,
+    out_dir: Path,
+    client_key: str | None,
+    estimate_usd: float,
+) -> Job:
     """Record a succeeded job whose results are ``source``'s videos, placed in ``out_dir``."""
     job_id = new_job_id()
     target = Path(os.path.abspath(out_dir))  # noqa: ASYNC240 - string work, no I/O
     results = await asyncio.to_thread(_place, source.results, target, job_id)
     now = utcnow()
-    job = Job(id=job_id, state=JobState.SUCCEEDED, provider=provider, model=source.model,
-              request=request.model_dump(mode="json"), fingerprint=request.fingerprint(),
-              idempotency_key=f"veokit-{job_id}", client_key=client_key, out_dir=str(target),
-              estimate_usd=estimate_usd, cost_usd=0.0, results=results, created_at=now, updated_at=now,
-              finished_at=now)
+    job = Job(
+        id=job_id,
+        state=JobState.SUCCEEDED,
+        provider=provider,
+        model=source.model,
+        request=request.model_dump(mode="json"),
+        fingerprint=request.fingerprint(),
+        idempotency_key=f"veokit-{job_id}",
+        client_key=client_key,
+        out_dir=str(target),
+        estimate_usd=estimate_usd,
+        cost_usd=0.0,
+        results=results,
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+    )
     stored, _ = await store.create_or_get(
-        job, message=f"reused the video(s) of {source.id}: same request and seed, nothing paid "
-                     "(--fresh generates a new one)")
+        job,
+        message=f"reused the video(s) of {source.id}: same request and seed, nothing paid "
+        "(--fresh generates a new one)",
+    )
     return stored
 
 

@@ -79,10 +79,20 @@ class Resilience:
 
 
 class Engine:
-    def __init__(self, *, store: JobStore, catalog: Catalog, provider_for: Callable[[str], Provider],
-                 download_client: httpx.AsyncClient, clock: Clock | None = None, poll_scale: float = 1.0,
-                 deadline_s: float | None = None, allow_retired: bool = False,
-                 resilience: Resilience | None = None, budget: BudgetCaps | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        catalog: Catalog,
+        provider_for: Callable[[str], Provider],
+        download_client: httpx.AsyncClient,
+        clock: Clock | None = None,
+        poll_scale: float = 1.0,
+        deadline_s: float | None = None,
+        allow_retired: bool = False,
+        resilience: Resilience | None = None,
+        budget: BudgetCaps | None = None,
+    ) -> None:
         # Writes carry the lease token of the run in progress, if any (see run(fence=...)).
         self.store = FencedStore.wrap(store)
         self.budget = budget  # spending caps, checked atomically with each queued → submitting
@@ -102,39 +112,56 @@ class Engine:
     def gate(self, provider: str) -> ProviderGate:
         if provider not in self._gates:
             r = self.resilience
-            self._gates[provider] = ProviderGate(self.clock, rate=r.rate_limits.get(provider),
-                                                 max_in_flight=r.max_in_flight)
+            self._gates[provider] = ProviderGate(
+                self.clock, rate=r.rate_limits.get(provider), max_in_flight=r.max_in_flight
+            )
         return self._gates[provider]
 
     def breaker(self, provider: str) -> CircuitBreaker:
         if provider not in self._breakers:
             r = self.resilience
-            self._breakers[provider] = CircuitBreaker(provider, self.clock, threshold=r.breaker_threshold,
-                                                      cooldown_s=r.breaker_cooldown_s)
+            self._breakers[provider] = CircuitBreaker(
+                provider, self.clock, threshold=r.breaker_threshold, cooldown_s=r.breaker_cooldown_s
+            )
         return self._breakers[provider]
 
     # -- enqueue --------------------------------------------------------------------------------------------
     def validate(self, request: GenerateRequest, provider: str) -> Offer:
         return self.catalog.validate(request, catalog_provider(provider), allow_retired=self.allow_retired)
 
-    async def enqueue(self, request: GenerateRequest, provider: str, out_dir: Path, *,
-                      client_key: str | None = None, note: str = "") -> Job:
+    async def enqueue(
+        self, request: GenerateRequest, provider: str, out_dir: Path, *, client_key: str | None = None, note: str = ""
+    ) -> Job:
         offer = self.validate(request, provider)
         estimate = self.catalog.estimate(request, offer)
         now = utcnow()
         job_id = new_job_id()
-        job = Job(id=job_id, state=S.QUEUED, provider=provider, model=offer.model,
-                  request=request.model_dump(mode="json"), fingerprint=request.fingerprint(),
-                  idempotency_key=f"veokit-{job_id}", client_key=client_key,
-                  out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
-                  estimate_usd=estimate.total_usd,
-                  created_at=now, updated_at=now)
+        job = Job(
+            id=job_id,
+            state=S.QUEUED,
+            provider=provider,
+            model=offer.model,
+            request=request.model_dump(mode="json"),
+            fingerprint=request.fingerprint(),
+            idempotency_key=f"veokit-{job_id}",
+            client_key=client_key,
+            out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
+            estimate_usd=estimate.total_usd,
+            created_at=now,
+            updated_at=now,
+        )
         message = f"queued; estimate {estimate.describe()}" + (f"; {note}" if note else "")
         return await self.store.create(job, message=message)
 
     # -- run ------------------------------------------------------------------------------------------------
-    async def run(self, job_id: str, on_progress: ProgressFn | None = None, *, fence: int | None = None,
-                  extend_deadline: bool = False) -> Job:
+    async def run(
+        self,
+        job_id: str,
+        on_progress: ProgressFn | None = None,
+        *,
+        fence: int | None = None,
+        extend_deadline: bool = False,
+    ) -> Job:
         """Advance the job as far as it can go; return it in its final (or attention-needing) state.
 
         ``fence``: the caller's lease token (a worker). Every state change is then fenced by it and raises
@@ -157,11 +184,18 @@ class Engine:
         if job.state is S.QUEUED:
             job = await self._submit(job)
         elif job.state is S.SUBMITTING:
-            why = ("found mid-submit after an interruption; the provider may have accepted it, so veokit will "
-                   f"not resubmit on its own. Run `veokit jobs retry {job.id}` to submit again (may pay twice) "
-                   f"or `veokit jobs abandon {job.id}`")
-            job = await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION, message=why,
-                                              error=E.SubmitOutcomeUnknown(why, provider=job.provider).to_dict())
+            why = (
+                "found mid-submit after an interruption; the provider may have accepted it, so veokit will "
+                f"not resubmit on its own. Run `veokit jobs retry {job.id}` to submit again (may pay twice) "
+                f"or `veokit jobs abandon {job.id}`"
+            )
+            job = await self.store.transition(
+                job.id,
+                expect=S.SUBMITTING,
+                to=S.NEEDS_ATTENTION,
+                message=why,
+                error=E.SubmitOutcomeUnknown(why, provider=job.provider).to_dict(),
+            )
         if job.state in (S.RUNNING, S.DOWNLOADING):
             job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
@@ -173,8 +207,9 @@ class Engine:
         gate, breaker = self.gate(job.provider), self.breaker(job.provider)
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
         # (BudgetExceeded: nothing written, the job stays queued).
-        job = await self.store.begin_submit(job.id, caps=self.budget, attempts=job.attempts + 1,
-                                            message=f"submitting to {job.provider}")
+        job = await self.store.begin_submit(
+            job.id, caps=self.budget, attempts=job.attempts + 1, message=f"submitting to {job.provider}"
+        )
         notes: list[RetryNote] = []
 
         async def attempt() -> str:
@@ -195,14 +230,22 @@ class Engine:
             notes.append(note)  # written with the next transition: `submitting` has no self-transition
 
         try:
-            name = await call_with_retries(attempt, policy=self.resilience.retry, clock=self.clock, rng=self.rng,
-                                           on_retry=noted)
+            name = await call_with_retries(
+                attempt, policy=self.resilience.retry, clock=self.clock, rng=self.rng, on_retry=noted
+            )
         except E.SubmitOutcomeUnknown as exc:
-            why = (f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
-                   f"`veokit jobs abandon {job.id}`")
-            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.NEEDS_ATTENTION,
-                                        attempts=job.attempts + len(notes), error={**exc.to_dict(), "message": why},
-                                        message=why + "".join(f"; {n.describe('submit')}" for n in notes))
+            why = (
+                f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
+                f"`veokit jobs abandon {job.id}`"
+            )
+            await self.store.transition(
+                job.id,
+                expect=S.SUBMITTING,
+                to=S.NEEDS_ATTENTION,
+                attempts=job.attempts + len(notes),
+                error={**exc.to_dict(), "message": why},
+                message=why + "".join(f"; {n.describe('submit')}" for n in notes),
+            )
             raise E.SubmitOutcomeUnknown(why, provider=exc.provider) from None
         except E.VeokitError as exc:
             history = "".join(f"; {n.describe('submit')}" for n in notes)
@@ -210,35 +253,61 @@ class Engine:
             if nxt is not None:
                 to_provider, offer = nxt
                 moved = await self.store.transition(
-                    job.id, expect=S.SUBMITTING, to=S.QUEUED, provider=to_provider, model=offer.model,
-                    attempts=job.attempts + len(notes), error=exc.to_dict(),
-                    message=f"failover {job.provider} → {to_provider} ({offer.model}): {exc.message}{history}")
+                    job.id,
+                    expect=S.SUBMITTING,
+                    to=S.QUEUED,
+                    provider=to_provider,
+                    model=offer.model,
+                    attempts=job.attempts + len(notes),
+                    error=exc.to_dict(),
+                    message=f"failover {job.provider} → {to_provider} ({offer.model}): {exc.message}{history}",
+                )
                 return await self._submit(moved)
-            await self.store.transition(job.id, expect=S.SUBMITTING, to=S.FAILED, error=exc.to_dict(),
-                                        attempts=job.attempts + len(notes), cost_usd=0.0,
-                                        message=f"{exc.message}{history}")
+            await self.store.transition(
+                job.id,
+                expect=S.SUBMITTING,
+                to=S.FAILED,
+                error=exc.to_dict(),
+                attempts=job.attempts + len(notes),
+                cost_usd=0.0,
+                message=f"{exc.message}{history}",
+            )
             raise
         history = "".join(f"; {n.describe('submit')}" for n in notes)
-        return await self.store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, operation_name=name,
-                                           attempts=job.attempts + len(notes), submitted_at=utcnow(), error=None,
-                                           message=f"operation {name}{history}")
+        return await self.store.transition(
+            job.id,
+            expect=S.SUBMITTING,
+            to=S.RUNNING,
+            operation_name=name,
+            attempts=job.attempts + len(notes),
+            submitted_at=utcnow(),
+            error=None,
+            message=f"operation {name}{history}",
+        )
 
     def _failover_target(self, job: Job, exc: E.VeokitError) -> tuple[str, Offer] | None:
         """The next provider to try, when the error says this one cannot serve the request now."""
         r = self.resilience
-        movable = exc.retryable or isinstance(exc, E.CircuitOpen | E.QuotaExhausted) or (
-            r.failover_on_filter and isinstance(exc, E.ContentFiltered))
+        movable = (
+            exc.retryable
+            or isinstance(exc, E.CircuitOpen | E.QuotaExhausted)
+            or (r.failover_on_filter and isinstance(exc, E.ContentFiltered))
+        )
         if not movable or job.provider not in r.failover:
             return None
         request = GenerateRequest.model_validate(job.request)
-        for name in r.failover[r.failover.index(job.provider) + 1:]:
-            offer = self.catalog.equivalent(catalog_provider(job.provider), job.model, catalog_provider(name),
-                                            allow_retired=self.allow_retired)
+        for name in r.failover[r.failover.index(job.provider) + 1 :]:
+            offer = self.catalog.equivalent(
+                catalog_provider(job.provider), job.model, catalog_provider(name), allow_retired=self.allow_retired
+            )
             if offer is None:
                 continue
             try:
-                self.catalog.validate(request.model_copy(update={"model": offer.model}), catalog_provider(name),
-                                      allow_retired=self.allow_retired)
+                self.catalog.validate(
+                    request.model_copy(update={"model": offer.model}),
+                    catalog_provider(name),
+                    allow_retired=self.allow_retired,
+                )
             except E.InvalidRequest:
                 continue
             return name, offer
@@ -283,11 +352,17 @@ class Engine:
                 # one, else backoff), poll again. Only the job's deadline ends this.
                 poll_failures += 1
                 hint = exc.retry_after_s if isinstance(exc, E.RateLimited) else None
-                extra_wait = hint if hint is not None else self.rng.uniform(
-                    0, min(retry.cap_s, retry.base_s * 2 ** min(poll_failures, 16)))
+                extra_wait = (
+                    hint
+                    if hint is not None
+                    else self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2 ** min(poll_failures, 16)))
+                )
                 job = await self.store.transition(
-                    job.id, expect=job.state, to=job.state,
-                    message=f"poll failed ({type(exc).__name__}: {exc.message[:120]}); retrying in {extra_wait:.2f} s")
+                    job.id,
+                    expect=job.state,
+                    to=job.state,
+                    message=f"poll failed ({type(exc).__name__}: {exc.message[:120]}); retrying in {extra_wait:.2f} s",
+                )
                 continue
             poll_failures = 0
             if status.state is OpState.RUNNING:
@@ -297,49 +372,81 @@ class Engine:
             except E.DownloadError as exc:
                 download_failures += 1
                 job = await self.store.get(job.id)
-                if isinstance(exc, E.DownloadExpired) or not exc.retryable \
-                        or download_failures >= self.resilience.download_attempts:
+                if (
+                    isinstance(exc, E.DownloadExpired)
+                    or not exc.retryable
+                    or download_failures >= self.resilience.download_attempts
+                ):
                     return await self._download_gave_up(job, exc, download_failures)
                 # Re-poll first: Vertex sends the bytes again, Gemini/GCS give a fresh reference.
                 fetch_now = True
-                await self.clock.sleep(self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2 ** download_failures)))
+                await self.clock.sleep(self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2**download_failures)))
 
     async def _poll_refused(self, job: Job, exc: E.VeokitError) -> Job:
         """The provider will not tell us about the operation (deleted, credentials revoked…)."""
         return await self.store.transition(
-            job.id, expect=job.state, to=S.NEEDS_ATTENTION, error=exc.to_dict(),
-            message=f"cannot poll the operation: {exc.message}. Fix the cause, then `veokit resume {job.id}`")
+            job.id,
+            expect=job.state,
+            to=S.NEEDS_ATTENTION,
+            error=exc.to_dict(),
+            message=f"cannot poll the operation: {exc.message}. Fix the cause, then `veokit resume {job.id}`",
+        )
 
     async def _download_gave_up(self, job: Job, exc: E.DownloadError, tries: int) -> Job:
         if isinstance(exc, E.DownloadExpired):
             # Paid for and gone: the cost stands, the video is lost. Say so plainly.
-            return await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.FAILED, error=exc.to_dict(),
-                                               cost_usd=job.estimate_usd, message=exc.message)
-        await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.DOWNLOADING, error=exc.to_dict(),
-                                    message=f"download failed {tries} times: {exc.message}; "
-                                            f"`veokit resume {job.id}` tries again")
+            return await self.store.transition(
+                job.id,
+                expect=S.DOWNLOADING,
+                to=S.FAILED,
+                error=exc.to_dict(),
+                cost_usd=job.estimate_usd,
+                message=exc.message,
+            )
+        await self.store.transition(
+            job.id,
+            expect=S.DOWNLOADING,
+            to=S.DOWNLOADING,
+            error=exc.to_dict(),
+            message=f"download failed {tries} times: {exc.message}; `veokit resume {job.id}` tries again",
+        )
         raise exc
 
     async def _deadline(self, job: Job, elapsed: float) -> Job:
         return await self.store.transition(
-            job.id, expect=job.state, to=S.NEEDS_ATTENTION,
+            job.id,
+            expect=job.state,
+            to=S.NEEDS_ATTENTION,
             error=E.DeadlineExceeded(f"still running after {elapsed:.0f} s", provider=job.provider).to_dict(),
             message=f"still running after {elapsed:.0f} s (deadline). `veokit resume {job.id}` keeps waiting; "
-                    f"`veokit jobs abandon {job.id}` gives up")
+            f"`veokit jobs abandon {job.id}` gives up",
+        )
 
-    async def _finish(self, job: Job, status: OperationStatus, notify: ProgressFn, polls: int,
-                      elapsed: float) -> Job:
+    async def _finish(self, job: Job, status: OperationStatus, notify: ProgressFn, polls: int, elapsed: float) -> Job:
         if status.state is OpState.FILTERED:
             assert status.error is not None
-            return await self.store.transition(job.id, expect=job.state, to=S.FILTERED, cost_usd=0.0,
-                                               error=status.error.to_dict(), message=status.error.message)
+            return await self.store.transition(
+                job.id,
+                expect=job.state,
+                to=S.FILTERED,
+                cost_usd=0.0,
+                error=status.error.to_dict(),
+                message=status.error.message,
+            )
         if status.state is OpState.FAILED:
             assert status.error is not None
-            return await self.store.transition(job.id, expect=job.state, to=S.FAILED, cost_usd=0.0,
-                                               error=status.error.to_dict(), message=status.error.message)
+            return await self.store.transition(
+                job.id,
+                expect=job.state,
+                to=S.FAILED,
+                cost_usd=0.0,
+                error=status.error.to_dict(),
+                message=status.error.message,
+            )
         if job.state is S.RUNNING:
-            job = await self.store.transition(job.id, expect=S.RUNNING, to=S.DOWNLOADING,
-                                              message=f"{len(status.videos)} video(s) ready")
+            job = await self.store.transition(
+                job.id, expect=S.RUNNING, to=S.DOWNLOADING, message=f"{len(status.videos)} video(s) ready"
+            )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "downloading"))
         results = await self._download_all(job, status)
         request = GenerateRequest.model_validate(job.request)
@@ -348,9 +455,15 @@ class Engine:
         cost = round(rate * request.duration_seconds * len(results), 4)
         resumed = self._resumed.pop(job.id, 0)
         note = f"; download resumed {resumed}x after a cut connection" if resumed else ""
-        job = await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, results=results,
-                                          cost_usd=cost, error=None,
-                                          message=f"saved {len(results)} video(s); cost ${cost:.2f}{note}")
+        job = await self.store.transition(
+            job.id,
+            expect=S.DOWNLOADING,
+            to=S.SUCCEEDED,
+            results=results,
+            cost_usd=cost,
+            error=None,
+            message=f"saved {len(results)} video(s); cost ${cost:.2f}{note}",
+        )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "done"))
         return job
 
@@ -359,9 +472,12 @@ class Engine:
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
         provider = self.provider_for(job.provider)
         width, height = self.catalog.dims(request.resolution, request.aspect_ratio)
-        expect = Expectation(width=width, height=height,
-                             duration_s=None if request.video is not None else float(request.duration_seconds),
-                             audio=offer.audio_on(request) if offer else None)
+        expect = Expectation(
+            width=width,
+            height=height,
+            duration_s=None if request.video is not None else float(request.duration_seconds),
+            audio=offer.audio_on(request) if offer else None,
+        )
         out_dir = Path(job.out_dir)
         stem = f"{_slug(request.prompt)}-{job.id[-8:]}"
         results: list[VideoResult] = []
@@ -381,21 +497,38 @@ class Engine:
                     probe = verify_mp4(dest, expect)
                 except CorruptMediaError as exc:
                     dest.unlink(missing_ok=True)
-                    raise E.CorruptVideo(f"{job.provider}: downloaded video is not valid: {exc}",
-                                         provider=job.provider) from None
-                results.append(VideoResult(
-                    index=video.index, path=str(dest), sha256=sha, size_bytes=size, width=probe.width,
-                    height=probe.height, duration_s=probe.duration_s, fps=probe.fps, video_codec=probe.video_codec,
-                    audio_codec=probe.audio_codec, remote_uri=video.uri))
+                    raise E.CorruptVideo(
+                        f"{job.provider}: downloaded video is not valid: {exc}", provider=job.provider
+                    ) from None
+                results.append(
+                    VideoResult(
+                        index=video.index,
+                        path=str(dest),
+                        sha256=sha,
+                        size_bytes=size,
+                        width=probe.width,
+                        height=probe.height,
+                        duration_s=probe.duration_s,
+                        fps=probe.fps,
+                        video_codec=probe.video_codec,
+                        audio_codec=probe.audio_codec,
+                        remote_uri=video.uri,
+                    )
+                )
         except E.VeokitError as exc:
             for v in status.videos:  # spooled inline files we did not get to
                 if v.inline_path is not None:
                     v.inline_path.unlink(missing_ok=True)
-            await self.store.transition(job.id, expect=S.DOWNLOADING, to=S.DOWNLOADING, error=exc.to_dict(),
-                                        message=f"download failed: {exc.message}")
+            await self.store.transition(
+                job.id,
+                expect=S.DOWNLOADING,
+                to=S.DOWNLOADING,
+                error=exc.to_dict(),
+                message=f"download failed: {exc.message}",
+            )
             if not isinstance(exc, E.DownloadError):
-                raise E.DownloadError(exc.message, provider=exc.provider, status_code=exc.status_code,
-                                      retryable=exc.retryable) from None
+                raise E.DownloadError(
+                    exc.message, provider=exc.provider, status_code=exc.status_code, retryable=exc.retryable
+                ) from None
             raise
         return results
-

@@ -99,8 +99,14 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, engine: Engine, config: WorkerConfig | None = None, *, on_event: EventFn | None = None,
-                 wall: WallClock = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: WorkerConfig | None = None,
+        *,
+        on_event: EventFn | None = None,
+        wall: WallClock = utcnow,
+    ) -> None:
         self.engine = engine
         self.store: JobStore = engine.store
         self.config = config or WorkerConfig()
@@ -173,8 +179,13 @@ class Worker:
             self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
         except BudgetExceeded as exc:
             first = (job.error or {}).get("message") != exc.message
-            await self._release(job.id, token, delay_s=self.config.budget_retry_s, error=exc.to_dict(),
-                                message=exc.message if first else "")
+            await self._release(
+                job.id,
+                token,
+                delay_s=self.config.budget_retry_s,
+                error=exc.to_dict(),
+                message=exc.message if first else "",
+            )
         except asyncio.CancelledError:
             raise  # shutdown or a lost lease: whoever cancelled us releases (or has lost) the lease
         except Exception as exc:
@@ -196,8 +207,12 @@ class Worker:
             # The in-process emulator that accepted this job lived in the process that died: its
             # operation is gone. (A worker never re-claims its own live jobs, so this is always a takeover.)
             return await self.store.transition(
-                job.id, expect=job.state, to=S.NEEDS_ATTENTION, fence=token,
-                message="the in-process emulator that ran this job has exited; its operation is gone")
+                job.id,
+                expect=job.state,
+                to=S.NEEDS_ATTENTION,
+                fence=token,
+                message="the in-process emulator that ran this job has exited; its operation is gone",
+            )
         return await self.engine.run(job.id, self._progress_for(job.id), fence=token)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
@@ -223,11 +238,19 @@ class Worker:
         self._event(f"{job.id}: {what}; trying again in {delay:.0f} s")
         await self._release(job.id, token, delay_s=delay, message=f"{what}; released for a retry in {delay:.0f} s")
 
-    async def _release(self, job_id: str, token: int, *, delay_s: float = 0.0, message: str = "",
-                       error: dict[str, object] | None = None) -> None:
+    async def _release(
+        self,
+        job_id: str,
+        token: int,
+        *,
+        delay_s: float = 0.0,
+        message: str = "",
+        error: dict[str, object] | None = None,
+    ) -> None:
         try:
-            await self.store.release(job_id, fence=token, delay_s=delay_s, message=message, error=error,
-                                     now=self._wall())
+            await self.store.release(
+                job_id, fence=token, delay_s=delay_s, message=message, error=error, now=self._wall()
+            )
             self.stats.released += 1
         except E.LeaseLost:
             self.stats.lost += 1
@@ -267,8 +290,10 @@ class Worker:
             interrupt = [r for r in self._running.values() if r.polling or loop.time() >= deadline]
             for r in interrupt:
                 if not r.polling:
-                    self._event(f"{r.job.id}: still submitting after {self.config.stop_grace_s:.0f} s; "
-                                "interrupted (it will need your decision)")
+                    self._event(
+                        f"{r.job.id}: still submitting after {self.config.stop_grace_s:.0f} s; "
+                        "interrupted (it will need your decision)"
+                    )
                 r.task.cancel()
             tasks = [r.task for r in self._running.values()]
             await asyncio.wait(tasks, timeout=0.05)
@@ -291,8 +316,15 @@ def _describe(job: Job) -> str:
     return f"{job.id}: {job.state.value}" + (f": {reason}" if reason else "")
 
 
-async def run_leased(engine: Engine, job_id: str, *, owner: str, lease_s: float,
-                     on_progress: ProgressFn | None = None, wall: WallClock = utcnow) -> Job | None:
+async def run_leased(
+    engine: Engine,
+    job_id: str,
+    *,
+    owner: str,
+    lease_s: float,
+    on_progress: ProgressFn | None = None,
+    wall: WallClock = utcnow,
+) -> Job | None:
     """Run one job in this process under a lease (the library's and CLI's way to run a job, so that a worker
     sharing the store never runs it at the same time). ``None`` when the job is not claimable: another
     process holds it, or it is not active."""

@@ -71,20 +71,20 @@ def _track_extent(fh: BinaryIO, index: int, stbl: tuple[int, int]) -> TrackExten
         raise Mp4TableError(f"track {index} has no sample table")
     stsz = _read(fh, *tables[b"stsz"])
     fixed, count = struct.unpack(">II", stsz[4:12])
-    sizes = [fixed] * count if fixed else list(struct.unpack(f">{count}I", stsz[12:12 + 4 * count]))
+    sizes = [fixed] * count if fixed else list(struct.unpack(f">{count}I", stsz[12 : 12 + 4 * count]))
     if len(sizes) != count:
         raise Mp4TableError(f"track {index}: stsz is cut short")
     if b"co64" in tables:
         co = _read(fh, *tables[b"co64"])
         n = struct.unpack(">I", co[4:8])[0]
-        offsets = list(struct.unpack(f">{n}Q", co[8:8 + 8 * n]))
+        offsets = list(struct.unpack(f">{n}Q", co[8 : 8 + 8 * n]))
     else:
         co = _read(fh, *tables[b"stco"])
         n = struct.unpack(">I", co[4:8])[0]
-        offsets = list(struct.unpack(f">{n}I", co[8:8 + 4 * n]))
+        offsets = list(struct.unpack(f">{n}I", co[8 : 8 + 4 * n]))
     stsc = _read(fh, *tables[b"stsc"])
     m = struct.unpack(">I", stsc[4:8])[0]
-    runs = [struct.unpack(">III", stsc[8 + 12 * i:20 + 12 * i])[:2] for i in range(m)]
+    runs = [struct.unpack(">III", stsc[8 + 12 * i : 20 + 12 * i])[:2] for i in range(m)]
     end = 0
     sample = 0
     for r, (first_chunk, per_chunk) in enumerate(runs):
@@ -92,7 +92,7 @@ def _track_extent(fh: BinaryIO, index: int, stbl: tuple[int, int]) -> TrackExten
         for chunk in range(first_chunk, last_chunk + 1):
             if chunk - 1 >= len(offsets) or sample >= count:
                 break
-            take = sizes[sample:sample + per_chunk]
+            take = sizes[sample : sample + per_chunk]
             end = max(end, offsets[chunk - 1] + sum(take))
             sample += len(take)
     if sample != count:

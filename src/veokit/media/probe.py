@@ -197,8 +197,7 @@ def _check_sample_tables(path: StrPath, c: av.container.InputContainer, size: in
         raise CorruptMediaError(path, f"truncated or damaged index: {e}") from e
     for ext in extents:
         if ext.end > size:
-            raise CorruptMediaError(
-                path, f"truncated: track {ext.track} needs {ext.end} bytes, the file has {size}")
+            raise CorruptMediaError(path, f"truncated: track {ext.track} needs {ext.end} bytes, the file has {size}")
     v = c.streams.video[0]
     if v.index < len(extents) and extents[v.index].samples == 0:
         raise CorruptMediaError(path, "video stream has no samples")

@@ -158,8 +158,7 @@ class Catalog:
     def find(self, provider: str, model: str) -> Offer | None:
         return self._by_key.get((provider, model))
 
-    def offer(self, provider: str, model: str, *, today: dt.date | None = None,
-              allow_retired: bool = False) -> Offer:
+    def offer(self, provider: str, model: str, *, today: dt.date | None = None, allow_retired: bool = False) -> Offer:
         """The offer for (provider, model), or a typed error saying what to use instead."""
         today = today or dt.date.today()
         found = self.find(provider, model) or self.find_family(provider, model)
@@ -181,8 +180,7 @@ class Catalog:
             repl = f" Use {lc.replacement}{where} instead." if lc.replacement else ""
             note = f" ({lc.note})" if lc.note else ""
             raise ModelRetired(
-                f"model: {model} on {provider} was retired on {lc.retired_on} and is no longer "
-                f"available.{repl}{note}",
+                f"model: {model} on {provider} was retired on {lc.retired_on} and is no longer available.{repl}{note}",
                 field="model",
                 allowed=[lc.replacement] if lc.replacement else [],
                 replacement=lc.replacement,
@@ -207,8 +205,9 @@ class Catalog:
         return self.dimensions[resolution][aspect_ratio]
 
     # -- validation and price -----------------------------------------------------------------------------
-    def validate(self, request: GenerateRequest, provider: str, *, today: dt.date | None = None,
-                 allow_retired: bool = False) -> Offer:
+    def validate(
+        self, request: GenerateRequest, provider: str, *, today: dt.date | None = None, allow_retired: bool = False
+    ) -> Offer:
         """Raise :class:`InvalidRequest` naming the field and the allowed values, or return the offer."""
         if request.model is None:
             raise InvalidRequest("model: no model given", field="model")
@@ -217,8 +216,9 @@ class Catalog:
 
         def bad(field: str, msg: str, allowed: list[Any]) -> InvalidRequest:
             shown = ", ".join(str(a) for a in allowed) or "none"
-            return InvalidRequest(f"{field}: {msg} (allowed for {m}: {shown})", field=field,
-                                  allowed=allowed, provider=provider)
+            return InvalidRequest(
+                f"{field}: {msg} (allowed for {m}: {shown})", field=field, allowed=allowed, provider=provider
+            )
 
         if request.aspect_ratio not in o.aspect_ratios:
             raise bad("aspect_ratio", f"{request.aspect_ratio} is not supported", o.aspect_ratios)
@@ -231,24 +231,37 @@ class Catalog:
             raise bad("aspect_ratio", f"{request.resolution} is only available at", limited)
         for feature in request.features():
             if feature not in o.features:
-                field = {"image_to_video": "image", "first_last_frame": "last_frame",
-                         "reference_images": "reference_images", "extension": "video"}.get(feature, "prompt")
+                field = {
+                    "image_to_video": "image",
+                    "first_last_frame": "last_frame",
+                    "reference_images": "reference_images",
+                    "extension": "video",
+                }.get(feature, "prompt")
                 raise bad(field, f"{feature.replace('_', ' ')} is not supported", o.features)
         if len(request.reference_images) > o.max_reference_images:
-            raise bad("reference_images", f"{len(request.reference_images)} reference images is too many",
-                      list(range(o.max_reference_images + 1)))
+            raise bad(
+                "reference_images",
+                f"{len(request.reference_images)} reference images is too many",
+                list(range(o.max_reference_images + 1)),
+            )
         needing = [f for f in (request.resolution, *request.features()) if f in o.needs_8s]
         if needing and request.duration_seconds != 8:
-            raise bad("duration_seconds",
-                      f"{needing[0].replace('_', ' ')} needs an 8 s video, not {request.duration_seconds} s",
-                      [8])
-        if request.video is not None and o.extension_resolutions is not None \
-                and request.resolution not in o.extension_resolutions:
+            raise bad(
+                "duration_seconds",
+                f"{needing[0].replace('_', ' ')} needs an 8 s video, not {request.duration_seconds} s",
+                [8],
+            )
+        if (
+            request.video is not None
+            and o.extension_resolutions is not None
+            and request.resolution not in o.extension_resolutions
+        ):
             raise bad("resolution", "extension only outputs", o.extension_resolutions)
         lo, hi = o.sample_count
         if not lo <= request.sample_count <= hi:
-            raise bad("sample_count", f"{request.sample_count} videos per request is not supported",
-                      list(range(lo, hi + 1)))
+            raise bad(
+                "sample_count", f"{request.sample_count} videos per request is not supported", list(range(lo, hi + 1))
+            )
         if request.generate_audio is False and o.audio == "always":
             raise bad("generate_audio", "this model always generates audio", [True])
         if request.generate_audio is True and o.audio == "none":
@@ -256,15 +269,21 @@ class Catalog:
         if request.person_generation is not None:
             allowed_pg = o.person_generation.get(request.mode, [])
             if request.person_generation not in allowed_pg:
-                raise bad("person_generation",
-                          f"{request.person_generation} is not accepted for {request.mode.replace('_', ' ')}",
-                          allowed_pg)
+                raise bad(
+                    "person_generation",
+                    f"{request.person_generation} is not accepted for {request.mode.replace('_', ' ')}",
+                    allowed_pg,
+                )
         if request.storage_uri is not None and provider != "vertex":
-            raise InvalidRequest("storage_uri: only Vertex AI writes results to Cloud Storage",
-                                 field="storage_uri", provider=provider)
+            raise InvalidRequest(
+                "storage_uri: only Vertex AI writes results to Cloud Storage", field="storage_uri", provider=provider
+            )
         if request.video is not None and request.video.data is not None and provider == "gemini":
-            raise InvalidRequest("video: the Gemini API extends only videos it generated (pass their URI)",
-                                 field="video", provider=provider)
+            raise InvalidRequest(
+                "video: the Gemini API extends only videos it generated (pass their URI)",
+                field="video",
+                provider=provider,
+            )
         self._reseller_checks(request, o, bad)
         return o
 
@@ -275,21 +294,36 @@ class Catalog:
             if limited and request.aspect_ratio not in limited:
                 raise bad("aspect_ratio", f"{feature.replace('_', ' ')} is only available at", limited)
         if not o.mixed_inputs:
-            modes = [name for name, used in (("first/last frames", request.image is not None),
-                                             ("reference images", bool(request.reference_images)),
-                                             ("extension", request.video is not None)) if used]
+            modes = [
+                name
+                for name, used in (
+                    ("first/last frames", request.image is not None),
+                    ("reference images", bool(request.reference_images)),
+                    ("extension", request.video is not None),
+                )
+                if used
+            ]
             if len(modes) > 1:
-                raise bad("reference_images" if "reference images" in modes else "video",
-                          f"{modes[0]} and {modes[1]} cannot be combined in one request", [])
+                raise bad(
+                    "reference_images" if "reference images" in modes else "video",
+                    f"{modes[0]} and {modes[1]} cannot be combined in one request",
+                    [],
+                )
         if request.negative_prompt and not o.negative_prompt:
             raise bad("negative_prompt", "a negative prompt is not supported", [])
         if request.video is not None:
             uri = request.video.uri or ""
             if o.extension_input and not uri.startswith(o.extension_input):
-                raise bad("video", f"only videos this provider made can be extended: pass {o.extension_input}//<id>",
-                          [f"{o.extension_input}//<id>"])
-            foreign = [x.extension_input for x in self.offers if x.extension_input and x.extension_input
-                       != o.extension_input and uri.startswith(x.extension_input)]
+                raise bad(
+                    "video",
+                    f"only videos this provider made can be extended: pass {o.extension_input}//<id>",
+                    [f"{o.extension_input}//<id>"],
+                )
+            foreign = [
+                x.extension_input
+                for x in self.offers
+                if x.extension_input and x.extension_input != o.extension_input and uri.startswith(x.extension_input)
+            ]
             if foreign:
                 raise bad("video", f"{foreign[0]} videos can only be extended where they were made", [])
 
@@ -303,8 +337,9 @@ class Catalog:
             credits = offer.credits[request.resolution] * seconds / offer.clip_seconds * request.sample_count
         return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total, credits)
 
-    def equivalent(self, provider: str, model: str, to_provider: str, *, today: dt.date | None = None,
-                   allow_retired: bool = False) -> Offer | None:
+    def equivalent(
+        self, provider: str, model: str, to_provider: str, *, today: dt.date | None = None, allow_retired: bool = False
+    ) -> Offer | None:
         """The live offer of the same model family on ``to_provider``, if it sells one."""
         today = today or dt.date.today()
         src = self.find(provider, model)

@@ -33,9 +33,13 @@ MAX_INLINE_VIDEO_BYTES = 50 * 2**20  # beyond this a data URI is unreasonable: p
 
 
 def endpoint_and_input(request: GenerateRequest, model: str) -> tuple[str, dict[str, Any]]:
-    inp: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
-                           "duration": f"{request.duration_seconds}s", "resolution": request.resolution,
-                           "generate_audio": request.generate_audio is not False}
+    inp: dict[str, Any] = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "duration": f"{request.duration_seconds}s",
+        "resolution": request.resolution,
+        "generate_audio": request.generate_audio is not False,
+    }
     if request.negative_prompt:
         inp["negative_prompt"] = request.negative_prompt
     if request.seed is not None:
@@ -64,8 +68,11 @@ def _video_url(request: GenerateRequest) -> str:
         return video.uri
     if video.data is not None and len(video.data) <= MAX_INLINE_VIDEO_BYTES:
         return f"data:{video.mime_type};base64,{base64.b64encode(video.data).decode('ascii')}"
-    raise E.InvalidRequest("video: fal extends a video given by URL, or a local MP4 under "
-                           f"{MAX_INLINE_VIDEO_BYTES // 2**20} MB", field="video", provider="fal")
+    raise E.InvalidRequest(
+        f"video: fal extends a video given by URL, or a local MP4 under {MAX_INLINE_VIDEO_BYTES // 2**20} MB",
+        field="video",
+        provider="fal",
+    )
 
 
 def app_id(endpoint: str) -> str:
@@ -84,8 +91,9 @@ def video_urls(result: Any) -> list[str]:
 class FalProvider:
     name = "fal"
 
-    def __init__(self, *, key: str, client: httpx.AsyncClient, offer_lookup: OfferLookup,
-                 base_url: str | None = None) -> None:
+    def __init__(
+        self, *, key: str, client: httpx.AsyncClient, offer_lookup: OfferLookup, base_url: str | None = None
+    ) -> None:
         self._key = key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.client = client
@@ -95,9 +103,17 @@ class FalProvider:
         return f"FalProvider(base_url={self.base_url!r})"
 
     async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> Any:
-        doc, _ = await call_json(self.client, method, f"{self.base_url}/{path}", provider=self.name,
-                                 headers={"Authorization": f"Key {self._key}"}, json=json, paid=paid,
-                                 secrets=(self._key,), error_mapper=json_error_from_response)
+        doc, _ = await call_json(
+            self.client,
+            method,
+            f"{self.base_url}/{path}",
+            provider=self.name,
+            headers={"Authorization": f"Key {self._key}"},
+            json=json,
+            paid=paid,
+            secrets=(self._key,),
+            error_mapper=json_error_from_response,
+        )
         return doc
 
     async def submit(self, request: GenerateRequest) -> str:
@@ -107,8 +123,9 @@ class FalProvider:
         doc = await self._call("POST", endpoint, json=inp, paid=True)
         request_id = doc.get("request_id") if isinstance(doc, dict) else None
         if not isinstance(request_id, str) or not request_id:
-            raise E.UnexpectedResponse(f"{self.name}: the request was queued but no request_id came back",
-                                       provider=self.name)
+            raise E.UnexpectedResponse(
+                f"{self.name}: the request was queued but no request_id came back", provider=self.name
+            )
         return f"{app_id(endpoint)}/requests/{request_id}"
 
     async def poll(self, operation_name: str, *, spool_dir: Path) -> OperationStatus:
@@ -125,23 +142,42 @@ class FalProvider:
         except E.ContentFiltered as exc:
             return OperationStatus(OpState.FILTERED, operation_name, error=exc)
         except E.InvalidRequest as exc:  # 422 on the result: the generation itself was refused
-            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
-                exc.message, provider=self.name, status_code=exc.status_code))
+            return OperationStatus(
+                OpState.FAILED,
+                operation_name,
+                error=E.GenerationFailed(exc.message, provider=self.name, status_code=exc.status_code),
+            )
         urls = video_urls(result)
         if not urls:
-            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
-                f"{self.name}: the request completed without a video", provider=self.name))
-        return OperationStatus(OpState.SUCCEEDED, operation_name,
-                               videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)])
+            return OperationStatus(
+                OpState.FAILED,
+                operation_name,
+                error=E.GenerationFailed(f"{self.name}: the request completed without a video", provider=self.name),
+            )
+        return OperationStatus(
+            OpState.SUCCEEDED, operation_name, videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)]
+        )
 
     def _failed(self, name: str, message: str, kind: str) -> OperationStatus:
         message = E.redact(message[:400], self._key)
         if is_content_policy(message, kind):
-            return OperationStatus(OpState.FILTERED, name, error=E.ContentFiltered(
-                f"{self.name}: blocked by the content policy: {message}", provider=self.name, reasons=[message],
-                reason=kind or None))
-        return OperationStatus(OpState.FAILED, name, error=E.GenerationFailed(
-            f"{self.name}: generation failed: {message}", provider=self.name, reason=kind or None))
+            return OperationStatus(
+                OpState.FILTERED,
+                name,
+                error=E.ContentFiltered(
+                    f"{self.name}: blocked by the content policy: {message}",
+                    provider=self.name,
+                    reasons=[message],
+                    reason=kind or None,
+                ),
+            )
+        return OperationStatus(
+            OpState.FAILED,
+            name,
+            error=E.GenerationFailed(
+                f"{self.name}: generation failed: {message}", provider=self.name, reason=kind or None
+            ),
+        )
 
     async def cancel(self, operation_name: str) -> None:
         """Ask fal to drop a queued request (one already running may still complete and be billed)."""

@@ -30,8 +30,15 @@ _FILE_ID = re.compile(r"files/([a-z0-9]+)")
 class GeminiProvider:
     name = "gemini"
 
-    def __init__(self, *, auth: HeaderAuth, base_url: str | None = None, api_version: str = "v1beta",
-                 client: httpx.AsyncClient, offer_lookup: OfferLookup) -> None:
+    def __init__(
+        self,
+        *,
+        auth: HeaderAuth,
+        base_url: str | None = None,
+        api_version: str = "v1beta",
+        client: httpx.AsyncClient,
+        offer_lookup: OfferLookup,
+    ) -> None:
         self.auth = auth
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
@@ -43,8 +50,16 @@ class GeminiProvider:
         offer = self.offer_lookup(self.name, request.model)
         body = to_body(request, "gemini", audio_optional=offer.audio == "optional")
         url = f"{self.base_url}/{self.api_version}/models/{request.model}:predictLongRunning"
-        doc, _ = await call_json(self.client, "POST", url, provider=self.name, headers=await self.auth.headers(),
-                                 json=body, paid=True, secrets=self.auth.secrets())
+        doc, _ = await call_json(
+            self.client,
+            "POST",
+            url,
+            provider=self.name,
+            headers=await self.auth.headers(),
+            json=body,
+            paid=True,
+            secrets=self.auth.secrets(),
+        )
         name = doc.get("name") if isinstance(doc, dict) else None
         if not name:
             raise UnexpectedResponse("gemini: submit answered without an operation name", provider=self.name)
@@ -54,15 +69,23 @@ class GeminiProvider:
         if "/operations/" not in operation_name:
             raise InvalidRequest(f"gemini: not an operation name: {operation_name!r}", field="operation")
         url = f"{self.base_url}/{self.api_version}/{operation_name}"
-        doc, blobs = await call_json(self.client, "GET", url, provider=self.name, headers=await self.auth.headers(),
-                                     spool_dir=spool_dir, secrets=self.auth.secrets())
+        doc, blobs = await call_json(
+            self.client,
+            "GET",
+            url,
+            provider=self.name,
+            headers=await self.auth.headers(),
+            spool_dir=spool_dir,
+            secrets=self.auth.secrets(),
+        )
         return parse_operation(doc, "gemini", blobs, self.name)
 
     async def check(self, model: str) -> None:
         """models.get: free, authenticated, and 404 for models Google has shut down."""
         url = f"{self.base_url}/{self.api_version}/models/{model}"
-        await call_json(self.client, "GET", url, provider=self.name, headers=await self.auth.headers(),
-                        secrets=self.auth.secrets())
+        await call_json(
+            self.client, "GET", url, provider=self.name, headers=await self.auth.headers(), secrets=self.auth.secrets()
+        )
 
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
         m = _FILE_ID.search(video.uri or "")

@@ -60,8 +60,9 @@ class GoogleCredentialsAuth:
         try:
             self.credentials.refresh(google.auth.transport.requests.Request())
         except google.auth.exceptions.GoogleAuthError as exc:
-            raise AuthenticationError(f"vertex: could not obtain an access token: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}", provider="vertex") from None
+            raise AuthenticationError(
+                f"vertex: could not obtain an access token: {type(exc).__name__}: {str(exc)[:200]}", provider="vertex"
+            ) from None
 
     def secrets(self) -> tuple[str | None, ...]:
         return (getattr(self.credentials, "token", None),)

@@ -49,8 +49,14 @@ def _reason(body: dict[str, Any]) -> str | None:
     return None
 
 
-def error_from_response(provider: str, status_code: int, text: str, headers: httpx.Headers | None = None,
-                        *, secrets: tuple[str | None, ...] = ()) -> E.VeokitError:
+def error_from_response(
+    provider: str,
+    status_code: int,
+    text: str,
+    headers: httpx.Headers | None = None,
+    *,
+    secrets: tuple[str | None, ...] = (),
+) -> E.VeokitError:
     try:
         body = json.loads(text) if text else {}
         if not isinstance(body, dict):
@@ -87,9 +93,20 @@ def error_from_response(provider: str, status_code: int, text: str, headers: htt
     return E.UnexpectedResponse(f"{provider}: unexpected HTTP {status_code}: {message}", **kw)
 
 
-RPC_CODES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-             7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
-             13: "INTERNAL", 14: "UNAVAILABLE", 16: "UNAUTHENTICATED"}
+RPC_CODES = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    16: "UNAUTHENTICATED",
+}
 
 
 def operation_error(provider: str, err: dict[str, Any]) -> E.GenerationFailed:
@@ -99,5 +116,8 @@ def operation_error(provider: str, err: dict[str, Any]) -> E.GenerationFailed:
     retryable = status in ("INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "UNKNOWN")
     return E.GenerationFailed(
         f"{provider}: generation failed ({status or code}): {err.get('message', 'no message')}",
-        provider=provider, status=status, reason=str(code) if code is not None else None, retryable=retryable,
+        provider=provider,
+        status=status,
+        reason=str(code) if code is not None else None,
+        retryable=retryable,
     )

@@ -32,9 +32,7 @@ def to_body(request: GenerateRequest, protocol: Protocol, *, audio_optional: boo
     if request.last_frame is not None:
         instance["lastFrame"] = _image(request.last_frame)
     if request.reference_images:
-        instance["referenceImages"] = [
-            {"image": _image(r), "referenceType": "asset"} for r in request.reference_images
-        ]
+        instance["referenceImages"] = [{"image": _image(r), "referenceType": "asset"} for r in request.reference_images]
     if request.video is not None:
         v = request.video
         if v.uri and v.uri.startswith("gs://"):
@@ -78,20 +76,23 @@ def _video(index: int, raw: dict[str, Any], blobs: list[SpooledBlob]) -> RemoteV
         if key in raw:
             blob = resolve_placeholder(raw[key], blobs)
             if blob is not None:
-                return RemoteVideo(index=index, inline_path=blob.path, inline_sha256=blob.sha256,
-                                   inline_size=blob.size, mime_type=mime)
+                return RemoteVideo(
+                    index=index, inline_path=blob.path, inline_sha256=blob.sha256, inline_size=blob.size, mime_type=mime
+                )
     uri = raw.get("gcsUri") or raw.get("uri")
     return RemoteVideo(index=index, uri=str(uri), mime_type=mime) if uri else None
 
 
-def parse_operation(doc: dict[str, Any], protocol: Protocol, blobs: list[SpooledBlob],
-                    provider: str) -> OperationStatus:
+def parse_operation(
+    doc: dict[str, Any], protocol: Protocol, blobs: list[SpooledBlob], provider: str
+) -> OperationStatus:
     name = str(doc.get("name", ""))
     meta = doc.get("metadata") or {}
     progress = meta.get("progressPercent") if isinstance(meta, dict) else None
     if not doc.get("done"):
-        return OperationStatus(OpState.RUNNING, name,
-                               progress=float(progress) / 100 if isinstance(progress, int | float) else None)
+        return OperationStatus(
+            OpState.RUNNING, name, progress=float(progress) / 100 if isinstance(progress, int | float) else None
+        )
     if isinstance(doc.get("error"), dict):
         return OperationStatus(OpState.FAILED, name, error=operation_error(provider, doc["error"]))
     resp = doc.get("response") or {}
@@ -106,9 +107,19 @@ def parse_operation(doc: dict[str, Any], protocol: Protocol, blobs: list[Spooled
     if not videos:
         if count or reasons:
             why = "; ".join(reasons) or f"{count} video(s) filtered"
-            return OperationStatus(OpState.FILTERED, name, error=ContentFiltered(
-                f"{provider}: the video was blocked by the safety filter: {why}", provider=provider,
-                reasons=reasons, status="RAI_FILTERED"))
-        return OperationStatus(OpState.FAILED, name, error=operation_error(
-            provider, {"code": 2, "message": "operation finished with no videos and no error"}))
+            return OperationStatus(
+                OpState.FILTERED,
+                name,
+                error=ContentFiltered(
+                    f"{provider}: the video was blocked by the safety filter: {why}",
+                    provider=provider,
+                    reasons=reasons,
+                    status="RAI_FILTERED",
+                ),
+            )
+        return OperationStatus(
+            OpState.FAILED,
+            name,
+            error=operation_error(provider, {"code": 2, "message": "operation finished with no videos and no error"}),
+        )
     return OperationStatus(OpState.SUCCEEDED, name, videos=videos)

@@ -59,12 +59,19 @@ async def call_json(
                 err = error_mapper(provider, resp.status_code, body, resp.headers, secrets=secrets)
                 if paid and resp.status_code == 504:
                     # A gateway timeout means the backend may still be creating the operation.
-                    raise E.SubmitOutcomeUnknown(f"{err.message} (the provider may have accepted the request)",
-                                                 provider=provider, status_code=504, status=err.status)
+                    raise E.SubmitOutcomeUnknown(
+                        f"{err.message} (the provider may have accepted the request)",
+                        provider=provider,
+                        status_code=504,
+                        status=err.status,
+                    )
                 raise err
             if resp.status_code >= 300:
-                raise E.UnexpectedResponse(f"{provider}: unexpected redirect {resp.status_code} from {where}",
-                                           provider=provider, status_code=resp.status_code)
+                raise E.UnexpectedResponse(
+                    f"{provider}: unexpected redirect {resp.status_code} from {where}",
+                    provider=provider,
+                    status_code=resp.status_code,
+                )
             if spool_dir is None:
                 raw = await resp.aread()
                 import json as _json
@@ -72,23 +79,30 @@ async def call_json(
                 try:
                     return _json.loads(raw), []
                 except ValueError:
-                    raise E.UnexpectedResponse(f"{provider}: response from {where} is not JSON",
-                                               provider=provider, status_code=resp.status_code) from None
+                    raise E.UnexpectedResponse(
+                        f"{provider}: response from {where} is not JSON",
+                        provider=provider,
+                        status_code=resp.status_code,
+                    ) from None
             try:
                 return await read_inline_json(resp.aiter_bytes(), spool_dir)
             except InlineJsonError as exc:
                 # A body cut short is a transport accident: asking again is safe (this path is never paid).
-                raise E.UnexpectedResponse(f"{provider}: {exc}", provider=provider, status_code=resp.status_code,
-                                           retryable="truncated" in str(exc) or "cut short" in str(exc)) from None
+                raise E.UnexpectedResponse(
+                    f"{provider}: {exc}",
+                    provider=provider,
+                    status_code=resp.status_code,
+                    retryable="truncated" in str(exc) or "cut short" in str(exc),
+                ) from None
     except NOT_SENT as exc:
-        raise E.NetworkError(f"{provider}: cannot reach {where}: {type(exc).__name__}",
-                             provider=provider) from None
+        raise E.NetworkError(f"{provider}: cannot reach {where}: {type(exc).__name__}", provider=provider) from None
     except httpx.TransportError as exc:
         if paid:
             raise E.SubmitOutcomeUnknown(
                 f"{provider}: the connection failed after the request was sent ({type(exc).__name__}); "
                 "the provider may have accepted it, so it was not sent again",
-                provider=provider) from None
+                provider=provider,
+            ) from None
         raise E.NetworkError(f"{provider}: {type(exc).__name__} talking to {where}", provider=provider) from None
 
 

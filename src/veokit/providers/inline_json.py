@@ -108,7 +108,7 @@ class InlineJsonReader:
             if hit is None:
                 keep = min(len(data), self._tail)
                 self._append_skeleton(data[: len(data) - keep])
-                self.pending = data[len(data) - keep:]
+                self.pending = data[len(data) - keep :]
                 return
             start, value_start = hit
             if value_start < 0:  # key found but its opening quote has not arrived yet
@@ -228,5 +228,5 @@ async def read_inline_json(chunks: AsyncIterator[bytes], spool_dir: Path) -> tup
 
 def resolve_placeholder(value: Any, blobs: list[SpooledBlob]) -> SpooledBlob | None:
     if isinstance(value, str) and value.startswith(PLACEHOLDER):
-        return blobs[int(value[len(PLACEHOLDER):])]
+        return blobs[int(value[len(PLACEHOLDER) :])]
     return None

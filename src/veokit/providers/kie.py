@@ -38,9 +38,16 @@ _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 class KieProvider:
     name = "kie"
 
-    def __init__(self, *, api_key: str, client: httpx.AsyncClient, offer_lookup: OfferLookup,
-                 base_url: str | None = None, upload_base_url: str | None = None,
-                 callback_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        client: httpx.AsyncClient,
+        offer_lookup: OfferLookup,
+        base_url: str | None = None,
+        upload_base_url: str | None = None,
+        callback_url: str | None = None,
+    ) -> None:
         self._api_key = api_key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         # A custom base URL (a proxy, the emulator) serves uploads too unless told otherwise.
@@ -54,12 +61,21 @@ class KieProvider:
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     async def _call(self, method: str, url: str, *, json: Any = None, paid: bool = False) -> dict[str, Any]:
-        doc, _ = await call_json(self.client, method, url, provider=self.name,
-                                 headers={"Authorization": f"Bearer {self._api_key}"}, json=json, paid=paid,
-                                 secrets=(self._api_key,), error_mapper=W.kie_error_from_response)
+        doc, _ = await call_json(
+            self.client,
+            method,
+            url,
+            provider=self.name,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            json=json,
+            paid=paid,
+            secrets=(self._api_key,),
+            error_mapper=W.kie_error_from_response,
+        )
         if not isinstance(doc, dict):
-            raise E.UnexpectedResponse(f"{self.name}: answer from {url.split('?')[0]} is not a JSON object",
-                                       provider=self.name)
+            raise E.UnexpectedResponse(
+                f"{self.name}: answer from {url.split('?')[0]} is not a JSON object", provider=self.name
+            )
         return doc
 
     def _checked(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -71,8 +87,7 @@ class KieProvider:
         offer = self.offer_lookup(self.name, request.model)
         if request.video is not None:
             body = W.extend_body(request, W.task_id_of_video(request.video.uri), self.callback_url)
-            doc = self._checked(await self._call("POST", f"{self.base_url}/api/v1/veo/extend", json=body,
-                                                 paid=True))
+            doc = self._checked(await self._call("POST", f"{self.base_url}/api/v1/veo/extend", json=body, paid=True))
             return W.operation_name(self._task_id(doc), upgrade_1080p=False)
         images = [i for i in (request.image, request.last_frame) if i is not None] or list(request.reference_images)
         urls = [await self.upload(img) for img in images]  # not paid: a failure here sends nothing to generate
@@ -84,14 +99,14 @@ class KieProvider:
         data = doc.get("data")
         task_id = data.get("taskId") or data.get("task_id") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise E.UnexpectedResponse(f"{self.name}: the task was created but no taskId came back",
-                                       provider=self.name)
+            raise E.UnexpectedResponse(f"{self.name}: the task was created but no taskId came back", provider=self.name)
         return task_id
 
     async def poll(self, operation_name: str, *, spool_dir: Path) -> OperationStatus:
         task_id, upgrade = W.parse_operation_name(operation_name)
-        doc = self._checked(await self._call(
-            "GET", f"{self.base_url}/api/v1/veo/record-info?taskId={quote(task_id, safe='')}"))
+        doc = self._checked(
+            await self._call("GET", f"{self.base_url}/api/v1/veo/record-info?taskId={quote(task_id, safe='')}")
+        )
         record = W.parse_record(doc.get("data"))
         if record.state == "running":
             return OperationStatus(OpState.RUNNING, operation_name)
@@ -102,10 +117,14 @@ class KieProvider:
         if upgrade:
             return await self._poll_1080p(operation_name, task_id)
         if not record.urls:
-            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
-                f"{self.name}: the task succeeded without a result URL", provider=self.name))
-        return OperationStatus(OpState.SUCCEEDED, operation_name,
-                               videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(record.urls)])
+            return OperationStatus(
+                OpState.FAILED,
+                operation_name,
+                error=E.GenerationFailed(f"{self.name}: the task succeeded without a result URL", provider=self.name),
+            )
+        return OperationStatus(
+            OpState.SUCCEEDED, operation_name, videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(record.urls)]
+        )
 
     async def _poll_1080p(self, operation_name: str, task_id: str) -> OperationStatus:
         url = f"{self.base_url}/api/v1/veo/get-1080p-video?taskId={quote(task_id, safe='')}&index=0"
@@ -134,8 +153,13 @@ class KieProvider:
         """Upload a local image (Kie keeps it 3 days) and return its URL. The name is the content hash, so the
         same image uploaded twice overwrites itself instead of piling up."""
         name = hashlib.sha256(image.data).hexdigest()[:32] + _EXT.get(image.mime_type, "")
-        doc = self._checked(await self._call("POST", f"{self.upload_base_url}/api/file-base64-upload", json={
-            "base64Data": data_uri(image), "uploadPath": UPLOAD_PATH, "fileName": name}))
+        doc = self._checked(
+            await self._call(
+                "POST",
+                f"{self.upload_base_url}/api/file-base64-upload",
+                json={"base64Data": data_uri(image), "uploadPath": UPLOAD_PATH, "fileName": name},
+            )
+        )
         data = doc.get("data")
         url = (data.get("downloadUrl") or data.get("fileUrl")) if isinstance(data, dict) else None
         if not isinstance(url, str) or not url:

@@ -51,8 +51,15 @@ def signature(task_id: str, timestamp: str, key: str) -> str:
     return base64.b64encode(mac).decode("ascii")
 
 
-def verify_signature(task_id: str, timestamp: str | None, received: str | None, key: str, *,
-                     now: float | None = None, max_skew_s: float = 300.0) -> bool:
+def verify_signature(
+    task_id: str,
+    timestamp: str | None,
+    received: str | None,
+    key: str,
+    *,
+    now: float | None = None,
+    max_skew_s: float = 300.0,
+) -> bool:
     if not timestamp or not received or not timestamp.strip().isdigit():
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > max_skew_s:
@@ -79,8 +86,14 @@ def parse_callback(payload: Any) -> KieCallback:
 OnCallback = Callable[[KieCallback], Awaitable[None] | None]
 
 
-def callback_app(*, is_known_task: Callable[[str], bool], on_callback: OnCallback,
-                 hmac_key: str | None = None, path: str = "/kie/callback", max_skew_s: float = 300.0) -> Starlette:
+def callback_app(
+    *,
+    is_known_task: Callable[[str], bool],
+    on_callback: OnCallback,
+    hmac_key: str | None = None,
+    path: str = "/kie/callback",
+    max_skew_s: float = 300.0,
+) -> Starlette:
     async def receive(request: Request) -> Response:
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
@@ -90,8 +103,12 @@ def callback_app(*, is_known_task: Callable[[str], bool], on_callback: OnCallbac
         except (ValueError, UnicodeDecodeError) as exc:
             return JSONResponse({"ok": False, "error": f"bad payload: {exc}"}, status_code=400)
         if hmac_key is not None and not verify_signature(
-                event.task_id, request.headers.get("x-webhook-timestamp"),
-                request.headers.get("x-webhook-signature"), hmac_key, max_skew_s=max_skew_s):
+            event.task_id,
+            request.headers.get("x-webhook-timestamp"),
+            request.headers.get("x-webhook-signature"),
+            hmac_key,
+            max_skew_s=max_skew_s,
+        ):
             return JSONResponse({"ok": False, "error": "bad or missing signature"}, status_code=401)
         if not is_known_task(event.task_id):
             return JSONResponse({"ok": False, "error": "unknown task"}, status_code=404)

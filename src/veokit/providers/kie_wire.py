@@ -44,10 +44,14 @@ def task_id_of_video(uri: str | None) -> str:
     """``kie-task://<taskId>`` (or ``kie-task:<taskId>``, or an operation name with ``:1080p``) -> taskId."""
     if uri:
         for prefix in (TASK_SCHEME, "kie-task:"):
-            if uri.startswith(prefix) and uri[len(prefix):].strip("/"):
-                return parse_operation_name(uri[len(prefix):].strip("/"))[0]
-    raise E.InvalidRequest(f"video: Kie extends only videos it generated; pass {TASK_SCHEME}<taskId> "
-                           "(the operation name of the job that made it)", field="video", provider="kie")
+            if uri.startswith(prefix) and uri[len(prefix) :].strip("/"):
+                return parse_operation_name(uri[len(prefix) :].strip("/"))[0]
+    raise E.InvalidRequest(
+        f"video: Kie extends only videos it generated; pass {TASK_SCHEME}<taskId> "
+        "(the operation name of the job that made it)",
+        field="video",
+        provider="kie",
+    )
 
 
 def kie_seed(seed: int) -> int:
@@ -68,10 +72,15 @@ def generation_type(request: GenerateRequest) -> str:
     return "TEXT_2_VIDEO"
 
 
-def generate_body(request: GenerateRequest, model: str, image_urls: list[str],
-                  callback_url: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"prompt": request.prompt, "model": model, "aspect_ratio": request.aspect_ratio,
-                            "generationType": generation_type(request)}
+def generate_body(
+    request: GenerateRequest, model: str, image_urls: list[str], callback_url: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "model": model,
+        "aspect_ratio": request.aspect_ratio,
+        "generationType": generation_type(request),
+    }
     if image_urls:
         body["imageUrls"] = image_urls
     if request.seed is not None:
@@ -103,8 +112,14 @@ def is_processing(code: int | None, message: str) -> bool:
     return code in (400, None) and "processing" in message.lower()
 
 
-def kie_error(provider: str, code: int, message: str, *, headers: httpx.Headers | None = None,
-              secrets: tuple[str | None, ...] = ()) -> E.VeokitError:
+def kie_error(
+    provider: str,
+    code: int,
+    message: str,
+    *,
+    headers: httpx.Headers | None = None,
+    secrets: tuple[str | None, ...] = (),
+) -> E.VeokitError:
     """Kie's documented codes; the rest mean what the HTTP status of the same number means."""
     message = E.redact(message[:400], *secrets)
     kw: dict[str, Any] = {"provider": provider, "status_code": code}
@@ -132,14 +147,19 @@ def raise_for_code(provider: str, doc: Any, *, secrets: tuple[str | None, ...] =
     raise kie_error(provider, code, message, secrets=secrets)
 
 
-def kie_error_from_response(provider: str, status_code: int, text: str, headers: httpx.Headers | None = None,
-                            *, secrets: tuple[str | None, ...] = ()) -> E.VeokitError:
+def kie_error_from_response(
+    provider: str,
+    status_code: int,
+    text: str,
+    headers: httpx.Headers | None = None,
+    *,
+    secrets: tuple[str | None, ...] = (),
+) -> E.VeokitError:
     """``ErrorMapper`` for HTTP errors: the body's ``code`` says more than the HTTP status when present."""
     doc = parse_body(text)
     message, _ = body_message(doc, text[:300] or f"HTTP {status_code}")
     code = code_of(doc)
-    return kie_error(provider, code if code and code != OK else status_code, message, headers=headers,
-                     secrets=secrets)
+    return kie_error(provider, code if code and code != OK else status_code, message, headers=headers, secrets=secrets)
 
 
 # -- task records -------------------------------------------------------------------------------------------
@@ -153,11 +173,18 @@ class KieRecord:
     def error(self, provider: str) -> E.GenerationError:
         why = self.error_message or "no message"
         if is_content_policy(why) and self.error_code in (None, 400, 422):  # Kie: 400 = content policy
-            return E.ContentFiltered(f"{provider}: the video was blocked by the content policy: {why}",
-                                     provider=provider, reasons=[why], status="CONTENT_POLICY")
-        return E.GenerationFailed(f"{provider}: generation failed ({self.error_code or 'no code'}): {why}",
-                                  provider=provider, reason=str(self.error_code) if self.error_code else None,
-                                  retryable=self.error_code in (500, 455))
+            return E.ContentFiltered(
+                f"{provider}: the video was blocked by the content policy: {why}",
+                provider=provider,
+                reasons=[why],
+                status="CONTENT_POLICY",
+            )
+        return E.GenerationFailed(
+            f"{provider}: generation failed ({self.error_code or 'no code'}): {why}",
+            provider=provider,
+            reason=str(self.error_code) if self.error_code else None,
+            retryable=self.error_code in (500, 455),
+        )
 
 
 def _flag(data: dict[str, Any]) -> int:

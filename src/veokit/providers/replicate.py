@@ -31,9 +31,13 @@ RUNNING = ("starting", "processing")
 
 
 def to_input(request: GenerateRequest) -> dict[str, Any]:
-    inp: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
-                           "duration": request.duration_seconds, "resolution": request.resolution,
-                           "generate_audio": request.generate_audio is not False}
+    inp: dict[str, Any] = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "duration": request.duration_seconds,
+        "resolution": request.resolution,
+        "generate_audio": request.generate_audio is not False,
+    }
     if request.negative_prompt:
         inp["negative_prompt"] = request.negative_prompt
     if request.seed is not None:
@@ -55,8 +59,9 @@ def output_urls(output: Any) -> list[str]:
 class ReplicateProvider:
     name = "replicate"
 
-    def __init__(self, *, token: str, client: httpx.AsyncClient, offer_lookup: OfferLookup,
-                 base_url: str | None = None) -> None:
+    def __init__(
+        self, *, token: str, client: httpx.AsyncClient, offer_lookup: OfferLookup, base_url: str | None = None
+    ) -> None:
         self._token = token
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.client = client
@@ -66,9 +71,17 @@ class ReplicateProvider:
         return f"ReplicateProvider(base_url={self.base_url!r})"
 
     async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> dict[str, Any]:
-        doc, _ = await call_json(self.client, method, f"{self.base_url}/{path}", provider=self.name,
-                                 headers={"Authorization": f"Bearer {self._token}"}, json=json, paid=paid,
-                                 secrets=(self._token,), error_mapper=json_error_from_response)
+        doc, _ = await call_json(
+            self.client,
+            method,
+            f"{self.base_url}/{path}",
+            provider=self.name,
+            headers={"Authorization": f"Bearer {self._token}"},
+            json=json,
+            paid=paid,
+            secrets=(self._token,),
+            error_mapper=json_error_from_response,
+        )
         if not isinstance(doc, dict):
             raise E.UnexpectedResponse(f"{self.name}: answer is not a prediction", provider=self.name)
         return doc
@@ -77,10 +90,12 @@ class ReplicateProvider:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
         if request.video is not None:
-            raise E.InvalidRequest("video: Replicate's Veo models cannot extend a video", field="video",
-                                   provider=self.name)
-        doc = await self._call("POST", f"v1/models/{offer.model}/predictions", json={"input": to_input(request)},
-                               paid=True)
+            raise E.InvalidRequest(
+                "video: Replicate's Veo models cannot extend a video", field="video", provider=self.name
+            )
+        doc = await self._call(
+            "POST", f"v1/models/{offer.model}/predictions", json={"input": to_input(request)}, paid=True
+        )
         prediction_id = doc.get("id")
         if not isinstance(prediction_id, str) or not prediction_id:
             raise E.UnexpectedResponse(f"{self.name}: the prediction was created but has no id", provider=self.name)
@@ -94,17 +109,33 @@ class ReplicateProvider:
         if status == "succeeded":
             urls = output_urls(doc.get("output"))
             if urls:
-                return OperationStatus(OpState.SUCCEEDED, operation_name,
-                                       videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)])
-            return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
-                f"{self.name}: the prediction succeeded without an output", provider=self.name))
+                return OperationStatus(
+                    OpState.SUCCEEDED, operation_name, videos=[RemoteVideo(index=i, uri=u) for i, u in enumerate(urls)]
+                )
+            return OperationStatus(
+                OpState.FAILED,
+                operation_name,
+                error=E.GenerationFailed(
+                    f"{self.name}: the prediction succeeded without an output", provider=self.name
+                ),
+            )
         message = E.redact(str(doc.get("error") or status)[:400], self._token)
         if status == "failed" and is_content_policy(message):
-            return OperationStatus(OpState.FILTERED, operation_name, error=E.ContentFiltered(
-                f"{self.name}: blocked by the safety checker: {message}", provider=self.name, reasons=[message],
-                status="E005"))
-        return OperationStatus(OpState.FAILED, operation_name, error=E.GenerationFailed(
-            f"{self.name}: prediction {status}: {message}", provider=self.name, status=status))
+            return OperationStatus(
+                OpState.FILTERED,
+                operation_name,
+                error=E.ContentFiltered(
+                    f"{self.name}: blocked by the safety checker: {message}",
+                    provider=self.name,
+                    reasons=[message],
+                    status="E005",
+                ),
+            )
+        return OperationStatus(
+            OpState.FAILED,
+            operation_name,
+            error=E.GenerationFailed(f"{self.name}: prediction {status}: {message}", provider=self.name, status=status),
+        )
 
     async def check(self, model: str) -> None:
         """``veokit doctor``: a free, authenticated read of the model (401 for a bad token, 404 for no model)."""

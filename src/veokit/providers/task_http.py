@@ -22,8 +22,11 @@ from veokit.providers.google_errors import parse_retry_delay
 
 # How the providers word a safety block: fal's error type, Replicate's E005, Kie's "content policies".
 # Narrow on purpose: a validation error ("safety_tolerance must be…") must not read as a safety block.
-_POLICY = re.compile(r"content[ _-]?polic|violat\w*\s+(?:\w+\s+){0,2}polic|flagged|\(E005\)|as sensitive"
-                     r"|sensitive content|content checker|safety (?:filter|system|check)", re.IGNORECASE)
+_POLICY = re.compile(
+    r"content[ _-]?polic|violat\w*\s+(?:\w+\s+){0,2}polic|flagged|\(E005\)|as sensitive"
+    r"|sensitive content|content checker|safety (?:filter|system|check)",
+    re.IGNORECASE,
+)
 
 
 def is_content_policy(*texts: str | None) -> bool:
@@ -66,8 +69,15 @@ def body_message(doc: dict[str, Any], fallback: str) -> tuple[str, str | None]:
     return fallback, str(kind) if kind else None
 
 
-def error_for(provider: str, status_code: int, message: str, *, headers: httpx.Headers | None = None,
-              kind: str | None = None, secrets: tuple[str | None, ...] = ()) -> E.VeokitError:
+def error_for(
+    provider: str,
+    status_code: int,
+    message: str,
+    *,
+    headers: httpx.Headers | None = None,
+    kind: str | None = None,
+    secrets: tuple[str | None, ...] = (),
+) -> E.VeokitError:
     """One HTTP-style status (an HTTP status, or Kie's body ``code``) to the veokit error it means."""
     message = E.redact(message[:400], *secrets)
     kw: dict[str, Any] = {"provider": provider, "status_code": status_code, "reason": kind}
@@ -82,8 +92,9 @@ def error_for(provider: str, status_code: int, message: str, *, headers: httpx.H
     if status_code == 404:
         return E.InvalidRequest(f"{provider}: not found: {message}", **kw)
     if status_code == 429:
-        return E.RateLimited(f"{provider}: rate limited: {message}", retry_after_s=parse_retry_delay(None, headers),
-                             **kw)
+        return E.RateLimited(
+            f"{provider}: rate limited: {message}", retry_after_s=parse_retry_delay(None, headers), **kw
+        )
     if status_code in (400, 409, 413, 415, 422):
         return E.InvalidRequest(f"{provider} rejected the request: {message}", **kw)
     if status_code in (408, 504):
@@ -93,8 +104,14 @@ def error_for(provider: str, status_code: int, message: str, *, headers: httpx.H
     return E.UnexpectedResponse(f"{provider}: unexpected HTTP {status_code}: {message}", **kw)
 
 
-def json_error_from_response(provider: str, status_code: int, text: str, headers: httpx.Headers | None = None,
-                             *, secrets: tuple[str | None, ...] = ()) -> E.VeokitError:
+def json_error_from_response(
+    provider: str,
+    status_code: int,
+    text: str,
+    headers: httpx.Headers | None = None,
+    *,
+    secrets: tuple[str | None, ...] = (),
+) -> E.VeokitError:
     """An ``ErrorMapper`` for ``call_json``: fal, Replicate and Kie error bodies."""
     doc = parse_body(text)
     message, kind = body_message(doc, text[:300] or f"HTTP {status_code}")

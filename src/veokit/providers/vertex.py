@@ -25,16 +25,28 @@ from veokit.providers.http import call_json
 
 
 def default_base_url(location: str) -> str:
-    return "https://aiplatform.googleapis.com" if location in ("", "global") \
+    return (
+        "https://aiplatform.googleapis.com"
+        if location in ("", "global")
         else f"https://{location}-aiplatform.googleapis.com"
+    )
 
 
 class VertexProvider:
     name = "vertex"
 
-    def __init__(self, *, auth: HeaderAuth, project: str | None, location: str = "us-central1",
-                 base_url: str | None = None, storage_base_url: str | None = None, api_version: str = "v1",
-                 client: httpx.AsyncClient, offer_lookup: OfferLookup) -> None:
+    def __init__(
+        self,
+        *,
+        auth: HeaderAuth,
+        project: str | None,
+        location: str = "us-central1",
+        base_url: str | None = None,
+        storage_base_url: str | None = None,
+        api_version: str = "v1",
+        client: httpx.AsyncClient,
+        offer_lookup: OfferLookup,
+    ) -> None:
         self.auth = auth
         self.project = project
         self.location = location
@@ -46,8 +58,9 @@ class VertexProvider:
 
     def _model_path(self, model: str) -> str:
         if self.project:
-            return (f"{self.api_version}/projects/{self.project}/locations/{self.location}"
-                    f"/publishers/google/models/{model}")
+            return (
+                f"{self.api_version}/projects/{self.project}/locations/{self.location}/publishers/google/models/{model}"
+            )
         return f"{self.api_version}/publishers/google/models/{model}"
 
     async def submit(self, request: GenerateRequest) -> str:
@@ -55,8 +68,16 @@ class VertexProvider:
         offer = self.offer_lookup(self.name, request.model)
         body = to_body(request, "vertex", audio_optional=offer.audio == "optional")
         url = f"{self.base_url}/{self._model_path(request.model)}:predictLongRunning"
-        doc, _ = await call_json(self.client, "POST", url, provider=self.name, headers=await self.auth.headers(),
-                                 json=body, paid=True, secrets=self.auth.secrets())
+        doc, _ = await call_json(
+            self.client,
+            "POST",
+            url,
+            provider=self.name,
+            headers=await self.auth.headers(),
+            json=body,
+            paid=True,
+            secrets=self.auth.secrets(),
+        )
         name = doc.get("name") if isinstance(doc, dict) else None
         if not name:
             from veokit.errors import UnexpectedResponse
@@ -69,16 +90,24 @@ class VertexProvider:
         if not resource:
             raise InvalidRequest(f"vertex: not an operation name: {operation_name!r}", field="operation")
         url = f"{self.base_url}/{self.api_version}/{resource}:fetchPredictOperation"
-        doc, blobs = await call_json(self.client, "POST", url, provider=self.name,
-                                     headers=await self.auth.headers(), json={"operationName": operation_name},
-                                     spool_dir=spool_dir, secrets=self.auth.secrets())
+        doc, blobs = await call_json(
+            self.client,
+            "POST",
+            url,
+            provider=self.name,
+            headers=await self.auth.headers(),
+            json={"operationName": operation_name},
+            spool_dir=spool_dir,
+            secrets=self.auth.secrets(),
+        )
         return parse_operation(doc, "vertex", blobs, self.name)
 
     async def check(self, model: str) -> None:
         """An authenticated, free call: proves the credentials work and the model is offered."""
         url = f"{self.base_url}/{self.api_version}/publishers/google/models/{model}"
-        await call_json(self.client, "GET", url, provider=self.name, headers=await self.auth.headers(),
-                        secrets=self.auth.secrets())
+        await call_json(
+            self.client, "GET", url, provider=self.name, headers=await self.auth.headers(), secrets=self.auth.secrets()
+        )
 
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
         if not video.uri or not video.uri.startswith("gs://"):

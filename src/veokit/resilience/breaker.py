@@ -43,14 +43,16 @@ class CircuitBreaker:
         if self.state is BreakerState.OPEN:
             if self.clock.monotonic() - self.opened_at < self.cooldown_s:
                 wait = self.cooldown_s - (self.clock.monotonic() - self.opened_at)
-                raise E.CircuitOpen(f"{self.provider}: circuit open after {self.failures} consecutive failures; "
-                                    f"next probe in {wait:.0f} s", provider=self.provider)
+                raise E.CircuitOpen(
+                    f"{self.provider}: circuit open after {self.failures} consecutive failures; "
+                    f"next probe in {wait:.0f} s",
+                    provider=self.provider,
+                )
             self.state = BreakerState.HALF_OPEN
             self._probing = False
         if self.state is BreakerState.HALF_OPEN:
             if self._probing:
-                raise E.CircuitOpen(f"{self.provider}: circuit half-open, a probe is in flight",
-                                    provider=self.provider)
+                raise E.CircuitOpen(f"{self.provider}: circuit half-open, a probe is in flight", provider=self.provider)
             self._probing = True
 
     def record(self, err: BaseException | None) -> None:

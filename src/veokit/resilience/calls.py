@@ -31,16 +31,23 @@ class RetryNote:
     reason: str
 
     def describe(self, what: str) -> str:
-        return f"{what} attempt {self.attempt} failed: {self.error.message[:160]}; retrying in {self.delay_s:.2f} s " \
-               f"({self.reason})"
+        return (
+            f"{what} attempt {self.attempt} failed: {self.error.message[:160]}; retrying in {self.delay_s:.2f} s "
+            f"({self.reason})"
+        )
 
 
 OnRetry = Callable[[RetryNote], Awaitable[None]]
 
 
-async def call_with_retries(fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy, clock: Clock,
-                            rng: random.Random, on_retry: OnRetry | None = None,
-                            before_attempt: Callable[[], Awaitable[None]] | None = None) -> T:
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    on_retry: OnRetry | None = None,
+) -> T:
     attempt = 0
     start = clock.monotonic()
     pending: list[RetryNote] = []
@@ -56,14 +63,13 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], *, policy: RetryPoli
         return decision.delay_s
 
     try:
-        async for trial in stamina.retry_context(on=hook, attempts=policy.max_attempts, timeout=None,
-                                                 wait_initial=policy.base_s, wait_max=policy.cap_s):
+        async for trial in stamina.retry_context(
+            on=hook, attempts=policy.max_attempts, timeout=None, wait_initial=policy.base_s, wait_max=policy.cap_s
+        ):
             with trial:
                 if pending and on_retry is not None:
                     await on_retry(pending.pop())
                 attempt += 1
-                if before_attempt is not None:
-                    await before_attempt()
                 return await fn()
     except E.VeokitError as exc:
         if gave_up and gave_up[-1].error is not exc:

@@ -18,7 +18,7 @@ _UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3
 
 
 def parse_rate(text: str) -> tuple[float, float]:
-    """"10/min", "5/2s", "1/s" → (count, period seconds)."""
+    """ "10/min", "5/2s", "1/s" → (count, period seconds)."""
     m = _RATE.match(text)
     if not m:
         raise ConfigError(f"rate limit {text!r}: write it as COUNT/PERIOD, e.g. 10/min, 5/2s")

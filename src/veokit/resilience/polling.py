@@ -22,8 +22,9 @@ class PollPolicy:
     deadline_s: float = 1200.0
 
     @classmethod
-    def for_latency(cls, latency_s: tuple[float, float, float], *, deadline_s: float | None = None,
-                    scale: float = 1.0) -> PollPolicy:
+    def for_latency(
+        cls, latency_s: tuple[float, float, float], *, deadline_s: float | None = None, scale: float = 1.0
+    ) -> PollPolicy:
         """Schedule from a catalog row's [min, typical, max] latency; ``scale`` shrinks it for emulators."""
         lo, typical, hi = (x * scale for x in latency_s)
         return cls(

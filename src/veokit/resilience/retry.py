@@ -29,11 +29,6 @@ class RetryPolicy:
     max_server_delay_s: float = 120.0
     deadline_s: float = 600.0
 
-    def scaled(self, factor: float) -> RetryPolicy:
-        """The same policy on a faster clock (tests, emulators)."""
-        return RetryPolicy(self.max_attempts, self.base_s * factor, self.cap_s * factor,
-                           self.max_server_delay_s, self.deadline_s * factor)
-
 
 @dataclass(frozen=True)
 class Retry:
@@ -60,8 +55,9 @@ def full_jitter(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return rng.uniform(0.0, min(policy.cap_s, policy.base_s * 2 ** (attempt - 1)))
 
 
-def decide(err: BaseException, *, attempt: int, elapsed_s: float, policy: RetryPolicy,
-           rng: random.Random) -> Retry | GiveUp:
+def decide(
+    err: BaseException, *, attempt: int, elapsed_s: float, policy: RetryPolicy, rng: random.Random
+) -> Retry | GiveUp:
     """After failed attempt number ``attempt`` (1-based), ``elapsed_s`` into the call: retry or stop?"""
     if not isinstance(err, E.VeokitError):
         raise err
@@ -71,10 +67,19 @@ def decide(err: BaseException, *, attempt: int, elapsed_s: float, policy: RetryP
         return GiveUp(err, f"gave up after {attempt} attempts")
     hint = server_hint(err)
     if hint is not None and hint > policy.max_server_delay_s:
-        return GiveUp(E.RateLimited(
-            f"{err.message} — the server asked to wait {hint:.0f} s, longer than the {policy.max_server_delay_s:.0f} s "
-            "veokit will wait; try again later", provider=err.provider, status_code=err.status_code,
-            status=err.status, reason=err.reason, retry_after_s=hint, retryable=False), "server delay too long")
+        return GiveUp(
+            E.RateLimited(
+                f"{err.message} — the server asked to wait {hint:.0f} s, longer than the "
+                f"{policy.max_server_delay_s:.0f} s veokit will wait; try again later",
+                provider=err.provider,
+                status_code=err.status_code,
+                status=err.status,
+                reason=err.reason,
+                retry_after_s=hint,
+                retryable=False,
+            ),
+            "server delay too long",
+        )
     delay = hint if hint is not None else full_jitter(attempt, policy, rng)
     if elapsed_s + delay > policy.deadline_s:
         return GiveUp(err, f"retry deadline of {policy.deadline_s:.0f} s reached")

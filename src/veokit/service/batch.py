@@ -30,9 +30,16 @@ from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 
 # Accepted spellings → GenerateRequest field (or a batch-level key).
 ALIASES: dict[str, str] = {
-    "aspect": "aspect_ratio", "duration": "duration_seconds", "negative": "negative_prompt",
-    "samples": "sample_count", "audio": "generate_audio", "ref": "reference_images", "refs": "reference_images",
-    "extend": "video", "out_dir": "out", "last-frame": "last_frame",
+    "aspect": "aspect_ratio",
+    "duration": "duration_seconds",
+    "negative": "negative_prompt",
+    "samples": "sample_count",
+    "audio": "generate_audio",
+    "ref": "reference_images",
+    "refs": "reference_images",
+    "extend": "video",
+    "out_dir": "out",
+    "last-frame": "last_frame",
 }
 BATCH_KEYS = frozenset({"provider", "out", "client_key", "no_audio"})
 _FIELDS = frozenset(GenerateRequest.model_fields)
@@ -63,8 +70,7 @@ def read_batch(path: Path) -> list[BatchItem]:
         raise InvalidRequest(f"batch: {path} is not UTF-8 text", field="file") from None
     kind = path.suffix.lower()
     if kind not in (".jsonl", ".ndjson", ".csv"):
-        raise InvalidRequest(f"batch: {path.name}: use a .jsonl or .csv file", field="file",
-                             allowed=[".jsonl", ".csv"])
+        raise InvalidRequest(f"batch: {path.name}: use a .jsonl or .csv file", field="file", allowed=[".jsonl", ".csv"])
     rows = _csv_rows(text, path) if kind == ".csv" else _jsonl_rows(text, path)
     items = []
     for line, row in rows:
@@ -96,8 +102,9 @@ def _jsonl_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
 def _csv_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "prompt" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise InvalidRequest(f"{path.name}: the first row must be a header naming at least a prompt column",
-                             field="file")
+        raise InvalidRequest(
+            f"{path.name}: the first row must be a header naming at least a prompt column", field="file"
+        )
     rows = []
     for row in reader:
         extra = row.pop(None, None)  # type: ignore[call-overload,unused-ignore]  # DictReader's overflow key
@@ -120,8 +127,11 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
         elif name in _FIELDS:
             fields[name] = value
         else:
-            raise InvalidRequest(f"unknown field {key!r} (request fields: {', '.join(sorted(_FIELDS))}; "
-                                 f"also {', '.join(sorted(BATCH_KEYS))})", field=str(key))
+            raise InvalidRequest(
+                f"unknown field {key!r} (request fields: {', '.join(sorted(_FIELDS))}; "
+                f"also {', '.join(sorted(BATCH_KEYS))})",
+                field=str(key),
+            )
     for name in _INTS:
         if isinstance(fields.get(name), str):
             fields[name] = _int(name, fields[name])
@@ -136,9 +146,13 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
     out = extra.get("out")
     provider = extra.get("provider")
     own_key = extra.get("client_key")
-    return BatchItem(line=line, request=request, client_key=str(own_key) if own_key else default_key,
-                     provider=str(provider) if provider else None,
-                     out_dir=(base / str(out)) if out else None)
+    return BatchItem(
+        line=line,
+        request=request,
+        client_key=str(own_key) if own_key else default_key,
+        provider=str(provider) if provider else None,
+        out_dir=(base / str(out)) if out else None,
+    )
 
 
 def _load_media(fields: dict[str, Any], base: Path) -> None:
@@ -150,7 +164,8 @@ def _load_media(fields: dict[str, Any], base: Path) -> None:
         refs = [r.strip() for r in refs.split(";") if r.strip()]
     if isinstance(refs, list):
         fields["reference_images"] = tuple(
-            ImageInput.from_path(base / r, field="reference_images") if isinstance(r, str) else r for r in refs)
+            ImageInput.from_path(base / r, field="reference_images") if isinstance(r, str) else r for r in refs
+        )
     video = fields.get("video")
     if isinstance(video, str):
         fields["video"] = VideoInput(uri=video) if "://" in video else VideoInput.from_path(base / video)
@@ -199,8 +214,10 @@ class BatchStatus:
     def describe(self) -> str:
         parts = [f"{n} {state}" for state, n in sorted(self.counts.items())]
         blocked = f" ({self.blocked} held back by the budget)" if self.blocked else ""
-        return (f"{self.finished}/{self.total} finished · {', '.join(parts)}{blocked} · "
-                f"spent ${self.spent_usd:.2f}, ${self.pending_usd:.2f} more estimated")
+        return (
+            f"{self.finished}/{self.total} finished · {', '.join(parts)}{blocked} · "
+            f"spent ${self.spent_usd:.2f}, ${self.pending_usd:.2f} more estimated"
+        )
 
 
 def budget_blocked(job: Job, since: dt.datetime | None = None) -> bool:
@@ -215,5 +232,6 @@ def summarise(jobs: list[Job], *, since: dt.datetime | None = None) -> BatchStat
     counts = Counter(j.state.value for j in jobs)
     spent = sum(j.cost_usd or 0.0 for j in jobs if not j.state.active)
     pending = sum(j.estimate_usd for j in jobs if j.state.active)
-    return BatchStatus(len(jobs), dict(counts), round(spent, 4), round(pending, 4),
-                       sum(budget_blocked(j, since) for j in jobs))
+    return BatchStatus(
+        len(jobs), dict(counts), round(spent, 4), round(pending, 4), sum(budget_blocked(j, since) for j in jobs)
+    )

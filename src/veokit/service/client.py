@@ -40,8 +40,14 @@ WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a wor
 
 
 class VeoClient:
-    def __init__(self, settings: Settings | None = None, *, store: JobStore | None = None,
-                 catalog: Catalog | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: JobStore | None = None,
+        catalog: Catalog | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self.catalog = catalog or default_catalog()
         self._store = store
@@ -65,11 +71,18 @@ class VeoClient:
     async def start(self) -> None:
         if self._store is None:
             self._store = await open_store(self.settings.database_url, data_dir=self.settings.data_dir)
-        self._engine = Engine(store=self._store, catalog=self.catalog, provider_for=self._provider,
-                              download_client=self._download_client, clock=self._clock,
-                              poll_scale=self.settings.poll_scale, deadline_s=self.settings.job_deadline_s,
-                              allow_retired=self.settings.allow_retired,
-                              resilience=resilience_from(self.settings, self.catalog), budget=self.budget)
+        self._engine = Engine(
+            store=self._store,
+            catalog=self.catalog,
+            provider_for=self._provider,
+            download_client=self._download_client,
+            clock=self._clock,
+            poll_scale=self.settings.poll_scale,
+            deadline_s=self.settings.job_deadline_s,
+            allow_retired=self.settings.allow_retired,
+            resilience=resilience_from(self.settings, self.catalog),
+            budget=self.budget,
+        )
 
     async def aclose(self) -> None:
         for p in self._providers.values():
@@ -122,8 +135,16 @@ class VeoClient:
         request, _, offer = self.resolve(request, provider)
         return self.catalog.estimate(request, offer)
 
-    async def submit(self, request: GenerateRequest, *, provider: str | None = None, out_dir: Path | None = None,
-                     client_key: str | None = None, note: str = "", fresh: bool = False) -> Job:
+    async def submit(
+        self,
+        request: GenerateRequest,
+        *,
+        provider: str | None = None,
+        out_dir: Path | None = None,
+        client_key: str | None = None,
+        note: str = "",
+        fresh: bool = False,
+    ) -> Job:
         """Validate, price and record the job (no paid call yet); :meth:`wait` or a worker runs it.
 
         ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
@@ -142,8 +163,15 @@ class VeoClient:
         target = out_dir or self.settings.out_dir
         source = None if fresh else await reuse.find_reusable(self.store, request)
         if source is not None:
-            return await reuse.reuse(self.store, source, request, provider=name, out_dir=target,
-                                     client_key=client_key, estimate_usd=estimate.total_usd)
+            return await reuse.reuse(
+                self.store,
+                source,
+                request,
+                provider=name,
+                out_dir=target,
+                client_key=client_key,
+                estimate_usd=estimate.total_usd,
+            )
         return await self.engine.enqueue(request, name, target, client_key=client_key, note=note)
 
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
@@ -151,8 +179,9 @@ class VeoClient:
         worker) holds it, follow it in the store instead, and take it over if that process dies."""
         start = self.engine.clock.monotonic()
         while True:
-            ran = await run_leased(self.engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s,
-                                   on_progress=on_progress)
+            ran = await run_leased(
+                self.engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
+            )
             if ran is not None:
                 return ran
             job = await self.store.get(job_id)
@@ -163,9 +192,15 @@ class VeoClient:
                 on_progress(Progress(job.id, job.state.value, self.engine.clock.monotonic() - start, None, 0, holder))
             await self.engine.clock.sleep(WATCH_INTERVAL_S)
 
-    async def generate(self, request: GenerateRequest, *, provider: str | None = None,
-                       out_dir: Path | None = None, on_progress: ProgressFn | None = None,
-                       retry_filtered: int | None = None) -> Job:
+    async def generate(
+        self,
+        request: GenerateRequest,
+        *,
+        provider: str | None = None,
+        out_dir: Path | None = None,
+        on_progress: ProgressFn | None = None,
+        retry_filtered: int | None = None,
+    ) -> Job:
         """Submit and wait; return the succeeded job or raise the typed error the job ended with.
 
         ``retry_filtered`` (default: settings) resubmits a safety-filtered result that many times, each as
@@ -175,8 +210,9 @@ class VeoClient:
         job = await self.submit(request, provider=provider, out_dir=out_dir)
         return raise_for_job(await self.finish(job.id, on_progress=on_progress, retry_filtered=retry_filtered))
 
-    async def finish(self, job_id: str, *, on_progress: ProgressFn | None = None,
-                     retry_filtered: int | None = None) -> Job:
+    async def finish(
+        self, job_id: str, *, on_progress: ProgressFn | None = None, retry_filtered: int | None = None
+    ) -> Job:
         """Run a recorded job to its end (see :meth:`generate`); returns the last job, never raises for it."""
         tries = self.settings.retry_filtered if retry_filtered is None else retry_filtered
         job = await self.wait(job_id, on_progress=on_progress)
@@ -184,9 +220,12 @@ class VeoClient:
             if job.state is not JobState.FILTERED:
                 break
             previous = job
-            job = await self.submit(GenerateRequest.model_validate(previous.request), provider=previous.provider,
-                                    out_dir=Path(previous.out_dir),
-                                    note=f"retry {attempt + 1} of {tries} after {previous.id} was filtered")
+            job = await self.submit(
+                GenerateRequest.model_validate(previous.request),
+                provider=previous.provider,
+                out_dir=Path(previous.out_dir),
+                note=f"retry {attempt + 1} of {tries} after {previous.id} was filtered",
+            )
             job = await self.wait(job.id, on_progress=on_progress)
         return job
 
@@ -206,8 +245,9 @@ class VeoClient:
             job = await self.store.get(job_id)
             if job.state is JobState.NEEDS_ATTENTION and job.operation_name:
                 # Interrupted by a deadline while running: the operation exists, keep waiting on it.
-                await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING,
-                                            message="resumed by the user")
+                await self.store.transition(
+                    job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING, message="resumed by the user"
+                )
                 return [await self.engine.run(job.id, on_progress, extend_deadline=True)]
             elif not job.state.active:
                 raise E.JobStateError(f"job {job.id} is {job.state.value}; nothing to resume")
@@ -218,16 +258,22 @@ class VeoClient:
         for job in jobs:
             held = job.lease_expires_at is not None and job.lease_owner is not None and job.lease_expires_at > utcnow()
             if job.provider == "emulator" and job.state is not JobState.QUEUED and not held:
-                done.append(await self.store.transition(
-                    job.id, expect=job.state, to=JobState.NEEDS_ATTENTION,
-                    message="the in-process emulator that ran this job has exited; its operation is gone"))
+                done.append(
+                    await self.store.transition(
+                        job.id,
+                        expect=job.state,
+                        to=JobState.NEEDS_ATTENTION,
+                        message="the in-process emulator that ran this job has exited; its operation is gone",
+                    )
+                )
                 continue
             if job_id is not None:
                 done.append(await self.wait(job.id, on_progress=on_progress))
                 continue
             # Every unfinished job: run those no live process holds; report the others as they are.
-            ran = await run_leased(self.engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s,
-                                   on_progress=on_progress)
+            ran = await run_leased(
+                self.engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
+            )
             done.append(ran if ran is not None else await self.store.get(job.id))
         return done
 
@@ -236,8 +282,13 @@ class VeoClient:
         job = await self.store.get(job_id)
         if job.state is not JobState.NEEDS_ATTENTION:
             raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be retried")
-        return await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.QUEUED,
-                                           operation_name=None, message="retry requested by the user")
+        return await self.store.transition(
+            job.id,
+            expect=JobState.NEEDS_ATTENTION,
+            to=JobState.QUEUED,
+            operation_name=None,
+            message="retry requested by the user",
+        )
 
     async def reconcile(self, job_id: str, operation_name: str) -> Job:
         """The user's decision for a job needing attention whose submit did reach the provider (they found the
@@ -245,18 +296,23 @@ class VeoClient:
         job = await self.store.get(job_id)
         if job.state is not JobState.NEEDS_ATTENTION:
             raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be reconciled")
-        return await self.store.transition(job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING,
-                                           operation_name=operation_name, error=None,
-                                           submitted_at=job.submitted_at or utcnow(),
-                                           message=f"reconciled by the user: operation {operation_name}")
+        return await self.store.transition(
+            job.id,
+            expect=JobState.NEEDS_ATTENTION,
+            to=JobState.RUNNING,
+            operation_name=operation_name,
+            error=None,
+            submitted_at=job.submitted_at or utcnow(),
+            message=f"reconciled by the user: operation {operation_name}",
+        )
 
     async def abandon(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
         if job.state.terminal:
             raise E.JobStateError(f"job {job.id} is already {job.state.value}")
-        return await self.store.transition(job.id, expect=job.state, to=JobState.ABANDONED,
-                                           message="abandoned by the user")
-
+        return await self.store.transition(
+            job.id, expect=job.state, to=JobState.ABANDONED, message="abandoned by the user"
+        )
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:

@@ -58,8 +58,14 @@ async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Findin
             out.append(Finding(name, True, f"balance: {await balance()}"))
         lc = offer.lifecycle
         if lc.deprecation_from and not lc.is_retired(_today()) and _today() >= lc.deprecation_from:
-            out.append(Finding(name, True, f"note: {offer.model} is deprecated since {lc.deprecation_from}; "
-                                           "Google may shut it down with little notice"))
+            out.append(
+                Finding(
+                    name,
+                    True,
+                    f"note: {offer.model} is deprecated since {lc.deprecation_from}; "
+                    "Google may shut it down with little notice",
+                )
+            )
     except E.VeokitError as exc:
         out.append(Finding(name, False, exc.message))
     finally:

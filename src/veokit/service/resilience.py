@@ -27,8 +27,12 @@ def resilience_from(settings: Settings, catalog: Catalog) -> Resilience:
                 limits[name.strip()] = parse_rate(text)
     failover = tuple(p.strip() for p in (settings.failover or "").split(",") if p.strip())
     return Resilience(
-        retry=RetryPolicy(max_attempts=settings.retry_attempts, base_s=settings.retry_base_s,
-                          cap_s=settings.retry_cap_s, max_server_delay_s=settings.retry_max_server_delay_s),
+        retry=RetryPolicy(
+            max_attempts=settings.retry_attempts,
+            base_s=settings.retry_base_s,
+            cap_s=settings.retry_cap_s,
+            max_server_delay_s=settings.retry_max_server_delay_s,
+        ),
         rate_limits=limits,
         max_in_flight=settings.max_in_flight,
         failover=failover,

@@ -24,10 +24,20 @@ from veokit.models.request import GenerateRequest
 
 # The emulator is a test double, not a place to spend money, so auto never picks it.
 CANDIDATES = ("vertex", "gemini", "kie", "fal", "replicate")
-CREDENTIALS = {"vertex": "VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
-               "gemini": "GEMINI_API_KEY", "kie": "KIE_API_KEY", "fal": "FAL_KEY", "replicate": "REPLICATE_API_TOKEN"}
-_FEATURE_FIELDS = {"image": "image to video", "last_frame": "first/last frame", "reference_images": "reference images",
-                   "video": "extension", "negative_prompt": "negative prompt"}
+CREDENTIALS = {
+    "vertex": "VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "kie": "KIE_API_KEY",
+    "fal": "FAL_KEY",
+    "replicate": "REPLICATE_API_TOKEN",
+}
+_FEATURE_FIELDS = {
+    "image": "image to video",
+    "last_frame": "first/last frame",
+    "reference_images": "reference images",
+    "video": "extension",
+    "negative_prompt": "negative prompt",
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,11 @@ class Route:
             return "excluded: " + "; ".join(c.reasons)
         assert best is not None and best.estimate is not None and c.estimate is not None
         if c is best:
-            ties = [o for o in self.candidates[1:] if o.eligible and o.estimate
-                    and o.estimate.total_usd == c.estimate.total_usd]
+            ties = [
+                o
+                for o in self.candidates[1:]
+                if o.eligible and o.estimate and o.estimate.total_usd == c.estimate.total_usd
+            ]
             if ties:
                 how = "preference" if c.provider in self.preference else "default order"
                 return f"chosen: cheapest (tied with {', '.join(t.provider for t in ties)}; {how} breaks the tie)"
@@ -87,13 +100,15 @@ def family_for(request: GenerateRequest, catalog: Catalog, settings: Settings) -
     family = catalog.family_of(model)
     known = sorted({o.model_family for o in catalog.offers})
     if family not in known:
-        raise ModelNotFound(f"model: {model!r} is neither a known model id nor a family ({', '.join(known)})",
-                            field="model", allowed=known)
+        raise ModelNotFound(
+            f"model: {model!r} is neither a known model id nor a family ({', '.join(known)})",
+            field="model",
+            allowed=known,
+        )
     return family
 
 
-def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *,
-          today: dt.date | None = None) -> Route:
+def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *, today: dt.date | None = None) -> Route:
     today = today or dt.date.today()
     family = family_for(request, catalog, settings)
     present = set(settings.credentials_present())
@@ -108,8 +123,15 @@ def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *,
     return Route(family, request, tuple(sorted(candidates, key=key)), preference)
 
 
-def _assess(provider: str, family: str, request: GenerateRequest, catalog: Catalog, settings: Settings,
-            today: dt.date, has_credentials: bool) -> Candidate:
+def _assess(
+    provider: str,
+    family: str,
+    request: GenerateRequest,
+    catalog: Catalog,
+    settings: Settings,
+    today: dt.date,
+    has_credentials: bool,
+) -> Candidate:
     offer = catalog.find_family(provider, family)
     if offer is None:
         return Candidate(provider, None, None, (f"does not sell {family}",))

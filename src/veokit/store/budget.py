@@ -44,8 +44,16 @@ class BudgetExceeded(VeokitError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, cap: str = "", limit_usd: float = 0.0, committed_usd: float = 0.0,
-                 estimate_usd: float = 0.0, **kw: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        cap: str = "",
+        limit_usd: float = 0.0,
+        committed_usd: float = 0.0,
+        estimate_usd: float = 0.0,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.cap = cap
         self.limit_usd = limit_usd
@@ -53,8 +61,13 @@ class BudgetExceeded(VeokitError):
         self.estimate_usd = estimate_usd
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "cap": self.cap, "limit_usd": self.limit_usd,
-                "committed_usd": self.committed_usd, "estimate_usd": self.estimate_usd}
+        return {
+            **super().to_dict(),
+            "cap": self.cap,
+            "limit_usd": self.limit_usd,
+            "committed_usd": self.committed_usd,
+            "estimate_usd": self.estimate_usd,
+        }
 
 
 @dataclass(frozen=True)
@@ -89,22 +102,37 @@ class BudgetCaps:
         if cap is not None and estimate_usd > cap + EPSILON_USD:
             raise BudgetExceeded(
                 f"budget: {job_id} is estimated at ${estimate_usd:.2f}, over the per-job cap of ${cap:.2f} "
-                "(VEOKIT_BUDGET_PER_JOB_USD)", cap="per_job", limit_usd=cap, estimate_usd=estimate_usd,
-                provider=provider)
+                "(VEOKIT_BUDGET_PER_JOB_USD)",
+                cap="per_job",
+                limit_usd=cap,
+                estimate_usd=estimate_usd,
+                provider=provider,
+            )
 
     def check_day(self, job: Job, *, day: str, committed_usd: float, committed_provider_usd: float) -> None:
         """The daily caps, given what the ledger already holds for ``day`` (all providers, and this one)."""
         est = job.estimate_usd
-        checks = [("daily", self.daily_usd, committed_usd, "VEOKIT_BUDGET_DAILY_USD", "today"),
-                  ("provider", self.provider_cap(job.provider), committed_provider_usd,
-                   "VEOKIT_BUDGET_PROVIDER_USD", f"on {job.provider} today")]
+        checks = [
+            ("daily", self.daily_usd, committed_usd, "VEOKIT_BUDGET_DAILY_USD", "today"),
+            (
+                "provider",
+                self.provider_cap(job.provider),
+                committed_provider_usd,
+                "VEOKIT_BUDGET_PROVIDER_USD",
+                f"on {job.provider} today",
+            ),
+        ]
         for kind, cap, committed, var, scope in checks:
             if cap is not None and committed + est > cap + EPSILON_USD:
                 raise BudgetExceeded(
                     f"budget: {job.id} (${est:.2f}) would exceed the {kind} cap of ${cap:.2f} ({var}); "
                     f"${committed:.2f} is already spent or reserved {scope} ({day} UTC). The job stays queued",
-                    cap=kind, limit_usd=cap, committed_usd=round(committed, 4), estimate_usd=est,
-                    provider=job.provider)
+                    cap=kind,
+                    limit_usd=cap,
+                    committed_usd=round(committed, 4),
+                    estimate_usd=est,
+                    provider=job.provider,
+                )
 
 
 class LedgerStatus(enum.StrEnum):
@@ -197,8 +225,18 @@ def fold_spend(groups: list[tuple[str, str, str, str, int, float]]) -> list[Spen
         slot["n"] += count
         if status == L.RELEASED:
             slot["released"] += count
-    rows = [SpendRow(day, provider, model, int(v["n"]), round(v[L.SPENT], 4), round(v[L.RESERVED], 4),
-                     round(v[L.UNKNOWN], 4), int(v["released"]))
-            for (day, provider, model), v in acc.items()]
+    rows = [
+        SpendRow(
+            day,
+            provider,
+            model,
+            int(v["n"]),
+            round(v[L.SPENT], 4),
+            round(v[L.RESERVED], 4),
+            round(v[L.UNKNOWN], 4),
+            int(v["released"]),
+        )
+        for (day, provider, model), v in acc.items()
+    ]
     rows.sort(key=lambda r: (r.day, r.provider, r.model), reverse=True)
     return rows

@@ -40,15 +40,33 @@ class FencedStore:
     def wrap(cls, store: JobStore) -> FencedStore:
         return store if isinstance(store, FencedStore) else cls(store)
 
-    async def transition(self, job_id: str, *, expect: JobState | Iterable[JobState], to: JobState,
-                         message: str = "", fence: int | None = None, **fields: Any) -> Job:
-        return await self.inner.transition(job_id, expect=expect, to=to, message=message,
-                                           fence=_FENCE.get() if fence is None else fence, **fields)
+    async def transition(
+        self,
+        job_id: str,
+        *,
+        expect: JobState | Iterable[JobState],
+        to: JobState,
+        message: str = "",
+        fence: int | None = None,
+        **fields: Any,
+    ) -> Job:
+        return await self.inner.transition(
+            job_id, expect=expect, to=to, message=message, fence=_FENCE.get() if fence is None else fence, **fields
+        )
 
-    async def begin_submit(self, job_id: str, *, caps: BudgetCaps | None = None, fence: int | None = None,
-                           message: str = "", now: dt.datetime | None = None, **fields: Any) -> Job:
-        return await self.inner.begin_submit(job_id, caps=caps, fence=_FENCE.get() if fence is None else fence,
-                                             message=message, now=now, **fields)
+    async def begin_submit(
+        self,
+        job_id: str,
+        *,
+        caps: BudgetCaps | None = None,
+        fence: int | None = None,
+        message: str = "",
+        now: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Job:
+        return await self.inner.begin_submit(
+            job_id, caps=caps, fence=_FENCE.get() if fence is None else fence, message=message, now=now, **fields
+        )
 
     # Everything else passes through unchanged.
     async def open(self) -> None:
@@ -72,17 +90,35 @@ class FencedStore:
     async def list(self, *, states: Iterable[JobState] | None = None, limit: int = 100) -> builtins.list[Job]:
         return await self.inner.list(states=states, limit=limit)
 
-    async def claim(self, owner: str, *, lease_s: float, limit: int = 1, job_ids: Iterable[str] | None = None,
-                    now: dt.datetime | None = None, take_over: str | None = None) -> builtins.list[Job]:
-        return await self.inner.claim(owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=now,
-                                      take_over=take_over)
+    async def claim(
+        self,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int = 1,
+        job_ids: Iterable[str] | None = None,
+        now: dt.datetime | None = None,
+        take_over: str | None = None,
+    ) -> builtins.list[Job]:
+        return await self.inner.claim(
+            owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=now, take_over=take_over
+        )
 
-    async def renew(self, owner: str, leases: Mapping[str, int], *, lease_s: float,
-                    now: dt.datetime | None = None) -> set[str]:
+    async def renew(
+        self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
+    ) -> set[str]:
         return await self.inner.renew(owner, leases, lease_s=lease_s, now=now)
 
-    async def release(self, job_id: str, *, fence: int, delay_s: float = 0.0, message: str = "",
-                      error: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Job:
+    async def release(
+        self,
+        job_id: str,
+        *,
+        fence: int,
+        delay_s: float = 0.0,
+        message: str = "",
+        error: dict[str, Any] | None = None,
+        now: dt.datetime | None = None,
+    ) -> Job:
         return await self.inner.release(job_id, fence=fence, delay_s=delay_s, message=message, error=error, now=now)
 
     async def spend(self, *, since: str | None = None) -> SpendSummary:

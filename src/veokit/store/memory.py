@@ -122,8 +122,12 @@ class MemoryJobStore:
             if caps is not None:
                 caps.check_job(job.id, job.estimate_usd, job.provider)
                 if caps.needs_ledger:
-                    caps.check_day(job, day=day, committed_usd=self._committed(day),
-                                   committed_provider_usd=self._committed(day, job.provider))
+                    caps.check_day(
+                        job,
+                        day=day,
+                        committed_usd=self._committed(day),
+                        committed_provider_usd=self._committed(day, job.provider),
+                    )
             return self._apply(job_id, S.SUBMITTING, values, message, day)
 
     def _check(self, job_id: str, expected: tuple[JobState, ...], fence: int | None) -> Job:
@@ -151,8 +155,17 @@ class MemoryJobStore:
         if change is None:
             return
         if change == budget.RESERVE:
-            rows.append(_LedgerRow(len(rows) + 1, day, job.provider, job.model, job.estimate_usd, job.estimate_usd,
-                                   LedgerStatus.RESERVED))
+            rows.append(
+                _LedgerRow(
+                    len(rows) + 1,
+                    day,
+                    job.provider,
+                    job.model,
+                    job.estimate_usd,
+                    job.estimate_usd,
+                    LedgerStatus.RESERVED,
+                )
+            )
             return
         assert isinstance(change, budget.Settle)
         for i, row in enumerate(rows):
@@ -161,8 +174,12 @@ class MemoryJobStore:
                 rows[i] = replace(row, status=change.to, amount_usd=amount)
 
     def _committed(self, day: str, provider: str | None = None) -> float:
-        return sum(r.amount_usd for rows in self._ledger.values() for r in rows
-                   if r.day == day and provider in (None, r.provider))
+        return sum(
+            r.amount_usd
+            for rows in self._ledger.values()
+            for r in rows
+            if r.day == day and provider in (None, r.provider)
+        )
 
     async def spend(self, *, since: str | None = None) -> SpendSummary:
         async with self._lock:
@@ -193,23 +210,43 @@ class MemoryJobStore:
         only = None if job_ids is None else set(job_ids)
         async with self._lock:
             free = sorted(
-                (j for j in self._jobs.values()
-                 if j.state in lease_rules.CLAIMABLE and (only is None or j.id in only)
-                 and (j.lease_expires_at is None or j.lease_expires_at <= at
-                      or (take_over is not None and j.lease_owner == take_over))),
+                (
+                    j
+                    for j in self._jobs.values()
+                    if j.state in lease_rules.CLAIMABLE
+                    and (only is None or j.id in only)
+                    and (
+                        j.lease_expires_at is None
+                        or j.lease_expires_at <= at
+                        or (take_over is not None and j.lease_owner == take_over)
+                    )
+                ),
                 key=lambda j: (j.created_at, j.id),
             )[:limit]
             stamp = utcnow()
             claimed = []
             for job in free:
-                taken = clone(job.model_copy(update={
-                    "lease_owner": owner, "lease_token": job.lease_token + 1,
-                    "lease_expires_at": lease_rules.until(at, lease_s), "updated_at": stamp}))
+                taken = clone(
+                    job.model_copy(
+                        update={
+                            "lease_owner": owner,
+                            "lease_token": job.lease_token + 1,
+                            "lease_expires_at": lease_rules.until(at, lease_s),
+                            "updated_at": stamp,
+                        }
+                    )
+                )
                 self._jobs[job.id] = taken
                 if job.lease_owner is not None:
-                    self._events[job.id].append(JobEvent(job_id=job.id, at=stamp, from_state=job.state,
-                                                         to_state=job.state,
-                                                         message=lease_rules.takeover_message(job.lease_owner, owner)))
+                    self._events[job.id].append(
+                        JobEvent(
+                            job_id=job.id,
+                            at=stamp,
+                            from_state=job.state,
+                            to_state=job.state,
+                            message=lease_rules.takeover_message(job.lease_owner, owner),
+                        )
+                    )
                 claimed.append(clone(taken))
             return claimed
 
@@ -249,14 +286,22 @@ class MemoryJobStore:
             if job.state.terminal:
                 return clone(job)
             stamp = utcnow()
-            released = clone(job.model_copy(update={
-                "lease_owner": None, "lease_token": job.lease_token + 1,
-                "lease_expires_at": lease_rules.until(at, delay_s) if delay_s > 0 else None,
-                "updated_at": stamp, **extra}))
+            released = clone(
+                job.model_copy(
+                    update={
+                        "lease_owner": None,
+                        "lease_token": job.lease_token + 1,
+                        "lease_expires_at": lease_rules.until(at, delay_s) if delay_s > 0 else None,
+                        "updated_at": stamp,
+                        **extra,
+                    }
+                )
+            )
             self._jobs[job_id] = released
             if message:
-                self._events[job_id].append(JobEvent(job_id=job_id, at=stamp, from_state=job.state,
-                                                     to_state=job.state, message=message))
+                self._events[job_id].append(
+                    JobEvent(job_id=job_id, at=stamp, from_state=job.state, to_state=job.state, message=message)
+                )
             return clone(released)
 
     # -- look-ups -------------------------------------------------------------------------------------------

@@ -51,8 +51,9 @@ class SqlJobStore:
         # Long-lived PostgreSQL workers outlive server restarts and idle-connection reapers: test before use.
         # pool_timeout: a worker with thousands of jobs may queue for a connection; a write that gives up
         # after a paid submit would lose its operation name, so wait long rather than fail fast.
-        engine = create_async_engine(self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite,
-                                     pool_timeout=POOL_TIMEOUT_S)
+        engine = create_async_engine(
+            self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite, pool_timeout=POOL_TIMEOUT_S
+        )
         if is_sqlite:
             sqlite.configure(engine)
         writer = engine.execution_options(**{sqlite.WRITE: True})
@@ -91,8 +92,13 @@ class SqlJobStore:
                 async with conn.begin_nested():
                     await conn.execute(sa.insert(jobs).values(codec.job_to_row(job)))
             except IntegrityError:
-                found = None if job.client_key is None else (
-                    await conn.execute(sa.select(jobs).where(jobs.c.client_key == job.client_key))).mappings().first()
+                found = (
+                    None
+                    if job.client_key is None
+                    else (await conn.execute(sa.select(jobs).where(jobs.c.client_key == job.client_key)))
+                    .mappings()
+                    .first()
+                )
                 if found is None:
                     raise JobStateError(f"job {job.id} already exists") from None
                 return codec.row_to_job(found), False
@@ -132,8 +138,9 @@ class SqlJobStore:
         rules.check_allowed(job_id, expected, to)
         values = rules.validate_fields(fields)
         async with self._write() as conn:
-            return await self._transition(conn, job_id, expected, to, message, fence, values,
-                                          budget.budget_day(utcnow()))
+            return await self._transition(
+                conn, job_id, expected, to, message, fence, values, budget.budget_day(utcnow())
+            )
 
     async def begin_submit(
         self,
@@ -159,12 +166,25 @@ class SqlJobStore:
             if caps is not None:
                 caps.check_job(job.id, job.estimate_usd, job.provider)
                 if caps.needs_ledger:
-                    caps.check_day(job, day=day, committed_usd=await sql_ledger.committed(conn, day),
-                                   committed_provider_usd=await sql_ledger.committed(conn, day, job.provider))
+                    caps.check_day(
+                        job,
+                        day=day,
+                        committed_usd=await sql_ledger.committed(conn, day),
+                        committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
+                    )
             return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
 
-    async def _transition(self, conn: AsyncConnection, job_id: str, expected: tuple[JobState, ...], to: JobState,
-                          message: str, fence: int | None, values: dict[str, Any], day: str) -> Job:
+    async def _transition(
+        self,
+        conn: AsyncConnection,
+        job_id: str,
+        expected: tuple[JobState, ...],
+        to: JobState,
+        message: str,
+        fence: int | None,
+        values: dict[str, Any],
+        day: str,
+    ) -> Job:
         now = utcnow()
         row = codec.fields_to_values(rules.changes(to, values, now))
         # The event needs the state we left. With one expected state that is known; with several, read it
@@ -200,8 +220,9 @@ class SqlJobStore:
         lease_rules.check_claim(owner, lease_s, limit)
         at = lease_rules.current_time(now)
         async with self._write() as conn:
-            return await sql_leases.claim(conn, owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=at,
-                                          take_over=take_over)
+            return await sql_leases.claim(
+                conn, owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=at, take_over=take_over
+            )
 
     async def renew(
         self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
@@ -227,15 +248,16 @@ class SqlJobStore:
         lease_rules.check_seconds("delay_s", delay_s, allow_zero=True)
         at = lease_rules.current_time(now)
         async with self._write() as conn:
-            return await sql_leases.release(conn, job_id, fence=fence, delay_s=delay_s, message=message, error=error,
-                                            now=at)
+            return await sql_leases.release(
+                conn, job_id, fence=fence, delay_s=delay_s, message=message, error=error, now=at
+            )
 
     # -- look-ups -------------------------------------------------------------------------------------------
     async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
         ids = list(dict.fromkeys(job_ids))
         found: dict[str, Job] = {}
         for start in range(0, len(ids), _IDS_CHUNK):
-            chunk = ids[start:start + _IDS_CHUNK]
+            chunk = ids[start : start + _IDS_CHUNK]
             found.update((j.id, j) for j in await self._select_jobs(sa.select(jobs).where(jobs.c.id.in_(chunk))))
         return [found[i] for i in ids if i in found]
 

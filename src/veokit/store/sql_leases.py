@@ -35,12 +35,24 @@ def _claimable(now: dt.datetime, take_over: str | None) -> sa.ColumnElement[bool
     return sa.and_(jobs.c.state.in_([s.value for s in lease_rules.CLAIMABLE]), sa.or_(*free))
 
 
-async def claim(conn: AsyncConnection, owner: str, *, lease_s: float, limit: int, job_ids: Iterable[str] | None,
-                now: dt.datetime, take_over: str | None = None) -> builtins.list[Job]:
+async def claim(
+    conn: AsyncConnection,
+    owner: str,
+    *,
+    lease_s: float,
+    limit: int,
+    job_ids: Iterable[str] | None,
+    now: dt.datetime,
+    take_over: str | None = None,
+) -> builtins.list[Job]:
     if limit == 0:
         return []
-    pick = (sa.select(jobs.c.id, jobs.c.state, jobs.c.lease_owner).where(_claimable(now, take_over))
-            .order_by(jobs.c.created_at, jobs.c.id).limit(limit))
+    pick = (
+        sa.select(jobs.c.id, jobs.c.state, jobs.c.lease_owner)
+        .where(_claimable(now, take_over))
+        .order_by(jobs.c.created_at, jobs.c.id)
+        .limit(limit)
+    )
     if job_ids is not None:
         pick = pick.where(jobs.c.id.in_(list(job_ids)))
     if conn.dialect.name == "postgresql":
@@ -49,58 +61,86 @@ async def claim(conn: AsyncConnection, owner: str, *, lease_s: float, limit: int
     if not picked:
         return []
     stamp = utcnow()
-    take = (sa.update(jobs)
-            .where(jobs.c.id.in_([p.id for p in picked]), _claimable(now, take_over))
-            .values(lease_owner=owner, lease_token=jobs.c.lease_token + 1,
-                    lease_expires_at=lease_rules.until(now, lease_s), updated_at=stamp)
-            .returning(jobs))
+    take = (
+        sa.update(jobs)
+        .where(jobs.c.id.in_([p.id for p in picked]), _claimable(now, take_over))
+        .values(
+            lease_owner=owner,
+            lease_token=jobs.c.lease_token + 1,
+            lease_expires_at=lease_rules.until(now, lease_s),
+            updated_at=stamp,
+        )
+        .returning(jobs)
+    )
     claimed = [codec.row_to_job(r) for r in (await conn.execute(take)).mappings()]
     got = {j.id for j in claimed}
-    takeovers = [codec.event_row(p.id, stamp, JobState(p.state), JobState(p.state),
-                                 lease_rules.takeover_message(p.lease_owner, owner))
-                 for p in picked if p.lease_owner is not None and p.id in got]
+    takeovers = [
+        codec.event_row(
+            p.id, stamp, JobState(p.state), JobState(p.state), lease_rules.takeover_message(p.lease_owner, owner)
+        )
+        for p in picked
+        if p.lease_owner is not None and p.id in got
+    ]
     if takeovers:
         await conn.execute(sa.insert(job_events), takeovers)
     claimed.sort(key=lambda j: (j.created_at, j.id))
     return claimed
 
 
-async def renew(conn: AsyncConnection, owner: str, leases: Mapping[str, int], *, lease_s: float,
-                now: dt.datetime) -> set[str]:
+async def renew(
+    conn: AsyncConnection, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime
+) -> set[str]:
     expires = lease_rules.until(now, lease_s)
     kept: set[str] = set()
     pairs = list(leases.items())
     for start in range(0, len(pairs), _RENEW_CHUNK):
-        chunk = pairs[start:start + _RENEW_CHUNK]
+        chunk = pairs[start : start + _RENEW_CHUNK]
         held = sa.or_(*(sa.and_(jobs.c.id == job_id, jobs.c.lease_token == token) for job_id, token in chunk))
         # updated_at stays: a heartbeat is not a change anyone reading the job cares about.
-        result = await conn.execute(sa.update(jobs).where(jobs.c.lease_owner == owner, held)
-                                    .values(lease_expires_at=expires).returning(jobs.c.id))
+        result = await conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.lease_owner == owner, held)
+            .values(lease_expires_at=expires)
+            .returning(jobs.c.id)
+        )
         kept.update(result.scalars())
     return set(leases) - kept
 
 
-async def release(conn: AsyncConnection, job_id: str, *, fence: int, delay_s: float, message: str,
-                  error: dict[str, Any] | None, now: dt.datetime) -> Job:
+async def release(
+    conn: AsyncConnection,
+    job_id: str,
+    *,
+    fence: int,
+    delay_s: float,
+    message: str,
+    error: dict[str, Any] | None,
+    now: dt.datetime,
+) -> Job:
     # FOR UPDATE (PostgreSQL; SQLite holds the write lock already): nobody can claim between check and update.
     row = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update())).mappings().first()
     current = None if row is None else codec.row_to_job(row)
     if current is None or current.lease_token != fence:
-        raise rules.mismatch_error(job_id, current, lease_rules.CLAIMABLE if current is None else (current.state,),
-                                   fence)
+        raise rules.mismatch_error(
+            job_id, current, lease_rules.CLAIMABLE if current is None else (current.state,), fence
+        )
     if current.state.terminal:
         return current
     stamp = utcnow()
     values: dict[str, Any] = {
-        "lease_owner": None, "lease_token": jobs.c.lease_token + 1, "updated_at": stamp,
+        "lease_owner": None,
+        "lease_token": jobs.c.lease_token + 1,
+        "updated_at": stamp,
         "lease_expires_at": lease_rules.until(now, delay_s) if delay_s > 0 else None,
     }
     if error is not None:
         values.update(codec.fields_to_values(rules.validate_fields({"error": error})))
-    result = await conn.execute(sa.update(jobs).where(jobs.c.id == job_id, jobs.c.lease_token == fence)
-                                .values(values).returning(jobs))
+    result = await conn.execute(
+        sa.update(jobs).where(jobs.c.id == job_id, jobs.c.lease_token == fence).values(values).returning(jobs)
+    )
     updated = result.mappings().one()
     if message:
-        await conn.execute(sa.insert(job_events).values(
-            codec.event_row(job_id, stamp, current.state, current.state, message)))
+        await conn.execute(
+            sa.insert(job_events).values(codec.event_row(job_id, stamp, current.state, current.state, message))
+        )
     return codec.row_to_job(updated)

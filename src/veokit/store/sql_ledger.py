@@ -44,9 +44,17 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
         # One statement (INSERT … SELECT) numbers and inserts the row. No two transactions can reserve for one
         # job at once: only the winner of queued → submitting gets here.
         seq = sa.select(sa.func.coalesce(sa.func.max(ledger.seq), 0) + 1).where(ledger.job_id == job.id)
-        row = {"job_id": job.id, "day": day, "provider": job.provider, "model": job.model,
-               "estimate_usd": job.estimate_usd, "amount_usd": job.estimate_usd,
-               "status": LedgerStatus.RESERVED.value, "created_at": now, "updated_at": now}
+        row = {
+            "job_id": job.id,
+            "day": day,
+            "provider": job.provider,
+            "model": job.model,
+            "estimate_usd": job.estimate_usd,
+            "amount_usd": job.estimate_usd,
+            "status": LedgerStatus.RESERVED.value,
+            "created_at": now,
+            "updated_at": now,
+        }
         columns = [budget_ledger.c[name] for name in row]
         literals = [sa.literal(v, type_=budget_ledger.c[name].type) for name, v in row.items()]
         select = sa.select(*literals, seq.scalar_subquery())
@@ -64,15 +72,22 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
 
 
 async def spend(conn: AsyncConnection, since: str | None) -> budget.SpendSummary:
-    query = (
-        sa.select(ledger.day, ledger.provider, ledger.model, ledger.status, sa.func.count(),
-                  sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0))
-        .group_by(ledger.day, ledger.provider, ledger.model, ledger.status)
-    )
+    query = sa.select(
+        ledger.day,
+        ledger.provider,
+        ledger.model,
+        ledger.status,
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0),
+    ).group_by(ledger.day, ledger.provider, ledger.model, ledger.status)
     if since is not None:
         query = query.where(ledger.day >= since)
     groups = [(str(d), str(p), str(m), str(s), int(n), float(a)) for d, p, m, s, n, a in await conn.execute(query)]
-    queued = (await conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(jobs.c.estimate_usd), 0.0))
-        .where(jobs.c.state == JobState.QUEUED.value))).one()
+    queued = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(jobs.c.estimate_usd), 0.0)).where(
+                jobs.c.state == JobState.QUEUED.value
+            )
+        )
+    ).one()
     return budget.SpendSummary(budget.fold_spend(groups), int(queued[0]), round(float(queued[1]), 4))

@@ -92,8 +92,16 @@ def render_mp4(spec: RenderSpec, out: pathlib.Path) -> None:
             enc.write_video(yuv)
 
 
-def render_large_mp4(out: pathlib.Path, min_bytes: int, width: int = 1920, height: int = 1080, seed: int = 0,
-                     *, duration_s: float | None = None, audio: bool = False) -> int:
+def render_large_mp4(
+    out: pathlib.Path,
+    min_bytes: int,
+    width: int = 1920,
+    height: int = 1080,
+    seed: int = 0,
+    *,
+    duration_s: float | None = None,
+    audio: bool = False,
+) -> int:
     """Write a valid, noise-filled MP4 of at least ``min_bytes``; returns its size.
 
     Rather than predicting a frame count, encoding simply stops once the muxed sample bytes
@@ -103,8 +111,9 @@ def render_large_mp4(out: pathlib.Path, min_bytes: int, width: int = 1920, heigh
     """
     if min_bytes < 0:
         raise ValueError("min_bytes must be >= 0")
-    spec = RenderSpec(prompt="", width=width, height=height, duration_s=duration_s or 1.0, audio=audio,
-                      seed=seed, noise=True)
+    spec = RenderSpec(
+        prompt="", width=width, height=height, duration_s=duration_s or 1.0, audio=audio, seed=seed, noise=True
+    )
     frames = spec.n_frames if duration_s is not None else None
     out = pathlib.Path(out)
     with _atomic_path(out) as tmp, _Encoder(tmp, spec) as enc:
