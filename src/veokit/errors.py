@@ -5,7 +5,8 @@
     ├── InvalidRequest .......................... caught before any network call, or a 400 from the provider
     │   ├── ModelNotFound ....................... unknown model id (404)
     │   │   └── ModelRetired .................... the model was shut down; names the replacement
-    │   └── InputTooLarge / UnsupportedMedia .... local files we refuse to send
+    │   ├── InputTooLarge / UnsupportedMedia .... local files we refuse to send
+    │   └── StoryboardError ..................... a storyboard that cannot be planned; names file, line and shot
     ├── ProviderError ........................... the provider answered, and it was not a success
     │   ├── AuthenticationError ................. 401, bad/expired credentials (never retryable)
     │   ├── PermissionDenied .................... 403
@@ -130,6 +131,30 @@ class InputTooLarge(InvalidRequest):
 
 class UnsupportedMedia(InvalidRequest):
     pass
+
+
+class StoryboardError(InvalidRequest):
+    """One problem in a storyboard file: ``line`` (1-based, when known) and ``shot`` (its id) say where.
+
+    ``problems`` holds every problem found in the same pass (this one first), so a surface can list them
+    all; the message is the first one's line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        shot: str | None = None,
+        problems: tuple[StoryboardError, ...] = (),
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.line = line
+        self.shot = shot
+        self.problems: tuple[StoryboardError, ...] = problems or (self,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "line": self.line, "shot": self.shot}
 
 
 class ProviderError(VeokitError):

@@ -66,6 +66,10 @@ class Offer(BaseModel):
     needs_8s: list[str] = Field(default_factory=list)
     resolution_aspects: dict[str, list[str]] = Field(default_factory=dict)
     extension_resolutions: list[str] | None = None
+    # One extension step adds this much to a video of at most max_extension_input_s (Veo 3.1: 7 s onto at most
+    # 141 s, so a chain ends at 148 s [VEO]); storyboards plan extension chains against these.
+    extension_adds_s: int = 7
+    max_extension_input_s: float = 141.0
     audio: Literal["optional", "always", "none"]
     features: list[str]
     max_reference_images: int = 0
