@@ -62,12 +62,12 @@ def _dialogue(board: Storyboard, lines: tuple[DialogueLine, ...], duration_s: fl
         if line.at is not None:
             nxt = lines[i + 1].at if i + 1 < len(lines) else None
             end = nxt if nxt is not None else duration_s
-            said = f"[{_clock(line.at)}-{_clock(end)}] {said}"
+            said = f"[{timestamp(line.at)}-{timestamp(end)}] {said}"
         out.append(said)
     return out
 
 
-def _clock(seconds: float) -> str:
+def timestamp(seconds: float) -> str:
     """00:02, or 00:02.5 for a time between whole seconds."""
     minutes, secs = divmod(seconds, 60)
     whole = f"{int(minutes):02d}:{int(secs):02d}"
