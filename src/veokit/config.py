@@ -1,18 +1,25 @@
 """Settings from (highest first) arguments, environment (VEOKIT_*), ``.env``, then a TOML config file.
 
 The config file is ``$VEOKIT_CONFIG`` or ``<user config dir>/veokit/config.toml``; keys are the field
-names below (``provider = "vertex"``, ``vertex_project = "my-proj"``). Problems are reported all at once,
+names (``provider = "vertex"``, ``vertex_project = "my-proj"``). Problems are reported all at once,
 one line each, naming the variable.
+
+The fields below are veokit's own. Each provider declares its own (credentials, endpoints) in its module, as
+a :class:`~veokit.providers.spec.ProviderSettings` class; :class:`Settings` inherits all of them (see
+:func:`veokit.providers.registry.settings_base`), so ``VEOKIT_KIE_BASE_URL``, ``KIE_API_KEY``, the
+``kie_api_key`` TOML key and ``load_settings(kie_api_key=...)`` work as if declared here, and adding a
+provider never edits this file. Code reads a provider's fields through its typed view,
+``spec.view(settings)``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,16 +28,35 @@ from pydantic_settings import (
 )
 
 from veokit.errors import ConfigError
+from veokit.providers import registry
+from veokit.resilience.gate import parse_rate
 
-PROVIDERS = ("vertex", "gemini", "emulator", "kie", "fal", "replicate")
+PROVIDERS = registry.names()
 AUTO = "auto"  # --provider auto: the cheapest provider with credentials that supports the request
+
+if TYPE_CHECKING:
+    from veokit.providers.spec import ProviderSettings as _ProviderFields
+else:
+    _ProviderFields = registry.settings_base()
 
 
 def config_file() -> Path:
     return Path(os.environ.get("VEOKIT_CONFIG") or Path(platformdirs.user_config_dir("veokit")) / "config.toml")
 
 
-class Settings(BaseSettings):
+def provider_list(text: str | None) -> tuple[str, ...]:
+    """``"vertex, gemini"`` → ``("vertex", "gemini")``."""
+    return tuple(p for p in (text or "").replace(" ", "").split(",") if p)
+
+
+def _known(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [p for p in names if p not in PROVIDERS]
+    if unknown:
+        raise ValueError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+    return names
+
+
+class Settings(_ProviderFields):
     model_config = SettingsConfigDict(env_prefix="VEOKIT_", env_file=".env", extra="ignore", populate_by_name=True)
 
     provider: str | None = None
@@ -64,40 +90,6 @@ class Settings(BaseSettings):
     failover_on_filter: bool = False
     retry_filtered: int = 0  # resubmit RAI-filtered results this many times (each try is billed)
 
-    vertex_project: str | None = Field(
-        default=None, validation_alias=AliasChoices("VEOKIT_VERTEX_PROJECT", "vertex_project", "GOOGLE_CLOUD_PROJECT")
-    )
-    vertex_location: str = Field(
-        default="us-central1",
-        validation_alias=AliasChoices("VEOKIT_VERTEX_LOCATION", "vertex_location", "GOOGLE_CLOUD_LOCATION"),
-    )
-    vertex_base_url: str | None = None
-    vertex_storage_base_url: str | None = None
-    vertex_api_key: SecretStr | None = None
-    vertex_access_token: SecretStr | None = None
-    vertex_quota_project: str | None = None
-
-    gemini_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("VEOKIT_GEMINI_API_KEY", "gemini_api_key", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    )
-    gemini_base_url: str | None = None
-
-    # Task-based resellers. Base URLs point them at a proxy or at `veokit emulator`.
-    kie_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("VEOKIT_KIE_API_KEY", "kie_api_key", "KIE_API_KEY")
-    )
-    kie_base_url: str | None = None
-    kie_upload_base_url: str | None = None  # default: kie_base_url when set, else Kie's upload host
-    fal_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("VEOKIT_FAL_KEY", "fal_key", "FAL_KEY")
-    )
-    fal_base_url: str | None = None
-    replicate_api_token: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("VEOKIT_REPLICATE_API_TOKEN", "replicate_api_token", "REPLICATE_API_TOKEN"),
-    )
-    replicate_base_url: str | None = None
     # --provider auto breaks price ties in this order, e.g. "kie,vertex" (see veokit.service.routing).
     provider_preference: str | None = None
 
@@ -108,17 +100,34 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown provider {v!r}; choose one of {', '.join((*PROVIDERS, AUTO))}")
         return v
 
-    @field_validator("provider_preference")
+    @field_validator("provider_preference", "failover")
     @classmethod
     def _known_providers(cls, v: str | None) -> str | None:
-        unknown = [p for p in (v or "").replace(" ", "").split(",") if p and p not in PROVIDERS]
-        if unknown:
-            raise ValueError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+        _known(provider_list(v))
+        return v
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, v: str | None) -> str | None:
+        if v is not None:
+            _rate(v)
+        return v
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(cls, v: str | None) -> str | None:
+        if v is not None:
+            for rate in parse_provider_rates(v).values():
+                _rate(rate)
         return v
 
     @property
     def preference(self) -> tuple[str, ...]:
-        return tuple(p for p in (self.provider_preference or "").replace(" ", "").split(",") if p)
+        return provider_list(self.provider_preference)
+
+    @property
+    def failover_order(self) -> tuple[str, ...]:
+        return provider_list(self.failover)
 
     @field_validator("budget_per_job_usd", "budget_daily_usd")
     @classmethod
@@ -176,20 +185,7 @@ class Settings(BaseSettings):
 
     def credentials_present(self) -> list[str]:
         """Providers the user has credentials for, in preference order."""
-        found = []
-        if (
-            self.vertex_api_key
-            or self.vertex_access_token
-            or self.vertex_project
-            or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        ):
-            found.append("vertex")
-        if self.gemini_api_key:
-            found.append("gemini")
-        for name, secret in (("kie", self.kie_api_key), ("fal", self.fal_key), ("replicate", self.replicate_api_token)):
-            if secret is not None and secret.get_secret_value():
-                found.append(name)
-        return found
+        return registry.configured(self)
 
 
 def parse_provider_amounts(text: str) -> dict[str, float]:
@@ -208,6 +204,30 @@ def parse_provider_amounts(text: str) -> dict[str, float]:
                 f'{part!r} is not PROVIDER=USD (providers: {", ".join(PROVIDERS)}), e.g. "vertex=20,gemini=5"'
             )
         out[name] = value
+    return out
+
+
+def _rate(text: str) -> None:
+    if text.strip().lower() != "off":
+        try:
+            parse_rate(text)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+
+
+def parse_provider_rates(text: str) -> dict[str, str]:
+    """``"vertex=30/min, gemini=off"`` → ``{"vertex": "30/min", "gemini": "off"}``; ValueError naming the bad
+    part. The rates themselves are parsed by :func:`veokit.resilience.gate.parse_rate`."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, rate = (x.strip() for x in part.partition("="))
+        if not sep or name not in PROVIDERS or not rate:
+            raise ValueError(
+                f'{part!r} is not PROVIDER=RATE (providers: {", ".join(PROVIDERS)}), e.g. "vertex=30/min,gemini=off"'
+            )
+        out[name] = rate
     return out
 
 

@@ -103,3 +103,9 @@ def test_emulator_rejects_a_bad_fault_flag(tmp_path: Path) -> None:
     assert p.returncode == 2 and "ROUTE:KIND" in p.stderr
     p = veokit(tmp_path, "emulator", "--fault", "upload:http:500")
     assert p.returncode == 2 and "route must be one of" in p.stderr
+
+
+def test_doctor_checks_the_in_process_emulator_like_any_provider(tmp_path: Path) -> None:
+    p = veokit(tmp_path, "doctor", "--provider", "emulator")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok  emulator: credentials accepted; veo-3.1-fast-generate-001 available" in p.stdout

@@ -27,7 +27,7 @@ from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 from veokit.providers import kie_wire as W
 from veokit.providers.base import OpState
 from veokit.providers.kie import KieProvider
-from veokit.providers.kie_callback import callback_app, signature
+from veokit.server.kie_callback import callback_app, signature
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 

@@ -40,6 +40,7 @@ from veokit.models.catalog import Catalog, Estimate, default_catalog
 from veokit.models.job import Job, JobState
 from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 from veokit.service.client import VeoClient
+from veokit.service.providers import durable, specs
 
 DEFAULT_WAIT_S = 120.0
 MAX_WAIT_S = 600.0
@@ -74,10 +75,23 @@ def _models_help(catalog: Catalog, today: dt.date) -> str:
 MODEL_HELP = "Model id; default: the configured model or the provider's default. Live models: " + _models_help(
     default_catalog(), dt.date.today()
 )
-PROVIDER_HELP = (
-    f"One of {', '.join(PROVIDERS)} (emulator: an offline test double making synthetic videos, "
-    "only when the user asks for it); default: the configured provider"
-)
+
+
+def _providers_help() -> str:
+    offline = [f"{s.name}: {s.title}, only when the user asks for it" for s in specs() if not s.real_money]
+    return f"One of {', '.join(PROVIDERS)} ({'; '.join(offline)}); default: the configured provider"
+
+
+def _options_help() -> str:
+    """Every provider's own options, from the registry: a model can only use what it is told exists."""
+    parts = [f"{s.name}: " + "; ".join(o.describe() for o in s.options) for s in specs() if s.options and s.real_money]
+    return (
+        'Provider-specific settings as {name: value}, e.g. {"enableTranslation": false}; only the provider\'s own '
+        "options are accepted and an unknown one is an error naming those it takes. " + " | ".join(parts)
+    )
+
+
+PROVIDER_HELP = _providers_help()
 
 Prompt = Annotated[
     str,
@@ -106,6 +120,7 @@ Samples = Annotated[int, "Videos to generate from this request, 1 to 4 (default 
 NoAudio = Annotated[bool, "True for a silent video (cheaper on some models). Default: with sound."]
 ModelId = Annotated[str | None, MODEL_HELP]
 ProviderName = Annotated[str | None, PROVIDER_HELP]
+Options = Annotated[dict[str, Any] | None, _options_help()]
 JobId = Annotated[str, "The job id a previous tool returned (job_…)."]
 
 
@@ -193,6 +208,7 @@ class VideoToolkit:
         no_audio: bool,
         model: str | None,
         provider: str | None,
+        options: dict[str, Any] | None,
     ) -> tuple[GenerateRequest, str, Estimate]:
         """Read the images, validate against the catalog and price: no network, no spend."""
         if last_frame and not first_frame:
@@ -220,6 +236,7 @@ class VideoToolkit:
             seed=seed,
             sample_count=samples,
             generate_audio=False if no_audio else None,
+            options=options or {},
             **images,
         )
         return self._price(request, provider)
@@ -273,6 +290,7 @@ class VideoToolkit:
         no_audio: NoAudio = False,
         model: ModelId = None,
         provider: ProviderName = None,
+        options: Options = None,
     ) -> ToolResult:
         """Start generating a video with Google Veo; returns the job id at once while the video renders
         (30 s to a few minutes). Then call wait_for_video(job_id), again while it says the job is still
@@ -302,6 +320,7 @@ class VideoToolkit:
                 no_audio=no_audio,
                 model=model,
                 provider=provider,
+                options=options,
             )
             return await self._submitted(request, name, estimate)
         except Exception as exc:
@@ -322,6 +341,7 @@ class VideoToolkit:
         no_audio: NoAudio = False,
         model: ModelId = None,
         provider: ProviderName = None,
+        options: Options = None,
     ) -> ToolResult:
         """Check a video request and price it without sending anything (free). Takes the same arguments as
         generate_video; use it before an expensive request (1080p or 4k, several samples, the Standard
@@ -343,6 +363,7 @@ class VideoToolkit:
                 no_audio=no_audio,
                 model=model,
                 provider=provider,
+                options=options,
             )
         except Exception as exc:
             return failure_from(exc)
@@ -426,8 +447,9 @@ class VideoToolkit:
         job = w.job
         if w.running_here or w.runner_error is not None or not job.state.active:
             return False  # already driven, or our runner gave up (resume_video retries on request)
-        # The in-process emulator's operations die with the process that ran them: resume_video reports that.
-        return job.provider != "emulator" or job.state is JobState.QUEUED
+        # A non-durable provider's operations (the in-process emulator's) die with the process that ran them:
+        # resume_video reports that.
+        return durable(job.provider) or job.state is JobState.QUEUED
 
     def _update(self, w: Watch) -> Update:
         job, p = w.job, w.progress
@@ -552,6 +574,7 @@ class VideoToolkit:
             "Model id; default: the original job's model when it supports extension. "
             "Veo 3.1 Standard and Fast extend; Lite does not.",
         ] = None,
+        options: Options = None,
     ) -> ToolResult:
         """Continue a finished Veo video by about 7 s (Veo 3.1 extension) and return the new job id at once,
         like generate_video; the result is one combined video. The input must be a 720p Veo video of at
@@ -561,13 +584,22 @@ class VideoToolkit:
         """
         try:
             source = await self._job(job_id)
-            request, name, estimate = self._extension(source, prompt, video_index, negative_prompt, seed, model)
+            request, name, estimate = self._extension(
+                source, prompt, video_index, negative_prompt, seed, model, options or {}
+            )
             return await self._submitted(request, name, estimate)
         except Exception as exc:
             return failure_from(exc)
 
     def _extension(
-        self, source: Job, prompt: str, index: int, negative: str | None, seed: int | None, model: str | None
+        self,
+        source: Job,
+        prompt: str,
+        index: int,
+        negative: str | None,
+        seed: int | None,
+        model: str | None,
+        options: dict[str, Any],
     ) -> tuple[GenerateRequest, str, Estimate]:
         if source.state is not JobState.SUCCEEDED:
             raise E.InvalidRequest(
@@ -605,6 +637,7 @@ class VideoToolkit:
             negative_prompt=negative or None,
             seed=seed,
             video=self._video_source(source, result.remote_uri, Path(result.path)),
+            options=options,
         )
         return self._price(request, source.provider)
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from veokit import errors as E
 from veokit.cli import options as opt
 from veokit.cli import output as ui
-from veokit.config import AUTO, load_settings
+from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
 from veokit.service.client import VeoClient, raise_for_job
@@ -152,12 +152,11 @@ def generate(
     person_generation: opt.PersonGeneration = None,
     enhance_prompt: opt.EnhancePrompt = None,
     storage_uri: opt.StorageUri = None,
+    option: opt.ProviderOptions = None,
     out: opt.Out = None,
     provider: Annotated[
         str | None,
-        typer.Option(
-            "--provider", "-p", help="vertex, gemini, kie, fal, replicate, emulator, or auto (the cheapest that can)."
-        ),
+        typer.Option("--provider", "-p", help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can)."),
     ] = None,
     retry_filtered: Annotated[
         int | None,
@@ -193,6 +192,7 @@ def generate(
         person_generation=person_generation,
         enhance_prompt=enhance_prompt,
         storage_uri=storage_uri,
+        option=option,
     )
     settings = load_settings()
 

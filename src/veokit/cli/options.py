@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
+from veokit.errors import InvalidRequest
 from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.service.providers import specs
+
+
+def _options_help() -> str:
+    known = "; ".join(f"{s.name}: {', '.join(o.name for o in s.options)}" for s in specs() if s.options and s.auto)
+    return f"A provider's own option, NAME=VALUE (repeatable). {known}."
+
 
 Prompt = Annotated[str, typer.Argument(help="What the video should show.")]
 Image = Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")]
@@ -25,6 +33,7 @@ NoAudio = Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper
 PersonGeneration = Annotated[str | None, typer.Option("--person-generation")]
 EnhancePrompt = Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")]
 StorageUri = Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
+ProviderOptions = Annotated[list[str] | None, typer.Option("--option", help=_options_help())]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
 
@@ -47,6 +56,7 @@ def build_request(
     person_generation: str | None,
     enhance_prompt: bool | None,
     storage_uri: str | None,
+    option: list[str] | None = None,
 ) -> GenerateRequest:
     """Command-line options → a validated request (typed errors name the option's field)."""
     video = None
@@ -69,4 +79,19 @@ def build_request(
         last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
         reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
         video=video,
+        options=parse_options(option),
     )
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``["watermark=ACME", "enableTranslation=false"]`` → a dict; the provider checks names and values."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InvalidRequest(f"--option: {pair!r} is not NAME=VALUE", field="options")
+        if name in out:
+            raise InvalidRequest(f"--option: {name} given twice", field=f"options.{name}")
+        out[name] = value
+    return out

@@ -13,6 +13,7 @@ from rich.table import Table
 from veokit.engine.runner import Progress as JobProgress
 from veokit.models.catalog import Catalog, Estimate
 from veokit.models.job import Job, JobEvent
+from veokit.service.providers import catalog_key, real_money
 
 out = Console()
 err = Console(stderr=True)
@@ -152,7 +153,8 @@ def saved_lines(job: Job) -> list[str]:
             f"saved {r.path}  ({r.width}x{r.height}, {r.duration_s:.2f} s, {codecs}, "
             f"{r.size_bytes / 1e6:.1f} MB, sha256 {r.sha256[:12]})"
         )
-    note = " (emulated: the price Vertex would charge)" if job.provider == "emulator" else ""
+    emulated = f" (emulated: the price {catalog_key(job.provider)} would charge)"
+    note = "" if real_money(job.provider) else emulated
     lines.append(f"job {job.id} succeeded · cost ${(job.cost_usd or 0):.2f}{note}")
     return lines
 

@@ -141,6 +141,7 @@ def enqueue(
     person_generation: opt.PersonGeneration = None,
     enhance_prompt: opt.EnhancePrompt = None,
     storage_uri: opt.StorageUri = None,
+    option: opt.ProviderOptions = None,
     out: opt.Out = None,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider (see `veokit generate`).")] = None,
     client_key: Annotated[
@@ -174,6 +175,7 @@ def enqueue(
         person_generation=person_generation,
         enhance_prompt=enhance_prompt,
         storage_uri=storage_uri,
+        option=option,
     )
     settings = load_settings()
 

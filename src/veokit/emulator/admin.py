@@ -1,7 +1,8 @@
 """The admin API under ``/_emulator`` (no auth: it only exists on the emulator).
 
 - ``GET  /_emulator/stats``        counters; credentials appear only as ids, never as secrets
-- ``GET  /_emulator/operations``   every operation with its state and times
+- ``GET  /_emulator/operations``   every Google operation with its state, times and the parameters it was sent
+- ``GET  /_emulator/tasks``        every Kie, fal and Replicate task with its state and the inputs it was sent
 - ``POST /_emulator/reset``        forget operations, files, objects, faults and counters
 - ``GET|POST /_emulator/clock``    read / advance the clock: ``{"advance_s": 172800}``
 - ``GET|POST /_emulator/config``   read / change latency: ``{"latency_s": 0.1}``, ``{"latency_range_s": [1, 3]}``
@@ -29,6 +30,10 @@ async def stats(request: Request) -> Response:
 
 async def operations(request: Request) -> Response:
     return JSONResponse({"operations": emulator_state(request).describe_operations()})
+
+
+async def tasks(request: Request) -> Response:
+    return JSONResponse({"tasks": emulator_state(request).tasks.describe_all()})
 
 
 async def reset(request: Request) -> Response:
@@ -100,6 +105,7 @@ async def health(request: Request) -> Response:
 routes = [
     Route("/_emulator/stats", stats, methods=["GET"]),
     Route("/_emulator/operations", operations, methods=["GET"]),
+    Route("/_emulator/tasks", tasks, methods=["GET"]),
     Route("/_emulator/reset", reset, methods=["POST"]),
     Route("/_emulator/clock", clock, methods=["GET", "POST"]),
     Route("/_emulator/config", config, methods=["GET", "POST"]),

@@ -20,11 +20,16 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
     fal.ai          POST /fal-ai/veo3.1[/fast][/mode], GET|PUT /fal-ai/veo3.1/requests/{id}[/status|/cancel]   Key
     Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
     Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
-    Admin           /_emulator/{stats,operations,reset,clock,config,faults,health}  (see admin.py)
+    Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,health}  (see admin.py)
+
+Each provider's protocol is its own module with a ``routes`` list, named by the provider's spec
+(``ProviderSpec.emulator``): a new provider's emulator module is mounted without editing this file. The
+shared parts (admin, Google's OAuth, metadata server and Cloud Storage, temporary result URLs) are here.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import time
@@ -35,12 +40,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from veokit.emulator import admin, fal, gcs, gemini, kie, metadata, oauth, replicate, task_media, vertex
+from veokit.emulator import admin, gcs, metadata, oauth, task_media
 from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.errors import RpcError, handle_rpc_error, status_for_http
 from veokit.emulator.state import EmulatorState
+from veokit.providers import registry
 
 log = logging.getLogger("veokit.emulator")
 _CAPABILITY_PATH = re.compile(r"(/_emulator/(?:content|tmp|uploads)/)[^/]+")
@@ -59,13 +66,9 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
             *admin.routes,
             *metadata.routes,
             *oauth.routes,
-            *vertex.routes,
-            *gemini.routes,
             *gcs.routes,
-            *kie.routes,
-            *fal.routes,
-            *replicate.routes,
             *task_media.routes,
+            *provider_routes(),
         ],
         exception_handlers={RpcError: handle_rpc_error, HTTPException: _handle_http_exception},
         lifespan=lifespan,
@@ -73,6 +76,14 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
     app.state.emulator = state
     app.add_middleware(AccessLog)
     return app
+
+
+def provider_routes() -> list[BaseRoute]:
+    """The routes of every provider's emulator module, in the registry's order."""
+    routes: list[BaseRoute] = []
+    for name in registry.emulator_modules():
+        routes.extend(importlib.import_module(name).routes)
+    return routes
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:

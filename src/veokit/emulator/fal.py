@@ -54,6 +54,7 @@ MODE_FEATURE = {
 }
 EXTENSION_ADDS_S = 7.0
 MAX_EXTENDABLE_S = 8.5  # fal: "input videos up to 8 seconds"
+SAFETY_TOLERANCE = ("1", "2", "3", "4", "5", "6")  # fal's SafetyToleranceEnum: strings, on every Veo 3.1 endpoint
 
 
 class Invalid(Exception):
@@ -166,6 +167,10 @@ async def _parse(state: EmulatorState, body: dict[str, Any], offer: Offer, mode:
         raise Invalid("seed", "Input should be a valid integer", "int_type")
     if "negative_prompt" in body and not isinstance(body["negative_prompt"], str):
         raise Invalid("negative_prompt", "Input should be a valid string", "string_type")
+    if "auto_fix" in body and not isinstance(body["auto_fix"], bool):
+        raise Invalid("auto_fix", "Input should be a valid boolean", "bool_type")
+    if "safety_tolerance" in body and body["safety_tolerance"] not in SAFETY_TOLERANCE:
+        raise Invalid("safety_tolerance", f"Input should be {', '.join(repr(t) for t in SAFETY_TOLERANCE)}", "enum")
     first, last = _frames(state, body, offer, mode)
     w, h = state.catalog.dims(resolution, aspect)
     seconds = float(duration[:-1])

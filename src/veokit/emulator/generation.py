@@ -9,6 +9,7 @@ Media fields are parsed by :mod:`veokit.emulator.media_inputs`; input videos are
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from veokit.emulator.outcome import Outcome
 from veokit.models.catalog import Catalog, Offer
 
 UINT32_MAX = 2**32 - 1
+# Vertex-only parameters with a closed set of values ([VX-PARAMS]); the Gemini API refuses them. The SDK sends
+# them upper case (OPTIMIZED, PAD), the REST docs lower case: both are accepted.
+VERTEX_CHOICES = {"compressionQuality": ("optimized", "lossless"), "resizeMode": ("crop", "pad")}
 _TOP_LEVEL = {"vertex": {"instances", "parameters", "labels"}, "gemini": {"instances", "parameters", "webhookConfig"}}
 
 
@@ -40,6 +44,7 @@ class GenerationRequest:
     audio: bool
     storage_uri: str | None
     outcome: Outcome
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)  # as sent, for /_emulator/operations
 
 
 def parse_generation(body: Any, protocol: Protocol, offer: Offer, catalog: Catalog) -> GenerationRequest:
@@ -154,6 +159,7 @@ class _Parser:
             audio=audio,
             storage_uri=storage_uri,
             outcome=Outcome.from_prompt(prompt or ""),
+            parameters=dict(self.params),
         )
 
     # -- parameters ----------------------------------------------------------------------------------
@@ -249,6 +255,14 @@ class _Parser:
         fps = self.params.get("fps")
         if fps is not None and fps != 24:
             raise invalid_argument(f"Unsupported fps: {fps}. Supported values: 24.")
+        for name, allowed in VERTEX_CHOICES.items():
+            if name not in self.params:
+                continue
+            if self.protocol == "gemini":
+                raise invalid_argument(f"{name} parameter is not supported in Gemini API.")
+            value = self.params[name]
+            if not isinstance(value, str) or value.lower() not in allowed:
+                raise invalid_argument(f"Unsupported {name}: {value}. Supported values: {', '.join(allowed)}.")
 
 
 __all__ = ["GenerationRequest", "MediaRef", "Protocol", "parse_generation"]

@@ -51,6 +51,8 @@ IMAGE_FETCH_FAILED = (
     "Failed to fetch the image. Kindly verify any access limits set by you or your service provider.",
 )
 MAX_UPLOAD_BYTES = 25 * 2**20
+GENERATE_FLAGS = ("enableTranslation", "enableFallback")  # [KIE] booleans; enableFallback is deprecated
+MAX_WATERMARK = 200
 
 
 def envelope(code: int, msg: str, data: Any = None) -> JSONResponse:
@@ -127,6 +129,8 @@ def _parse_generate(
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return "prompt is required", None, None
+    if (problem := _extras_problem(body, GENERATE_FLAGS)) is not None:
+        return problem, None, None
     aspect = body.get("aspect_ratio", body.get("aspectRatio")) or "16:9"
     aspect = "16:9" if aspect == "Auto" else aspect
     if aspect not in offer.aspect_ratios:
@@ -164,6 +168,18 @@ def _parse_generate(
         ),
         failure,
     )
+
+
+def _extras_problem(body: dict[str, Any], flags: tuple[str, ...]) -> str | None:
+    """Kie's optional fields, type-checked as its validation does (a 422); the values are recorded with the
+    task (``paramJson``, ``/_emulator/tasks``) so a test can see what arrived."""
+    for name in flags:
+        if name in body and not isinstance(body[name], bool):
+            return f"{name} must be a boolean"
+    watermark = body.get("watermark")
+    if watermark is not None and (not isinstance(watermark, str) or len(watermark) > MAX_WATERMARK):
+        return f"watermark must be a string of at most {MAX_WATERMARK} characters"
+    return None
 
 
 def _echo(body: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +300,8 @@ async def extend(request: Request) -> Response:
         return envelope(422, "prompt is required")
     if parent is None or parent.credential != cred:
         return envelope(422, "record is null")
+    if (problem := _extras_problem(body, ())) is not None:  # extend takes a watermark, not the generate flags
+        return envelope(422, problem)
     done = state.tasks.resolve(parent)
     if done is None or done.state != "succeeded":
         return envelope(422, "Only successfully generated videos can be extended")

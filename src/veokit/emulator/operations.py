@@ -84,6 +84,7 @@ class Operation:
             "done": rfc3339(self.result.done_at) if self.result else None,
             "samples": self.request.sample_count,
             "outcome": self.outcome.kind,
+            "parameters": self.request.parameters,
         }
 
 

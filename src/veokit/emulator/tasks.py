@@ -144,6 +144,23 @@ class TaskStore:
         with self._lock:
             return list(self._tasks.values())
 
+    def describe_all(self) -> list[dict[str, Any]]:
+        """Every task with what its client sent (inputs other than media), for ``GET /_emulator/tasks``."""
+        out = []
+        for task in self.all():
+            result = self.resolve(task)
+            out.append(
+                {
+                    "id": task.id,
+                    "provider": task.provider,
+                    "model": task.model,
+                    "mode": task.mode,
+                    "state": result.state if result else self.phase(task),
+                    "params": task.params,
+                }
+            )
+        return out
+
     def phase(self, task: Task) -> Literal["queued", "running", "done"]:
         """fal's IN_QUEUE / Replicate's ``starting`` for the first quarter of the latency, then running."""
         if self.resolve(task) is not None:

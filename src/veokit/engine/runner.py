@@ -26,6 +26,7 @@ from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
+from veokit.providers import registry
 from veokit.providers.base import OperationStatus, OpState, Provider
 from veokit.resilience.breaker import CircuitBreaker
 from veokit.resilience.calls import RetryNote, call_with_retries
@@ -54,8 +55,8 @@ ProgressFn = Callable[[Progress], None]
 
 
 def catalog_provider(provider: str) -> str:
-    """The catalog rows a provider sells: the emulator speaks the Vertex protocol and models."""
-    return "vertex" if provider == "emulator" else provider
+    """The catalog rows a provider sells (its spec's ``catalog``: the emulator sells Vertex's)."""
+    return registry.catalog_key(provider)
 
 
 def _slug(text: str, n: int = 40) -> str:
@@ -127,7 +128,10 @@ class Engine:
 
     # -- enqueue --------------------------------------------------------------------------------------------
     def validate(self, request: GenerateRequest, provider: str) -> Offer:
-        return self.catalog.validate(request, catalog_provider(provider), allow_retired=self.allow_retired)
+        """The catalog's checks and the provider's options (:class:`InvalidRequest` naming the field)."""
+        offer = self.catalog.validate(request, catalog_provider(provider), allow_retired=self.allow_retired)
+        registry.get(provider).check_options(request)
+        return offer
 
     async def enqueue(
         self, request: GenerateRequest, provider: str, out_dir: Path, *, client_key: str | None = None, note: str = ""
@@ -302,12 +306,8 @@ class Engine:
             )
             if offer is None:
                 continue
-            try:
-                self.catalog.validate(
-                    request.model_copy(update={"model": offer.model}),
-                    catalog_provider(name),
-                    allow_retired=self.allow_retired,
-                )
+            try:  # the same request there, options included: a provider without them is no equivalent
+                self.validate(request.model_copy(update={"model": offer.model}), name)
             except E.InvalidRequest:
                 continue
             return name, offer

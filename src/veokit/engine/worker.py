@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from veokit import errors as E
 from veokit.engine.runner import Engine, Progress, ProgressFn
 from veokit.models.job import Job, JobState, utcnow
+from veokit.providers import registry
 from veokit.store.base import JobStore
 from veokit.store.budget import BudgetExceeded
 from veokit.store.leases import CLAIMABLE, owner_is_dead
@@ -48,6 +49,14 @@ S = JobState
 DRAIN_SCAN = 10_000  # queued jobs drain looks at; more than that is "work left" anyway
 WallClock = Callable[[], dt.datetime]
 EventFn = Callable[[str], None]
+
+
+def operation_gone(provider: str) -> str:
+    """Why a job of a non-durable provider (the in-process emulator) cannot be resumed elsewhere."""
+    return (
+        f"the {provider} operations live only in the process that started them, and that process has exited: "
+        "this job's operation is gone"
+    )
 
 
 def worker_id(kind: str = "worker") -> str:
@@ -203,15 +212,15 @@ class Worker:
             self._wake.set()
 
     async def _advance(self, job: Job, token: int) -> Job:
-        if job.provider == "emulator" and job.state is not S.QUEUED:
-            # The in-process emulator that accepted this job lived in the process that died: its
-            # operation is gone. (A worker never re-claims its own live jobs, so this is always a takeover.)
+        if not registry.durable(job.provider) and job.state is not S.QUEUED:
+            # Its operation lived in the process that died (the in-process emulator's do): it is gone.
+            # (A worker never re-claims its own live jobs, so this is always a takeover.)
             return await self.store.transition(
                 job.id,
                 expect=job.state,
                 to=S.NEEDS_ATTENTION,
                 fence=token,
-                message="the in-process emulator that ran this job has exited; its operation is gone",
+                message=operation_gone(job.provider),
             )
         return await self.engine.run(job.id, self._progress_for(job.id), fence=token)
 

@@ -20,6 +20,10 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Vertex's documented input-image ceiling
 MAX_VIDEO_BYTES = 500 * 1024 * 1024
 MAX_PROMPT_CHARS = 8000  # Veo takes ~1,024 tokens; far past that is surely a mistake
 UINT32_MAX = 2**32 - 1
+MAX_OPTIONS = 32
+
+# A provider-specific option's value (see veokit.providers.options): a JSON scalar, checked per provider.
+OptionValue = bool | int | float | str
 
 ImageMime = Literal["image/png", "image/jpeg", "image/webp"]
 
@@ -147,12 +151,24 @@ class GenerateRequest(BaseModel):
     reference_images: tuple[ImageInput, ...] = ()
     video: VideoInput | None = None
     storage_uri: str | None = None
+    # The provider's own settings by name ({"watermark": "ACME"}): validated against the chosen provider's
+    # spec before anything is sent, and an option it does not know is an error.
+    options: dict[str, OptionValue] = Field(default_factory=dict)
 
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("prompt is blank")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _option_names(cls, v: dict[str, OptionValue]) -> dict[str, OptionValue]:
+        if len(v) > MAX_OPTIONS:
+            raise ValueError(f"at most {MAX_OPTIONS} options")
+        if any(not name.strip() for name in v):
+            raise ValueError("an option needs a name")
         return v
 
     @field_validator("storage_uri")
@@ -192,7 +208,9 @@ class GenerateRequest(BaseModel):
 
     def fingerprint(self) -> str:
         """Canonical hash of everything that shapes the output (images by hash), for de-duplication."""
-        doc = self.model_dump(exclude={"image", "last_frame", "reference_images", "video"})
+        doc = self.model_dump(exclude={"image", "last_frame", "reference_images", "video", "options"})
+        if self.options:  # absent when empty, so requests without options keep the fingerprints they had
+            doc["options"] = self.options
         doc["image"] = self.image.sha256 if self.image else None
         doc["last_frame"] = self.last_frame.sha256 if self.last_frame else None
         doc["reference_images"] = [r.sha256 for r in self.reference_images]
@@ -201,7 +219,8 @@ class GenerateRequest(BaseModel):
         return hashlib.sha256(canon.encode()).hexdigest()
 
     def summary(self) -> str:
+        options = "".join(f" {k}={v}" for k, v in self.options.items())
         return (
             f"{self.model} {self.aspect_ratio} {self.resolution} {self.duration_seconds}s"
-            f" x{self.sample_count}{'' if self.generate_audio is not False else ' silent'}"
+            f" x{self.sample_count}{'' if self.generate_audio is not False else ' silent'}{options}"
         )

@@ -2,17 +2,27 @@
 
 A provider turns a :class:`GenerateRequest` into the wire format, reads operation status back, and says
 how to fetch each result. Errors are mapped to :mod:`veokit.errors` at this boundary.
+
+Beyond the port, a provider may have *capabilities*, each a runtime-checkable Protocol its class implements
+or not: :class:`Checkable` (a free authenticated call, for ``veokit doctor``), :class:`HasBalance` (an account
+balance) and :class:`Cancellable` (stop an operation). Ask the class, not the name:
+``isinstance(provider, Cancellable)``, or ``spec.supports(Cancellable)`` before building one.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from veokit.errors import VeokitError
+from veokit.models.catalog import Offer
 from veokit.models.request import GenerateRequest
+
+# (provider, model) -> that provider's catalog offer; how a provider reads its own limits and ids.
+OfferLookup = Callable[[str, str], Offer]
 
 
 class OpState(enum.StrEnum):
@@ -69,3 +79,24 @@ class Provider(Protocol):
     async def download_target(self, video: RemoteVideo) -> DownloadTarget: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    async def check(self, model: str) -> None:
+        """A free, authenticated call proving the credentials work and ``model`` is offered (``veokit doctor``)."""
+        ...
+
+
+@runtime_checkable
+class HasBalance(Protocol):
+    async def balance(self) -> float:
+        """What is left on the account, in the provider's unit (Kie: credits)."""
+        ...
+
+
+@runtime_checkable
+class Cancellable(Protocol):
+    async def cancel(self, operation_name: str) -> None:
+        """Ask the provider to stop an operation (one already running may still complete and be billed)."""
+        ...

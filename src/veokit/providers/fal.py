@@ -19,17 +19,37 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr
 
 from veokit import errors as E
 from veokit.models.request import GenerateRequest
-from veokit.providers.base import DownloadTarget, OperationStatus, OpState, RemoteVideo
-from veokit.providers.http import call_json
+from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
+from veokit.providers.http import call_json, new_client
+from veokit.providers.options import ProviderOption, to_wire
+from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
-from veokit.providers.vertex import OfferLookup
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
 EXTENSION_DURATION = "7s"  # fal's extend-video adds 7 s, like Veo's own extension
 MAX_INLINE_VIDEO_BYTES = 50 * 2**20  # beyond this a data URI is unreasonable: pass the video's URL instead
+
+# fal's Veo 3.1 inputs beyond the common ones, on every endpoint (fal.ai/docs/model-api-reference/
+# video-generation-api/veo3.1, .../veo3.1-extend-video, checked 2026-11).
+OPTIONS = (
+    ProviderOption(
+        "auto_fix",
+        "bool",
+        "let fal rewrite a prompt that fails the content policy or validation instead of failing",
+        default="true (false for extend-video)",
+    ),
+    ProviderOption(
+        "safety_tolerance",
+        "choice",
+        "content moderation level: 1 is the strictest, 6 the most permissive",
+        choices=("1", "2", "3", "4", "5", "6"),
+        default="4",
+    ),
+)
 
 
 def endpoint_and_input(request: GenerateRequest, model: str) -> tuple[str, dict[str, Any]]:
@@ -120,6 +140,7 @@ class FalProvider:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
         endpoint, inp = endpoint_and_input(request, offer.model)
+        inp.update(to_wire(self.name, OPTIONS, request.options))
         doc = await self._call("POST", endpoint, json=inp, paid=True)
         request_id = doc.get("request_id") if isinstance(doc, dict) else None
         if not isinstance(request_id, str) or not request_id:
@@ -188,3 +209,32 @@ class FalProvider:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class FalSettings(ProviderSettings):
+    fal_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_FAL_KEY", "fal_key", "FAL_KEY")
+    )
+    fal_base_url: str | None = None
+
+
+def build(s: FalSettings, offer_lookup: OfferLookup) -> FalProvider:
+    key = s.fal_key.get_secret_value() if s.fal_key is not None else ""
+    if not key:
+        raise E.ConfigError("fal: no credentials. Set FAL_KEY (or VEOKIT_FAL_KEY)")
+    return FalProvider(key=key, base_url=s.fal_base_url, client=new_client(), offer_lookup=offer_lookup)
+
+
+SPEC = ProviderSpec(
+    name="fal",
+    title="fal.ai queue API (fal-ai/veo3.1)",
+    catalog="fal",
+    provider_class=FalProvider,
+    build=build,
+    settings=FalSettings,
+    configured=lambda s: bool(s.fal_key and s.fal_key.get_secret_value()),
+    credentials="FAL_KEY",
+    options=OPTIONS,
+    rank=40,
+    emulator="veokit.emulator.fal",
+)

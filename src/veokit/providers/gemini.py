@@ -14,16 +14,19 @@ import re
 from pathlib import Path
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr
 
-from veokit.errors import InvalidRequest, UnexpectedResponse
+from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse
 from veokit.models.request import GenerateRequest
-from veokit.providers.base import DownloadTarget, OperationStatus, RemoteVideo
-from veokit.providers.google_auth import HeaderAuth
+from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, RemoteVideo
+from veokit.providers.google_auth import ApiKeyAuth, HeaderAuth
 from veokit.providers.google_wire import parse_operation, to_body
-from veokit.providers.http import call_json
-from veokit.providers.vertex import OfferLookup
+from veokit.providers.http import call_json, new_client
+from veokit.providers.options import ProviderOption, to_wire
+from veokit.providers.spec import ProviderSettings, ProviderSpec
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+OPTIONS: tuple[ProviderOption, ...] = ()  # the API refuses Vertex's extra parameters (so does the SDK in mldev mode)
 _FILE_ID = re.compile(r"files/([a-z0-9]+)")
 
 
@@ -48,7 +51,8 @@ class GeminiProvider:
     async def submit(self, request: GenerateRequest) -> str:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
-        body = to_body(request, "gemini", audio_optional=offer.audio == "optional")
+        extra = to_wire(self.name, OPTIONS, request.options)
+        body = to_body(request, "gemini", audio_optional=offer.audio == "optional", extra_params=extra)
         url = f"{self.base_url}/{self.api_version}/models/{request.model}:predictLongRunning"
         doc, _ = await call_json(
             self.client,
@@ -96,3 +100,36 @@ class GeminiProvider:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class GeminiSettings(ProviderSettings):
+    gemini_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VEOKIT_GEMINI_API_KEY", "gemini_api_key", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    )
+    gemini_base_url: str | None = None  # e.g. a LiteLLM proxy's /gemini passthrough
+
+
+def build(s: GeminiSettings, offer_lookup: OfferLookup) -> GeminiProvider:
+    if s.gemini_api_key is None:
+        raise ConfigError("gemini: no API key. Set GEMINI_API_KEY (or GOOGLE_API_KEY)")
+    return GeminiProvider(
+        auth=ApiKeyAuth(s.gemini_api_key.get_secret_value()),
+        base_url=s.gemini_base_url,
+        client=new_client(),
+        offer_lookup=offer_lookup,
+    )
+
+
+SPEC = ProviderSpec(
+    name="gemini",
+    title="Gemini Developer API (v1beta predictLongRunning; also LiteLLM's /gemini passthrough)",
+    catalog="gemini",
+    provider_class=GeminiProvider,
+    build=build,
+    settings=GeminiSettings,
+    configured=lambda s: bool(s.gemini_api_key),
+    credentials="GEMINI_API_KEY",
+    rank=20,
+    emulator="veokit.emulator.gemini",
+)

@@ -25,7 +25,10 @@ def _image(img: ImageInput) -> dict[str, str]:
     return {"bytesBase64Encoded": img.b64, "mimeType": img.mime_type}
 
 
-def to_body(request: GenerateRequest, protocol: Protocol, *, audio_optional: bool) -> dict[str, Any]:
+def to_body(
+    request: GenerateRequest, protocol: Protocol, *, audio_optional: bool, extra_params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The predictLongRunning body; ``extra_params`` are the provider's options, already on their wire names."""
     instance: dict[str, Any] = {"prompt": request.prompt}
     if request.image is not None:
         instance["image"] = _image(request.image)
@@ -61,6 +64,7 @@ def to_body(request: GenerateRequest, protocol: Protocol, *, audio_optional: boo
         params["generateAudio"] = request.generate_audio is not False
     if protocol == "vertex" and request.storage_uri:
         params["storageUri"] = request.storage_uri
+    params.update(extra_params or {})
     return {"instances": [instance], "parameters": params}
 
 

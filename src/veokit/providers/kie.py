@@ -20,19 +20,42 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr
 
 from veokit import errors as E
 from veokit.models.request import GenerateRequest, ImageInput
 from veokit.providers import kie_wire as W
-from veokit.providers.base import DownloadTarget, OperationStatus, OpState, RemoteVideo
-from veokit.providers.http import call_json
+from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
+from veokit.providers.http import call_json, new_client
+from veokit.providers.options import ProviderOption, to_wire
+from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, public_download
-from veokit.providers.vertex import OfferLookup
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_UPLOAD_BASE_URL = "https://kieai.redpandaai.co"  # Kie's file-upload API lives on its own host
 UPLOAD_PATH = "veokit"
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+_EXTENSION = frozenset({"extension"})
+
+# [KIE] generate's optional fields (docs.kie.ai/veo3-api/generate-veo-3-video); extend takes only watermark.
+OPTIONS = (
+    ProviderOption(
+        "enableTranslation",
+        "bool",
+        "translate the prompt to English before generating; false sends it as written",
+        default="true",
+        not_for=_EXTENSION,
+    ),
+    ProviderOption(
+        "enableFallback",
+        "bool",
+        "switch to Kie's backup model when Veo refuses or fails (16:9, 1080p; cannot be upgraded later)",
+        default="false",
+        not_for=_EXTENSION,
+        deprecated="Kie deprecated it and asks clients to stop sending it; its review no longer needs it",
+    ),
+    ProviderOption("watermark", "str", "text Kie draws on the video as a watermark"),
+)
 
 
 class KieProvider:
@@ -85,13 +108,14 @@ class KieProvider:
     async def submit(self, request: GenerateRequest) -> str:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
+        extra = to_wire(self.name, OPTIONS, request.options)
         if request.video is not None:
-            body = W.extend_body(request, W.task_id_of_video(request.video.uri), self.callback_url)
+            body = {**W.extend_body(request, W.task_id_of_video(request.video.uri), self.callback_url), **extra}
             doc = self._checked(await self._call("POST", f"{self.base_url}/api/v1/veo/extend", json=body, paid=True))
             return W.operation_name(self._task_id(doc), upgrade_1080p=False)
         images = [i for i in (request.image, request.last_frame) if i is not None] or list(request.reference_images)
         urls = [await self.upload(img) for img in images]  # not paid: a failure here sends nothing to generate
-        body = W.generate_body(request, offer.model, urls, self.callback_url)
+        body = {**W.generate_body(request, offer.model, urls, self.callback_url), **extra}
         doc = self._checked(await self._call("POST", f"{self.base_url}/api/v1/veo/generate", json=body, paid=True))
         return W.operation_name(self._task_id(doc), upgrade_1080p=request.resolution == "1080p")
 
@@ -176,3 +200,39 @@ class KieProvider:
             except ValueError:
                 pass
         raise E.UnexpectedResponse(f"{self.name}: credit balance is not a number", provider=self.name)
+
+
+class KieSettings(ProviderSettings):
+    kie_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_KIE_API_KEY", "kie_api_key", "KIE_API_KEY")
+    )
+    kie_base_url: str | None = None  # a proxy, or `veokit emulator`
+    kie_upload_base_url: str | None = None  # default: kie_base_url when set, else Kie's upload host
+
+
+def build(s: KieSettings, offer_lookup: OfferLookup) -> KieProvider:
+    key = s.kie_api_key.get_secret_value() if s.kie_api_key is not None else ""
+    if not key:
+        raise E.ConfigError("kie: no credentials. Set KIE_API_KEY (or VEOKIT_KIE_API_KEY)")
+    return KieProvider(
+        api_key=key,
+        base_url=s.kie_base_url,
+        upload_base_url=s.kie_upload_base_url,
+        client=new_client(),
+        offer_lookup=offer_lookup,
+    )
+
+
+SPEC = ProviderSpec(
+    name="kie",
+    title="Kie.ai Veo 3.1 API (task-based; about 25% of Google's price)",
+    catalog="kie",
+    provider_class=KieProvider,
+    build=build,
+    settings=KieSettings,
+    configured=lambda s: bool(s.kie_api_key and s.kie_api_key.get_secret_value()),
+    credentials="KIE_API_KEY",
+    options=OPTIONS,
+    rank=30,
+    emulator="veokit.emulator.kie",
+)

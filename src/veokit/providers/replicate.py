@@ -18,15 +18,19 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr
 
 from veokit import errors as E
 from veokit.models.request import GenerateRequest
-from veokit.providers.base import DownloadTarget, OperationStatus, OpState, RemoteVideo
-from veokit.providers.http import call_json
+from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
+from veokit.providers.http import call_json, new_client
+from veokit.providers.options import ProviderOption, to_wire
+from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
-from veokit.providers.vertex import OfferLookup
 
+REPLICATE = "replicate"
 DEFAULT_BASE_URL = "https://api.replicate.com"
+OPTIONS: tuple[ProviderOption, ...] = ()  # Replicate's Veo 3.1 schema has no inputs beyond the common ones
 RUNNING = ("starting", "processing")
 
 
@@ -48,6 +52,7 @@ def to_input(request: GenerateRequest) -> dict[str, Any]:
         inp["last_frame"] = data_uri(request.last_frame)
     if request.reference_images:
         inp["reference_images"] = [data_uri(r) for r in request.reference_images]
+    inp.update(to_wire(REPLICATE, OPTIONS, request.options))
     return inp
 
 
@@ -57,7 +62,7 @@ def output_urls(output: Any) -> list[str]:
 
 
 class ReplicateProvider:
-    name = "replicate"
+    name = REPLICATE
 
     def __init__(
         self, *, token: str, client: httpx.AsyncClient, offer_lookup: OfferLookup, base_url: str | None = None
@@ -149,3 +154,32 @@ class ReplicateProvider:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class ReplicateSettings(ProviderSettings):
+    replicate_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VEOKIT_REPLICATE_API_TOKEN", "replicate_api_token", "REPLICATE_API_TOKEN"),
+    )
+    replicate_base_url: str | None = None
+
+
+def build(s: ReplicateSettings, offer_lookup: OfferLookup) -> ReplicateProvider:
+    token = s.replicate_api_token.get_secret_value() if s.replicate_api_token is not None else ""
+    if not token:
+        raise E.ConfigError("replicate: no credentials. Set REPLICATE_API_TOKEN (or VEOKIT_REPLICATE_API_TOKEN)")
+    return ReplicateProvider(token=token, base_url=s.replicate_base_url, client=new_client(), offer_lookup=offer_lookup)
+
+
+SPEC = ProviderSpec(
+    name=REPLICATE,
+    title="Replicate predictions API (google/veo-3.1)",
+    catalog=REPLICATE,
+    provider_class=ReplicateProvider,
+    build=build,
+    settings=ReplicateSettings,
+    configured=lambda s: bool(s.replicate_api_token and s.replicate_api_token.get_secret_value()),
+    credentials="REPLICATE_API_TOKEN",
+    rank=50,
+    emulator="veokit.emulator.replicate",
+)

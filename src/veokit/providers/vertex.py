@@ -10,18 +10,45 @@ fetched through the Cloud Storage JSON API with the same bearer token.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from pydantic import AliasChoices, Field, SecretStr
 
-from veokit.errors import InvalidRequest
-from veokit.models.catalog import Offer
+from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse
 from veokit.models.request import GenerateRequest
-from veokit.providers.base import DownloadTarget, OperationStatus, RemoteVideo
-from veokit.providers.google_auth import HeaderAuth
+from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, RemoteVideo
+from veokit.providers.google_auth import (
+    ApiKeyAuth,
+    GoogleCredentialsAuth,
+    HeaderAuth,
+    application_default,
+    static_token_credentials,
+)
 from veokit.providers.google_wire import parse_operation, to_body
-from veokit.providers.http import call_json
+from veokit.providers.http import call_json, new_client
+from veokit.providers.options import ProviderOption, to_wire
+from veokit.providers.spec import ProviderSettings, ProviderSpec
+
+# [VX-PARAMS] parameters Vertex takes beyond the request's common fields (the Gemini API refuses them).
+OPTIONS = (
+    ProviderOption(
+        "compressionQuality",
+        "choice",
+        "how the output video is compressed: optimized (smaller files) or lossless (larger, best quality)",
+        choices=("optimized", "lossless"),
+        default="optimized",
+    ),
+    ProviderOption(
+        "resizeMode",
+        "choice",
+        "how an input image of another aspect ratio is fitted: crop it, or pad it (Veo 3 image-to-video)",
+        choices=("crop", "pad"),
+        only_for=frozenset({"image_to_video"}),
+    ),
+)
 
 
 def default_base_url(location: str) -> str:
@@ -66,7 +93,8 @@ class VertexProvider:
     async def submit(self, request: GenerateRequest) -> str:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
-        body = to_body(request, "vertex", audio_optional=offer.audio == "optional")
+        extra = to_wire(self.name, OPTIONS, request.options)
+        body = to_body(request, "vertex", audio_optional=offer.audio == "optional", extra_params=extra)
         url = f"{self.base_url}/{self._model_path(request.model)}:predictLongRunning"
         doc, _ = await call_json(
             self.client,
@@ -80,8 +108,6 @@ class VertexProvider:
         )
         name = doc.get("name") if isinstance(doc, dict) else None
         if not name:
-            from veokit.errors import UnexpectedResponse
-
             raise UnexpectedResponse("vertex: submit answered without an operation name", provider=self.name)
         return str(name)
 
@@ -120,6 +146,63 @@ class VertexProvider:
         await self.client.aclose()
 
 
-from collections.abc import Callable  # noqa: E402
+class VertexSettings(ProviderSettings):
+    vertex_project: str | None = Field(
+        default=None, validation_alias=AliasChoices("VEOKIT_VERTEX_PROJECT", "vertex_project", "GOOGLE_CLOUD_PROJECT")
+    )
+    vertex_location: str = Field(
+        default="us-central1",
+        validation_alias=AliasChoices("VEOKIT_VERTEX_LOCATION", "vertex_location", "GOOGLE_CLOUD_LOCATION"),
+    )
+    vertex_base_url: str | None = None
+    vertex_storage_base_url: str | None = None
+    vertex_api_key: SecretStr | None = None  # express mode
+    vertex_access_token: SecretStr | None = None  # a ready token, e.g. `gcloud auth print-access-token`
+    vertex_quota_project: str | None = None
 
-OfferLookup = Callable[[str, str], Offer]
+
+def _configured(s: VertexSettings) -> bool:
+    adc_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    return bool(s.vertex_api_key or s.vertex_access_token or s.vertex_project or adc_file)
+
+
+def build(s: VertexSettings, offer_lookup: OfferLookup) -> VertexProvider:
+    """Express mode (API key), a ready access token, or Application Default Credentials, in that order."""
+    auth: HeaderAuth
+    project = s.vertex_project
+    if s.vertex_api_key is not None:
+        auth = ApiKeyAuth(s.vertex_api_key.get_secret_value())
+        project = None  # express mode: the key's project is implied
+    elif s.vertex_access_token is not None:
+        auth = GoogleCredentialsAuth(
+            static_token_credentials(s.vertex_access_token.get_secret_value()), quota_project=s.vertex_quota_project
+        )
+    else:
+        creds, project = application_default(project)
+        auth = GoogleCredentialsAuth(creds, quota_project=s.vertex_quota_project)
+    if project is None and s.vertex_api_key is None:
+        raise ConfigError("vertex: no project. Set VEOKIT_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT)")
+    return VertexProvider(
+        auth=auth,
+        project=project,
+        location=s.vertex_location,
+        base_url=s.vertex_base_url,
+        storage_base_url=s.vertex_storage_base_url,
+        client=new_client(),
+        offer_lookup=offer_lookup,
+    )
+
+
+SPEC = ProviderSpec(
+    name="vertex",
+    title="Vertex AI / Gemini Enterprise Agent Platform (predictLongRunning)",
+    catalog="vertex",
+    provider_class=VertexProvider,
+    build=build,
+    settings=VertexSettings,
+    configured=_configured,
+    credentials="VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
+    options=OPTIONS,
+    rank=10,
+    emulator="veokit.emulator.vertex",
+)

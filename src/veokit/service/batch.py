@@ -6,7 +6,10 @@ Each line is an object whose keys are :class:`GenerateRequest` fields or the CLI
     prompt,aspect,duration,seed,ref
     "a lighthouse at dusk",9:16,6,,a.png;b.png
 
-plus ``provider``, ``out`` (a directory) and ``client_key``. Paths are relative to the batch file. Blank lines
+plus ``provider``, ``out`` (a directory) and ``client_key``. A provider's own options go in an ``options``
+object (``{"prompt": "a fox", "provider": "kie", "options": {"watermark": "ACME"}}``) or, in CSV, one
+``option.NAME`` column each (``prompt,provider,option.watermark``); they are checked against the line's
+provider like every other field. Paths are relative to the batch file. Blank lines
 and JSONL lines starting with ``#`` are skipped. Every line gets a stable client key — the file's SHA-256
 and the line number, unless it names its own — so enqueueing the same file again (after an interruption,
 or just to watch it) creates nothing twice. Editing the file changes its hash: the edited file is a new batch.
@@ -42,6 +45,7 @@ ALIASES: dict[str, str] = {
     "last-frame": "last_frame",
 }
 BATCH_KEYS = frozenset({"provider", "out", "client_key", "no_audio"})
+OPTION_PREFIXES = ("option", "options")  # option.NAME: one provider option per column (CSV) or key
 _FIELDS = frozenset(GenerateRequest.model_fields)
 _INTS = ("duration_seconds", "seed", "sample_count")
 _BOOLS = ("generate_audio", "enhance_prompt", "no_audio")
@@ -110,16 +114,32 @@ def _csv_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
         extra = row.pop(None, None)  # type: ignore[call-overload,unused-ignore]  # DictReader's overflow key
         if extra:
             raise InvalidRequest(f"{path.name}:{reader.line_num}: more cells than header columns", field="file")
-        cells = {k.strip().lower(): v.strip() for k, v in row.items() if k and v is not None and v.strip()}
+        cells = {_column(k): v.strip() for k, v in row.items() if k and v is not None and v.strip()}
         if cells:
             rows.append((reader.line_num, cells))
     return rows
 
 
+def _column(header: str) -> str:
+    """A CSV header as a key: request fields fold case; an option keeps its name (``option.enableTranslation``)."""
+    name = header.strip()
+    prefix, dot, option = name.partition(".")
+    if dot and prefix.lower() in OPTION_PREFIXES:
+        return f"{OPTION_PREFIXES[0]}.{option.strip()}"
+    return name.lower()
+
+
 def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> BatchItem:
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     for key, value in row.items():
+        prefix, dot, option = str(key).strip().partition(".")
+        if dot and prefix.lower() in OPTION_PREFIXES:
+            if not option.strip() or option.strip() in options:
+                raise InvalidRequest(f"option column {key!r}: name it once, as option.NAME", field=str(key))
+            options[option.strip()] = value
+            continue
         spelled = str(key).strip().lower().replace("-", "_")
         name = ALIASES.get(spelled, spelled)
         if name in BATCH_KEYS:
@@ -141,6 +161,14 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
             target[name] = _bool(name, target[name])
     if extra.get("no_audio"):
         fields["generate_audio"] = False
+    if options:
+        given = fields.get("options") or {}
+        if not isinstance(given, dict):
+            raise InvalidRequest("options: must be an object of NAME: VALUE", field="options")
+        twice = sorted(set(given) & set(options))
+        if twice:
+            raise InvalidRequest(f"options.{twice[0]}: given twice", field=f"options.{twice[0]}")
+        fields["options"] = {**given, **options}
     _load_media(fields, base)
     request = GenerateRequest.build(**fields)
     out = extra.get("out")

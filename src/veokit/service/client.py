@@ -19,10 +19,11 @@ from veokit.config import AUTO, Settings, load_settings
 from veokit.engine import reuse
 from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
-from veokit.engine.worker import run_leased, worker_id
+from veokit.engine.worker import operation_gone, run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, Offer, default_catalog
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
+from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock
@@ -34,8 +35,6 @@ from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
 
 T = TypeVar("T")
-EMULATOR_LATENCY_S = 2.0
-EMULATOR_POLL_SCALE = 0.05  # the emulator's 2 s "generation" is ~1/30 of Veo's: poll on the same scale
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
 
 
@@ -53,7 +52,6 @@ class VeoClient:
         self._store = store
         self._clock = clock
         self._providers: dict[str, Provider] = {}
-        self._emulator: Any = None
         self._engine: Engine | None = None
         self._download_client = new_client(timeout_s=300.0)
         self.budget = caps_from_settings(self.settings)
@@ -91,9 +89,6 @@ class VeoClient:
         await self._download_client.aclose()
         if self._store is not None:
             await self._store.close()
-        if self._emulator is not None:
-            self._emulator.stop()
-            self._emulator = None
 
     @property
     def store(self) -> JobStore:
@@ -109,12 +104,8 @@ class VeoClient:
 
     def _provider(self, name: str) -> Provider:
         if name not in self._providers:
-            if name == "emulator" and self._emulator is None:
-                from veokit.emulator import EmulatorConfig, EmulatorServer
-
-                self._emulator = EmulatorServer(EmulatorConfig(latency_s=EMULATOR_LATENCY_S)).start()
-                self.engine.poll_scale = min(self.engine.poll_scale, EMULATOR_POLL_SCALE)
-            self._providers[name] = build_provider(name, self.settings, self.catalog, emulator=self._emulator)
+            self._providers[name] = build_provider(name, self.settings, self.catalog)
+            self.engine.poll_scale = min(self.engine.poll_scale, registry.get(name).poll_scale)
         return self._providers[name]
 
     # -- requests -------------------------------------------------------------------------------------------
@@ -129,7 +120,7 @@ class VeoClient:
         offer = self.catalog.validate(request, catalog_provider(name), allow_retired=self.settings.allow_retired)
         if offer.model != request.model:  # named by family or another provider's id: send this provider's id
             request = request.model_copy(update={"model": offer.model})
-        return request, name, offer
+        return registry.get(name).with_options_checked(request, warn=True), name, offer
 
     def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
         request, _, offer = self.resolve(request, provider)
@@ -257,13 +248,10 @@ class VeoClient:
         done = []
         for job in jobs:
             held = job.lease_expires_at is not None and job.lease_owner is not None and job.lease_expires_at > utcnow()
-            if job.provider == "emulator" and job.state is not JobState.QUEUED and not held:
+            if not registry.durable(job.provider) and job.state is not JobState.QUEUED and not held:
                 done.append(
                     await self.store.transition(
-                        job.id,
-                        expect=job.state,
-                        to=JobState.NEEDS_ATTENTION,
-                        message="the in-process emulator that ran this job has exited; its operation is gone",
+                        job.id, expect=job.state, to=JobState.NEEDS_ATTENTION, message=operation_gone(job.provider)
                     )
                 )
                 continue

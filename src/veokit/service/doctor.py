@@ -2,7 +2,8 @@
 
 For every provider the user has credentials for (or named): the credentials are accepted, the model
 is offered and not retired, the account balance where the provider exposes one, and the round-trip time
-of that check.
+of that check. What can be checked is what the provider's class can do (the capability Protocols of
+:mod:`veokit.providers.base`), never a list of names.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 from veokit import errors as E
 from veokit.config import Settings
-from veokit.engine.runner import catalog_provider
 from veokit.models.catalog import Catalog
+from veokit.providers import registry
+from veokit.providers.base import Checkable, HasBalance
 from veokit.service.providers import build_provider
 
 
@@ -37,9 +39,10 @@ async def run_doctor(settings: Settings, catalog: Catalog, providers: list[str])
 
 async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Finding]:
     out: list[Finding] = []
-    model = settings.model or catalog.default_model(catalog_provider(name))
+    rows = registry.catalog_key(name)
+    model = settings.model or catalog.default_model(rows)
     try:
-        offer = catalog.offer(catalog_provider(name), model, allow_retired=settings.allow_retired)
+        offer = catalog.offer(rows, model, allow_retired=settings.allow_retired)
     except E.VeokitError as exc:
         return [Finding(name, False, exc.message)]
     try:
@@ -47,15 +50,15 @@ async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Findin
     except E.VeokitError as exc:
         return [Finding(name, False, exc.message)]
     try:
-        check = getattr(provider, "check", None)
-        if check is not None:
+        if isinstance(provider, Checkable):
             t0 = time.perf_counter()
-            await check(offer.model)
+            await provider.check(offer.model)
             ms = (time.perf_counter() - t0) * 1000
             out.append(Finding(name, True, f"credentials accepted; {offer.model} available ({ms:.0f} ms)"))
-        balance = getattr(provider, "balance", None)
-        if balance is not None:
-            out.append(Finding(name, True, f"balance: {await balance()}"))
+        if isinstance(provider, HasBalance):  # an authenticated call too
+            out.append(Finding(name, True, f"balance: {await provider.balance()}"))
+        if not isinstance(provider, Checkable | HasBalance):
+            out.append(Finding(name, True, "credentials set, not verified: it has no free call to check them with"))
         lc = offer.lifecycle
         if lc.deprecation_from and not lc.is_retired(_today()) and _today() >= lc.deprecation_from:
             out.append(

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from veokit.config import Settings
+from veokit.config import Settings, parse_provider_rates
 from veokit.engine.runner import Resilience
-from veokit.errors import ConfigError
 from veokit.models.catalog import Catalog
+from veokit.providers import registry
 from veokit.resilience.gate import parse_rate
 from veokit.resilience.retry import RetryPolicy
 
 
 def resilience_from(settings: Settings, catalog: Catalog) -> Resilience:
+    """Pacing per provider: ``VEOKIT_RATE_LIMITS`` for it, else ``VEOKIT_RATE_LIMIT``, else the quota its own
+    catalog entry documents (``[providers.NAME] rate_limit``; the in-process emulator has none). Values were
+    checked when the settings loaded."""
     limits: dict[str, tuple[float, float]] = {}
     if (settings.rate_limit or "").strip().lower() != "off":
-        for provider, meta in catalog.providers.items():
-            text = settings.rate_limit or meta.get("rate_limit")
-            if text:
-                limits[provider] = parse_rate(str(text))
-        for item in filter(None, (settings.rate_limits or "").split(",")):
-            name, sep, text = item.partition("=")
-            if not sep:
-                raise ConfigError(f"VEOKIT_RATE_LIMITS: {item!r} should look like provider=10/min")
-            if text.strip().lower() == "off":
-                limits.pop(name.strip(), None)
-            else:
-                limits[name.strip()] = parse_rate(text)
-    failover = tuple(p.strip() for p in (settings.failover or "").split(",") if p.strip())
+        per_provider = parse_provider_rates(settings.rate_limits or "")
+        for spec in registry.specs():
+            text = (
+                per_provider.get(spec.name)
+                or settings.rate_limit
+                or catalog.providers.get(spec.name, {}).get("rate_limit")
+            )
+            if text and str(text).strip().lower() != "off":
+                limits[spec.name] = parse_rate(str(text))
     return Resilience(
         retry=RetryPolicy(
             max_attempts=settings.retry_attempts,
@@ -35,7 +34,7 @@ def resilience_from(settings: Settings, catalog: Catalog) -> Resilience:
         ),
         rate_limits=limits,
         max_in_flight=settings.max_in_flight,
-        failover=failover,
+        failover=settings.failover_order,
         failover_on_filter=settings.failover_on_filter,
         breaker_threshold=settings.breaker_threshold,
         breaker_cooldown_s=settings.breaker_cooldown_s,

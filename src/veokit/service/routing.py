@@ -2,9 +2,12 @@
 
 Every provider that sells the request's model *family* is a candidate (a request names a Google model id such
 as ``veo-3.1-fast-generate-001``, any reseller's id such as ``veo3_fast``, or the family ``veo-3.1-fast``
-itself; the catalog maps each to one offer per provider). A candidate is excluded, with every reason that
-applies, when it has no credentials, its offer is retired, or the catalog rejects the request for it (a
-feature it lacks, a resolution, a duration, ...). Among the rest the lowest estimate wins.
+itself; the catalog maps each to one offer per provider). The candidates are the registry's providers that
+``auto`` may pick (not the emulator: it is a test double, not a place to spend money). A candidate is
+excluded, with every reason that applies, when it has no credentials, its offer is retired, the catalog
+rejects the request for it (a feature it lacks, a resolution, a duration, ...), or the request has options
+it does not take (options are provider-specific: asking for Kie's ``watermark`` rules out the others).
+Among the rest the lowest estimate wins.
 
 ``VEOKIT_PROVIDER_PREFERENCE`` (e.g. ``kie,vertex``) is a **tie-break, not a hard order**: auto exists to
 save money, so a preferred provider never wins at a higher price; at the same price the earlier one wins, then
@@ -16,21 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from veokit.config import Settings
 from veokit.errors import ConfigError, InvalidRequest, ModelNotFound
 from veokit.models.catalog import Catalog, Estimate, Offer
 from veokit.models.request import GenerateRequest
+from veokit.providers import registry
+from veokit.providers.spec import ProviderSpec
 
-# The emulator is a test double, not a place to spend money, so auto never picks it.
-CANDIDATES = ("vertex", "gemini", "kie", "fal", "replicate")
-CREDENTIALS = {
-    "vertex": "VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "kie": "KIE_API_KEY",
-    "fal": "FAL_KEY",
-    "replicate": "REPLICATE_API_TOKEN",
-}
 _FEATURE_FIELDS = {
     "image": "image to video",
     "last_frame": "first/last frame",
@@ -92,11 +89,13 @@ class Route:
         if best is None or best.offer is None:
             why = "; ".join(f"{c.provider}: {', '.join(c.reasons)}" for c in self.candidates)
             raise ConfigError(f"--provider auto: no provider can run this {self.family} request ({why})")
-        return self.request.model_copy(update={"model": best.offer.model}), best.provider, best.offer
+        request = self.request.model_copy(update={"model": best.offer.model})
+        return registry.get(best.provider).with_options_checked(request, warn=True), best.provider, best.offer
 
 
 def family_for(request: GenerateRequest, catalog: Catalog, settings: Settings) -> str:
-    model = request.model or settings.model or catalog.default_model("vertex")
+    # No model named: the default of the first provider in veokit's order (a family every candidate is asked about).
+    model = request.model or settings.model or catalog.default_model(registry.auto_candidates()[0].catalog)
     family = catalog.family_of(model)
     known = sorted({o.model_family for o in catalog.offers})
     if family not in known:
@@ -111,10 +110,10 @@ def family_for(request: GenerateRequest, catalog: Catalog, settings: Settings) -
 def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *, today: dt.date | None = None) -> Route:
     today = today or dt.date.today()
     family = family_for(request, catalog, settings)
-    present = set(settings.credentials_present())
-    candidates = [_assess(name, family, request, catalog, settings, today, name in present) for name in CANDIDATES]
+    specs = registry.auto_candidates()
+    candidates = [_assess(spec, family, request, catalog, settings, today) for spec in specs]
     preference = settings.preference
-    order = [*preference, *(c for c in CANDIDATES if c not in preference)]
+    order = [*preference, *(s.name for s in specs if s.name not in preference)]
 
     def key(c: Candidate) -> tuple[int, float, int]:
         price = c.estimate.total_usd if c.estimate else float("inf")
@@ -124,15 +123,10 @@ def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *, tod
 
 
 def _assess(
-    provider: str,
-    family: str,
-    request: GenerateRequest,
-    catalog: Catalog,
-    settings: Settings,
-    today: dt.date,
-    has_credentials: bool,
+    spec: ProviderSpec[Any], family: str, request: GenerateRequest, catalog: Catalog, settings: Settings, today: dt.date
 ) -> Candidate:
-    offer = catalog.find_family(provider, family)
+    provider = spec.name
+    offer = catalog.find_family(spec.catalog, family)
     if offer is None:
         return Candidate(provider, None, None, (f"does not sell {family}",))
     reasons: list[str] = []
@@ -142,13 +136,24 @@ def _assess(
     estimate = None
     candidate_request = request.model_copy(update={"model": offer.model})
     try:
-        catalog.validate(candidate_request, provider, today=today, allow_retired=True)
+        catalog.validate(candidate_request, spec.catalog, today=today, allow_retired=True)
         estimate = catalog.estimate(candidate_request, offer)
     except InvalidRequest as exc:
         reasons.append(_short(exc))
-    if not has_credentials:
-        reasons.append(f"no credentials (set {CREDENTIALS[provider]})")
+    try:
+        spec.check_options(candidate_request)
+    except InvalidRequest as exc:
+        reasons.append(_short_option(exc))
+    if not spec.is_configured(settings):
+        reasons.append(f"no credentials (set {spec.credentials})")
     return Candidate(provider, offer, estimate, tuple(reasons))
+
+
+def _short_option(exc: InvalidRequest) -> str:
+    name = (exc.field or "").removeprefix("options.")
+    if "has no option" in exc.message:
+        return f"does not take option {name}"
+    return exc.message.split(" (allowed: ", 1)[0]
 
 
 def _short(exc: InvalidRequest) -> str:

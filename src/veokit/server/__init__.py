@@ -1,0 +1,1 @@
+"""veokit's HTTP servers: receivers for providers' callbacks (and, to come, the HTTP API and studio)."""
