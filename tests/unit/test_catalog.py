@@ -200,3 +200,16 @@ def test_fingerprint_covers_images_and_seed() -> None:
     assert a.fingerprint() != req(seed=2, image=png("red")).fingerprint()
     assert a.fingerprint() != req(seed=1, image=png("blue")).fingerprint()
     assert "data" not in repr(a.image)
+
+
+def test_output_storage_and_uploaded_extension_sources_are_provider_data(cat: Catalog) -> None:
+    from veokit.models.request import VideoInput
+
+    assert cat.validate(req(storage_uri="gs://b/out/"), "vertex", today=TODAY)
+    with pytest.raises(E.InvalidRequest) as info:
+        cat.validate(req(model="veo3_fast", storage_uri="gs://b/out/"), "kie", today=TODAY)
+    assert info.value.field == "storage_uri" and "(only vertex does)" in info.value.message
+    upload = VideoInput(data=b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(E.InvalidRequest, match="video: gemini extends only videos it generated"):
+        cat.validate(req(model="veo-3.1-generate-preview", video=upload), "gemini", allow_retired=True, today=TODAY)
+    assert cat.validate(req(video=upload), "vertex", today=TODAY)

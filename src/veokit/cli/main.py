@@ -27,6 +27,7 @@ from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
 from veokit.service.client import VeoClient, raise_for_job
+from veokit.service.providers import catalog_key
 from veokit.service.routing import Route, route
 
 app = typer.Typer(
@@ -276,8 +277,10 @@ def models(
 ) -> None:
     """Show the model catalog: capabilities, prices and lifecycle."""
     catalog = default_catalog()
-    if provider and provider not in catalog.providers:
-        raise fail(f"unknown provider {provider!r}; choose one of {', '.join(catalog.providers)}")
+    if provider:
+        provider = catalog_key(provider)  # the rows it sells: the emulator sells Vertex's
+        if provider not in catalog.providers:
+            raise fail(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     if as_json:
         ui.print_json([o.model_dump(mode="json") for o in catalog.offers if not provider or o.provider == provider])
         return

@@ -278,15 +278,17 @@ class Catalog:
                     f"{request.person_generation} is not accepted for {request.mode.replace('_', ' ')}",
                     allowed_pg,
                 )
-        if request.storage_uri is not None and provider != "vertex":
+        meta = self.providers.get(provider, {})
+        if request.storage_uri is not None and not meta.get("storage_uri", False):
+            writers = ", ".join(name for name, m in self.providers.items() if m.get("storage_uri"))
             raise InvalidRequest(
-                "storage_uri: only Vertex AI writes results to Cloud Storage", field="storage_uri", provider=provider
-            )
-        if request.video is not None and request.video.data is not None and provider == "gemini":
-            raise InvalidRequest(
-                "video: the Gemini API extends only videos it generated (pass their URI)",
-                field="video",
+                f"storage_uri: {provider} does not write results to Cloud Storage (only {writers} does)",
+                field="storage_uri",
                 provider=provider,
+            )
+        if request.video is not None and request.video.data is not None and not meta.get("extends_uploads", True):
+            raise InvalidRequest(
+                f"video: {provider} extends only videos it generated (pass their URI)", field="video", provider=provider
             )
         self._reseller_checks(request, o, bad)
         return o
