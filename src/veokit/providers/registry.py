@@ -2,7 +2,10 @@
 
 Each module of the :mod:`veokit.providers` package that defines ``SPEC`` (a :class:`ProviderSpec`) is a
 provider. Adding one is its module, its rows in ``models/catalog.toml`` and its emulator module; no other
-file names it. Everything that used to hold a list derives from here: the provider names settings accept
+file names it. (A provider kept outside this tree is a module named by an entry point in the
+``veokit.providers`` group of an installed distribution, e.g. ``acme = "acme_veokit.provider"``.)
+
+Everything that used to hold a list derives from here: the provider names settings accept
 (``VEOKIT_PROVIDER``, ``VEOKIT_FAILOVER``, ``VEOKIT_RATE_LIMITS``, ``VEOKIT_BUDGET_PROVIDER_USD``), the
 fields of :class:`~veokit.config.Settings`, which providers have credentials, ``auto``'s candidates, the
 credential hints in messages, ``veokit doctor``, and the routes the emulator serves.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from importlib.metadata import entry_points
 from typing import Any, cast
 
 from pydantic import create_model
@@ -25,20 +29,22 @@ from veokit.errors import ConfigError
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 
 AnySpec = ProviderSpec[Any]
+ENTRY_POINTS = "veokit.providers"  # out-of-tree providers: entry points naming their modules
 
 
 @cache
 def specs() -> tuple[AnySpec, ...]:
+    modules = [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    modules += [ep.value for ep in entry_points(group=ENTRY_POINTS)]
     found: dict[str, AnySpec] = {}
-    for module in pkgutil.iter_modules(package.__path__):
-        spec = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "SPEC", None)
+    for name in modules:
+        spec = getattr(importlib.import_module(name), "SPEC", None)
         if spec is None:
             continue
         if not isinstance(spec, ProviderSpec):
-            raise TypeError(f"{package.__name__}.{module.name}.SPEC is not a ProviderSpec")
-        if spec.name in found:
+            raise TypeError(f"{name}.SPEC is not a ProviderSpec")
+        if found.setdefault(spec.name, spec) is not spec:
             raise TypeError(f"two providers are called {spec.name!r}")
-        found[spec.name] = spec
     ordered = tuple(sorted(found.values(), key=lambda s: (s.rank, s.name)))
     _check_settings_fields(ordered)
     return ordered
