@@ -118,3 +118,17 @@ def test_options_are_part_of_the_fingerprint_and_absent_ones_change_nothing() ->
     assert marked.fingerprint() != plain.fingerprint()
     assert req(seed=7, options={"watermark": "ACME"}).fingerprint() == marked.fingerprint()
     assert "watermark=ACME" in marked.summary()
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"watermark": None}, "watermark: None is not text, a number or true/false"),
+        ("watermark=ACME", "must be an object of NAME: VALUE"),
+        ({" ": 1}, "an option needs a name"),
+    ],
+)
+def test_a_request_takes_options_as_names_and_scalars(options: object, fragment: str) -> None:
+    with pytest.raises(E.InvalidRequest) as info:
+        GenerateRequest.build(prompt="a fox", options=options)
+    assert info.value.field == "options" and fragment in info.value.message

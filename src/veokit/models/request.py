@@ -162,13 +162,19 @@ class GenerateRequest(BaseModel):
             raise ValueError("prompt is blank")
         return v
 
-    @field_validator("options")
+    @field_validator("options", mode="before")
     @classmethod
-    def _option_names(cls, v: dict[str, OptionValue]) -> dict[str, OptionValue]:
+    def _options_shape(cls, v: Any) -> Any:
+        """Names and JSON scalars only; which names and values are valid is the chosen provider's call."""
+        if not isinstance(v, dict):
+            raise ValueError("must be an object of NAME: VALUE")
         if len(v) > MAX_OPTIONS:
             raise ValueError(f"at most {MAX_OPTIONS} options")
-        if any(not name.strip() for name in v):
-            raise ValueError("an option needs a name")
+        for name, value in v.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError("an option needs a name")
+            if not isinstance(value, bool | int | float | str):
+                raise ValueError(f"{name}: {value!r} is not text, a number or true/false")
         return v
 
     @field_validator("storage_uri")
