@@ -21,6 +21,7 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 from veokit.models.catalog import default_catalog
 from veokit.models.request import GenerateRequest, ImageInput
+from veokit.providers import spec as spec_module
 from veokit.service.batch import read_batch
 from veokit.service.client import VeoClient
 from veokit.service.routing import route
@@ -101,8 +102,9 @@ async def test_an_option_the_provider_does_not_know_is_refused_before_paying(
 
 
 async def test_kie_options_and_the_deprecated_fallback(
-    emulator: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    emulator: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(spec_module, "_warned", set())  # the warning is once per process
     async with VeoClient(resellers(emulator, tmp_path)) as client:
         await client.generate(req(options={"enableTranslation": "false", "watermark": "ACME"}), provider="kie")
         with caplog.at_level(logging.WARNING, logger="veokit.providers"):

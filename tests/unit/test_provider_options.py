@@ -11,6 +11,7 @@ import pytest
 from veokit import errors as E
 from veokit.models.request import GenerateRequest, VideoInput
 from veokit.providers import registry
+from veokit.providers import spec as spec_module
 from veokit.providers.options import ProviderOption, check_options, to_wire
 
 
@@ -85,7 +86,10 @@ def test_options_tied_to_a_kind_of_request() -> None:
     assert registry.get("kie").check_options(req(video=VideoInput(uri="kie-task://abc"), options={"watermark": "W"}))
 
 
-def test_a_deprecated_option_is_sent_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_deprecated_option_is_sent_with_one_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spec_module, "_warned", set())  # once per process: start this test's process afresh
     spec = registry.get("kie")
     request = req(options={"enableFallback": "true", "watermark": "once"})
     with caplog.at_level(logging.WARNING, logger="veokit.providers"):
