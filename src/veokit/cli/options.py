@@ -33,7 +33,7 @@ NoAudio = Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper
 PersonGeneration = Annotated[str | None, typer.Option("--person-generation")]
 EnhancePrompt = Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")]
 StorageUri = Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
-ProviderOptions = Annotated[list[str] | None, typer.Option("--option", help=_options_help())]
+ProviderOptions = Annotated[list[str] | None, typer.Option("--option", metavar="NAME=VALUE", help=_options_help())]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
 
