@@ -26,8 +26,7 @@ from veokit.cli import output as ui
 from veokit.config import AUTO, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.service.client import VeoClient, raise_for_job
-from veokit.service.routing import Route, route
+from veokit.service import Plan, Route, VeoClient, job_view, raise_for_job
 
 app = typer.Typer(
     name="veokit",
@@ -142,7 +141,7 @@ def generate(
     ref: opt.Refs = None,
     extend: opt.Extend = None,
     model: opt.Model = None,
-    aspect: opt.Aspect = "16:9",
+    aspect: opt.Aspect = None,
     resolution: opt.Resolution = "720p",
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
@@ -176,12 +175,11 @@ def generate(
     as_json: opt.Json = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
-    request = opt.build_request(
+    fields = opt.request_fields(
         prompt=prompt,
         image=image,
         last_frame=last_frame,
         ref=ref,
-        extend=extend,
         model=model,
         aspect=aspect,
         resolution=resolution,
@@ -198,51 +196,68 @@ def generate(
 
     async def go() -> None:
         client = VeoClient(settings)
-        if (provider or settings.provider) == AUTO:
-            plan = route(request, client.catalog, settings)
+        try:
+            if opt.needs_store(extend):  # the job to extend is in the store; otherwise planning needs none
+                await client.start()
+            request, where = await opt.build_request(client, fields, extend, provider)
+            auto = (where or settings.provider) == AUTO
+            try:
+                plan = client.plan(request, where)
+            except E.VeokitError:
+                if dry_run and auto:
+                    _show_route(client.route(request), as_json)  # every candidate, and why none can run it
+                raise
             if dry_run:
-                _show_route(plan, as_json)
-                plan.resolved()  # nothing can run it: say why, exit 2
+                _show_dry_run(plan, as_json)
                 return
-            resolved, name, offer = plan.resolved()
-            if not as_json and plan.chosen is not None:
-                ui.err.print(f"--provider auto: {name} ({plan.verdict(plan.chosen)})", highlight=False)
-        else:
-            resolved, name, offer = client.resolve(request, provider)
-        est = client.catalog.estimate(resolved, offer)
-        if dry_run:
-            if as_json:
-                ui.print_json(
-                    {
-                        "dry_run": True,
-                        "provider": name,
-                        "model": offer.model,
-                        "estimate_usd": est.total_usd,
-                        "detail": est.describe(),
-                    }
-                )
-            else:
-                ui.out.print(f"dry run: {resolved.summary()} on {name}; nothing was sent")
-                ui.out.print(ui.estimate_line(est))
-            return
-        async with client:
-            job = await client.submit(resolved, provider=name, out_dir=out, fresh=fresh)
-            if not as_json:
-                ui.err.print(
-                    f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
-                    soft_wrap=True,
-                    highlight=False,
-                )
-            with ui.LiveProgress(enabled=not as_json) as live:
-                job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
-            if as_json:
-                ui.print_json(ui.job_dict(job))
-            elif job.state is JobState.SUCCEEDED:
-                for line in ui.saved_lines(job):
-                    ui.out.print(line, soft_wrap=True, highlight=False)
-            raise_for_job(job)
+            if not client.started:
+                await client.start()
+            await _generate(client, plan, out, fresh, retry_filtered, as_json)
+        finally:
+            await client.aclose()
 
     run(go())
+
+
+def _show_dry_run(plan: Plan, as_json: bool) -> None:
+    if plan.route is not None:
+        _show_route(plan.route, as_json)
+        return
+    if as_json:
+        ui.print_json(
+            {
+                "dry_run": True,
+                "provider": plan.provider,
+                "model": plan.offer.model,
+                "estimate_usd": plan.estimate.total_usd,
+                "detail": plan.estimate.describe(),
+            }
+        )
+        return
+    ui.out.print(f"dry run: {plan.describe()}; nothing was sent")
+    ui.out.print(ui.estimate_line(plan.estimate))
+
+
+async def _generate(
+    client: VeoClient, plan: Plan, out: Path | None, fresh: bool, retry_filtered: int | None, as_json: bool
+) -> None:
+    if not as_json and plan.route is not None and plan.route.chosen is not None:
+        ui.err.print(f"--provider auto: {plan.provider} ({plan.route.verdict(plan.route.chosen)})", highlight=False)
+    job = await client.submit(plan, out_dir=out, fresh=fresh)
+    if not as_json:
+        ui.err.print(
+            f"job {job.id}: {plan.describe()} · {ui.estimate_line(plan.estimate)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    with ui.LiveProgress(enabled=not as_json) as live:
+        job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
+    if as_json:
+        ui.print_json(job_view(job))
+    elif job.state is JobState.SUCCEEDED:
+        for line in ui.saved_lines(job):
+            ui.out.print(line, soft_wrap=True, highlight=False)
+    raise_for_job(job)
 
 
 @app.command()
@@ -297,7 +312,7 @@ def resume(
             with ui.LiveProgress(enabled=not as_json) as live:
                 jobs = await client.resume(job_id, on_progress=live)
         if as_json:
-            ui.print_json([ui.job_dict(j) for j in jobs])
+            ui.print_json([job_view(j) for j in jobs])
         elif not jobs:
             ui.out.print("nothing to resume")
         for j in jobs:
@@ -332,7 +347,7 @@ def jobs_list(
         async with VeoClient(load_settings()) as client:
             jobs = await client.list_jobs(states=states, limit=limit)
         if as_json:
-            ui.print_json([ui.job_dict(j) for j in jobs])
+            ui.print_json([job_view(j) for j in jobs])
         else:
             ui.out.print(ui.jobs_table(jobs))
 
@@ -349,7 +364,7 @@ def jobs_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
             job = await client.get_job(job_id)
             events = await client.events(job_id)
         if as_json:
-            ui.print_json(ui.job_dict(job, events))
+            ui.print_json(job_view(job, events))
             return
         ui.out.print(ui.jobs_table([job]))
         if job.operation_name:

@@ -26,7 +26,8 @@ from typing import Any
 
 from veokit.errors import InvalidRequest, VeokitError
 from veokit.models.job import Job, JobState
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.models.request import GenerateRequest, ImageInput
+from veokit.service import extension
 
 # Accepted spellings → GenerateRequest field (or a batch-level key).
 ALIASES: dict[str, str] = {
@@ -167,8 +168,8 @@ def _load_media(fields: dict[str, Any], base: Path) -> None:
             ImageInput.from_path(base / r, field="reference_images") if isinstance(r, str) else r for r in refs
         )
     video = fields.get("video")
-    if isinstance(video, str):
-        fields["video"] = VideoInput(uri=video) if "://" in video else VideoInput.from_path(base / video)
+    if isinstance(video, str):  # the extension rules: a local MP4 is probed here, before anything is enqueued
+        fields["video"] = (extension.from_uri(video) if "://" in video else extension.from_file(base / video)).video
 
 
 def _int(name: str, value: str) -> int:
