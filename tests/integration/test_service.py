@@ -1,4 +1,5 @@
-"""The service layer's own contract, as surfaces use it: one plan(), batches and following, the shared job view."""
+"""The service layer's own contract, as surfaces use it: one plan(), batches and following, the shared job view,
+and resume that never runs a job beside a worker."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from PIL import Image
 
 from veokit import errors as E
 from veokit.agent.results import job_view as agent_job_view
-from veokit.emulator import EmulatorServer
+from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.models.request import GenerateRequest, ImageInput
 from veokit.service import JobState, VeoClient, WorkerConfig, job_view, read_batch
 from veokit.store.budget import BudgetExceeded
 
-from .conftest import settings_for, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
+from .test_worker import eventually
 
 S = JobState
 FAST_4S = GenerateRequest(prompt="a paper boat", duration_seconds=4)  # $0.40 on Vertex
@@ -128,3 +130,39 @@ async def test_every_surface_shows_the_same_job_with_inputs_summarised(
     facts = agent_job_view(job, running_here=False)  # the agent's layer: the same facts, plus what to do next
     assert facts["videos"] == view["results"] and facts["job_id"] == view["id"]
     assert facts["estimate_usd"] == view["estimate_usd"] and "download_video" in facts["next"]
+
+
+# -- resume ----------------------------------------------------------------------------------------------------
+async def test_resume_past_the_deadline_holds_the_lease_so_a_worker_never_runs_the_job_too(tmp_path: Path) -> None:
+    """The job was set aside at its deadline; the user resumes it while a worker watches the same store. The
+    write that makes it running again takes its lease, so neither the worker nor anyone else can claim it."""
+    with EmulatorServer(EmulatorConfig(latency_s=1000, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
+        impatient = VeoClient(settings_for(emu, tmp_path, job_deadline_s=0.3))
+        patient = VeoClient(settings_for(emu, tmp_path, job_deadline_s=120))
+        elsewhere = VeoClient(settings_for(emu, tmp_path))  # the worker's process
+        for c in (impatient, patient, elsewhere):
+            await c.start()
+        try:
+            job = await impatient.wait((await impatient.submit(FAST_4S)).id)
+            assert job.state is S.NEEDS_ATTENTION and job.operation_name
+
+            worker = elsewhere.worker(WorkerConfig(concurrency=4, lease_s=3.0, idle_s=0.02))
+            working = asyncio.create_task(worker.run())
+            polls = stats(emu)["polls"]
+            resuming = asyncio.create_task(patient.resume(job.id))
+            await eventually(lambda: stats(emu)["polls"] >= polls + 2)  # resume is polling the operation
+            held = await patient.get_job(job.id)
+            assert held.state is S.RUNNING and held.lease_owner == patient.owner
+            assert await elsewhere._store.claim("a-third-worker", lease_s=3.0, job_ids=[job.id]) == []
+
+            emu.state.clock.advance(2000)  # the operation finishes
+            [done] = await asyncio.wait_for(resuming, 60)
+            worker.stop()
+            worker_stats = await asyncio.wait_for(working, 10)
+            history = [e.message for e in await patient.events(job.id)]
+        finally:
+            for c in (impatient, patient, elsewhere):
+                await c.aclose()
+        assert done.state is S.SUCCEEDED and worker_stats.claimed == 0
+        assert "resumed by the user" in history and not any("claimed by" in m for m in history)
+        assert stats(emu)["submits_total"] == 1

@@ -23,7 +23,7 @@ from veokit.config import Settings, load_settings
 from veokit.engine import reuse
 from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
-from veokit.engine.worker import EventFn, Worker, WorkerConfig, run_leased, worker_id
+from veokit.engine.worker import EventFn, Worker, WorkerConfig, revive_leased, run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, default_catalog
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
@@ -284,15 +284,20 @@ class VeoClient:
         return Progress(job.id, job.state.value, elapsed, remaining, 0)
 
     async def resume(self, job_id: str | None = None, *, on_progress: ProgressFn | None = None) -> list[Job]:
-        """Finish unfinished jobs without ever submitting one a second time."""
+        """Finish unfinished jobs without ever submitting one a second time, always under the store's lease."""
         if job_id is not None:
             job = await self._store.get(job_id)
             if job.state is JobState.NEEDS_ATTENTION and job.operation_name:
                 # Interrupted by a deadline while running: the operation exists, keep waiting on it.
-                await self._store.transition(
-                    job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING, message="resumed by the user"
+                revived = await revive_leased(
+                    self._engine,
+                    job.id,
+                    owner=self.owner,
+                    lease_s=self.settings.worker_lease_s,
+                    message="resumed by the user",
+                    on_progress=on_progress,
                 )
-                return [await self._engine.run(job.id, on_progress, extend_deadline=True)]
+                return [revived]
             elif not job.state.active:
                 raise E.JobStateError(f"job {job.id} is {job.state.value}; nothing to resume")
             jobs = [job]
