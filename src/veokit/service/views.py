@@ -3,7 +3,8 @@
 :func:`job_view` is the job record with its request's inputs summarised: an image is its type, name and size,
 a video to extend its URI or the size of its bytes; never the bytes themselves (a 500 MB extension source must
 not reach a terminal, a model's context or an HTTP response). Surfaces add their own presentation on top (the
-agent adds hints for the model) instead of building their own view."""
+agent adds hints for the model) instead of building their own view.
+"""
 
 from __future__ import annotations
 
