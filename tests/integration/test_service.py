@@ -124,7 +124,9 @@ async def test_every_surface_shows_the_same_job_with_inputs_summarised(
     view = job_view(job, await client.events(job.id))
     text = json.dumps(view)
     assert frame.b64[:40] not in text  # the bytes never reach a surface
-    assert view["request"]["image"] == {"mime_type": "image/png", "name": "first.png", "size_bytes": len(frame.data)}
+    image = view["request"]["image"]
+    assert (image["mime_type"], image["name"], image["size_bytes"]) == ("image/png", "first.png", len(frame.data))
+    assert image["sha256"] in (None, frame.sha256)
     assert view["results"][0]["path"] == job.results[0].path and view["events"][-1]["to_state"] == "succeeded"
 
     facts = agent_job_view(job, running_here=False)  # the agent's layer: the same facts, plus what to do next

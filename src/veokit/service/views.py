@@ -1,9 +1,9 @@
 """The job as a user sees it: one JSON-able shape for every surface (CLI ``--json``, agent tools, HTTP).
 
-:func:`job_view` is the job record with its request's inputs summarised: an image is its type, name and size,
-a video to extend its URI or the size of its bytes; never the bytes themselves (a 500 MB extension source must
-not reach a terminal, a model's context or an HTTP response). Surfaces add their own presentation on top (the
-agent adds hints for the model) instead of building their own view.
+:func:`job_view` is the job record with its request's inputs summarised: an image is its type, name, size and
+(once stored by reference) SHA-256, a video to extend its URI or its size; never the bytes themselves (a 500 MB
+extension source must not reach a terminal, a model's context or an HTTP response). Surfaces add their own
+presentation on top (the agent adds hints for the model) instead of building their own view.
 """
 
 from __future__ import annotations
@@ -38,21 +38,27 @@ def request_view(request: dict[str, Any]) -> dict[str, Any]:
         view["reference_images"] = [_image(r) for r in view["reference_images"]]
     if view.get("video"):
         video = view["video"]
-        size = _size_of(video.get("data"))
-        view["video"] = {"uri": video.get("uri"), "bytes": size is not None, "size_bytes": size}
+        size, sha256 = _content_of(video)
+        view["video"] = {"uri": video.get("uri"), "bytes": size is not None, "size_bytes": size, "sha256": sha256}
     return view
 
 
 def _image(image: dict[str, Any]) -> dict[str, Any]:
-    return {"mime_type": image.get("mime_type"), "name": image.get("name"), "size_bytes": _size_of(image.get("data"))}
+    size, sha256 = _content_of(image)
+    return {"mime_type": image.get("mime_type"), "name": image.get("name"), "size_bytes": size, "sha256": sha256}
 
 
-def _size_of(value: Any) -> int | None:
-    """The size of input bytes stored as base64 text, from the text's length: decoding a 500 MB video to
-    count it would make listing jobs slow."""
+def _content_of(item: dict[str, Any]) -> tuple[int | None, str | None]:
+    """Size and SHA-256 of an input's bytes, as far as they are known without reading them: a stored reference
+    (``blob``) carries both; inline base64 text gives its size by its length (decoding a 500 MB video to count
+    it would make listing jobs slow)."""
+    blob = item.get("blob")
+    if isinstance(blob, dict):
+        return blob.get("size"), blob.get("sha256")
+    value = item.get("data")
     if value is None:
-        return None
+        return None, None
     if isinstance(value, bytes):
-        return len(value)
+        return len(value), None
     text = str(value)
-    return len(text) * 3 // 4 - text[-2:].count("=")
+    return len(text) * 3 // 4 - text[-2:].count("="), None
