@@ -82,16 +82,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _show_route(plan: Route, as_json: bool) -> None:
+def _show_route(routing: Route, as_json: bool) -> None:
     """generate --provider auto --dry-run: every candidate, its price, and why it was or was not chosen."""
-    chosen = plan.chosen
+    chosen = routing.chosen
     if as_json:
         ui.print_json(
             {
                 "dry_run": True,
                 "provider": chosen.provider if chosen else None,
                 "model": chosen.model if chosen else None,
-                "family": plan.family,
+                "family": routing.family,
                 "estimate_usd": chosen.estimate.total_usd if chosen and chosen.estimate else None,
                 "candidates": [
                     {
@@ -101,17 +101,17 @@ def _show_route(plan: Route, as_json: bool) -> None:
                         "credits": c.estimate.credits if c.estimate else None,
                         "eligible": c.eligible,
                         "reasons": list(c.reasons),
-                        "verdict": plan.verdict(c),
+                        "verdict": routing.verdict(c),
                     }
-                    for c in plan.candidates
+                    for c in routing.candidates
                 ],
             }
         )
         return
     where = f"{chosen.provider} ({chosen.model})" if chosen else "no provider"
-    r = plan.request
+    r = routing.request
     ui.out.print(
-        f"dry run: {plan.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
+        f"dry run: {routing.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
         f"via --provider auto → {where}; nothing was sent",
         soft_wrap=True,
         highlight=False,
@@ -119,13 +119,13 @@ def _show_route(plan: Route, as_json: bool) -> None:
     table = Table(show_lines=False)
     for col in ("provider", "model", "price", "decision"):
         table.add_column(col, overflow="fold")
-    for c in plan.candidates:
+    for c in routing.candidates:
         price = (
             "—"
             if c.estimate is None
             else f"${c.estimate.total_usd:.2f}" + (f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
         )
-        table.add_row(c.provider, c.model, price, plan.verdict(c), style=None if c.eligible else "dim")
+        table.add_row(c.provider, c.model, price, routing.verdict(c), style=None if c.eligible else "dim")
     ui.out.print(table)
     if chosen and chosen.estimate:
         ui.out.print(ui.estimate_line(chosen.estimate), soft_wrap=True, highlight=False)
