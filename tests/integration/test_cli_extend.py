@@ -7,6 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import av
+import numpy as np
+
 from veokit.emulator.render import RenderSpec, render_mp4
 from veokit.media.probe import Expectation, verify_mp4
 
@@ -49,7 +52,17 @@ def test_what_cannot_be_extended_is_refused_before_anything_is_recorded(tmp_path
     wide = tmp_path / "wide.mp4"
     render_mp4(RenderSpec(prompt="a wide shot", width=1920, height=1080, duration_s=1.0), wide)
     (tmp_path / "notes.mp4").write_text("not a video")
+    long = tmp_path / "long.mp4"
+    with av.open(str(long), "w", format="mp4") as c:  # 146 s at 1 fps: longer than Veo extends, quick to write
+        v = c.add_stream("libx264", rate=1)
+        v.width, v.height, v.pix_fmt = 1280, 720, "yuv420p"
+        for i in range(146):
+            frame = av.VideoFrame.from_ndarray(np.full((1080, 1280), 90, dtype=np.uint8), format="yuv420p")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode(None))
     for source, needle in [
+        (str(long), "video: the video is 146 s; veo-3.1-fast-generate-001 on vertex extends videos of at most 141 s"),
         (str(wide), "video: wide.mp4 is 1920x1080; Veo extends only 720p videos"),
         (str(tmp_path / "notes.mp4"), "video: notes.mp4 is not a complete MP4 video"),
         (str(tmp_path / "missing.mp4"), "video: no such file"),

@@ -16,7 +16,7 @@ from veokit.emulator.render import RenderSpec, render_mp4
 from veokit.models.catalog import default_catalog
 from veokit.models.job import Job, JobState, VideoResult
 from veokit.service import extension
-from veokit.service.extension import extension_request, from_file, from_job, from_uri
+from veokit.service.extension import check_fits, extension_request, from_file, from_job, from_uri
 
 CATALOG = default_catalog()
 FINISHED = dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC)
@@ -106,7 +106,6 @@ def test_kie_extends_its_own_tasks_by_id_and_nothing_else(tmp_path: Path) -> Non
     [
         ({"state": JobState.RUNNING}, "is running; only a succeeded job's video can be extended", "video"),
         ({"size": (1920, 1080), "resolution": "1080p"}, "Veo extends only 720p videos", "video"),
-        ({"duration_s": 148.0}, "the video is 148 s; Veo extends videos of at most 141 s", "video"),
     ],
 )
 def test_a_job_that_cannot_be_extended_is_refused_naming_the_field(
@@ -120,8 +119,22 @@ def test_a_job_that_cannot_be_extended_is_refused_naming_the_field(
     assert bad_index.value.field == "video_index"
 
 
-def test_a_141_s_video_is_still_extendable(tmp_path: Path) -> None:
-    assert from_job(job(tmp_path, duration_s=141.3), CATALOG, now=WITHIN).video.uri
+def test_a_video_must_be_no_longer_than_the_planned_model_extends(tmp_path: Path) -> None:
+    """The limit is catalog data, per offer: 141 s on Veo 3.1, 8 s on fal."""
+    veo = CATALOG.offer("vertex", "veo-3.1-fast-generate-001")
+    fal = CATALOG.offer("fal", "fal-ai/veo3.1/fast")
+    check_fits(from_job(job(tmp_path, duration_s=141.3), CATALOG, now=WITHIN), veo)  # container rounding
+    long = from_job(job(tmp_path, duration_s=148.0), CATALOG, now=WITHIN, field="job_id")
+    with pytest.raises(
+        E.InvalidRequest, match="job_id: the video is 148 s; veo-3.1-fast-generate-001 on vertex"
+    ) as exc:
+        check_fits(long, veo)
+    assert exc.value.field == "job_id" and exc.value.allowed == [141.0]
+    eight = from_job(job(tmp_path, duration_s=8.0), CATALOG, now=WITHIN, provider="fal")
+    check_fits(eight, fal)
+    with pytest.raises(E.InvalidRequest, match="extends videos of at most 8 s"):
+        check_fits(from_job(job(tmp_path, duration_s=15.0), CATALOG, now=WITHIN, provider="fal"), fal)
+    check_fits(from_uri("gs://b/unknown-length.mp4"), fal)  # a URI's length is the provider's to check
 
 
 def test_a_local_mp4_is_probed_before_anything_is_sent(tmp_path: Path) -> None:
@@ -154,9 +167,10 @@ def test_a_local_mp4_longer_than_veo_extends_is_refused(tmp_path: Path) -> None:
             frame.pts = i
             c.mux(v.encode(frame))
         c.mux(v.encode(None))
-    with pytest.raises(E.InvalidRequest, match="Veo extends videos of at most 141 s") as exc:
-        from_file(long)
-    assert exc.value.field == "video"
+    source = from_file(long)
+    assert source.duration_s == pytest.approx(146, abs=1)
+    with pytest.raises(E.InvalidRequest, match="video: the video is 146 s; .* extends videos of at most 141 s"):
+        check_fits(source, CATALOG.offer("vertex", "veo-3.1-generate-001"))
 
 
 def test_the_continuation_keeps_the_sources_aspect_and_model(tmp_path: Path) -> None:

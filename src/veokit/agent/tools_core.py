@@ -532,7 +532,8 @@ class VideoToolkit:
             request = extension_request(
                 source, prompt=prompt, negative_prompt=negative_prompt or None, seed=seed, model=model
             )
-            return await self._submitted(self._plan(request, source.provider))
+            plan = self.client.plan(request, source.provider, max_cost_usd=self.max_cost_usd, extending=source)
+            return await self._submitted(plan)
         except Exception as exc:
             return failure_from(exc)
 

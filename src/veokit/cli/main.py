@@ -199,12 +199,11 @@ def generate(
         try:
             if opt.needs_store(extend):  # the job to extend is in the store; otherwise planning needs none
                 await client.start()
-            request, where = await opt.build_request(client, fields, extend, provider)
-            auto = (where or settings.provider) == AUTO
+            request, where, source = await opt.build_request(client, fields, extend, provider)
             try:
-                plan = client.plan(request, where)
+                plan = client.plan(request, where, extending=source)
             except E.VeokitError:
-                if dry_run and auto:
+                if dry_run and (where or settings.provider) == AUTO:
                     _show_route(client.route(request), as_json)  # every candidate, and why none can run it
                 raise
             if dry_run:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from veokit.models.request import GenerateRequest, ImageInput
-from veokit.service import VeoClient, extension_request
+from veokit.service import ExtensionSource, VeoClient, extension_request
 from veokit.service.extension import is_job_id
 
 Prompt = Annotated[str, typer.Argument(help="What the video should show.")]
@@ -83,11 +83,13 @@ def needs_store(extend: str | None) -> bool:
 
 async def build_request(
     client: VeoClient, fields: dict[str, Any], extend: str | None, provider: str | None
-) -> tuple[GenerateRequest, str | None]:
-    """The request, and the provider to plan it for. ``--extend`` goes through the service's extension rules
-    (a local MP4 is probed; a job's video is taken from the provider while it keeps it): the continuation keeps
-    the source's aspect ratio, and runs where the source job ran unless ``--provider`` says otherwise."""
+) -> tuple[GenerateRequest, str | None, ExtensionSource | None]:
+    """The request, the provider to plan it for, and what it extends (for :meth:`VeoClient.plan`'s ``extending``).
+
+    ``--extend`` goes through the service's extension rules (a local MP4 is probed; a job's video is taken from
+    the provider while it keeps it): the continuation keeps the source's aspect ratio, and runs where the source
+    job ran unless ``--provider`` says otherwise."""
     if not extend:
-        return GenerateRequest.build(**{**fields, "aspect_ratio": fields["aspect_ratio"] or "16:9"}), provider
+        return GenerateRequest.build(**{**fields, "aspect_ratio": fields["aspect_ratio"] or "16:9"}), provider, None
     source = await client.extension_source(extend, provider=provider)
-    return extension_request(source, **fields), provider or source.provider
+    return extension_request(source, **fields), provider or source.provider, source

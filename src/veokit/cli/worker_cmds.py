@@ -177,8 +177,8 @@ def enqueue(
 
     async def go() -> Job:
         async with VeoClient(settings) as client:
-            request, where = await opt.build_request(client, fields, extend, provider)
-            plan = client.plan(request, where)
+            request, where, source = await opt.build_request(client, fields, extend, provider)
+            plan = client.plan(request, where, extending=source)
             return await client.submit(plan, out_dir=out, client_key=client_key, fresh=fresh)
 
     job: Job = _run(go())

@@ -18,7 +18,7 @@ from veokit.models.job import Job, JobEvent, JobState, VideoResult
 from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
 from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient, raise_for_job
-from veokit.service.extension import EXTENSION_SECONDS, MAX_EXTENDABLE_S, ExtensionSource, extension_request
+from veokit.service.extension import ExtensionSource, extension_request
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
@@ -28,8 +28,6 @@ from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
 from veokit.store.urls import redact_url
 
 __all__ = [
-    "EXTENSION_SECONDS",
-    "MAX_EXTENDABLE_S",
     "BatchItem",
     "BatchStatus",
     "BudgetCaps",

@@ -55,6 +55,7 @@ class BatchItem:
     client_key: str
     provider: str | None = None
     out_dir: Path | None = None
+    extending: extension.ExtensionSource | None = None  # what ``request.video`` is, for the plan's length check
 
 
 def read_batch(path: Path) -> list[BatchItem]:
@@ -142,7 +143,7 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
             target[name] = _bool(name, target[name])
     if extra.get("no_audio"):
         fields["generate_audio"] = False
-    _load_media(fields, base)
+    extending = _load_media(fields, base)
     request = GenerateRequest.build(**fields)
     out = extra.get("out")
     provider = extra.get("provider")
@@ -153,10 +154,11 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
         client_key=str(own_key) if own_key else default_key,
         provider=str(provider) if provider else None,
         out_dir=(base / str(out)) if out else None,
+        extending=extending,
     )
 
 
-def _load_media(fields: dict[str, Any], base: Path) -> None:
+def _load_media(fields: dict[str, Any], base: Path) -> extension.ExtensionSource | None:
     for name in ("image", "last_frame"):
         if isinstance(fields.get(name), str):
             fields[name] = ImageInput.from_path(base / fields[name], field=name)
@@ -168,8 +170,12 @@ def _load_media(fields: dict[str, Any], base: Path) -> None:
             ImageInput.from_path(base / r, field="reference_images") if isinstance(r, str) else r for r in refs
         )
     video = fields.get("video")
-    if isinstance(video, str):  # the extension rules: a local MP4 is probed here, before anything is enqueued
-        fields["video"] = (extension.from_uri(video) if "://" in video else extension.from_file(base / video)).video
+    if not isinstance(video, str):
+        return None
+    # The extension rules: a local MP4 is probed here, before anything is enqueued.
+    source = extension.from_uri(video) if "://" in video else extension.from_file(base / video)
+    fields["video"] = source.video
+    return source
 
 
 def _int(name: str, value: str) -> int:

@@ -56,7 +56,7 @@ async def enqueue_batch(
     plans: list[tuple[BatchItem, Plan]] = []
     for item in items:
         try:
-            plan = client.plan(item.request, item.provider or provider)
+            plan = client.plan(item.request, item.provider or provider, extending=item.extending)
         except E.VeokitError as exc:
             raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
         plans.append((item, plan))

@@ -131,10 +131,22 @@ class VeoClient:
         return self._providers[name]
 
     # -- planning (no network, nothing recorded) ------------------------------------------------------------
-    def plan(self, request: GenerateRequest, provider: str | None = None, *, max_cost_usd: float | None = None) -> Plan:
+    def plan(
+        self,
+        request: GenerateRequest,
+        provider: str | None = None,
+        *,
+        max_cost_usd: float | None = None,
+        extending: extension.ExtensionSource | None = None,
+    ) -> Plan:
         """Resolve the provider (``auto`` too) and model, validate, price, and check the per-job cap and the
-        caller's own ``max_cost_usd``. Typed errors name the field; see :mod:`veokit.service.planning`."""
-        return check_limits(self._price(request, provider), self.budget, max_cost_usd)
+        caller's own ``max_cost_usd``; ``extending``: the source of ``request.video`` (see
+        :meth:`extension_source`), which must be no longer than the planned model extends. Typed errors name the
+        field; see :mod:`veokit.service.planning`."""
+        plan = self._price(request, provider)
+        if extending is not None:
+            extension.check_fits(extending, plan.offer)
+        return check_limits(plan, self.budget, max_cost_usd)
 
     def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
         """What the request would cost (validated; spending caps are :meth:`plan`'s business)."""

@@ -3,8 +3,10 @@
 The rules live here once, for the CLI's ``--extend`` and the agent's ``extend_video`` alike, and are checked
 before anything is paid:
 
-* only a 720p video (1280x720 or 720x1280) of at most :data:`MAX_EXTENDABLE_S` seconds can be extended; the
-  output is 720p and billed as 8 s (the catalog checks the request side: ``extension_resolutions``, ``needs_8s``);
+* only a 720p video (1280x720 or 720x1280) can be extended, and one no longer than the offer that extends it
+  takes (the catalog's ``max_extension_input_s``: 141 s on Veo 3.1, 8 s on fal), checked by :func:`check_fits`
+  once the request is planned; the output is 720p and billed as 8 s (the catalog checks the request side too:
+  ``extension_resolutions``, ``needs_8s``);
 * a previous job (``job_…``) is extended from the provider's own copy while the provider keeps it (its
   ``retention_days`` in the catalog, less a safety margin), else from the saved MP4;
 * a provider whose offers carry ``extension_input`` (Kie: ``kie-task:``) extends only its own tasks, by id;
@@ -25,12 +27,10 @@ from typing import Any
 from veokit.engine.runner import catalog_provider
 from veokit.errors import InvalidRequest
 from veokit.media.probe import CorruptMediaError, probe_mp4
-from veokit.models.catalog import Catalog
+from veokit.models.catalog import Catalog, Offer
 from veokit.models.job import Job, JobState, utcnow
 from veokit.models.request import GenerateRequest, VideoInput
 
-EXTENSION_SECONDS = 7  # what one Veo 3.1 extension step adds
-MAX_EXTENDABLE_S = 141  # longest input Veo 3.1 extends
 LENGTH_TOLERANCE_S = 0.5  # container durations round; a 141.2 s file is a 141 s video
 RETENTION_MARGIN = dt.timedelta(minutes=10)  # a copy about to expire may be gone by the time the provider looks
 EXTENDABLE_SIZES = {(1280, 720): "16:9", (720, 1280): "9:16"}
@@ -46,6 +46,8 @@ class ExtensionSource:
     provider: str | None = None  # the provider that holds the source (a job's), when the video is theirs
     model: str | None = None  # the source job's model, when it can extend
     job_id: str | None = None
+    duration_s: float | None = None  # the source's length, when known (a job's video, a probed file)
+    field: str = "video"  # the input's name in errors
 
 
 def is_job_id(text: str) -> bool:
@@ -73,8 +75,7 @@ def from_file(path: str | Path, *, field: str = "video") -> ExtensionSource:
             field=field,
             allowed=["1280x720", "720x1280"],
         )
-    _check_length(probe.duration_s, field)
-    return ExtensionSource(video, aspect_ratio=aspect)
+    return ExtensionSource(video, aspect_ratio=aspect, duration_s=probe.duration_s, field=field)
 
 
 def from_job(
@@ -107,12 +108,19 @@ def from_job(
             field=field,
             allowed=["720p"],
         )
-    _check_length(result.duration_s, field)
     target = provider or source.provider
     offer = catalog.find(catalog_provider(source.provider), source.model)
     model = source.model if offer and "extension" in offer.features else None
     video = _video_of(source, result.remote_uri, Path(result.path), target, catalog, now or utcnow(), field)
-    return ExtensionSource(video, aspect_ratio=aspect, provider=target, model=model, job_id=source.id)
+    return ExtensionSource(
+        video,
+        aspect_ratio=aspect,
+        provider=target,
+        model=model,
+        job_id=source.id,
+        duration_s=result.duration_s,
+        field=field,
+    )
 
 
 def _video_of(
@@ -146,11 +154,15 @@ def _video_of(
     return VideoInput.from_path(path)
 
 
-def _check_length(seconds: float, field: str) -> None:
-    if seconds > MAX_EXTENDABLE_S + LENGTH_TOLERANCE_S:
+def check_fits(source: ExtensionSource, offer: Offer) -> None:
+    """The source is no longer than ``offer`` (the planned model on the planned provider) extends."""
+    limit = offer.max_extension_input_s
+    if source.duration_s is not None and source.duration_s > limit + LENGTH_TOLERANCE_S:
         raise InvalidRequest(
-            f"{field}: the video is {seconds:.0f} s; Veo extends videos of at most {MAX_EXTENDABLE_S} s",
-            field=field,
+            f"{source.field}: the video is {source.duration_s:.0f} s; {offer.model} on {offer.provider} extends "
+            f"videos of at most {limit:g} s",
+            field=source.field,
+            allowed=[limit],
         )
 
 
