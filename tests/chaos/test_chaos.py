@@ -123,7 +123,7 @@ async def settle(client: VeoClient, ids: list[str], *, deadline: float, chaos: A
     """Wait until no job is active; meanwhile call ``chaos()`` every few seconds."""
     next_kill = time.monotonic() + 2.0
     while True:
-        current = await client.store.get_many(ids)
+        current = await client.get_many(ids)
         if not any(j.state.active for j in current):
             return current
         if time.monotonic() > deadline:
@@ -181,8 +181,8 @@ async def _run(
     workers: int,
 ) -> dict[str, Any]:
     async with VeoClient(client_settings) as client:
-        if isinstance(client.store, SqlJobStore):
-            async with client.store.engine.begin() as conn:  # a disposable database: start empty
+        if isinstance(client._store, SqlJobStore):
+            async with client._store.engine.begin() as conn:  # a disposable database: start empty
                 for table in (budget_ledger, job_events, jobs):
                     await conn.execute(sa.delete(table))
         fleet.start_all()
@@ -219,7 +219,7 @@ async def _run(
         by_job = operations_by_job(emu)
         index = {job_id: i for i, job_id in enumerate(ids)}
         reconciled = retried = 0
-        for job in await client.store.get_many(ids):
+        for job in await client.get_many(ids):
             if job.state is not S.NEEDS_ATTENTION:
                 continue
             # Found mid-submit after a kill, or a connection cut after the request was sent (an idle

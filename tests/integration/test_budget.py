@@ -12,10 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from veokit.emulator import EmulatorServer
-from veokit.engine.worker import Worker, WorkerConfig
 from veokit.models.job import JobState
 from veokit.models.request import GenerateRequest
-from veokit.service.client import VeoClient
+from veokit.service import VeoClient, Worker, WorkerConfig
 from veokit.store import SqlJobStore
 from veokit.store.schema import budget_ledger, job_events, jobs
 
@@ -40,8 +39,8 @@ async def clients(
     async def open_client(**overrides: Any) -> VeoClient:
         c = VeoClient(settings_for(emu, tmp_path, database_url=url, **overrides))
         await c.start()
-        if not opened and isinstance(c.store, SqlJobStore):
-            async with c.store.engine.begin() as conn:  # a disposable database: start empty
+        if not opened and isinstance(c._store, SqlJobStore):
+            async with c._store.engine.begin() as conn:  # a disposable database: start empty
                 for table in (budget_ledger, job_events, jobs):
                     await conn.execute(sa.delete(table))
         opened.append(c)
@@ -62,7 +61,7 @@ async def run_until_settled(workers: list[Worker], client: VeoClient, ids: list[
     try:
         for _ in range(600):
             await asyncio.sleep(0.1)
-            current = await client.store.get_many(ids)
+            current = await client.get_many(ids)
             blocked = [j for j in current if j.state is S.QUEUED and (j.error or {}).get("type") == "BudgetExceeded"]
             if all(j.state.terminal for j in current if j not in blocked):
                 break
@@ -80,8 +79,8 @@ async def test_a_daily_cap_below_the_batch_stops_concurrent_workers_at_the_cap(
     made = [await a.submit(GenerateRequest(prompt=f"budget scene {i % 2}", duration_seconds=4)) for i in range(20)]
     assert {j.estimate_usd for j in made} == {JOB_USD}
     ids = [j.id for j in made]
-    await run_until_settled([Worker(x.engine, worker_config()) for x in (a, b, c)], a, ids)
-    final = await a.store.get_many(ids)
+    await run_until_settled([x.worker(worker_config()) for x in (a, b, c)], a, ids)
+    final = await a.get_many(ids)
     assert sum(j.state is S.SUCCEEDED for j in final) == 7
     assert stats(emu)["submits_total"] == 7
     blocked = [j for j in final if j.state is S.QUEUED]
@@ -99,10 +98,10 @@ async def test_filtered_and_failed_jobs_give_their_reservation_back(
     made = [await client.submit(GenerateRequest(prompt=p, duration_seconds=4)) for p in prompts]
     ids = [j.id for j in made]
     # One at a time, oldest first: the filtered and failed jobs reserve, end, and hand their budget on.
-    await run_until_settled([Worker(client.engine, worker_config(concurrency=1))], client, ids)
-    final = {j.request["prompt"]: j.state for j in await client.store.get_many(ids)}
+    await run_until_settled([client.worker(worker_config(concurrency=1))], client, ids)
+    final = {j.request["prompt"]: j.state for j in await client.get_many(ids)}
     assert final["x [emulate:filtered]"] is S.FILTERED and final["y [emulate:failed]"] is S.FAILED
-    states = [j.state for j in await client.store.get_many(ids[2:])]
+    states = [j.state for j in await client.get_many(ids[2:])]
     assert states.count(S.SUCCEEDED) == 2 and states.count(S.QUEUED) == 1
     assert stats(emu)["submits_total"] == 4
     assert sum(r.spent_usd for r in (await client.costs()).rows) == pytest.approx(0.8)

@@ -177,7 +177,7 @@ def test_crash_mid_submit_needs_attention_not_resubmit(tmp_path: Path) -> None:
         s = Settings(provider="emulator", database_url=f"sqlite:///{tmp_path / 'jobs.db'}", out_dir=tmp_path)
         async with VeoClient(s) as c:
             job = await c.submit(GenerateRequest(prompt="x"), provider="vertex")
-            await c.store.transition(job.id, expect=JobState.QUEUED, to=JobState.SUBMITTING)
+            await c._store.transition(job.id, expect=JobState.QUEUED, to=JobState.SUBMITTING)
 
     asyncio.run(go())
     p = veokit(

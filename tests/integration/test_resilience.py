@@ -168,7 +168,7 @@ async def test_expired_gemini_file_is_reported_as_expired(emu: EmulatorServer, t
     s = settings_for(emu, tmp_path, provider="gemini", gemini_api_key="test-key")
     async with VeoClient(s) as c:
         job = await c.submit(GenerateRequest(prompt="too late", duration_seconds=4))
-        await c.engine._submit(job)  # start it, then let three days pass before anyone fetches it
+        await c._engine._submit(job)  # start it, then let three days pass before anyone fetches it
         await asyncio.sleep(1.5)
         emu.state.clock.advance(3 * 86400)
         job = await c.wait(job.id)

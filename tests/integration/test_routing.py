@@ -156,14 +156,17 @@ def test_any_providers_model_id_or_the_family_names_the_request(model: str | Non
 async def test_client_resolves_auto_and_explains_when_nothing_fits(tmp_path: Path) -> None:
     s = settings("kie", "vertex", database_url=f"sqlite:///{tmp_path / 'j.db'}", provider="auto")
     client = VeoClient(s)
-    request, name, offer = client.resolve(GenerateRequest(prompt="x", model="veo-3.1-fast-generate-001"))
-    assert (name, request.model, offer.model) == ("kie", "veo3_fast", "veo3_fast")
-    _, name, _ = client.resolve(GenerateRequest(prompt="x", negative_prompt="blur"), "auto")
-    assert name == "vertex"
+    chosen = client.plan(GenerateRequest(prompt="x", model="veo-3.1-fast-generate-001"))
+    assert (chosen.provider, chosen.request.model, chosen.offer.model) == ("kie", "veo3_fast", "veo3_fast")
+    assert chosen.route is not None and chosen.route.chosen is not None and chosen.route.chosen.provider == "kie"
+    assert chosen.estimate == chosen.route.chosen.estimate
+    assert client.plan(GenerateRequest(prompt="x", negative_prompt="blur"), "auto").provider == "vertex"
     with pytest.raises(E.ConfigError) as exc:
-        client.resolve(GenerateRequest(prompt="x", negative_prompt="blur", resolution="4k", duration_seconds=4), "auto")
+        client.plan(GenerateRequest(prompt="x", negative_prompt="blur", resolution="4k", duration_seconds=4), "auto")
     assert "kie: " in exc.value.message and "no credentials" in exc.value.message
-    _, name, offer = client.resolve(GenerateRequest(prompt="x", model="veo-3.1-fast"), "vertex")
+    named = client.plan(GenerateRequest(prompt="x", model="veo-3.1-fast"), "vertex")
+    assert named.route is None
+    offer = named.offer
     assert offer.model == "veo-3.1-fast-generate-001"  # a family name resolves to the provider's own id
 
 

@@ -18,11 +18,11 @@ import pytest
 
 from veokit import errors as E
 from veokit.emulator import EmulatorConfig, EmulatorServer
-from veokit.engine.worker import Worker, WorkerConfig, run_leased
+from veokit.engine.worker import Worker, run_leased
 from veokit.media.probe import Expectation, verify_mp4
 from veokit.models.job import Job, JobState, utcnow
 from veokit.models.request import GenerateRequest
-from veokit.service.client import VeoClient
+from veokit.service import VeoClient, WorkerConfig
 from veokit.store.budget import BudgetExceeded
 
 from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
@@ -79,11 +79,11 @@ async def enqueue(client: VeoClient, n: int, **kw: Any) -> list[Job]:
 async def test_a_worker_runs_queued_jobs_once_each(clients: Callable[..., Any], emu: EmulatorServer) -> None:
     client = await clients()
     jobs = await enqueue(client, 6)
-    worker = Worker(client.engine, config())
+    worker = client.worker(config())
     result = await asyncio.wait_for(worker.run(), 60)
     assert result.finished == {"succeeded": 6} and result.claimed == 6
     assert stats(emu)["submits_total"] == 6
-    for job in await client.store.get_many([j.id for j in jobs]):
+    for job in await client.get_many([j.id for j in jobs]):
         assert job.state is S.SUCCEEDED and job.lease_owner == worker.owner
         verify_mp4(Path(job.results[0].path), Expectation(width=1280, height=720, duration_s=4.0))
     assert [e.to_state for e in await client.events(jobs[0].id)] == [
@@ -98,28 +98,28 @@ async def test_a_worker_runs_queued_jobs_once_each(clients: Callable[..., Any], 
 async def test_two_workers_share_the_queue_without_overlap(clients: Callable[..., Any], emu: EmulatorServer) -> None:
     a, b = await clients(), await clients()
     jobs = await enqueue(a, 12)
-    wa, wb = Worker(a.engine, config(concurrency=4)), Worker(b.engine, config(concurrency=4))
+    wa, wb = a.worker(config(concurrency=4)), b.worker(config(concurrency=4))
     ra, rb = await asyncio.wait_for(asyncio.gather(wa.run(), wb.run()), 90)
     assert ra.claimed + rb.claimed == 12 and ra.claimed and rb.claimed
     assert ra.peak_in_flight <= 4 and rb.peak_in_flight <= 4
     assert stats(emu)["submits_total"] == 12
-    assert {j.state for j in await a.store.get_many([j.id for j in jobs])} == {S.SUCCEEDED}
+    assert {j.state for j in await a.get_many([j.id for j in jobs])} == {S.SUCCEEDED}
 
 
 async def test_a_stalled_workers_late_writes_change_nothing(clients: Callable[..., Any], emu: EmulatorServer) -> None:
     """Worker A claims, then stalls past its lease; B takes over and finishes. A's write raises LeaseLost."""
     a, b = await clients(), await clients()
     [job] = await enqueue(a, 1)
-    [held] = await a.store.claim("stalled-a", lease_s=3.0)
-    late_b = Worker(b.engine, config(), wall=shifted(3.0))  # B's clock: A's lease has expired
+    [held] = await a._store.claim("stalled-a", lease_s=3.0)
+    late_b = Worker(b._engine, config(), wall=shifted(3.0))  # B's clock: A's lease has expired
     result = await asyncio.wait_for(late_b.run(), 60)
     assert result.finished == {"succeeded": 1}
-    done = await a.store.get(job.id)
+    done = await a.get_job(job.id)
     with pytest.raises(E.LeaseLost):  # what A's engine would write next, had it been polling
-        await a.engine.store.transition(job.id, expect=S.RUNNING, to=S.DOWNLOADING, fence=held.lease_token)
+        await a._engine.store.transition(job.id, expect=S.RUNNING, to=S.DOWNLOADING, fence=held.lease_token)
     with pytest.raises(E.LeaseLost):
-        await a.store.release(job.id, fence=held.lease_token)
-    assert await a.store.get(job.id) == done
+        await a._store.release(job.id, fence=held.lease_token)
+    assert await a.get_job(job.id) == done
     assert "lease of stalled-a expired; claimed by" in (await a.events(job.id))[1].message
     assert stats(emu)["submits_total"] == 1
 
@@ -128,11 +128,11 @@ async def test_a_job_found_mid_submit_is_never_resubmitted(clients: Callable[...
     """Its worker died during the paid call: the next claim sets it aside for the user, paying nothing."""
     client = await clients()
     [job] = await enqueue(client, 1)
-    [held] = await client.store.claim("died-mid-submit", lease_s=3.0)
-    await client.store.begin_submit(job.id, fence=held.lease_token, attempts=1)
-    result = await asyncio.wait_for(Worker(client.engine, config(), wall=shifted(3.0)).run(), 30)
+    [held] = await client._store.claim("died-mid-submit", lease_s=3.0)
+    await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
+    result = await asyncio.wait_for(Worker(client._engine, config(), wall=shifted(3.0)).run(), 30)
     assert result.finished == {"needs_attention": 1}
-    after = await client.store.get(job.id)
+    after = await client.get_job(job.id)
     assert after.state is S.NEEDS_ATTENTION and "jobs retry" in (after.error or {})["message"]
     assert after.lease_owner is None  # released: the user's retry makes it claimable at once
     assert stats(emu)["submits_total"] == 0
@@ -146,17 +146,17 @@ async def test_stop_releases_leases_and_another_worker_finishes_without_resubmit
     emu.state.set_latency(3.0, None)
     a, b = await clients(), await clients()
     jobs = await enqueue(a, 5)
-    first = Worker(a.engine, config(drain=False))
+    first = a.worker(config(drain=False))
     running = asyncio.create_task(first.run())
     await eventually(lambda: stats(emu)["polls"] >= 5)  # every job submitted and polling
     first.stop()
     result = await asyncio.wait_for(running, 10)
     assert result.released == 5 and not result.finished
-    held = await a.store.get_many([j.id for j in jobs])
+    held = await a.get_many([j.id for j in jobs])
     assert {j.state for j in held} == {S.RUNNING} and {j.lease_owner for j in held} == {None}
     events = await a.events(jobs[0].id)
     assert events[-1].message == f"worker {first.owner} stopped"
-    second = await asyncio.wait_for(Worker(b.engine, config()).run(), 60)  # no waiting for lease expiry
+    second = await asyncio.wait_for(b.worker(config()).run(), 60)  # no waiting for lease expiry
     assert second.finished == {"succeeded": 5}
     assert stats(emu)["submits_total"] == 5
 
@@ -169,12 +169,12 @@ async def test_stop_lets_a_submit_in_progress_store_its_operation(tmp_path: Path
         ).raise_for_status()
         async with VeoClient(settings_for(emu, tmp_path)) as client:
             [job] = await enqueue(client, 1)
-            worker = Worker(client.engine, config(drain=False))
+            worker = client.worker(config(drain=False))
             running = asyncio.create_task(worker.run())
             await eventually(lambda: stats(emu)["faults_fired"] >= 1)
             worker.stop()  # the submit is in flight now
             await asyncio.wait_for(running, 10)
-            after = await client.store.get(job.id)
+            after = await client.get_job(job.id)
         assert after.state is S.RUNNING and after.operation_name and after.lease_owner is None
         assert stats(emu)["submits_total"] == 1
 
@@ -184,12 +184,12 @@ async def test_a_budget_cap_holds_jobs_back_and_records_why_once(
 ) -> None:
     client = await clients(budget_daily_usd=0.5)  # each 4 s fast job costs $0.40: one fits
     jobs = await enqueue(client, 3)
-    worker = Worker(client.engine, config(drain=False, budget_retry_s=0.2))
+    worker = client.worker(config(drain=False, budget_retry_s=0.2))
     running = asyncio.create_task(worker.run())
     await asyncio.sleep(2.5)  # several budget retries
     worker.stop()
     await asyncio.wait_for(running, 10)
-    after = await client.store.get_many([j.id for j in jobs])
+    after = await client.get_many([j.id for j in jobs])
     assert sorted(j.state.value for j in after) == ["queued", "queued", "succeeded"]
     blocked = [j for j in after if j.state is S.QUEUED]
     for job in blocked:
@@ -204,7 +204,7 @@ async def test_an_error_leaving_the_job_active_releases_it_with_a_back_off(clien
     [job] = await enqueue(client, 1)
 
     class FailingEngine:
-        store = client.engine.store
+        store = client._engine.store
 
         async def run(self, job_id: str, on_progress: Any = None, *, fence: int | None = None) -> Job:
             raise E.NetworkError("vertex: connection refused (nothing was sent)")
@@ -214,21 +214,21 @@ async def test_an_error_leaving_the_job_active_releases_it_with_a_back_off(clien
     await eventually(lambda: worker.stats.released >= 1)
     worker.stop()
     await asyncio.wait_for(running, 10)
-    after = await client.store.get(job.id)
+    after = await client.get_job(job.id)
     assert after.state is S.QUEUED and after.lease_owner is None
     assert after.lease_expires_at is not None and after.lease_expires_at > utcnow() + dt.timedelta(seconds=20)
     assert "connection refused" in (await client.events(job.id))[-1].message
-    assert await client.store.claim("another", lease_s=5) == []  # backing off
+    assert await client._store.claim("another", lease_s=5) == []  # backing off
 
 
 async def test_wait_follows_a_job_another_process_holds(clients: Callable[..., Any], emu: EmulatorServer) -> None:
     a, b = await clients(), await clients()
     [job] = await enqueue(a, 1)
     seen: list[str] = []
-    worker_run = asyncio.create_task(run_leased(a.engine, job.id, owner="the-worker", lease_s=5.0))
+    worker_run = asyncio.create_task(run_leased(a._engine, job.id, owner="the-worker", lease_s=5.0))
 
     async def claimed() -> bool:
-        return (await a.store.get(job.id)).lease_owner == "the-worker"
+        return (await a.get_job(job.id)).lease_owner == "the-worker"
 
     await eventually(claimed)
     followed = await asyncio.wait_for(b.wait(job.id, on_progress=lambda p: seen.append(p.message)), 60)
@@ -250,5 +250,5 @@ async def test_drain_does_not_wait_for_jobs_held_back_by_the_budget(
 ) -> None:
     client = await clients(budget_daily_usd=0.5)
     await enqueue(client, 3)
-    result = await asyncio.wait_for(Worker(client.engine, config(budget_retry_s=30)).run(), 30)
+    result = await asyncio.wait_for(client.worker(config(budget_retry_s=30)).run(), 30)
     assert result.finished == {"succeeded": 1} and stats(emu)["submits_total"] == 1

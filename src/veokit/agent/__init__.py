@@ -1,7 +1,7 @@
 """veokit for agents: Strands tools, a ready Strands agent with a LiteLLM chat model, and an MCP server.
 
     tools_core.py       the one implementation of the tools (VideoToolkit); results.py shapes what they return
-    runtime.py          the event-loop thread jobs run on, so they outlive each tool call
+                        (jobs run on veokit.service.runtime's event-loop thread, so they outlive each tool call)
     strands_adapter.py  Strands wrappers      factory.py  create_video_agent (LiteLLM model; prompts.py)
     mcp_server.py       MCP wrappers, resources, stdio / streamable HTTP   signatures.py  shared by both
 

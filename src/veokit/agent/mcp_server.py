@@ -122,7 +122,9 @@ def to_call_result(result: ToolResult) -> CallToolResult:
                 name=Path(str(video["path"])).name,
                 mime_type="video/mp4",
                 size=video.get("size_bytes"),
-                description=f"{video['width']}x{video['height']}, {video['duration_s']} s; saved at {video['path']}",
+                description=(
+                    f"{video['width']}x{video['height']}, {video['duration_s']:.2f} s; saved at {video['path']}"
+                ),
             )
         )
     return CallToolResult(content=content, structured_content=data or None, is_error=result["status"] == "error")

@@ -8,13 +8,13 @@ same dicts onto ``CallToolResult``, so both front ends say exactly the same thin
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from veokit import errors as E
-from veokit.engine.runner import Progress
-from veokit.models.job import Job, JobState, VideoResult
+from veokit.models.job import Job, JobState
+from veokit.service import Progress
+from veokit.service import job_view as service_job_view
 
 log = logging.getLogger("veokit.agent")
 
@@ -58,48 +58,30 @@ def text_of(result: ToolResult) -> str:
 
 
 # -- views ---------------------------------------------------------------------------------------------------
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat(timespec="seconds") if t else None
-
-
-def video_view(r: VideoResult) -> dict[str, Any]:
-    return {
-        "index": r.index,
-        "path": r.path,
-        "width": r.width,
-        "height": r.height,
-        "duration_s": round(r.duration_s, 2),
-        "fps": round(r.fps, 2),
-        "video_codec": r.video_codec,
-        "audio_codec": r.audio_codec,
-        "size_bytes": r.size_bytes,
-        "sha256": r.sha256,
-        "remote_uri": r.remote_uri,
-    }
-
-
 def job_view(job: Job, *, running_here: bool | None = None) -> dict[str, Any]:
-    """The facts a model needs about a job; images are summarised, never inlined."""
-    req = job.request
+    """What a model reads about a job: the facts of the shared view (:func:`veokit.service.job_view`, inputs
+    summarised, never inlined) flattened and clipped for a model's context, plus what to do next."""
+    shared = service_job_view(job)
+    req = shared["request"]
     prompt = str(req.get("prompt", ""))
     view: dict[str, Any] = {
-        "job_id": job.id,
-        "state": job.state.value,
-        "provider": job.provider,
-        "model": job.model,
+        "job_id": shared["id"],
+        "state": shared["state"],
+        "provider": shared["provider"],
+        "model": shared["model"],
         "prompt": prompt if len(prompt) <= PROMPT_CLIP else prompt[:PROMPT_CLIP] + "…",
         "aspect_ratio": req.get("aspect_ratio"),
         "resolution": req.get("resolution"),
         "duration_seconds": req.get("duration_seconds"),
         "samples": req.get("sample_count"),
         "extends": bool(req.get("video")),
-        "estimate_usd": job.estimate_usd,
-        "cost_usd": job.cost_usd,
-        "created_at": _iso(job.created_at),
-        "finished_at": _iso(job.finished_at),
+        "estimate_usd": shared["estimate_usd"],
+        "cost_usd": shared["cost_usd"],
+        "created_at": shared["created_at"],
+        "finished_at": shared["finished_at"],
     }
-    if job.results:
-        view["videos"] = [video_view(r) for r in job.results]
+    if shared["results"]:
+        view["videos"] = shared["results"]
     if job.error and job.state is not JobState.SUCCEEDED:
         view["error"] = one_line(str(job.error.get("message", "")))
     if running_here is not None:

@@ -22,24 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from veokit import errors as E
-from veokit.agent.results import (
-    ToolResult,
-    fail,
-    failure_from,
-    job_summary,
-    job_view,
-    ok,
-    progress_view,
-    video_view,
-)
-from veokit.agent.runtime import JobRuntime, Watch
+from veokit.agent.results import ToolResult, fail, failure_from, job_summary, job_view, ok, progress_view
 from veokit.config import PROVIDERS, Settings, load_settings
-from veokit.engine.runner import catalog_provider
 from veokit.media.probe import probe_mp4
 from veokit.models.catalog import Catalog, Estimate, default_catalog
 from veokit.models.job import Job, JobState
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput
-from veokit.service.client import VeoClient
+from veokit.models.request import GenerateRequest, ImageInput
+from veokit.service import JobRuntime, Plan, VeoClient, Watch, extension_request
 from veokit.service.providers import durable, specs
 
 DEFAULT_WAIT_S = 120.0
@@ -48,8 +37,6 @@ SUBMIT_WAIT_S = 15.0  # how long generate_video waits for the provider to accept
 READ_GRACE_S = 1.0  # a store read that overruns the wait timeout by more than this is abandoned
 STORE_POLL_S = 1.0  # how often a job run by another process is re-read from the store
 MAX_LIST = 50
-EXTENSION_SECONDS = 7  # what one Veo 3.1 extension step adds
-MAX_EXTENDABLE_S = 141  # longest input Veo 3.1 extends
 
 
 @dataclass(frozen=True)
@@ -127,7 +114,7 @@ JobId = Annotated[str, "The job id a previous tool returned (job_…)."]
 class VideoToolkit:
     """veokit's video tools over one :class:`~veokit.service.client.VeoClient`.
 
-    The toolkit owns the client and runs it on its own event-loop thread (see :mod:`veokit.agent.runtime`),
+    The toolkit owns the client and runs it on its own event-loop thread (see :mod:`veokit.service.runtime`),
     so jobs outlive the tool call that started them. Pass an *unstarted* client to choose its settings or
     store (``settings`` is used only when no client is given); close the toolkit (or use it as a context
     manager) to stop runners and release connections. Unfinished jobs stay in the store either way, and
@@ -156,16 +143,11 @@ class VideoToolkit:
     ) -> None:
         if client is None:
             client = VeoClient(settings or load_settings())
-        else:
-            try:
-                _ = client.engine
-            except RuntimeError:
-                pass
-            else:
-                raise ValueError(
-                    "VideoToolkit needs an unstarted VeoClient: it starts the client on its own "
-                    "event loop so that jobs outlive each tool call"
-                )
+        elif client.started:
+            raise ValueError(
+                "VideoToolkit needs an unstarted VeoClient: it starts the client on its own "
+                "event loop so that jobs outlive each tool call"
+            )
         self.client = client
         self.runtime = JobRuntime(client)
         self.max_cost_usd = max_cost_usd
@@ -209,8 +191,8 @@ class VideoToolkit:
         model: str | None,
         provider: str | None,
         options: dict[str, Any] | None,
-    ) -> tuple[GenerateRequest, str, Estimate]:
-        """Read the images, validate against the catalog and price: no network, no spend."""
+    ) -> Plan:
+        """Read the images, then plan the request (validated, priced, within limits): no network, no spend."""
         if last_frame and not first_frame:
             raise E.InvalidRequest(
                 "last_frame: needs first_frame (Veo interpolates from the first to the last)", field="last_frame"
@@ -239,22 +221,13 @@ class VideoToolkit:
             options=options or {},
             **images,
         )
-        return self._price(request, provider)
+        return self._plan(request, provider)
 
-    def _price(self, request: GenerateRequest, provider: str | None) -> tuple[GenerateRequest, str, Estimate]:
-        resolved, name, offer = self.client.resolve(request, provider)
-        estimate = self.catalog.estimate(resolved, offer)
-        if self.max_cost_usd is not None and estimate.total_usd > self.max_cost_usd + 1e-9:
-            raise E.InvalidRequest(
-                f"cost: {estimate.describe()} is over this session's limit of ${self.max_cost_usd:.2f}; "
-                "choose fewer samples, a shorter duration, a lower resolution or a cheaper model",
-                field="cost",
-                allowed=[self.max_cost_usd],
-            )
-        return resolved, name, estimate
+    def _plan(self, request: GenerateRequest, provider: str | None) -> Plan:
+        return self.client.plan(request, provider, max_cost_usd=self.max_cost_usd)
 
-    async def _submitted(self, request: GenerateRequest, provider: str, estimate: Estimate) -> ToolResult:
-        return self._started_result(await self.runtime.submit(request, provider, self.submit_wait_s), estimate)
+    async def _submitted(self, plan: Plan) -> ToolResult:
+        return self._started_result(await self.runtime.submit(plan, self.submit_wait_s), plan.estimate)
 
     def _started_result(self, w: Watch, estimate: Estimate | None) -> ToolResult:
         job = w.job
@@ -306,7 +279,7 @@ class VideoToolkit:
         second (see estimate_cost; the model parameter lists prices).
         """
         try:
-            request, name, estimate = await self._build(
+            plan = await self._build(
                 prompt=prompt,
                 first_frame=first_frame,
                 last_frame=last_frame,
@@ -322,7 +295,7 @@ class VideoToolkit:
                 provider=provider,
                 options=options,
             )
-            return await self._submitted(request, name, estimate)
+            return await self._submitted(plan)
         except Exception as exc:
             return failure_from(exc)
 
@@ -349,7 +322,7 @@ class VideoToolkit:
         allowed values. Filtered or failed jobs are not charged.
         """
         try:
-            request, name, est = await self._build(
+            plan = await self._build(
                 prompt=prompt,
                 first_frame=first_frame,
                 last_frame=last_frame,
@@ -367,9 +340,10 @@ class VideoToolkit:
             )
         except Exception as exc:
             return failure_from(exc)
+        request, est = plan.request, plan.estimate
         data = {
             "valid": True,
-            "provider": name,
+            "provider": plan.provider,
             "model": est.model,
             "total_usd": est.total_usd,
             "usd_per_second": est.rate_per_second,
@@ -453,16 +427,9 @@ class VideoToolkit:
 
     def _update(self, w: Watch) -> Update:
         job, p = w.job, w.progress
-        if p is not None:
-            elapsed, remaining = p.elapsed_s, p.expected_remaining_s
-        else:  # not driven here: estimate from the submit time and the model's typical latency
-            since = job.submitted_at or job.created_at
-            end = job.finished_at or dt.datetime.now(dt.UTC)
-            elapsed = max(0.0, (end - since).total_seconds())
-            offer = self.catalog.find(catalog_provider(job.provider), job.model)
-            typical = offer.latency_s[1] * self.client.settings.poll_scale if offer else None
-            remaining = None if typical is None else max(0.0, typical - elapsed)
-        view = progress_view(job.id, job.state.value, p, elapsed, remaining)
+        # Not driven here: estimated from the submit time and the model's typical latency.
+        seen = p if p is not None else self.client.progress_estimate(job)
+        view = progress_view(job.id, job.state.value, p, seen.elapsed_s, seen.expected_remaining_s)
         return Update(view["percent"], view["message"], view)
 
     def _wait_result(self, w: Watch, update: Update, *, finished: bool, timeout: float) -> ToolResult:
@@ -583,79 +550,15 @@ class VideoToolkit:
         videos it still holds). Some endpoints reject extending 9:16 videos.
         """
         try:
-            source = await self._job(job_id)
-            request, name, estimate = self._extension(
-                source, prompt, video_index, negative_prompt, seed, model, options or {}
+            job = await self._job(job_id)
+            source = await self.runtime.call(lambda c: c.extension_source(job, index=video_index, field="job_id"))
+            request = extension_request(
+                source, prompt=prompt, negative_prompt=negative_prompt or None, seed=seed, model=model
             )
-            return await self._submitted(request, name, estimate)
+            plan = self.client.plan(request, source.provider, max_cost_usd=self.max_cost_usd, extending=source)
+            return await self._submitted(plan)
         except Exception as exc:
             return failure_from(exc)
-
-    def _extension(
-        self,
-        source: Job,
-        prompt: str,
-        index: int,
-        negative: str | None,
-        seed: int | None,
-        model: str | None,
-        options: dict[str, Any],
-    ) -> tuple[GenerateRequest, str, Estimate]:
-        if source.state is not JobState.SUCCEEDED:
-            raise E.InvalidRequest(
-                f"job_id: job {source.id} is {source.state.value}; only a succeeded job's video can be extended",
-                field="job_id",
-            )
-        if not 0 <= index < len(source.results):
-            raise E.InvalidRequest(
-                f"video_index: {index} is out of range (allowed: 0 to {len(source.results) - 1})",
-                field="video_index",
-                allowed=list(range(len(source.results))),
-            )
-        result, req = source.results[index], source.request
-        if result.height not in (720, 1280) or str(req.get("resolution")) != "720p":
-            raise E.InvalidRequest(
-                f"job_id: job {source.id} is {req.get('resolution')}; Veo extends only 720p videos",
-                field="job_id",
-                allowed=["720p"],
-            )
-        if result.duration_s > MAX_EXTENDABLE_S + 0.5:
-            raise E.InvalidRequest(
-                f"job_id: the video is {result.duration_s:.0f} s; Veo extends videos of at most {MAX_EXTENDABLE_S} s",
-                field="job_id",
-            )
-        base = catalog_provider(source.provider)
-        if model is None:
-            offer = self.catalog.find(base, source.model)
-            model = source.model if offer and "extension" in offer.features else None
-        request = GenerateRequest.build(
-            prompt=prompt,
-            model=model,
-            aspect_ratio=req.get("aspect_ratio", "16:9"),
-            resolution="720p",
-            duration_seconds=8,
-            negative_prompt=negative or None,
-            seed=seed,
-            video=self._video_source(source, result.remote_uri, Path(result.path)),
-            options=options,
-        )
-        return self._price(request, source.provider)
-
-    def _video_source(self, source: Job, remote_uri: str | None, path: Path) -> VideoInput:
-        if source.provider == "kie" and source.operation_name:
-            return VideoInput(uri=f"kie-task://{source.operation_name}")  # Kie extends only its own tasks, by id
-        kept_until = (source.finished_at or source.created_at) + dt.timedelta(
-            days=self.catalog.retention_days(catalog_provider(source.provider))
-        )
-        if remote_uri and dt.datetime.now(dt.UTC) < kept_until - dt.timedelta(minutes=10):
-            return VideoInput(uri=remote_uri)
-        if source.provider == "gemini":
-            raise E.InvalidRequest(
-                f"job_id: the Gemini API extends only videos it still holds, and its copy of "
-                f"{source.id} expired on {kept_until:%Y-%m-%d %H:%M} UTC",
-                field="job_id",
-            )
-        return VideoInput.from_path(path)
 
     async def resume_video(self, job_id: JobId) -> ToolResult:
         """Continue a job an earlier session left unfinished or set aside as needing attention after its
@@ -722,4 +625,4 @@ def _copy_and_probe(src: Path, destination: str | None, overwrite: bool) -> dict
     }
 
 
-__all__ = ["DEFAULT_WAIT_S", "MAX_WAIT_S", "ToolResult", "Update", "VideoToolkit", "video_view"]
+__all__ = ["DEFAULT_WAIT_S", "MAX_WAIT_S", "ToolResult", "Update", "VideoToolkit"]

@@ -26,9 +26,8 @@ from veokit.cli import output as ui
 from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.service.client import VeoClient, raise_for_job
+from veokit.service import Plan, Route, VeoClient, job_view, raise_for_job
 from veokit.service.providers import catalog_key
-from veokit.service.routing import Route, route
 
 app = typer.Typer(
     name="veokit",
@@ -84,16 +83,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _show_route(plan: Route, as_json: bool) -> None:
+def _show_route(routing: Route, as_json: bool) -> None:
     """generate --provider auto --dry-run: every candidate, its price, and why it was or was not chosen."""
-    chosen = plan.chosen
+    chosen = routing.chosen
     if as_json:
         ui.print_json(
             {
                 "dry_run": True,
                 "provider": chosen.provider if chosen else None,
                 "model": chosen.model if chosen else None,
-                "family": plan.family,
+                "family": routing.family,
                 "estimate_usd": chosen.estimate.total_usd if chosen and chosen.estimate else None,
                 "candidates": [
                     {
@@ -103,17 +102,17 @@ def _show_route(plan: Route, as_json: bool) -> None:
                         "credits": c.estimate.credits if c.estimate else None,
                         "eligible": c.eligible,
                         "reasons": list(c.reasons),
-                        "verdict": plan.verdict(c),
+                        "verdict": routing.verdict(c),
                     }
-                    for c in plan.candidates
+                    for c in routing.candidates
                 ],
             }
         )
         return
     where = f"{chosen.provider} ({chosen.model})" if chosen else "no provider"
-    r = plan.request
+    r = routing.request
     ui.out.print(
-        f"dry run: {plan.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
+        f"dry run: {routing.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
         f"via --provider auto → {where}; nothing was sent",
         soft_wrap=True,
         highlight=False,
@@ -121,13 +120,13 @@ def _show_route(plan: Route, as_json: bool) -> None:
     table = Table(show_lines=False)
     for col in ("provider", "model", "price", "decision"):
         table.add_column(col, overflow="fold")
-    for c in plan.candidates:
+    for c in routing.candidates:
         price = (
             "—"
             if c.estimate is None
             else f"${c.estimate.total_usd:.2f}" + (f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
         )
-        table.add_row(c.provider, c.model, price, plan.verdict(c), style=None if c.eligible else "dim")
+        table.add_row(c.provider, c.model, price, routing.verdict(c), style=None if c.eligible else "dim")
     ui.out.print(table)
     if chosen and chosen.estimate:
         ui.out.print(ui.estimate_line(chosen.estimate), soft_wrap=True, highlight=False)
@@ -143,7 +142,7 @@ def generate(
     ref: opt.Refs = None,
     extend: opt.Extend = None,
     model: opt.Model = None,
-    aspect: opt.Aspect = "16:9",
+    aspect: opt.Aspect = None,
     resolution: opt.Resolution = "720p",
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
@@ -176,12 +175,11 @@ def generate(
     as_json: opt.Json = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
-    request = opt.build_request(
+    fields = opt.request_fields(
         prompt=prompt,
         image=image,
         last_frame=last_frame,
         ref=ref,
-        extend=extend,
         model=model,
         aspect=aspect,
         resolution=resolution,
@@ -199,51 +197,67 @@ def generate(
 
     async def go() -> None:
         client = VeoClient(settings)
-        if (provider or settings.provider) == AUTO:
-            plan = route(request, client.catalog, settings)
+        try:
+            if opt.needs_store(extend):  # the job to extend is in the store; otherwise planning needs none
+                await client.start()
+            request, where, source = await opt.build_request(client, fields, extend, provider)
+            try:
+                plan = client.plan(request, where, extending=source)
+            except E.VeokitError:
+                if dry_run and (where or settings.provider) == AUTO:
+                    _show_route(client.route(request), as_json)  # every candidate, and why none can run it
+                raise
             if dry_run:
-                _show_route(plan, as_json)
-                plan.resolved()  # nothing can run it: say why, exit 2
+                _show_dry_run(plan, as_json)
                 return
-            resolved, name, offer = plan.resolved()
-            if not as_json and plan.chosen is not None:
-                ui.err.print(f"--provider auto: {name} ({plan.verdict(plan.chosen)})", highlight=False)
-        else:
-            resolved, name, offer = client.resolve(request, provider)
-        est = client.catalog.estimate(resolved, offer)
-        if dry_run:
-            if as_json:
-                ui.print_json(
-                    {
-                        "dry_run": True,
-                        "provider": name,
-                        "model": offer.model,
-                        "estimate_usd": est.total_usd,
-                        "detail": est.describe(),
-                    }
-                )
-            else:
-                ui.out.print(f"dry run: {resolved.summary()} on {name}; nothing was sent")
-                ui.out.print(ui.estimate_line(est))
-            return
-        async with client:
-            job = await client.submit(resolved, provider=name, out_dir=out, fresh=fresh)
-            if not as_json:
-                ui.err.print(
-                    f"job {job.id}: {resolved.summary()} on {name} · {ui.estimate_line(est)}",
-                    soft_wrap=True,
-                    highlight=False,
-                )
-            with ui.LiveProgress(enabled=not as_json) as live:
-                job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
-            if as_json:
-                ui.print_json(ui.job_dict(job))
-            elif job.state is JobState.SUCCEEDED:
-                for line in ui.saved_lines(job):
-                    ui.out.print(line, soft_wrap=True, highlight=False)
-            raise_for_job(job)
+            if not client.started:
+                await client.start()
+            await _generate(client, plan, out, fresh, retry_filtered, as_json)
+        finally:
+            await client.aclose()
 
     run(go())
+
+
+def _show_dry_run(plan: Plan, as_json: bool) -> None:
+    if plan.route is not None:
+        _show_route(plan.route, as_json)
+        return
+    if as_json:
+        ui.print_json(
+            {
+                "dry_run": True,
+                "provider": plan.provider,
+                "model": plan.offer.model,
+                "estimate_usd": plan.estimate.total_usd,
+                "detail": plan.estimate.describe(),
+            }
+        )
+        return
+    ui.out.print(f"dry run: {plan.describe()}; nothing was sent")
+    ui.out.print(ui.estimate_line(plan.estimate))
+
+
+async def _generate(
+    client: VeoClient, plan: Plan, out: Path | None, fresh: bool, retry_filtered: int | None, as_json: bool
+) -> None:
+    if not as_json and plan.route is not None and plan.route.chosen is not None:
+        ui.err.print(f"--provider auto: {plan.provider} ({plan.route.verdict(plan.route.chosen)})", highlight=False)
+    job = await client.submit(plan, out_dir=out, fresh=fresh)
+    if not as_json:
+        ui.err.print(
+            f"job {job.id}: {plan.describe()} · {ui.estimate_line(plan.estimate)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    with ui.LiveProgress(enabled=not as_json) as live:
+        job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
+    if as_json:
+        ui.print_json(job_view(job))
+    elif job.state is JobState.SUCCEEDED:
+        for line in ui.saved_lines(job):
+            ui.out.print(line, soft_wrap=True, highlight=False)
+    raise_for_job(job)
 
 
 @app.command()
@@ -300,7 +314,7 @@ def resume(
             with ui.LiveProgress(enabled=not as_json) as live:
                 jobs = await client.resume(job_id, on_progress=live)
         if as_json:
-            ui.print_json([ui.job_dict(j) for j in jobs])
+            ui.print_json([job_view(j) for j in jobs])
         elif not jobs:
             ui.out.print("nothing to resume")
         for j in jobs:
@@ -335,7 +349,7 @@ def jobs_list(
         async with VeoClient(load_settings()) as client:
             jobs = await client.list_jobs(states=states, limit=limit)
         if as_json:
-            ui.print_json([ui.job_dict(j) for j in jobs])
+            ui.print_json([job_view(j) for j in jobs])
         else:
             ui.out.print(ui.jobs_table(jobs))
 
@@ -352,7 +366,7 @@ def jobs_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
             job = await client.get_job(job_id)
             events = await client.events(job_id)
         if as_json:
-            ui.print_json(ui.job_dict(job, events))
+            ui.print_json(job_view(job, events))
             return
         ui.out.print(ui.jobs_table([job]))
         if job.operation_name:

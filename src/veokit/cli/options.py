@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from veokit.errors import InvalidRequest
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.models.request import GenerateRequest, ImageInput
+from veokit.service import ExtensionSource, VeoClient, extension_request
+from veokit.service.extension import is_job_id
 from veokit.service.providers import specs
 
 
@@ -21,9 +23,16 @@ Prompt = Annotated[str, typer.Argument(help="What the video should show.")]
 Image = Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")]
 LastFrame = Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")]
 Refs = Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")]
-Extend = Annotated[str | None, typer.Option("--extend", help="Video to extend: a local MP4 or provider URI.")]
+Extend = Annotated[
+    str | None,
+    typer.Option(
+        "--extend", help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…)."
+    ),
+]
 Model = Annotated[str | None, typer.Option("--model", "-m")]
-Aspect = Annotated[str, typer.Option("--aspect", "-a", help="16:9 or 9:16.")]
+Aspect = Annotated[
+    str | None, typer.Option("--aspect", "-a", help="16:9 (default) or 9:16; an extension keeps its video's.")
+]
 Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")]
 Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")]
 Seed = Annotated[int | None, typer.Option("--seed")]
@@ -38,15 +47,14 @@ Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the
 Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
 
 
-def build_request(
+def request_fields(
     *,
     prompt: str,
     image: Path | None,
     last_frame: Path | None,
     ref: list[Path] | None,
-    extend: str | None,
     model: str | None,
-    aspect: str,
+    aspect: str | None,
     resolution: str,
     duration: int,
     seed: int | None,
@@ -57,30 +65,45 @@ def build_request(
     enhance_prompt: bool | None,
     storage_uri: str | None,
     option: list[str] | None = None,
-) -> GenerateRequest:
-    """Command-line options → a validated request (typed errors name the option's field)."""
-    video = None
-    if extend:
-        video = VideoInput(uri=extend) if "://" in extend else VideoInput.from_path(extend)
-    return GenerateRequest.build(
-        prompt=prompt,
-        model=model,
-        aspect_ratio=aspect,
-        resolution=resolution,
-        duration_seconds=duration,
-        seed=seed,
-        negative_prompt=negative,
-        sample_count=samples,
-        generate_audio=False if no_audio else None,
-        person_generation=person_generation,
-        enhance_prompt=enhance_prompt,
-        storage_uri=storage_uri,
-        image=ImageInput.from_path(image, field="image") if image else None,
-        last_frame=ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
-        reference_images=tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
-        video=video,
-        options=parse_options(option),
-    )
+) -> dict[str, Any]:
+    """Command-line options → request fields, images read (typed errors name the option's field)."""
+    return {
+        "prompt": prompt,
+        "model": model,
+        "aspect_ratio": aspect,
+        "resolution": resolution,
+        "duration_seconds": duration,
+        "seed": seed,
+        "negative_prompt": negative,
+        "sample_count": samples,
+        "generate_audio": False if no_audio else None,
+        "person_generation": person_generation,
+        "enhance_prompt": enhance_prompt,
+        "storage_uri": storage_uri,
+        "image": ImageInput.from_path(image, field="image") if image else None,
+        "last_frame": ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
+        "reference_images": tuple(ImageInput.from_path(p, field="reference_images") for p in ref or []),
+        "options": parse_options(option),
+    }
+
+
+def needs_store(extend: str | None) -> bool:
+    """Whether building the request reads the job store: ``--extend job_…`` extends a recorded job."""
+    return bool(extend) and is_job_id(str(extend).strip())
+
+
+async def build_request(
+    client: VeoClient, fields: dict[str, Any], extend: str | None, provider: str | None
+) -> tuple[GenerateRequest, str | None, ExtensionSource | None]:
+    """The request, the provider to plan it for, and what it extends (for :meth:`VeoClient.plan`'s ``extending``).
+
+    ``--extend`` goes through the service's extension rules (a local MP4 is probed; a job's video is taken from
+    the provider while it keeps it): the continuation keeps the source's aspect ratio, and runs where the source
+    job ran unless ``--provider`` says otherwise."""
+    if not extend:
+        return GenerateRequest.build(**{**fields, "aspect_ratio": fields["aspect_ratio"] or "16:9"}), provider, None
+    source = await client.extension_source(extend, provider=provider)
+    return extension_request(source, **fields), provider or source.provider, source
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:

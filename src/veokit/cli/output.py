@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from veokit.engine.runner import Progress as JobProgress
 from veokit.models.catalog import Catalog, Estimate
 from veokit.models.job import Job, JobEvent
+from veokit.service import Progress as JobProgress
 from veokit.service.providers import catalog_key, real_money
 
 out = Console()
@@ -104,24 +104,6 @@ class LiveProgress:
 
 def estimate_line(est: Estimate) -> str:
     return f"estimated cost: {est.describe()}"
-
-
-def job_dict(job: Job, events: list[JobEvent] | None = None) -> dict[str, Any]:
-    d = job.model_dump(mode="json", exclude={"request"})
-    req = dict(job.request)
-    for key in ("image", "last_frame"):
-        if req.get(key):
-            req[key] = {"mime_type": req[key]["mime_type"], "name": req[key].get("name")}
-    if req.get("reference_images"):
-        req["reference_images"] = [
-            {"mime_type": r["mime_type"], "name": r.get("name")} for r in req["reference_images"]
-        ]
-    if req.get("video"):
-        req["video"] = {"uri": req["video"].get("uri"), "bytes": req["video"].get("data") is not None}
-    d["request"] = req
-    if events is not None:
-        d["events"] = [e.model_dump(mode="json") for e in events]
-    return d
 
 
 def print_json(data: Any) -> None:

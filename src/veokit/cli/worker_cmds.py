@@ -8,7 +8,6 @@ does everything; with workers elsewhere, ``--no-run`` just enqueues and follows 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -20,21 +19,28 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from veokit import errors as E
 from veokit.cli import options as opt
 from veokit.cli import output as ui
 from veokit.config import load_settings
-from veokit.engine.worker import Worker, WorkerConfig, worker_id
 from veokit.models.job import Job, JobState, utcnow
-from veokit.service.batch import BatchItem, budget_blocked, read_batch, summarise
-from veokit.service.client import VeoClient
-from veokit.store import redact_url
-from veokit.store.budget import SpendSummary, budget_day
+from veokit.service import (
+    BatchItem,
+    BatchStatus,
+    SpendSummary,
+    VeoClient,
+    WorkerConfig,
+    budget_blocked,
+    budget_day,
+    job_view,
+    read_batch,
+    redact_url,
+    summarise,
+)
 
 EXIT_NEEDS_ATTENTION = 6
 EXIT_SOME_FAILED = 1
 EXIT_BUDGET = 2
-BATCH_REFRESH_S = 1.0
+EXIT_INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
@@ -97,19 +103,12 @@ def worker(
 ) -> None:
     """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases)."""
     settings = load_settings()
-    try:
-        config = WorkerConfig(
-            owner=worker_id(),
-            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
-            lease_s=settings.worker_lease_s if lease is None else lease,
-            drain=drain,
-        )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    client = VeoClient(settings)
+    config = client.worker_config(concurrency=concurrency, lease_s=lease, drain=drain)
 
     async def go() -> None:
-        async with VeoClient(settings) as client:
-            w = Worker(client.engine, config, on_event=_log)
+        async with client:
+            w = client.worker(config, on_event=_log)
             _on_signals(w.stop, "stopping: no new claims; finishing submits in progress and releasing leases")
             store = redact_url(settings.database_url or "default SQLite file")
             _log(f"worker {w.owner} · store {store} · concurrency {config.concurrency} · lease {config.lease_s:g} s")
@@ -131,7 +130,7 @@ def enqueue(
     ref: opt.Refs = None,
     extend: opt.Extend = None,
     model: opt.Model = None,
-    aspect: opt.Aspect = "16:9",
+    aspect: opt.Aspect = None,
     resolution: opt.Resolution = "720p",
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
@@ -158,12 +157,11 @@ def enqueue(
     as_json: opt.Json = False,
 ) -> None:
     """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
-    request = opt.build_request(
+    fields = opt.request_fields(
         prompt=prompt,
         image=image,
         last_frame=last_frame,
         ref=ref,
-        extend=extend,
         model=model,
         aspect=aspect,
         resolution=resolution,
@@ -181,11 +179,13 @@ def enqueue(
 
     async def go() -> Job:
         async with VeoClient(settings) as client:
-            return await client.submit(request, provider=provider, out_dir=out, client_key=client_key, fresh=fresh)
+            request, where, source = await opt.build_request(client, fields, extend, provider)
+            plan = client.plan(request, where, extending=source)
+            return await client.submit(plan, out_dir=out, client_key=client_key, fresh=fresh)
 
     job: Job = _run(go())
     if as_json:
-        ui.print_json(ui.job_dict(job))
+        ui.print_json(job_view(job))
         return
     ui.out.print(job.id, highlight=False)
     if job.state is JobState.SUCCEEDED:
@@ -214,82 +214,30 @@ def batch(
 ) -> None:
     """Enqueue every request in FILE (safe to re-run: nothing is enqueued twice), then follow the batch."""
     items = read_batch(file)
-    settings = load_settings()
-    try:
-        config = WorkerConfig(
-            owner=worker_id("batch"),
-            lease_s=settings.worker_lease_s,
-            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
-        )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    client = VeoClient(load_settings())
+    config = client.worker_config("batch", concurrency=concurrency)
 
     async def go() -> int:
-        async with VeoClient(settings) as client:
-            jobs = await _enqueue_all(client, items, provider, out, fresh, file, quiet=as_json)
+        async with client:
+            enqueued = await client.enqueue_batch(items, provider=provider, out_dir=out, fresh=fresh, source=file.name)
+            if not as_json:
+                _log(enqueued.describe(file.name))
+            jobs = enqueued.jobs
             if not wait:
                 _print_batch(items, jobs, as_json)
                 return 0
-            jobs = await _follow(client, [j.id for j in jobs], config if run_here else None, quiet=as_json)
+            jobs = await _follow(client, [j.id for j in jobs], run_here=run_here, config=config, quiet=as_json)
         _print_batch(items, jobs, as_json)
         return _batch_exit(jobs)
 
     raise typer.Exit(_run(go()))
 
 
-async def _enqueue_all(
-    client: VeoClient,
-    items: list[BatchItem],
-    provider: str | None,
-    out: Path | None,
-    fresh: bool,
-    file: Path,
-    *,
-    quiet: bool,
-) -> list[Job]:
-    # Every line is checked (catalog, per-job cap) before any is recorded: a bad line 900 leaves nothing half-done.
-    plans = []
-    for item in items:
-        try:
-            resolved, name, offer = client.resolve(item.request, item.provider or provider)
-            estimate = client.catalog.estimate(resolved, offer)
-            if client.budget is not None:
-                client.budget.check_job("the request", estimate.total_usd, name)
-        except E.VeokitError as exc:
-            raise E.InvalidRequest(f"{file.name}:{item.line}: {exc.message}") from None
-        plans.append((item, resolved, name, estimate.total_usd))
-    started = utcnow()
-    jobs = [
-        await client.submit(
-            resolved, provider=name, out_dir=item.out_dir or out, client_key=item.client_key, fresh=fresh
-        )
-        for item, resolved, name, _ in plans
-    ]
-    new = [j for j in jobs if j.created_at >= started]
-    reused = sum(j.state is JobState.SUCCEEDED for j in new)
-    if not quiet:
-        total = sum(p[3] for p in plans)
-        _log(
-            f"batch {file.name}: {len(items)} requests · {len(new) - reused} enqueued now, "
-            f"{len(jobs) - len(new)} already enqueued, {reused} answered by earlier identical videos · "
-            f"estimate ${total:.2f} if every video is delivered"
-        )
-    return jobs
-
-
-async def _follow(client: VeoClient, ids: list[str], config: WorkerConfig | None, *, quiet: bool) -> list[Job]:
-    """Watch the batch (running an in-process worker when ``config``) until every job ends, or until only
-    jobs held back by a budget cap remain."""
-    w = Worker(client.engine, config, on_event=lambda line: None) if config is not None else None
-    task = asyncio.create_task(w.run()) if w is not None else None
+async def _follow(client: VeoClient, ids: list[str], *, run_here: bool, config: WorkerConfig, quiet: bool) -> list[Job]:
+    """Follow the batch with a progress bar (running it here too with ``run_here``); a signal stops following,
+    leaving the jobs to a re-run of the same command."""
     stop = asyncio.Event()
-
-    def interrupt() -> None:
-        stop.set()
-        if w is not None:
-            w.stop()
-
-    _on_signals(interrupt, "stopping: re-run the same command to continue where this one left off")
+    _on_signals(stop.set, "stopping: re-run the same command to continue where this one left off")
     progress = Progress(
         TextColumn("[bold]batch"),
         BarColumn(),
@@ -299,36 +247,16 @@ async def _follow(client: VeoClient, ids: list[str], config: WorkerConfig | None
         console=ui.err,
         disable=quiet,
     )
-    jobs: list[Job] = []
-    await _retry_budget_blocked_now(client, ids)
-    started = utcnow()  # blocked jobs count as stuck only once re-checked after this
     with progress:
         bar = progress.add_task("batch", total=len(ids), status="")
-        while True:
-            jobs = await client.store.get_many(ids)
-            status = summarise(jobs, since=started)
+
+        def show(status: BatchStatus) -> None:
             progress.update(bar, completed=status.finished, status=status.describe())
-            if status.done or status.stuck or stop.is_set():
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), BATCH_REFRESH_S)
-    if w is not None and task is not None:
-        w.stop()
-        await task
-        jobs = await client.store.get_many(ids)
+
+        jobs = await client.follow(ids, run_here=config if run_here else None, on_status=show, stop=stop)
     if stop.is_set():
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     return jobs
-
-
-async def _retry_budget_blocked_now(client: VeoClient, ids: list[str]) -> None:
-    """A re-run (perhaps with a higher cap) should not wait out the back-off an earlier run gave jobs held
-    back by the budget: end it. Releasing with the job's current token is a compare-and-set, so a job a
-    worker claims meanwhile is left alone."""
-    for job in await client.store.get_many(ids):
-        if budget_blocked(job) and job.lease_owner is None and job.lease_expires_at is not None:
-            with contextlib.suppress(E.JobError):
-                await client.store.release(job.id, fence=job.lease_token)
 
 
 def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None:

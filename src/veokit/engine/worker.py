@@ -348,7 +348,61 @@ async def run_leased(
         claimed = await store.claim(owner, lease_s=lease_s, job_ids=[job_id], now=wall(), take_over=held_by)
         if not claimed:
             return None
-    token = claimed[0].lease_token
+    return await run_under_lease(
+        engine, job_id, claimed[0].lease_token, owner=owner, lease_s=lease_s, on_progress=on_progress, wall=wall
+    )
+
+
+async def revive_leased(
+    engine: Engine,
+    job_id: str,
+    *,
+    owner: str,
+    lease_s: float,
+    message: str,
+    on_progress: ProgressFn | None = None,
+    wall: WallClock = utcnow,
+) -> Job:
+    """Keep waiting on a job set aside at its deadline (``needs_attention`` with an operation): the write
+    that makes it ``running`` again also takes its lease, so no worker can claim it in between, and it then
+    runs here under that lease with a fresh deadline."""
+    store = engine.store
+    job = await store.get(job_id)
+    revived = await store.transition(
+        job_id,
+        expect=S.NEEDS_ATTENTION,
+        to=S.RUNNING,
+        message=message,
+        lease_owner=owner,
+        lease_token=job.lease_token + 1,  # as a claim does: any earlier holder's writes now fail
+        lease_expires_at=wall() + dt.timedelta(seconds=lease_s),
+    )
+    return await run_under_lease(
+        engine,
+        job_id,
+        revived.lease_token,
+        owner=owner,
+        lease_s=lease_s,
+        on_progress=on_progress,
+        extend_deadline=True,
+        wall=wall,
+    )
+
+
+async def run_under_lease(
+    engine: Engine,
+    job_id: str,
+    token: int,
+    *,
+    owner: str,
+    lease_s: float,
+    on_progress: ProgressFn | None = None,
+    extend_deadline: bool = False,
+    wall: WallClock = utcnow,
+) -> Job:
+    """Run a job whose lease ``owner`` holds with ``token``: heartbeats keep it, every write is fenced by it,
+    and it is given back at the end unless the job is finished."""
+    store = engine.store
 
     async def beat() -> None:
         while True:
@@ -359,7 +413,7 @@ async def run_leased(
     heartbeat = asyncio.create_task(beat(), name=f"veokit-heartbeat:{job_id}")
     job: Job | None = None
     try:
-        job = await engine.run(job_id, on_progress, fence=token)
+        job = await engine.run(job_id, on_progress, fence=token, extend_deadline=extend_deadline)
         return job
     finally:
         heartbeat.cancel()

@@ -1,0 +1,63 @@
+"""veokit's service layer: :class:`VeoClient` and the types its callers need.
+
+Surfaces (the CLI, the agent tools, an HTTP service) and ``bench/`` import from here (or the package root),
+never from ``veokit.store`` or ``veokit.engine``: the client owns the store and the engine, and what a caller
+may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it that way.
+
+    client.py         VeoClient: plan, submit, run, resume, decide; workers, batches, costs
+    planning.py       one plan(): provider (auto too), model, validation, estimate, limits
+    extension.py      what can be extended and how it is sent      views.py    the job as a user sees it
+    batch.py          batch files, batch status      batch_enqueue.py / follow.py   enqueue and follow a batch
+    runtime.py        jobs running in the background, for surfaces whose calls are shorter than their jobs
+    sync_client.py    the blocking facade             routing.py / providers.py / doctor.py / resilience.py
+"""
+
+from veokit.engine.runner import Progress, ProgressFn
+from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
+from veokit.models.job import Job, JobEvent, JobState, VideoResult
+from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
+from veokit.service.batch_enqueue import EnqueuedBatch
+from veokit.service.client import VeoClient, raise_for_job
+from veokit.service.extension import ExtensionSource, extension_request
+from veokit.service.planning import Plan
+from veokit.service.routing import Candidate, Route
+from veokit.service.runtime import JobRuntime, Watch
+from veokit.service.sync_client import SyncVeoClient
+from veokit.service.views import job_view, request_view, result_view
+from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
+from veokit.store.urls import redact_url
+
+__all__ = [
+    "BatchItem",
+    "BatchStatus",
+    "BudgetCaps",
+    "Candidate",
+    "EnqueuedBatch",
+    "ExtensionSource",
+    "Job",
+    "JobEvent",
+    "JobRuntime",
+    "JobState",
+    "Plan",
+    "Progress",
+    "ProgressFn",
+    "Route",
+    "SpendSummary",
+    "SyncVeoClient",
+    "VeoClient",
+    "VideoResult",
+    "Watch",
+    "Worker",
+    "WorkerConfig",
+    "WorkerStats",
+    "budget_blocked",
+    "budget_day",
+    "extension_request",
+    "job_view",
+    "raise_for_job",
+    "read_batch",
+    "redact_url",
+    "request_view",
+    "result_view",
+    "summarise",
+]

@@ -29,7 +29,8 @@ from typing import Any
 
 from veokit.errors import InvalidRequest, VeokitError
 from veokit.models.job import Job, JobState
-from veokit.models.request import GenerateRequest, ImageInput, VideoInput
+from veokit.models.request import GenerateRequest, ImageInput
+from veokit.service import extension
 
 # Accepted spellings → GenerateRequest field (or a batch-level key).
 ALIASES: dict[str, str] = {
@@ -58,6 +59,7 @@ class BatchItem:
     client_key: str
     provider: str | None = None
     out_dir: Path | None = None
+    extending: extension.ExtensionSource | None = None  # what ``request.video`` is, for the plan's length check
 
 
 def read_batch(path: Path) -> list[BatchItem]:
@@ -169,7 +171,7 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
         if twice:
             raise InvalidRequest(f"options.{twice[0]}: given twice", field=f"options.{twice[0]}")
         fields["options"] = {**given, **options}
-    _load_media(fields, base)
+    extending = _load_media(fields, base)
     request = GenerateRequest.build(**fields)
     out = extra.get("out")
     provider = extra.get("provider")
@@ -180,10 +182,11 @@ def _item(row: dict[str, Any], line: int, *, base: Path, default_key: str) -> Ba
         client_key=str(own_key) if own_key else default_key,
         provider=str(provider) if provider else None,
         out_dir=(base / str(out)) if out else None,
+        extending=extending,
     )
 
 
-def _load_media(fields: dict[str, Any], base: Path) -> None:
+def _load_media(fields: dict[str, Any], base: Path) -> extension.ExtensionSource | None:
     for name in ("image", "last_frame"):
         if isinstance(fields.get(name), str):
             fields[name] = ImageInput.from_path(base / fields[name], field=name)
@@ -195,8 +198,12 @@ def _load_media(fields: dict[str, Any], base: Path) -> None:
             ImageInput.from_path(base / r, field="reference_images") if isinstance(r, str) else r for r in refs
         )
     video = fields.get("video")
-    if isinstance(video, str):
-        fields["video"] = VideoInput(uri=video) if "://" in video else VideoInput.from_path(base / video)
+    if not isinstance(video, str):
+        return None
+    # The extension rules: a local MP4 is probed here, before anything is enqueued.
+    source = extension.from_uri(video) if "://" in video else extension.from_file(base / video)
+    fields["video"] = source.video
+    return source
 
 
 def _int(name: str, value: str) -> int:

@@ -1,41 +1,49 @@
-"""The one service layer: an async client (and its sync facade) used by the CLI, and later the HTTP
-service and agent tools. It owns the store, the providers and the engine; callers own nothing else.
+"""The one service layer: an async client used by every surface (the CLI, the agent tools, an HTTP service).
+It owns the store, the providers and the engine; callers own nothing else and reach them only through it.
 
     async with VeoClient() as veo:
         job = await veo.generate(GenerateRequest(prompt="a red fox in snow"), provider="emulator")
         print(job.results[0].path)
+
+Planning (:meth:`VeoClient.plan`) validates and prices a request before anything is recorded or paid;
+recording (:meth:`~VeoClient.submit`) and running (:meth:`~VeoClient.wait`, workers) follow. Every run of a job
+holds the store's lease, so processes sharing a store never run one job twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
 
 from veokit import errors as E
-from veokit.config import AUTO, Settings, load_settings
+from veokit.config import Settings, load_settings
 from veokit.engine import reuse
 from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
-from veokit.engine.worker import operation_gone, run_leased, worker_id
-from veokit.models.catalog import Catalog, Estimate, Offer, default_catalog
+from veokit.engine.worker import EventFn, Worker, WorkerConfig, operation_gone, revive_leased, run_leased, worker_id
+from veokit.models.catalog import Catalog, Estimate, default_catalog
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock
-from veokit.service.providers import build_provider, pick_provider
+from veokit.service import extension
+from veokit.service.batch import BatchItem
+from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
+from veokit.service.follow import StatusFn, follow
+from veokit.service.planning import Plan, check_limits, plan_request
+from veokit.service.providers import build_provider
 from veokit.service.resilience import resilience_from
-from veokit.service.routing import route
+from veokit.service.routing import Route, route
 from veokit.store import open_store
 from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
 
-T = TypeVar("T")
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
+NOT_STARTED = "VeoClient is not started: use `async with VeoClient() as veo`"
 
 
 class VeoClient:
@@ -49,10 +57,10 @@ class VeoClient:
     ) -> None:
         self.settings = settings or load_settings()
         self.catalog = catalog or default_catalog()
-        self._store = store
+        self._opened_store = store
         self._clock = clock
         self._providers: dict[str, Provider] = {}
-        self._engine: Engine | None = None
+        self._started_engine: Engine | None = None
         self._download_client = new_client(timeout_s=300.0)
         self.budget = caps_from_settings(self.settings)
         # This process's lease owner when it runs jobs itself, so workers sharing the store leave them alone.
@@ -67,10 +75,10 @@ class VeoClient:
         await self.aclose()
 
     async def start(self) -> None:
-        if self._store is None:
-            self._store = await open_store(self.settings.database_url, data_dir=self.settings.data_dir)
-        self._engine = Engine(
-            store=self._store,
+        if self._opened_store is None:
+            self._opened_store = await open_store(self.settings.database_url, data_dir=self.settings.data_dir)
+        self._started_engine = Engine(
+            store=self._opened_store,
             catalog=self.catalog,
             provider_for=self._provider,
             download_client=self._download_client,
@@ -87,48 +95,81 @@ class VeoClient:
             await p.aclose()
         self._providers.clear()
         await self._download_client.aclose()
-        if self._store is not None:
-            await self._store.close()
+        if self._opened_store is not None:
+            await self._opened_store.close()
 
     @property
-    def store(self) -> JobStore:
-        if self._store is None:
-            raise RuntimeError("VeoClient is not started: use `async with VeoClient() as veo`")
-        return self._store
+    def started(self) -> bool:
+        return self._started_engine is not None
 
     @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError("VeoClient is not started: use `async with VeoClient() as veo`")
-        return self._engine
+    def _store(self) -> JobStore:
+        if self._opened_store is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._opened_store
+
+    @property
+    def _engine(self) -> Engine:
+        if self._started_engine is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._started_engine
 
     def _provider(self, name: str) -> Provider:
         if name not in self._providers:
             self._providers[name] = build_provider(name, self.settings, self.catalog)
-            self.engine.poll_scale = min(self.engine.poll_scale, registry.get(name).poll_scale)
+            self._engine.poll_scale = min(self._engine.poll_scale, registry.get(name).poll_scale)
         return self._providers[name]
 
-    # -- requests -------------------------------------------------------------------------------------------
-    def resolve(self, request: GenerateRequest, provider: str | None = None) -> tuple[GenerateRequest, str, Offer]:
-        """Fill in provider and model, validate against the catalog; no network."""
-        if (provider or self.settings.provider) == AUTO:
-            return route(request, self.catalog, self.settings).resolved()
-        name = pick_provider(self.settings, provider)
-        if request.model is None:
-            model = self.settings.model or self.catalog.default_model(catalog_provider(name))
-            request = request.model_copy(update={"model": model})
-        offer = self.catalog.validate(request, catalog_provider(name), allow_retired=self.settings.allow_retired)
-        if offer.model != request.model:  # named by family or another provider's id: send this provider's id
-            request = request.model_copy(update={"model": offer.model})
-        return registry.get(name).with_options_checked(request, warn=True), name, offer
-
-    def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
-        request, _, offer = self.resolve(request, provider)
-        return self.catalog.estimate(request, offer)
-
-    async def submit(
+    # -- planning (no network, nothing recorded) ------------------------------------------------------------
+    def plan(
         self,
         request: GenerateRequest,
+        provider: str | None = None,
+        *,
+        max_cost_usd: float | None = None,
+        extending: extension.ExtensionSource | None = None,
+    ) -> Plan:
+        """Resolve the provider (``auto`` too) and model, validate, price, and check the per-job cap and the
+        caller's own ``max_cost_usd``; ``extending``: the source of ``request.video`` (see
+        :meth:`extension_source`), which must be no longer than the planned model extends. Typed errors name the
+        field; see :mod:`veokit.service.planning`."""
+        plan = self._price(request, provider)
+        if extending is not None:
+            extension.check_fits(extending, plan.offer)
+        return check_limits(plan, self.budget, max_cost_usd)
+
+    def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
+        """What the request would cost (validated; spending caps are :meth:`plan`'s business)."""
+        return self._price(request, provider).estimate
+
+    def route(self, request: GenerateRequest) -> Route:
+        """Every ``auto`` candidate with its price and why it can or cannot take the request."""
+        return route(request, self.catalog, self.settings)
+
+    def _price(self, request: GenerateRequest, provider: str | None) -> Plan:
+        return plan_request(request, provider, catalog=self.catalog, settings=self.settings)
+
+    async def extension_source(
+        self, source: str | Job, *, index: int = 0, provider: str | None = None, field: str = "video"
+    ) -> extension.ExtensionSource:
+        """The video to extend, checked (see :mod:`veokit.service.extension`): a previous job or its id
+        (``job_…``; ``index`` picks one of its videos), a provider URI, or a local MP4 (probed). ``provider``
+        is where the continuation will run, when already chosen; ``field`` names the input in errors."""
+        if isinstance(source, str) and extension.is_job_id(source.strip()):
+            source = await self._store.get(source.strip())
+        if isinstance(source, Job):
+            job = source
+            return await asyncio.to_thread(
+                extension.from_job, job, self.catalog, index=index, provider=provider, field=field
+            )
+        if "://" in source:
+            return extension.from_uri(source.strip())
+        return await asyncio.to_thread(extension.from_file, source, field=field)
+
+    # -- recording and running ------------------------------------------------------------------------------
+    async def submit(
+        self,
+        request: GenerateRequest | Plan,
         *,
         provider: str | None = None,
         out_dir: Path | None = None,
@@ -136,56 +177,56 @@ class VeoClient:
         note: str = "",
         fresh: bool = False,
     ) -> Job:
-        """Validate, price and record the job (no paid call yet); :meth:`wait` or a worker runs it.
+        """Record the job (no paid call yet); :meth:`wait` or a worker runs it. ``request`` is a request
+        (planned here, with ``provider``) or a :class:`Plan` from :meth:`plan`.
 
         ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
         ``fresh``, a request with a fixed seed identical to one that already succeeded (see
         :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0. A request over the
         per-job budget cap raises :class:`~veokit.store.budget.BudgetExceeded` and records nothing.
         """
-        request, name, offer = self.resolve(request, provider)
+        plan = request if isinstance(request, Plan) else self._price(request, provider)
         if client_key is not None:
-            existing = await self.store.find_by_client_key(client_key)
+            existing = await self._store.find_by_client_key(client_key)
             if existing is not None:
                 return existing
-        estimate = self.catalog.estimate(request, offer)
-        if self.budget is not None:
-            self.budget.check_job("the request", estimate.total_usd, name)
+        check_limits(plan, self.budget)
         target = out_dir or self.settings.out_dir
-        source = None if fresh else await reuse.find_reusable(self.store, request)
+        source = None if fresh else await reuse.find_reusable(self._store, plan.request)
         if source is not None:
             return await reuse.reuse(
-                self.store,
+                self._store,
                 source,
-                request,
-                provider=name,
+                plan.request,
+                provider=plan.provider,
                 out_dir=target,
                 client_key=client_key,
-                estimate_usd=estimate.total_usd,
+                estimate_usd=plan.estimate.total_usd,
             )
-        return await self.engine.enqueue(request, name, target, client_key=client_key, note=note)
+        return await self._engine.enqueue(plan.request, plan.provider, target, client_key=client_key, note=note)
 
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
         """Run the job here, under a lease, until it ends or needs a decision. While another process (a
         worker) holds it, follow it in the store instead, and take it over if that process dies."""
-        start = self.engine.clock.monotonic()
+        clock = self._engine.clock
+        start = clock.monotonic()
         while True:
             ran = await run_leased(
-                self.engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
+                self._engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
             )
             if ran is not None:
                 return ran
-            job = await self.store.get(job_id)
+            job = await self._store.get(job_id)
             if not job.state.active:
                 return job
             if on_progress is not None:
                 holder = f"run by {job.lease_owner}" if job.lease_owner else "waiting for its retry time"
-                on_progress(Progress(job.id, job.state.value, self.engine.clock.monotonic() - start, None, 0, holder))
-            await self.engine.clock.sleep(WATCH_INTERVAL_S)
+                on_progress(Progress(job.id, job.state.value, clock.monotonic() - start, None, 0, holder))
+            await clock.sleep(WATCH_INTERVAL_S)
 
     async def generate(
         self,
-        request: GenerateRequest,
+        request: GenerateRequest | Plan,
         *,
         provider: str | None = None,
         out_dir: Path | None = None,
@@ -222,35 +263,54 @@ class VeoClient:
 
     # -- jobs -----------------------------------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job:
-        return await self.store.get(job_id)
+        return await self._store.get(job_id)
+
+    async def get_many(self, job_ids: Iterable[str]) -> list[Job]:
+        """The jobs with these ids, in the order given; unknown ids are skipped."""
+        return await self._store.get_many(job_ids)
 
     async def list_jobs(self, *, states: Iterable[JobState] | None = None, limit: int = 50) -> list[Job]:
-        return await self.store.list(states=states, limit=limit)
+        return await self._store.list(states=states, limit=limit)
 
     async def events(self, job_id: str) -> list[JobEvent]:
-        return await self.store.events(job_id)
+        return await self._store.events(job_id)
+
+    def progress_estimate(self, job: Job, now: dt.datetime | None = None) -> Progress:
+        """Progress of a job this process does not run, from its submit time and the model's typical latency."""
+        since = job.submitted_at or job.created_at
+        end = job.finished_at or now or utcnow()
+        elapsed = max(0.0, (end - since).total_seconds())
+        offer = self.catalog.find(catalog_provider(job.provider), job.model)
+        typical = offer.latency_s[1] * self.settings.poll_scale if offer else None
+        remaining = None if typical is None else max(0.0, typical - elapsed)
+        return Progress(job.id, job.state.value, elapsed, remaining, 0)
 
     async def resume(self, job_id: str | None = None, *, on_progress: ProgressFn | None = None) -> list[Job]:
-        """Finish unfinished jobs without ever submitting one a second time."""
+        """Finish unfinished jobs without ever submitting one a second time, always under the store's lease."""
         if job_id is not None:
-            job = await self.store.get(job_id)
+            job = await self._store.get(job_id)
             if job.state is JobState.NEEDS_ATTENTION and job.operation_name:
                 # Interrupted by a deadline while running: the operation exists, keep waiting on it.
-                await self.store.transition(
-                    job.id, expect=JobState.NEEDS_ATTENTION, to=JobState.RUNNING, message="resumed by the user"
+                revived = await revive_leased(
+                    self._engine,
+                    job.id,
+                    owner=self.owner,
+                    lease_s=self.settings.worker_lease_s,
+                    message="resumed by the user",
+                    on_progress=on_progress,
                 )
-                return [await self.engine.run(job.id, on_progress, extend_deadline=True)]
+                return [revived]
             elif not job.state.active:
                 raise E.JobStateError(f"job {job.id} is {job.state.value}; nothing to resume")
             jobs = [job]
         else:
-            jobs = [j for j in await self.store.list(limit=10_000) if j.state.active]
+            jobs = [j for j in await self._store.list(limit=10_000) if j.state.active]
         done = []
         for job in jobs:
             held = job.lease_expires_at is not None and job.lease_owner is not None and job.lease_expires_at > utcnow()
             if not registry.durable(job.provider) and job.state is not JobState.QUEUED and not held:
                 done.append(
-                    await self.store.transition(
+                    await self._store.transition(
                         job.id, expect=job.state, to=JobState.NEEDS_ATTENTION, message=operation_gone(job.provider)
                     )
                 )
@@ -260,17 +320,17 @@ class VeoClient:
                 continue
             # Every unfinished job: run those no live process holds; report the others as they are.
             ran = await run_leased(
-                self.engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
+                self._engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
             )
-            done.append(ran if ran is not None else await self.store.get(job.id))
+            done.append(ran if ran is not None else await self._store.get(job.id))
         return done
 
     async def retry(self, job_id: str) -> Job:
         """The user's decision for a job needing attention: submit it again (they accept paying twice)."""
-        job = await self.store.get(job_id)
+        job = await self._store.get(job_id)
         if job.state is not JobState.NEEDS_ATTENTION:
             raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be retried")
-        return await self.store.transition(
+        return await self._store.transition(
             job.id,
             expect=JobState.NEEDS_ATTENTION,
             to=JobState.QUEUED,
@@ -281,10 +341,10 @@ class VeoClient:
     async def reconcile(self, job_id: str, operation_name: str) -> Job:
         """The user's decision for a job needing attention whose submit did reach the provider (they found the
         operation in the console or logs): attach it and poll it, instead of paying again."""
-        job = await self.store.get(job_id)
+        job = await self._store.get(job_id)
         if job.state is not JobState.NEEDS_ATTENTION:
             raise E.JobStateError(f"job {job.id} is {job.state.value}; only jobs needing attention can be reconciled")
-        return await self.store.transition(
+        return await self._store.transition(
             job.id,
             expect=JobState.NEEDS_ATTENTION,
             to=JobState.RUNNING,
@@ -295,12 +355,61 @@ class VeoClient:
         )
 
     async def abandon(self, job_id: str) -> Job:
-        job = await self.store.get(job_id)
+        job = await self._store.get(job_id)
         if job.state.terminal:
             raise E.JobStateError(f"job {job.id} is already {job.state.value}")
-        return await self.store.transition(
+        return await self._store.transition(
             job.id, expect=job.state, to=JobState.ABANDONED, message="abandoned by the user"
         )
+
+    # -- many jobs: batches and workers ---------------------------------------------------------------------
+    def worker_config(
+        self,
+        kind: str = "worker",
+        *,
+        concurrency: int | None = None,
+        lease_s: float | None = None,
+        drain: bool = False,
+    ) -> WorkerConfig:
+        """A worker's configuration: settings (``VEOKIT_WORKER_*``) unless given, and a fresh lease owner."""
+        try:
+            return WorkerConfig(
+                owner=worker_id(kind),
+                concurrency=self.settings.worker_concurrency if concurrency is None else concurrency,
+                lease_s=self.settings.worker_lease_s if lease_s is None else lease_s,
+                drain=drain,
+            )
+        except ValueError as exc:
+            raise E.InvalidRequest(str(exc), field="worker") from None
+
+    def worker(self, config: WorkerConfig | None = None, *, on_event: EventFn | None = None) -> Worker:
+        """A worker running queued jobs from this client's store (``await worker.run()``; ``worker.stop()``)."""
+        return Worker(self._engine, config or self.worker_config(), on_event=on_event)
+
+    async def enqueue_batch(
+        self,
+        items: list[BatchItem],
+        *,
+        provider: str | None = None,
+        out_dir: Path | None = None,
+        fresh: bool = False,
+        source: str = "batch",
+    ) -> EnqueuedBatch:
+        """Plan every line, then record them all, idempotently (see :mod:`veokit.service.batch_enqueue`)."""
+        return await enqueue_batch(self, items, provider=provider, out_dir=out_dir, fresh=fresh, source=source)
+
+    async def follow(
+        self,
+        job_ids: list[str],
+        *,
+        run_here: WorkerConfig | None = None,
+        on_status: StatusFn | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> list[Job]:
+        """Watch jobs until each has ended (or only budget-held ones remain, or ``stop`` is set), running them
+        in this process too with a ``run_here`` worker (see :mod:`veokit.service.follow`)."""
+        worker = self.worker(run_here, on_event=lambda line: None) if run_here is not None else None
+        return await follow(self._store, job_ids, worker=worker, on_status=on_status, stop=stop)
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:
@@ -308,7 +417,7 @@ class VeoClient:
         since = None
         if days is not None:
             since = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=max(days, 1) - 1)).isoformat()
-        return await self.store.spend(since=since)
+        return await self._store.spend(since=since)
 
 
 def raise_for_job(job: Job) -> Job:
@@ -317,47 +426,3 @@ def raise_for_job(job: Job) -> Job:
     if job.error:
         raise E.from_dict(job.error)
     raise E.JobStateError(f"job {job.id} ended {job.state.value}")
-
-
-class SyncVeoClient:
-    """Blocking facade over :class:`VeoClient` for scripts and notebooks, on a private event loop."""
-
-    def __init__(self, settings: Settings | None = None, **kw: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = VeoClient(settings, **kw)
-        self._run(self._client.start())
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._loop.run_until_complete(coro)
-
-    def __enter__(self) -> SyncVeoClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if not self._loop.is_closed():
-            self._run(self._client.aclose())
-            self._loop.close()
-
-    def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
-        return self._client.estimate(request, provider)
-
-    def generate(self, request: GenerateRequest, **kw: Any) -> Job:
-        return self._run(self._client.generate(request, **kw))
-
-    def submit(self, request: GenerateRequest, **kw: Any) -> Job:
-        return self._run(self._client.submit(request, **kw))
-
-    def wait(self, job_id: str, **kw: Any) -> Job:
-        return self._run(self._client.wait(job_id, **kw))
-
-    def resume(self, job_id: str | None = None, **kw: Any) -> list[Job]:
-        return self._run(self._client.resume(job_id, **kw))
-
-    def get_job(self, job_id: str) -> Job:
-        return self._run(self._client.get_job(job_id))
-
-    def list_jobs(self, **kw: Any) -> list[Job]:
-        return self._run(self._client.list_jobs(**kw))

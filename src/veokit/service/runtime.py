@@ -1,9 +1,10 @@
-"""A long-lived home for video jobs: one event loop on its own thread, owning the VeoClient.
+"""Running jobs in the background: one event loop on its own thread, owning the VeoClient.
 
-Why a thread of its own: Strands runs each synchronous agent call on a fresh event loop that is closed when
-the call returns, and an MCP server runs tools on its loop; a job started by one tool call must keep running
-after that call has returned, and the client's connections (HTTP pool, database) must stay on one loop. So
-every job runs here, and tools reach this loop through :meth:`JobRuntime.call`, from whatever loop they are on.
+For surfaces whose calls are short but whose jobs are long: agent tools, and an HTTP service. Strands runs
+each synchronous agent call on a fresh event loop that is closed when the call returns, and an MCP or HTTP
+server runs handlers on its loop; a job started by one call must keep running after that call has returned,
+and the client's connections (HTTP pool, database) must stay on one loop. So every job runs here, and
+callers reach this loop through :meth:`JobRuntime.call`, from whatever loop they are on.
 
 Jobs also live in the store, so a job started by another process (or by this one before a restart) is
 visible to ``get_job``; only jobs started here report live progress, the others are followed through the store.
@@ -23,11 +24,11 @@ from typing import TypeVar
 from veokit import errors as E
 from veokit.engine.runner import Progress
 from veokit.models.job import Job
-from veokit.models.request import GenerateRequest
 from veokit.service.client import VeoClient
+from veokit.service.planning import Plan
 
 T = TypeVar("T")
-log = logging.getLogger("veokit.agent")
+log = logging.getLogger("veokit.runtime")
 
 
 @dataclass
@@ -76,7 +77,7 @@ class JobRuntime:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._closed:
-                raise E.VeokitError("the video toolkit is closed")
+                raise E.VeokitError("the job runtime is closed")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -150,12 +151,12 @@ class JobRuntime:
     def unfinished_here(self) -> list[str]:
         return [job_id for job_id, j in list(self._live.items()) if not j.done]
 
-    async def submit(self, request: GenerateRequest, provider: str, submit_wait_s: float) -> Watch:
-        """Record the job, start its runner, and return once the paid submit has been answered
+    async def submit(self, plan: Plan, submit_wait_s: float) -> Watch:
+        """Record the planned job, start its runner, and return once the paid submit has been answered
         (or ``submit_wait_s`` passed), so a rejected request is reported by the call that made it."""
 
         async def go(client: VeoClient) -> Watch:
-            job = await client.submit(request, provider=provider)
+            job = await client.submit(plan)
             self._start(client, job.id, resume=False)
             return await self._settle(client, job.id, submit_wait_s)
 

@@ -1,0 +1,74 @@
+"""Enqueueing a batch: every line planned first, then every line recorded, idempotently.
+
+Planning all lines before recording any means a bad line 900 (a model that cannot do it, a price over the
+per-job cap) leaves nothing half-enqueued; the error names the file and line. Recording uses each line's
+client key, so enqueueing the same file again creates nothing twice and answers with the jobs it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from veokit import errors as E
+from veokit.models.job import Job, JobState, utcnow
+from veokit.service.batch import BatchItem
+from veokit.service.planning import Plan
+
+if TYPE_CHECKING:
+    from veokit.service.client import VeoClient
+
+
+@dataclass(frozen=True)
+class EnqueuedBatch:
+    """The batch's jobs, in line order, and what enqueueing it did."""
+
+    jobs: list[Job]
+    new: int  # recorded by this call
+    reused: int  # of those, answered at once by an earlier identical seeded video ($0)
+    estimate_usd: float  # if every video is delivered
+
+    @property
+    def already(self) -> int:
+        """Lines whose job an earlier run had recorded."""
+        return len(self.jobs) - self.new
+
+    def describe(self, name: str) -> str:
+        return (
+            f"batch {name}: {len(self.jobs)} requests · {self.new - self.reused} enqueued now, "
+            f"{self.already} already enqueued, {self.reused} answered by earlier identical videos · "
+            f"estimate ${self.estimate_usd:.2f} if every video is delivered"
+        )
+
+
+async def enqueue_batch(
+    client: VeoClient,
+    items: list[BatchItem],
+    *,
+    provider: str | None = None,
+    out_dir: Path | None = None,
+    fresh: bool = False,
+    source: str = "batch",
+) -> EnqueuedBatch:
+    """Plan every line (``source``:line names a bad one), then record them all. ``provider`` and ``out_dir``
+    are the defaults for lines that name none."""
+    plans: list[tuple[BatchItem, Plan]] = []
+    for item in items:
+        try:
+            plan = client.plan(item.request, item.provider or provider, extending=item.extending)
+        except E.VeokitError as exc:
+            raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
+        plans.append((item, plan))
+    started = utcnow()
+    jobs = [
+        await client.submit(plan, out_dir=item.out_dir or out_dir, client_key=item.client_key, fresh=fresh)
+        for item, plan in plans
+    ]
+    new = [j for j in jobs if j.created_at >= started]
+    return EnqueuedBatch(
+        jobs=jobs,
+        new=len(new),
+        reused=sum(j.state is JobState.SUCCEEDED for j in new),
+        estimate_usd=sum(p.estimate.total_usd for _, p in plans),
+    )

@@ -1,0 +1,78 @@
+"""Planning a request: the one place that decides where it goes, what it costs and whether it may be sent.
+
+A :class:`Plan` is the request filled in and checked, with no network call and nothing recorded:
+
+1. the provider: ``--provider``, then settings, then the first with credentials, or ``auto`` (the cheapest
+   that can take it, :mod:`veokit.service.routing`, whose candidates the plan keeps for ``--dry-run``);
+2. the model: the caller's (a Google id, a reseller's id or a family) or the provider's default, turned into
+   *this provider's* id, and the request validated against its catalog entry;
+3. the estimate, from the catalog;
+4. the limits: the per-job budget cap (``VEOKIT_BUDGET_PER_JOB_USD``) and, when the caller has one, its own
+   ceiling (an agent session's ``max_cost_usd``).
+
+Every surface (``generate``, ``enqueue``, ``batch``, ``--dry-run``, the agent tools) plans through
+:meth:`veokit.service.client.VeoClient.plan`, so a request is judged the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from veokit.config import AUTO, Settings
+from veokit.errors import InvalidRequest
+from veokit.models.catalog import Catalog, Estimate, Offer
+from veokit.models.request import GenerateRequest
+from veokit.providers import registry
+from veokit.service.providers import pick_provider
+from veokit.service.routing import Route, route
+from veokit.store.budget import BudgetCaps
+
+EPSILON_USD = 1e-9  # float sums of cents: a job exactly at a ceiling fits
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked, priced request, ready to record. ``route`` is set when the provider was chosen by ``auto``."""
+
+    request: GenerateRequest  # with the provider's own model id
+    provider: str
+    offer: Offer
+    estimate: Estimate
+    route: Route | None = None
+
+    def describe(self) -> str:
+        return f"{self.request.summary()} on {self.provider}"
+
+
+def plan_request(request: GenerateRequest, provider: str | None, *, catalog: Catalog, settings: Settings) -> Plan:
+    """Steps 1-3: provider, model, validation and estimate. Raises the typed error naming the field."""
+    if (provider or settings.provider) == AUTO:
+        chosen_route = route(request, catalog, settings)
+        resolved, name, offer = chosen_route.resolved()
+        return Plan(resolved, name, offer, catalog.estimate(resolved, offer), chosen_route)
+    name = pick_provider(settings, provider)
+    if request.model is None:
+        model = settings.model or catalog.default_model(registry.catalog_key(name))
+        request = request.model_copy(update={"model": model})
+    offer = catalog.validate(request, registry.catalog_key(name), allow_retired=settings.allow_retired)
+    if offer.model != request.model:  # named by family or another provider's id: send this provider's id
+        request = request.model_copy(update={"model": offer.model})
+    request = registry.get(name).with_options_checked(request, warn=True)
+    return Plan(request, name, offer, catalog.estimate(request, offer))
+
+
+def check_limits(plan: Plan, caps: BudgetCaps | None, max_cost_usd: float | None = None) -> Plan:
+    """Step 4: the per-job cap (:class:`~veokit.store.budget.BudgetExceeded`) and the caller's own ceiling
+    (:class:`~veokit.errors.InvalidRequest` on ``cost``). Daily caps need the ledger: the store checks them
+    atomically with each submit."""
+    total = plan.estimate.total_usd
+    if caps is not None:
+        caps.check_job("the request", total, plan.provider)
+    if max_cost_usd is not None and total > max_cost_usd + EPSILON_USD:
+        raise InvalidRequest(
+            f"cost: {plan.estimate.describe()} is over this session's limit of ${max_cost_usd:.2f}; "
+            "choose fewer samples, a shorter duration, a lower resolution or a cheaper model",
+            field="cost",
+            allowed=[max_cost_usd],
+        )
+    return plan
