@@ -117,7 +117,7 @@ def job_dict(job: Job, events: list[JobEvent] | None = None) -> dict[str, Any]:
             {"mime_type": r["mime_type"], "name": r.get("name")} for r in req["reference_images"]
         ]
     if req.get("video"):
-        req["video"] = {"uri": req["video"].get("uri"), "bytes": req["video"].get("data") is not None}
+        req["video"] = {"uri": req["video"].get("uri"), "bytes": req["video"].get("blob") is not None}
     d["request"] = req
     if events is not None:
         d["events"] = [e.model_dump(mode="json") for e in events]
