@@ -26,7 +26,7 @@ from veokit.errors import ConfigError, JobNotFound, JobStateError, LeaseLost
 from veokit.models.job import TERMINAL, Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url
 from veokit.store.base import JobStore
-from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound
+from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
 from veokit.store.schema import blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
 
@@ -1063,6 +1063,14 @@ async def test_a_streamed_blob_is_named_by_its_hash(store: JobStore) -> None:
     data = os.urandom(3 * CHUNK_BYTES // 2)
     ref = await store.put_blob(pieces(data, 300_001))  # pieces that straddle chunk boundaries
     assert (ref.sha256, ref.size) == (sha(data), len(data))
+    assert await store.get_blob(sha(data)) == data
+
+
+async def test_a_file_streams_into_a_blob(store: JobStore, tmp_path: Path) -> None:
+    data = os.urandom(2 * CHUNK_BYTES + 5)
+    shot = tmp_path / "shot.mp4"  # e.g. a storyboard shot's output, used as the next shot's input
+    shot.write_bytes(data)
+    assert await store.put_blob(file_chunks(shot)) == await store.put_blob(data)
     assert await store.get_blob(sha(data)) == data
 
 
