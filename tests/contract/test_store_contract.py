@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import sys
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,8 +26,9 @@ from veokit.errors import ConfigError, JobNotFound, JobStateError, LeaseLost
 from veokit.models.job import TERMINAL, Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url
 from veokit.store.base import JobStore
+from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
-from veokit.store.schema import budget_ledger, job_events, jobs, metadata
+from veokit.store.schema import blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -63,6 +66,7 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await conn.execute(sa.delete(budget_ledger))
             await conn.execute(sa.delete(job_events))
             await conn.execute(sa.delete(jobs))
+            await conn.execute(sa.delete(blobs))  # and their chunks (cascade)
     yield open_one
     for store in opened:
         await store.close()
@@ -82,7 +86,6 @@ def make_job(**overrides: Any) -> Job:
         "model": "veo-3.0-fast-generate-001",
         "request": {"prompt": "a red fox in snow", "duration_s": 8, "nested": {"seed": 7, "tags": ["a", "b"]}},
         "fingerprint": "fp-" + uuid.uuid4().hex,
-        "idempotency_key": uuid.uuid4().hex,
         "out_dir": "/tmp/veokit-out",
         "estimate_usd": 3.2,
         "created_at": now,
@@ -476,7 +479,7 @@ from veokit.store import open_store
 async def main(url):
     now = utcnow()
     job = Job(id=new_job_id(), state=JobState.QUEUED, provider="p", model="m", request={}, fingerprint="f",
-              idempotency_key="k", client_key="ck-race", out_dir="/o", estimate_usd=1.0, created_at=now, updated_at=now)
+              client_key="ck-race", out_dir="/o", estimate_usd=1.0, created_at=now, updated_at=now)
     print("ready", flush=True)
     sys.stdin.readline()  # the parent says go once every process has finished importing
     store = await open_store(url)  # every process migrates the same brand-new file at once
@@ -923,9 +926,12 @@ async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: P
         async with engine.execution_options(**{sqlite_setup.WRITE: True}).begin() as conn:
             await conn.run_sync(lambda c: upgrade_connection(c, "0001"))
             await conn.execute(
-                sa.insert(jobs).values(
+                sa.insert(
+                    sa.table("jobs", *(sa.column(c.name, c.type) for c in jobs.c), sa.column("idempotency_key"))
+                ).values(
                     {
                         **job.model_dump(mode="json", exclude={"state"}),
+                        "idempotency_key": f"veokit-{job.id}",  # a column until 0003
                         "state": "queued",
                         "created_at": job.created_at,
                         "updated_at": job.updated_at,
@@ -1014,3 +1020,195 @@ async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_
         assert len(await reopened.events(made[0].id)) == 1
     finally:
         await reopened.close()
+
+
+# --- blobs: input images and videos, once per content --------------------------------------------------------
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def never_read() -> AsyncIterator[bytes]:
+    raise AssertionError("the content of a blob already stored must not be read")
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+async def read_all(store: JobStore, digest: str) -> list[bytes]:
+    return [chunk async for chunk in store.read_blob(digest)]
+
+
+async def complete_blob_rows(store: JobStore) -> list[tuple[str, int]]:
+    assert isinstance(store, SqlJobStore)
+    async with store.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(sa.select(blobs.c.sha256, blobs.c.size).order_by(blobs.c.id))]
+
+
+async def test_a_blob_round_trips_in_chunks(store: JobStore) -> None:
+    data = os.urandom(2 * CHUNK_BYTES + 12345)
+    ref = await store.put_blob(data)
+    assert (ref.sha256, ref.size) == (sha(data), len(data))
+    assert await store.has_blob(ref.sha256)
+    assert await store.get_blob(ref.sha256) == data
+    chunks = await read_all(store, ref.sha256)
+    assert b"".join(chunks) == data and [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 12345]
+
+
+async def test_a_streamed_blob_is_named_by_its_hash(store: JobStore) -> None:
+    data = os.urandom(3 * CHUNK_BYTES // 2)
+    ref = await store.put_blob(pieces(data, 300_001))  # pieces that straddle chunk boundaries
+    assert (ref.sha256, ref.size) == (sha(data), len(data))
+    assert await store.get_blob(sha(data)) == data
+
+
+async def test_a_file_streams_into_a_blob(store: JobStore, tmp_path: Path) -> None:
+    data = os.urandom(2 * CHUNK_BYTES + 5)
+    shot = tmp_path / "shot.mp4"  # e.g. a storyboard shot's output, used as the next shot's input
+    shot.write_bytes(data)
+    assert await store.put_blob(file_chunks(shot)) == await store.put_blob(data)
+    assert await store.get_blob(sha(data)) == data
+
+
+async def test_putting_a_blob_again_stores_nothing_and_reads_nothing(store: JobStore) -> None:
+    data = os.urandom(50_000)
+    first = await store.put_blob(data)
+    assert await store.put_blob(data) == first
+    assert await store.put_blob(never_read(), sha256=first.sha256) == first
+    assert await store.put_blob(pieces(data, 7_000)) == first
+    if isinstance(store, SqlJobStore):
+        assert await complete_blob_rows(store) == [(first.sha256, len(data))]
+
+
+async def test_the_empty_blob_is_a_blob(store: JobStore) -> None:
+    ref = await store.put_blob(b"")
+    assert (ref.sha256, ref.size) == (sha(b""), 0)
+    assert await store.get_blob(ref.sha256) == b"" and await read_all(store, ref.sha256) == []
+
+
+async def test_content_that_does_not_match_the_given_hash_is_refused(store: JobStore) -> None:
+    claimed = sha(b"what the caller meant")
+    with pytest.raises(ValueError, match="hashes to"):
+        await store.put_blob(b"something else", sha256=claimed)
+    with pytest.raises(ValueError, match="hashes to"):
+        await store.put_blob(pieces(b"something else", 3), sha256=claimed)
+    assert not await store.has_blob(claimed) and not await store.has_blob(sha(b"something else"))
+    if isinstance(store, SqlJobStore):
+        assert await complete_blob_rows(store) == []  # the refused uploads left nothing behind
+
+
+async def test_unknown_blobs_and_malformed_hashes(store: JobStore) -> None:
+    unknown = sha(b"never stored")
+    assert not await store.has_blob(unknown)
+    with pytest.raises(BlobNotFound):
+        await store.get_blob(unknown)
+    with pytest.raises(BlobNotFound):
+        await read_all(store, unknown)
+    for bad in ("abc", unknown.upper(), unknown + "0", "../" + unknown[3:]):
+        with pytest.raises(ValueError, match="SHA-256"):
+            await store.has_blob(bad)
+        with pytest.raises(ValueError, match="SHA-256"):
+            await store.put_blob(b"x", sha256=bad)
+
+
+async def test_an_interrupted_put_leaves_nothing_readable(store: JobStore) -> None:
+    data = os.urandom(3 * CHUNK_BYTES)
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield data[: 2 * CHUNK_BYTES]
+        raise OSError("the upload was cut")
+
+    with pytest.raises(OSError, match="cut"):
+        await store.put_blob(broken(), sha256=sha(data))
+    assert not await store.has_blob(sha(data))
+    with pytest.raises(BlobNotFound):
+        await store.get_blob(sha(data))
+    if isinstance(store, SqlJobStore):
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(blob_chunks))).scalar_one() == 0
+    assert (await store.put_blob(data)).sha256 == sha(data)  # and the next put of it is whole
+    assert await store.get_blob(sha(data)) == data
+
+
+async def test_concurrent_puts_of_the_same_content_keep_one_copy(opener: Opener) -> None:
+    stores = [await opener(), await opener()]
+    data = os.urandom(CHUNK_BYTES + 1)
+    refs = await asyncio.gather(*(stores[i % 2].put_blob(pieces(data, 65_536)) for i in range(6)))
+    assert {(r.sha256, r.size) for r in refs} == {(sha(data), len(data))}
+    assert await stores[1].get_blob(sha(data)) == data
+    if isinstance(stores[0], SqlJobStore):
+        assert await complete_blob_rows(stores[0]) == [(sha(data), len(data))]
+        async with stores[0].engine.connect() as conn:
+            chunks = (await conn.execute(sa.select(sa.func.count()).select_from(blob_chunks))).scalar_one()
+        assert chunks == 2  # the losers' copies are gone
+
+
+@pytest.mark.parametrize("opener", SQL_BACKENDS, indirect=True)
+async def test_blobs_persist_and_damage_is_detected(opener: Opener) -> None:
+    first = await opener()
+    data = os.urandom(CHUNK_BYTES + 10)
+    ref = await first.put_blob(data)
+    await first.close()
+    second = await opener()
+    assert await second.get_blob(ref.sha256) == data
+    assert isinstance(second, SqlJobStore)
+    async with second.engine.begin() as conn:
+        await conn.execute(sa.update(blob_chunks).where(blob_chunks.c.seq == 1).values(data=b"0123456789"))
+    with pytest.raises(BlobCorrupt, match="damaged"):
+        await second.get_blob(ref.sha256)
+    async with second.engine.begin() as conn:
+        await conn.execute(sa.delete(blob_chunks).where(blob_chunks.c.seq == 0))
+    with pytest.raises(BlobCorrupt, match="missing"):
+        await second.get_blob(ref.sha256)
+
+
+@pytest.mark.parametrize("opener", SQL_BACKENDS, indirect=True)
+async def test_a_put_sweeps_uploads_interrupted_long_ago(opener: Opener) -> None:
+    store = await opener()
+    assert isinstance(store, SqlJobStore)
+    async with store.engine.begin() as conn:  # a process died mid-put two days ago, and another an hour ago
+        for upload, age in (("a" * 32, dt.timedelta(days=2)), ("b" * 32, dt.timedelta(hours=1))):
+            await conn.execute(sa.insert(blobs).values(id=upload, sha256=None, size=None, created_at=utcnow() - age))
+            await conn.execute(sa.insert(blob_chunks).values(blob_id=upload, seq=0, data=b"partial"))
+    await store.put_blob(b"new content")
+    async with store.engine.connect() as conn:
+        left = set((await conn.execute(sa.select(blob_chunks.c.blob_id))).scalars())
+    assert "a" * 32 not in left and "b" * 32 in left  # an upload of an hour ago may still be running
+
+
+@pytest.mark.parametrize("opener", SQL_BACKENDS, indirect=True)
+async def test_a_large_blob_streams_in_and_out_with_flat_memory(opener: Opener) -> None:
+    """Python heap (every allocation, drivers' buffers included) while 96 MiB go in and out: a few chunks' worth.
+    bench/blob_memory.py measures process RSS for a 500 MB video."""
+    store = await opener()
+    n = 96
+
+    def piece(i: int) -> bytes:  # content made on the fly, so the test itself holds one chunk at a time
+        return hashlib.sha256(i.to_bytes(8, "big")).digest() * (CHUNK_BYTES // 32)
+
+    async def source() -> AsyncIterator[bytes]:
+        for i in range(n):
+            yield piece(i)
+
+    expected = hashlib.sha256()
+    for i in range(n):
+        expected.update(piece(i))
+    read = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        ref = await store.put_blob(source())
+        _, put_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        async for chunk in store.read_blob(ref.sha256):
+            read.update(chunk)
+        _, read_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (ref.sha256, ref.size) == (expected.hexdigest(), n * CHUNK_BYTES)
+    assert read.hexdigest() == ref.sha256
+    assert put_peak < 32 * CHUNK_BYTES, f"put peaked at {put_peak / CHUNK_BYTES:.1f} MiB"
+    assert read_peak < 16 * CHUNK_BYTES, f"read peaked at {read_peak / CHUNK_BYTES:.1f} MiB"

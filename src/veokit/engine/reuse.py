@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from veokit.engine import inputs
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.store.base import JobStore
@@ -46,15 +47,15 @@ async def reuse(
     job_id = new_job_id()
     target = Path(os.path.abspath(out_dir))  # noqa: ASYNC240 - string work, no I/O
     results = await asyncio.to_thread(_place, source.results, target, job_id)
+    stored = await inputs.record(store, request)  # the same contents as the source's: nothing new is written
     now = utcnow()
     job = Job(
         id=job_id,
         state=JobState.SUCCEEDED,
         provider=provider,
         model=source.model,
-        request=request.model_dump(mode="json"),
+        request=stored,
         fingerprint=request.fingerprint(),
-        idempotency_key=f"veokit-{job_id}",
         client_key=client_key,
         out_dir=str(target),
         estimate_usd=estimate_usd,
@@ -64,12 +65,12 @@ async def reuse(
         updated_at=now,
         finished_at=now,
     )
-    stored, _ = await store.create_or_get(
+    recorded, _ = await store.create_or_get(
         job,
         message=f"reused the video(s) of {source.id}: same request and seed, nothing paid "
         "(--fresh generates a new one)",
     )
-    return stored
+    return recorded
 
 
 def _place(results: list[VideoResult], out_dir: Path, job_id: str) -> list[VideoResult]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from veokit import errors as E
+from veokit.engine import inputs
 from veokit.engine.download import download
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Offer
@@ -138,16 +139,15 @@ class Engine:
     ) -> Job:
         offer = self.validate(request, provider)
         estimate = self.catalog.estimate(request, offer)
+        stored = await inputs.record(self.store, request)
         now = utcnow()
-        job_id = new_job_id()
         job = Job(
-            id=job_id,
+            id=new_job_id(),
             state=S.QUEUED,
             provider=provider,
             model=offer.model,
-            request=request.model_dump(mode="json"),
+            request=stored,
             fingerprint=request.fingerprint(),
-            idempotency_key=f"veokit-{job_id}",
             client_key=client_key,
             out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
             estimate_usd=estimate.total_usd,
@@ -204,9 +204,22 @@ class Engine:
             job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
 
-    async def _submit(self, job: Job) -> Job:
+    async def load_request(self, job: Job) -> GenerateRequest:
+        """The job's request with its input images and video read back from the store, ready to send."""
+        return await inputs.load(self.store, job)
+
+    async def _submit(self, job: Job, loaded: GenerateRequest | None = None) -> Job:
+        if loaded is None:
+            # Read before `submitting` is written: a crash while reading a large input leaves the job queued,
+            # not looking as if it might have been paid for.
+            try:
+                loaded = await inputs.load(self.store, job)
+            except E.InvalidRequest as exc:
+                return await self.store.transition(
+                    job.id, expect=S.QUEUED, to=S.FAILED, error=exc.to_dict(), cost_usd=0.0, message=exc.message
+                )
         # The job's model wins over the request's: failover may have moved it to another provider's id.
-        request = GenerateRequest.model_validate(job.request).model_copy(update={"model": job.model})
+        request = loaded.model_copy(update={"model": job.model})
         provider = self.provider_for(job.provider)
         gate, breaker = self.gate(job.provider), self.breaker(job.provider)
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
@@ -253,7 +266,7 @@ class Engine:
             raise E.SubmitOutcomeUnknown(why, provider=exc.provider) from None
         except E.VeokitError as exc:
             history = "".join(f"; {n.describe('submit')}" for n in notes)
-            nxt = self._failover_target(job, exc)
+            nxt = self._failover_target(job, loaded, exc)
             if nxt is not None:
                 to_provider, offer = nxt
                 moved = await self.store.transition(
@@ -266,7 +279,7 @@ class Engine:
                     error=exc.to_dict(),
                     message=f"failover {job.provider} → {to_provider} ({offer.model}): {exc.message}{history}",
                 )
-                return await self._submit(moved)
+                return await self._submit(moved, loaded)
             await self.store.transition(
                 job.id,
                 expect=S.SUBMITTING,
@@ -289,7 +302,7 @@ class Engine:
             message=f"operation {name}{history}",
         )
 
-    def _failover_target(self, job: Job, exc: E.VeokitError) -> tuple[str, Offer] | None:
+    def _failover_target(self, job: Job, request: GenerateRequest, exc: E.VeokitError) -> tuple[str, Offer] | None:
         """The next provider to try, when the error says this one cannot serve the request now."""
         r = self.resilience
         movable = (
@@ -299,7 +312,6 @@ class Engine:
         )
         if not movable or job.provider not in r.failover:
             return None
-        request = GenerateRequest.model_validate(job.request)
         for name in r.failover[r.failover.index(job.provider) + 1 :]:
             offer = self.catalog.equivalent(
                 catalog_provider(job.provider), job.model, catalog_provider(name), allow_retired=self.allow_retired
@@ -449,7 +461,7 @@ class Engine:
             )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "downloading"))
         results = await self._download_all(job, status)
-        request = GenerateRequest.model_validate(job.request)
+        request = inputs.stored_request(job)
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
         rate = offer.rate(request.resolution, offer.audio_on(request)) if offer else 0.0
         cost = round(rate * request.duration_seconds * len(results), 4)
@@ -468,7 +480,7 @@ class Engine:
         return job
 
     async def _download_all(self, job: Job, status: OperationStatus) -> list[VideoResult]:
-        request = GenerateRequest.model_validate(job.request)
+        request = inputs.stored_request(job)
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
         provider = self.provider_for(job.provider)
         width, height = self.catalog.dims(request.resolution, request.aspect_ratio)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from veokit.errors import InvalidRequest, ModelNotFound, ModelRetired
-from veokit.models.request import GenerateRequest
+from veokit.models.request import AnyRequest, GenerateRequest
 
 
 class PriceRate(BaseModel):
@@ -97,7 +97,7 @@ class Offer(BaseModel):
         r = self.price[resolution]
         return r.audio if audio else r.silent
 
-    def audio_on(self, request: GenerateRequest) -> bool:
+    def audio_on(self, request: AnyRequest) -> bool:
         if self.audio == "always":
             return True
         if self.audio == "none":

@@ -107,9 +107,10 @@ class Job(BaseModel):
     state: JobState
     provider: str
     model: str
-    request: dict[str, Any]  # GenerateRequest.model_dump(mode="json")
+    # StoredRequest.model_dump(mode="json"): input images and videos by reference to the store's blobs, so a
+    # row stays small (listing jobs never reads hundreds of MB of video to show a prompt).
+    request: dict[str, Any]
     fingerprint: str
-    idempotency_key: str
     client_key: str | None = None
     out_dir: str
     estimate_usd: float

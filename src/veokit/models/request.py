@@ -1,137 +1,68 @@
-"""What the user asks for: a provider-neutral Veo request.
+"""What the user asks for: a provider-neutral Veo request, and the same request as a job records it.
 
 Values are checked for shape here (types, ranges, image formats); whether a model supports them is the
 catalog's call (:func:`veokit.models.catalog.Catalog.validate`), so its errors can name what *is* allowed.
+
+The fields are declared once (:class:`RequestFields`) for both forms of a request:
+
+* :class:`GenerateRequest`, what library users build, holds its input images and video as bytes;
+* :class:`StoredRequest`, what a job keeps (``Job.request``), holds them as references to the store's blobs
+  (see :mod:`veokit.models.inputs`). :meth:`GenerateRequest.stored` and :meth:`StoredRequest.loaded` convert,
+  and both forms have the same :meth:`~RequestFields.fingerprint`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from veokit.errors import InputTooLarge, InvalidRequest, UnsupportedMedia
+from veokit.errors import InvalidRequest
+from veokit.models.inputs import (
+    MAX_IMAGE_BYTES,
+    MAX_VIDEO_BYTES,
+    BlobRef,
+    ImageInput,
+    ImageMime,
+    StoredImage,
+    StoredVideo,
+    VideoInput,
+    sniff_image_mime,
+)
 
-MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Vertex's documented input-image ceiling
-MAX_VIDEO_BYTES = 500 * 1024 * 1024
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "MAX_OPTIONS",
+    "MAX_PROMPT_CHARS",
+    "MAX_VIDEO_BYTES",
+    "AnyRequest",
+    "GenerateRequest",
+    "ImageInput",
+    "ImageMime",
+    "OptionValue",
+    "RequestFields",
+    "StoredRequest",
+    "VideoInput",
+    "sniff_image_mime",
+]
+
 MAX_PROMPT_CHARS = 8000  # Veo takes ~1,024 tokens; far past that is surely a mistake
 UINT32_MAX = 2**32 - 1
 MAX_OPTIONS = 32
 
 # A provider-specific option's value (see veokit.providers.options): a JSON scalar, checked per provider.
 OptionValue = bool | int | float | str
+INPUT_FIELDS = frozenset({"image", "last_frame", "reference_images", "video"})
 
-ImageMime = Literal["image/png", "image/jpeg", "image/webp"]
-
-
-def sniff_image_mime(data: bytes) -> ImageMime:
-    """Tell PNG, JPEG and WebP apart by their magic bytes; file names lie."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise UnsupportedMedia("image is not PNG, JPEG or WebP", field="image", allowed=["png", "jpeg", "webp"])
+ImageT = TypeVar("ImageT", ImageInput, StoredImage)
+VideoT = TypeVar("VideoT", VideoInput, StoredVideo)
 
 
-class ImageInput(BaseModel):
-    """An input image held as bytes, with its MIME type sniffed from the content."""
-
-    model_config = ConfigDict(frozen=True)
-
-    data: bytes = Field(repr=False)
-    mime_type: ImageMime
-    name: str | None = None
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, name: str | None = None, field: str = "image") -> ImageInput:
-        if not data:
-            raise UnsupportedMedia(f"{field}: the image is empty", field=field)
-        if len(data) > MAX_IMAGE_BYTES:
-            raise InputTooLarge(
-                f"{field}: image is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MiB",
-                field=field,
-            )
-        try:
-            mime = sniff_image_mime(data)
-        except UnsupportedMedia:
-            raise UnsupportedMedia(
-                f"{field}: {name or 'the image'} is not a PNG, JPEG or WebP file",
-                field=field,
-                allowed=["png", "jpeg", "webp"],
-            ) from None
-        return cls(data=data, mime_type=mime, name=name)
-
-    @classmethod
-    def from_path(cls, path: str | Path, *, field: str = "image") -> ImageInput:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise InvalidRequest(f"{field}: no such file: {p}", field=field)
-        size = p.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise InputTooLarge(
-                f"{field}: {p.name} is {size / 1e6:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MiB",
-                field=field,
-            )
-        return cls.from_bytes(p.read_bytes(), name=p.name, field=field)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-    @property
-    def b64(self) -> str:
-        return base64.b64encode(self.data).decode("ascii")
-
-    @field_serializer("data")
-    def _ser_data(self, data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
-
-    @field_validator("data", mode="before")
-    @classmethod
-    def _de_data(cls, v: Any) -> Any:
-        return base64.b64decode(v) if isinstance(v, str) else v
-
-
-class VideoInput(BaseModel):
-    """The video to extend: a provider URI (Gemini file URI, gs://) or local MP4 bytes (Vertex only)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    uri: str | None = None
-    data: bytes | None = Field(default=None, repr=False)
-    mime_type: str = "video/mp4"
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> VideoInput:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise InvalidRequest(f"video: no such file: {p}", field="video")
-        if p.stat().st_size > MAX_VIDEO_BYTES:
-            raise InputTooLarge("video: file too large to extend", field="video")
-        return cls(data=p.read_bytes())
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data or (self.uri or "").encode()).hexdigest()
-
-    @field_serializer("data")
-    def _ser_data(self, data: bytes | None) -> str | None:
-        return None if data is None else base64.b64encode(data).decode("ascii")
-
-    @field_validator("data", mode="before")
-    @classmethod
-    def _de_data(cls, v: Any) -> Any:
-        return base64.b64decode(v) if isinstance(v, str) else v
-
-
-class GenerateRequest(BaseModel):
-    """A Veo 3.1 generation request, independent of any provider's wire format."""
+class RequestFields(BaseModel, Generic[ImageT, VideoT]):
+    """Every field of a Veo 3.1 generation request, independent of any provider's wire format."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -146,10 +77,10 @@ class GenerateRequest(BaseModel):
     generate_audio: bool | None = None
     person_generation: str | None = None
     enhance_prompt: bool | None = None
-    image: ImageInput | None = None
-    last_frame: ImageInput | None = None
-    reference_images: tuple[ImageInput, ...] = ()
-    video: VideoInput | None = None
+    image: ImageT | None = None
+    last_frame: ImageT | None = None
+    reference_images: tuple[ImageT, ...] = ()
+    video: VideoT | None = None
     storage_uri: str | None = None
     # The provider's own settings by name ({"watermark": "ACME"}): validated against the chosen provider's
     # spec before anything is sent, and an option it does not know is an error.
@@ -184,16 +115,6 @@ class GenerateRequest(BaseModel):
             raise ValueError("storage_uri must start with gs://")
         return v
 
-    @classmethod
-    def build(cls, **kwargs: Any) -> GenerateRequest:
-        """Construct from user input, turning pydantic errors into one :class:`InvalidRequest`."""
-        try:
-            return cls(**kwargs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "request"
-            raise InvalidRequest(f"{field}: {err['msg']}", field=field) from None
-
     # -- derived facts ----------------------------------------------------------------------------------
     @property
     def mode(self) -> str:
@@ -213,8 +134,12 @@ class GenerateRequest(BaseModel):
         return used
 
     def fingerprint(self) -> str:
-        """Canonical hash of everything that shapes the output (images by hash), for de-duplication."""
-        doc = self.model_dump(exclude={"image", "last_frame", "reference_images", "video", "options"})
+        """Canonical hash of everything that shapes the output (inputs by content hash), for de-duplication.
+
+        Equal for a request and its stored form, and stable across releases: reusing an earlier video
+        depends on today's requests hashing like the recorded ones.
+        """
+        doc = self.model_dump(exclude={*INPUT_FIELDS, "options"})
         if self.options:  # absent when empty, so requests without options keep the fingerprints they had
             doc["options"] = self.options
         doc["image"] = self.image.sha256 if self.image else None
@@ -230,3 +155,76 @@ class GenerateRequest(BaseModel):
             f"{self.model} {self.aspect_ratio} {self.resolution} {self.duration_seconds}s"
             f" x{self.sample_count}{'' if self.generate_audio is not False else ' silent'}{options}"
         )
+
+    def _plain_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude=set(INPUT_FIELDS))
+
+
+class GenerateRequest(RequestFields[ImageInput, VideoInput]):
+    """A generation request as the user builds it: input images and video as bytes (or a video URI)."""
+
+    @classmethod
+    def build(cls, **kwargs: Any) -> GenerateRequest:
+        """Construct from user input, turning pydantic errors into one :class:`InvalidRequest`."""
+        try:
+            return cls(**kwargs)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "request"
+            raise InvalidRequest(f"{field}: {err['msg']}", field=field) from None
+
+    def stored(self) -> StoredRequest:
+        """This request as a job records it: each input by reference; its bytes are :meth:`input_contents`."""
+        return StoredRequest.model_validate(self.stored_json())
+
+    def stored_json(self) -> dict[str, Any]:
+        """:meth:`stored` as JSON values (what ``Job.request`` holds), without building the model on the way."""
+        doc = self.model_dump(mode="json", exclude=set(INPUT_FIELDS))
+        doc["image"] = None if self.image is None else self.image.stored().model_dump(mode="json")
+        doc["last_frame"] = None if self.last_frame is None else self.last_frame.stored().model_dump(mode="json")
+        doc["reference_images"] = [r.stored().model_dump(mode="json") for r in self.reference_images]
+        doc["video"] = None if self.video is None else self.video.stored().model_dump(mode="json")
+        return doc
+
+    def input_contents(self) -> dict[str, bytes]:
+        """The bytes of every input, once per distinct content, by SHA-256: what the store's blobs must hold."""
+        images = [i for i in (self.image, self.last_frame, *self.reference_images) if i is not None]
+        contents = {i.sha256: i.data for i in images}
+        if self.video is not None and self.video.data is not None:
+            contents[self.video.sha256] = self.video.data
+        return contents
+
+
+class StoredRequest(RequestFields[StoredImage, StoredVideo]):
+    """A generation request as a job records it (``Job.request``): inputs are references to blobs in the
+    job store. Everything but the provider call works on this form; :meth:`loaded` makes the request to send."""
+
+    def blobs(self) -> list[BlobRef]:
+        """The blobs this request references, each once."""
+        refs = [i.blob for i in (self.image, self.last_frame, *self.reference_images) if i is not None]
+        if self.video is not None and self.video.blob is not None:
+            refs.append(self.video.blob)
+        return list({r.sha256: r for r in refs}.values())
+
+    def loaded(self, contents: Mapping[str, bytes]) -> GenerateRequest:
+        """The request with its inputs' bytes, from ``contents`` (SHA-256 → bytes, e.g. from the store's blobs)."""
+
+        def image(ref: StoredImage | None) -> ImageInput | None:
+            return None if ref is None else ref.loaded(contents[ref.sha256])
+
+        video = self.video
+        return GenerateRequest.model_validate(
+            {
+                **self._plain_fields(),
+                "image": image(self.image),
+                "last_frame": image(self.last_frame),
+                "reference_images": tuple(r.loaded(contents[r.sha256]) for r in self.reference_images),
+                "video": None
+                if video is None
+                else video.loaded(None if video.blob is None else contents[video.blob.sha256]),
+            }
+        )
+
+
+AnyRequest = GenerateRequest | StoredRequest
+"""Either form, for code that reads only what both have (everything but the inputs' bytes)."""

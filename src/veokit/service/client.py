@@ -253,7 +253,7 @@ class VeoClient:
                 break
             previous = job
             job = await self.submit(
-                GenerateRequest.model_validate(previous.request),
+                await self._engine.load_request(previous),
                 provider=previous.provider,
                 out_dir=Path(previous.out_dir),
                 note=f"retry {attempt + 1} of {tries} after {previous.id} was filtered",

@@ -10,16 +10,21 @@ Three kinds of write, all atomic:
   on its lease token (``fence``);
 * leases (:meth:`claim`, :meth:`renew`, :meth:`release`): see :mod:`veokit.store.leases`;
 * the cost ledger, which follows state changes in the same transaction: see :mod:`veokit.store.budget`.
+
+Input images and videos are not in job rows: they are blobs, kept once by SHA-256 (:meth:`put_blob`), and a
+job's request refers to them (:class:`veokit.models.request.StoredRequest`). See :mod:`veokit.store.blobs`.
 """
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState
+from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 
 
@@ -150,3 +155,25 @@ class JobStore(Protocol):
 
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
         """The most recently finished succeeded job with this fingerprint (for reusing results)."""
+
+    # -- blobs ----------------------------------------------------------------------------------------------
+    async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:
+        """Keep ``content`` once, named by its SHA-256, and return its reference.
+
+        Idempotent: content already stored is not stored again, and when ``sha256`` is given and that blob
+        exists, ``content`` is not even read. ``content`` is bytes or an async iterable of byte chunks of any
+        size; it is hashed as it streams in and written in chunks, so memory stays flat however large it is.
+        Content that does not hash to a given ``sha256`` raises ``ValueError`` and stores nothing; a put
+        interrupted part-way leaves nothing readable.
+        """
+
+    async def has_blob(self, sha256: str) -> bool:
+        """Whether a blob with this SHA-256 is stored (completely)."""
+
+    async def get_blob(self, sha256: str) -> bytes:
+        """The blob's content, checked against its hash: :class:`~veokit.store.blobs.BlobNotFound`, or
+        :class:`~veokit.store.blobs.BlobCorrupt` when the stored bytes no longer match it."""
+
+    def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
+        """The blob's content in chunks, for flat memory. ``BlobNotFound`` comes before the first chunk;
+        ``BlobCorrupt`` after the last, when what was read does not match the hash (discard it)."""

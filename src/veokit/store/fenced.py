@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState
 from veokit.store.base import JobStore
+from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 
 _FENCE: ContextVar[int | None] = ContextVar("veokit_lease_fence", default=None)
@@ -132,3 +134,15 @@ class FencedStore:
 
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
         return await self.inner.find_succeeded_by_fingerprint(fingerprint)
+
+    async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:
+        return await self.inner.put_blob(content, sha256=sha256)
+
+    async def has_blob(self, sha256: str) -> bool:
+        return await self.inner.has_blob(sha256)
+
+    async def get_blob(self, sha256: str) -> bytes:
+        return await self.inner.get_blob(sha256)
+
+    def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
+        return self.inner.read_blob(sha256)

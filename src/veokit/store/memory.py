@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from veokit.errors import JobNotFound, JobStateError
+from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import budget, rules
+from veokit.store import blobs, budget, rules
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
@@ -40,6 +42,7 @@ class MemoryJobStore:
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, builtins.list[JobEvent]] = {}
         self._ledger: dict[str, builtins.list[_LedgerRow]] = {}
+        self._blobs: dict[str, bytes] = {}
 
     async def open(self) -> None:
         return None
@@ -323,3 +326,28 @@ class MemoryJobStore:
 
     def _by_client_key(self, key: str) -> Job | None:
         return next((j for j in self._jobs.values() if j.client_key == key), None)
+
+    # -- blobs ----------------------------------------------------------------------------------------------
+    async def put_blob(self, content: blobs.BlobSource, *, sha256: str | None = None) -> BlobRef:
+        if sha256 is not None and blobs.check_sha256(sha256) in self._blobs:
+            return BlobRef(sha256=sha256, size=len(self._blobs[sha256]))
+        data = bytes(content) if isinstance(content, bytes | bytearray) else b"".join([c async for c in content])
+        digest = hashlib.sha256(data).hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise blobs.mismatch(sha256, digest)
+        self._blobs.setdefault(digest, data)
+        return BlobRef(sha256=digest, size=len(data))
+
+    async def has_blob(self, sha256: str) -> bool:
+        return blobs.check_sha256(sha256) in self._blobs
+
+    async def get_blob(self, sha256: str) -> bytes:
+        data = self._blobs.get(blobs.check_sha256(sha256))
+        if data is None:
+            raise blobs.BlobNotFound(f"no blob {sha256}")
+        return data  # bytes are immutable: sharing them is safe
+
+    async def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
+        data = await self.get_blob(sha256)
+        async for chunk in blobs.chunks_of(data):
+            yield chunk

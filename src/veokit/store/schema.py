@@ -42,7 +42,6 @@ jobs = sa.Table(
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("request", sa.JSON(), nullable=False),
     sa.Column("fingerprint", sa.String(128), nullable=False),
-    sa.Column("idempotency_key", sa.String(128), nullable=False),
     sa.Column("client_key", sa.Text(), nullable=True),
     sa.Column("out_dir", sa.Text(), nullable=False),
     sa.Column("estimate_usd", sa.Float(), nullable=False),
@@ -108,4 +107,29 @@ budget_ledger = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Index("ux_budget_ledger_job_seq", "job_id", "seq", unique=True),
     sa.Index("ix_budget_ledger_day_provider", "day", "provider"),
+)
+
+# Input images and videos, once per content (veokit.store.blobs). A row per put, named by its SHA-256 once the
+# whole content is written (NULL until then: an interrupted put is never read, and is swept later).
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("size", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ux_blobs_sha256", "sha256", unique=True),
+)
+
+blob_chunks = sa.Table(
+    "blob_chunks",
+    metadata,
+    sa.Column(
+        "blob_id",
+        sa.String(32),
+        sa.ForeignKey("blobs.id", name="fk_blob_chunks_blob_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
 )

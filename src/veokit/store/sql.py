@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from veokit.errors import JobNotFound, JobStateError
+from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import budget, codec, migrate, rules, sql_leases, sql_ledger, sqlite
+from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sqlite
 from veokit.store import leases as lease_rules
+from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 from veokit.store.group_commit import GroupCommitter
 from veokit.store.schema import job_events, jobs
@@ -284,6 +286,20 @@ class SqlJobStore:
         )
         found = await self._select_jobs(query)
         return found[0] if found else None
+
+    # -- blobs ----------------------------------------------------------------------------------------------
+    async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:
+        return await sql_blobs.put(self.engine, self._write, content, sha256)
+
+    async def has_blob(self, sha256: str) -> bool:
+        return await sql_blobs.find(self.engine, sha256) is not None
+
+    async def get_blob(self, sha256: str) -> bytes:
+        return b"".join([chunk async for chunk in sql_blobs.read(self.engine, sha256)])
+
+    async def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
+        async for chunk in sql_blobs.read(self.engine, sha256):
+            yield chunk
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
