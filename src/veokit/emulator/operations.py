@@ -40,7 +40,7 @@ class OperationResult:
     def state(self) -> OperationState:
         if self.error is not None:
             return "failed"
-        return "filtered" if self.filtered_count else "succeeded"
+        return "succeeded" if self.videos or not self.filtered_count else "filtered"
 
 
 @dataclass
@@ -83,6 +83,7 @@ class Operation:
             "ready": rfc3339(self.ready_at),
             "done": rfc3339(self.result.done_at) if self.result else None,
             "samples": self.request.sample_count,
+            "filtered": self.result.filtered_count if self.result else None,
             "outcome": self.outcome.kind,
             "parameters": self.request.parameters,
         }

@@ -108,15 +108,17 @@ class EmulatorState:
             if self.clock.now() < op.ready_at:
                 return None
             outcome = op.outcome
-            if outcome.kind == "filtered":
-                n = op.request.sample_count
-                op.result = OperationResult(op.ready_at, filtered_reasons=outcome.reasons, filtered_count=n)
+            blocked = outcome.blocked(op.request.sample_count)
+            if blocked == op.request.sample_count:
+                op.result = OperationResult(op.ready_at, filtered_reasons=outcome.reasons, filtered_count=blocked)
             elif outcome.kind == "failed":
                 op.result = OperationResult(op.ready_at, error=(13, outcome.message))
             elif not all(f.done() for f in op.renders):
                 return None
             else:
                 op.result = self._deliver(op)
+                if blocked:  # a partial result: the videos that passed, and the count and reasons of the rest
+                    op.result = replace(op.result, filtered_count=blocked, filtered_reasons=outcome.reasons)
             return op.result
 
     def _deliver(self, op: Operation) -> OperationResult:

@@ -85,11 +85,13 @@ def _start_renders(
     image: bytes | None,
     last: bytes | None,
 ) -> list[Future[RenderedFile]]:
-    if outcome.kind in ("filtered", "failed"):
+    if outcome.kind == "failed":
         return []  # no video will be delivered, so none is rendered
+    # A filter blocks whole samples: render only the ones that will be delivered (all blocked: none).
+    delivered = req.sample_count - outcome.blocked(req.sample_count)
     base = req.seed if req.seed is not None else state.config.seed
     futures: list[Future[RenderedFile]] = []
-    for i in range(req.sample_count):
+    for i in range(delivered):
         seed = (base + i) % UINT32  # distinct samples per request, reproducible per seed
         if outcome.kind == "large":
             # Noise at the requested size and length: huge, yet exactly what the request asked for.
