@@ -432,7 +432,15 @@ def emulator(
     token: Annotated[list[str] | None, typer.Option("--token", help="Accepted bearer token (repeatable).")] = None,
     retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
-    storage_dir: Annotated[Path | None, typer.Option("--storage-dir")] = None,
+    storage_dir: Annotated[Path | None, typer.Option("--storage-dir", help="Where renders are cached.")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="Keep accepted operations, tasks and their results here, so a restarted emulator still answers "
+            "them (renders too, unless --storage-dir says otherwise).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds latency draws and probabilistic faults.")] = 0,
     quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")] = None,
     fault: Annotated[
@@ -489,6 +497,7 @@ def emulator(
             retention_s=retention,
             as_of=day,
             storage_dir=storage_dir,
+            state_dir=state_dir,
             seed=seed,
             faults=rules,
             quota_requests=int(quota_n) if quota_n else None,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from veokit.emulator.clock import rfc3339
 from veokit.emulator.generation import GenerationRequest
 from veokit.emulator.outcome import Outcome
-from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.render_pool import Recipe, RenderedFile
 
 OperationState = Literal["running", "succeeded", "filtered", "failed"]
 
@@ -54,6 +54,7 @@ class Operation:
     ready_at: float
     request: GenerationRequest
     outcome: Outcome
+    recipes: list[Recipe] = field(default_factory=list)  # what ``renders`` render (kept to re-render after a restart)
     renders: list[Future[RenderedFile]] = field(default_factory=list)
     render_done_at: float | None = None
     result: OperationResult | None = None
