@@ -12,13 +12,15 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import replicate
+from PIL import Image
 from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
 from veokit.emulator import EmulatorServer
-from veokit.media.probe import probe_mp4
+from veokit.media.probe import first_frame_rgb, probe_mp4
 
 TOKEN = "test-replicate-token"
 MODEL = "google/veo-3.1-fast"
@@ -118,3 +120,19 @@ def test_cancel_through_the_client(client: replicate.Client, emulator: EmulatorS
     prediction.cancel()
     prediction.reload()
     assert prediction.status == "canceled"
+
+
+def test_image_input_sent_inline_by_the_client(
+    client: replicate.Client, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """A local image as the client sends it with ``file_encoding_strategy="base64"`` (a data URI). The default
+    strategy uploads it to ``POST /v1/files`` first, which the emulator does not serve."""
+    image = tmp_path / "first.png"
+    Image.new("RGB", (1280, 720), (200, 30, 40)).save(image)
+    with image.open("rb") as f:
+        output = client.run(MODEL, input={**INPUT, "image": f}, file_encoding_strategy="base64")
+    assert isinstance(output, FileOutput)
+    video = tmp_path / "i2v.mp4"
+    video.write_bytes(output.read())
+    frame = first_frame_rgb(video).astype(float)
+    assert np.abs(frame - np.array([200, 30, 40])).mean() < 12
