@@ -56,14 +56,14 @@ def rendered(emulator: EmulatorServer, request_id: str) -> bytes:
 
 
 def test_submit_status_result_and_download(emulator: EmulatorServer, tmp_path: Path) -> None:
-    emulator.state.set_latency(30.0)  # queued until the scenario moves the clock: the client must poll
+    emulator.state.set_latency(3600.0)  # queued until the scenario moves the clock: the client must poll
     out = run_client(
         emulator,
         tmp_path,
         """
         handle = fal_client.submit("fal-ai/veo3.1/fast", arguments=ARGS)
         first = type(handle.status()).__name__
-        httpx.post(os.environ["EMULATOR"] + "/_emulator/clock", json={"advance_s": 30})
+        httpx.post(os.environ["EMULATOR"] + "/_emulator/clock", json={"advance_s": 3600})
         seen = [type(s).__name__ for s in handle.iter_events(with_logs=True, interval=0.02)]
         result = handle.get(interval=0.02)
         video = httpx.get(result["video"]["url"]).content  # trusts the emulator through SSL_CERT_FILE
@@ -111,7 +111,7 @@ def test_subscribe_and_content_policy_error(emulator: EmulatorServer, tmp_path: 
 
 
 def test_cancel_through_the_client(emulator: EmulatorServer, tmp_path: Path) -> None:
-    emulator.state.set_latency(30.0)
+    emulator.state.set_latency(3600.0)
     out = run_client(
         emulator,
         tmp_path,

@@ -92,11 +92,11 @@ def assert_video(data: bytes, path: Path, size: tuple[int, int] = (1280, 720)) -
 
 def test_gemini_create_poll_fetch(emulator: EmulatorServer, tmp_path: Path) -> None:
     kw = gemini_kw(emulator)
-    emulator.state.set_latency(30.0)
+    emulator.state.set_latency(3600.0)
     video = litellm.video_generation(model=GEMINI_MODEL, prompt="paper boats on a pond", seconds="4", **kw)
     assert video.status == "processing" and video.usage["duration_seconds"] == 4.0
     assert litellm.video_status(video_id=video.id, **kw).status == "processing"
-    emulator.state.clock.advance(30)
+    emulator.state.clock.advance(3600)
     assert wait_status(video.id, kw).status == "completed"
     data = litellm.video_content(video_id=video.id, **kw)  # follows the 302 to the signed content URL
     assert data == only_rendered_file(emulator)

@@ -92,12 +92,12 @@ def test_run_blocks_with_prefer_wait_and_returns_the_rendered_file(
 def test_create_poll_and_fetch_without_waiting(
     client: replicate.Client, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    emulator.state.set_latency(30.0)  # queued until the clock moves: the client must poll
+    emulator.state.set_latency(3600.0)  # queued until the clock moves: the client must poll
     prediction = client.models.predictions.create(model=MODEL, input={**INPUT, "aspect_ratio": "9:16"})
     assert prediction.status == "starting"
     prediction.reload()
     assert prediction.status == "starting"
-    emulator.state.clock.advance(30)
+    emulator.state.clock.advance(3600)
     prediction.wait()
     assert prediction.status == "succeeded", prediction.error
     assert isinstance(prediction.output, str)
@@ -115,7 +115,7 @@ def test_filtered_prediction_raises_model_error_with_e005(client: replicate.Clie
 
 
 def test_cancel_through_the_client(client: replicate.Client, emulator: EmulatorServer) -> None:
-    emulator.state.set_latency(30.0)
+    emulator.state.set_latency(3600.0)
     prediction = client.models.predictions.create(model=MODEL, input=INPUT)
     prediction.cancel()
     prediction.reload()

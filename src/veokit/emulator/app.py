@@ -19,6 +19,7 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
                     GET /api/v1/chat/credit, POST /api/file-base64-upload        Bearer key, errors in body `code`
     fal.ai          POST /fal-ai/veo3.1[/fast][/mode], GET|PUT /fal-ai/veo3.1/requests/{id}[/status|/cancel]   Key
     Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
+                    GET /v1/models/{owner}/{name} (models.get); a create honours Prefer: wait
     Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
     Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,health}  (see admin.py)
 

@@ -111,7 +111,7 @@ class TaskStore:
                 task.renders[role] = self._state.renders.submit(task.recipes[role])
         with self._lock:
             self._tasks[task.id] = task
-        self._state.persist.task(task)
+            self._state.persist.task(task)  # under the lock: a result written by a poll can never be overtaken
         return task
 
     def _recipe(self, task: Task, frame: Frame) -> Recipe:

@@ -540,7 +540,7 @@ class Engine:
 def _partial_filter(job: Job, status: OperationStatus, delivered: int) -> E.ContentFiltered | None:
     """Some samples blocked, others delivered: the job succeeds with the videos that exist (only those are paid
     for), and this note says how many were blocked and why. It is kept as the succeeded job's ``error``."""
-    if not (status.filtered_count or status.filtered_reasons):
+    if status.filtered_count <= 0:  # a count of 0 (with or without reasons) blocked nothing
         return None
     why = "; ".join(status.filtered_reasons) or "no reason given"
     asked = delivered + status.filtered_count
