@@ -98,7 +98,13 @@ def test_filtered_failed_and_cancelled(emu_http: httpx.Client) -> None:
     assert wait(emu_http, slow)["error_type"] == "request_cancelled"
     assert "error" not in wait(emu_http, blocked)  # a block shows on the result, as a 422
     r = emu_http.get(f"/{APP}/requests/{blocked}", headers=AUTH)
-    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "content_policy_violation"
+    assert r.status_code == 422
+    violation = r.json()["detail"][0]
+    assert (violation["type"], violation["msg"]) == (
+        "content_policy_violation",
+        "The content was flagged by a content checker.",
+    )
+    assert violation["loc"] == ["body", "prompt"] and violation["categories"] == ["model_moderated"]
     assert wait(emu_http, failed)["error"]
     assert emu_http.get(f"/{APP}/requests/{failed}", headers=AUTH).status_code == 500
     again = emu_http.put(f"/{APP}/requests/{failed}/cancel", headers=AUTH)

@@ -154,6 +154,16 @@ def test_filtered_operation_shape(emu_http: httpx.Client) -> None:
     assert "error" not in op
 
 
+def test_partial_filter_lists_the_samples_that_passed(emu_http: httpx.Client) -> None:
+    # Veo 2 is the Gemini model that takes sampleCount 2 (until its shutdown; the emulator's as_of is before).
+    doc = body("[emulate:filtered:1] a crowd", sampleCount=2, durationSeconds=5)
+    op = wait_done(emu_http, submit(emu_http, doc, model="veo-2.0-generate-001"))
+    gvr = op["response"]["generateVideoResponse"]
+    assert gvr["raiMediaFilteredCount"] == 1 and len(gvr["raiMediaFilteredReasons"]) == 1
+    [uri] = samples(op)
+    assert download(emu_http, uri).content[4:8] == b"ftyp"
+
+
 def test_failed_operation_shape(emu_http: httpx.Client) -> None:
     op = wait_done(emu_http, submit(emu_http, body("[emulate:failed] a fire")))
     assert op["done"] is True and "response" not in op

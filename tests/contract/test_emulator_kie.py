@@ -128,7 +128,9 @@ def test_credits_are_charged_refused_and_refunded(emu_http: httpx.Client, emulat
     assert emu_http.get("/api/v1/chat/credit", headers=AUTH).json()["data"] == start - 60
     blocked = generate(emu_http, prompt="x [emulate:filtered]")
     data = wait(emu_http, blocked)
-    assert (data["successFlag"], data["errorCode"]) == (3, 400) and "polic" in data["errorMessage"]
+    assert (data["successFlag"], data["errorCode"]) == (3, 400)
+    # Kie's wording from its callback docs, not Google's reason text.
+    assert data["errorMessage"] == "Your prompt was flagged by Website as violating content policies."
     assert emu_http.get("/api/v1/chat/credit", headers=AUTH).json()["data"] == start - 60  # refunded
     emulator.state.tasks.set_balance(credential_id("kie", KEY), 59)
     r = emu_http.post("/api/v1/veo/generate", json={"prompt": PROMPT}, headers=AUTH)

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from veokit.cli.main import app
 from veokit.emulator import EmulatorConfig, EmulatorServer
 
 
@@ -117,3 +120,136 @@ def test_serve_blocks_until_ctrl_c_and_exits_cleanly(tmp_path: Path) -> None:
     text = out.decode()
     assert "predictLongRunning -> 404" in text  # the access log is on for the CLI...
     assert "cli-key" not in text  # ...and never shows the key
+
+
+# -- a fault is expected behaviour: one log line, never a traceback --------------------------------------------
+def test_truncate_fault_logs_one_line_not_a_traceback(emu_http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    name = emu_http.post(
+        "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning",
+        headers={"x-goog-api-key": "test-key"},
+        json={"instances": [{"prompt": "a cut download"}], "parameters": {"durationSeconds": 4}},
+    ).json()["name"]
+    deadline = time.monotonic() + 60
+    while not (op := emu_http.get(f"/v1beta/{name}", headers={"x-goog-api-key": "test-key"}).json()).get("done"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    uri = op["response"]["generateVideoResponse"]["generatedSamples"][0]["video"]["uri"]
+    emu_http.post("/_emulator/faults", json=[{"route": "download", "fault": {"kind": "truncate", "after_bytes": 1000}}])
+    with pytest.raises(httpx.RemoteProtocolError, match="received 1000 bytes"):
+        emu_http.get(uri, headers={"x-goog-api-key": "test-key"}, follow_redirects=True)
+    r = emu_http.get(uri, headers={"x-goog-api-key": "test-key"}, follow_redirects=True)  # the rule fired once
+    assert r.status_code == 200 and r.content[4:8] == b"ftyp"
+    deadline = time.monotonic() + 5
+    while not any("/_emulator/content/***" in rec.getMessage() for rec in caplog.records):  # logged once answered
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fault_lines = [rec.getMessage() for rec in caplog.records if rec.getMessage().startswith("fault: ")]
+    assert fault_lines == ["fault: truncate on download (veo-3.1-fast-generate-preview): after_bytes=1000"]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING], [
+        rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING
+    ]
+    assert not any(rec.exc_info for rec in caplog.records)
+
+
+# -- starting: a busy port fails at once, before anything claims the emulator is running --------------------------
+def test_serve_on_a_busy_port_raises_before_announcing(tmp_path: Path) -> None:
+    from veokit.emulator.server import ListenError, serve
+
+    announced: list[str] = []
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}: the port is already in use"):
+            serve(
+                EmulatorConfig(storage_dir=tmp_path), "127.0.0.1", port, announce=lambda url, ca: announced.append(url)
+            )
+    assert announced == []
+
+
+def test_cli_on_a_busy_port_exits_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEOKIT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("COLUMNS", "200")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["emulator", "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: the port is already in use; pick another with --port"
+    ]
+    assert "veokit emulator on" not in result.output
+
+
+def test_fault_flag_fires_once_without_a_probability_and_always_with_at_1() -> None:
+    from veokit.emulator.fault_flags import parse_fault_flag
+    from veokit.emulator.faults import FaultBook, parse_rule
+
+    book = FaultBook(seed=0)
+    book.add([parse_rule(parse_fault_flag("submit:http:503"))])
+    assert book.take("submit", "m") is not None
+    assert book.take("submit", "m") is None  # once, then gone
+    book.add([parse_rule(parse_fault_flag("submit:http:503@1"))])
+    assert all(book.take("submit", "m") is not None for _ in range(50))  # @1: every matching request
+    assert book.describe()[0]["times"] == -1
+    help_text = CliRunner().invoke(app, ["emulator", "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"}).stdout
+    assert "fires ONCE" in " ".join(help_text.replace("│", " ").split())
+
+
+# -- the optional TLS listener ------------------------------------------------------------------------------------
+def test_tls_listener_serves_https_with_a_reusable_self_signed_certificate(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig(storage_dir=tmp_path), tls=True) as emu:
+        assert emu.base_url.startswith("https://127.0.0.1:") and emu.ca_file is not None
+        ctx = ssl.create_default_context(cafile=str(emu.ca_file))
+        with httpx.Client(verify=ctx) as https:
+            assert https.get(emu.base_url + "/_emulator/health").json() == {"ok": True}
+            localhost = emu.base_url.replace("127.0.0.1", "localhost")
+            assert https.get(localhost + "/_emulator/health").status_code == 200  # both loopback names
+        with pytest.raises(httpx.ConnectError):  # not trusted without the certificate
+            httpx.get(emu.base_url + "/_emulator/health")
+        first = emu.ca_file.read_bytes()
+    with EmulatorServer(EmulatorConfig(storage_dir=tmp_path), tls=True) as again:
+        assert again.ca_file is not None and again.ca_file.read_bytes() == first  # clients' SSL_CERT_FILE stays valid
+
+
+def test_cli_tls_prints_the_certificate_to_trust(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "veokit.cli.main",
+            "emulator",
+            "--port",
+            str(port),
+            "--tls",
+            "--storage-dir",
+            str(tmp_path / "emu"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "VEOKIT_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "300", "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        second = proc.stderr.readline()
+        assert first.startswith(f"veokit emulator on https://127.0.0.1:{port} ")
+        cert = tmp_path / "emu" / "tls" / "emulator-cert.pem"
+        assert second.strip() == f"TLS certificate (trust it with SSL_CERT_FILE): {cert}"
+        ctx = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(f"https://127.0.0.1:{port}/_emulator/health", verify=ctx).status_code == 200
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0

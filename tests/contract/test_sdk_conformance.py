@@ -1,7 +1,9 @@
 """Conformance: the official google-genai SDK (3.4.0), unmodified, against the emulator.
 
 google-genai 3.x generates videos only in Vertex ("Agent Platform") mode, so that is what is exercised:
-project mode with OAuth credentials and express mode with an API key.
+project mode with OAuth credentials and express mode with an API key. Its Gemini Developer API client still polls
+operations and downloads generated files, so those are exercised against Gemini operations created over raw HTTP
+(2.x, which could also create them, cannot share this environment: see ``scripts/check_genai2.py``).
 """
 
 from __future__ import annotations
@@ -182,6 +184,23 @@ def test_filtered_and_failed_operations_parse(emulator: EmulatorServer) -> None:
     )
     assert failed.response is None
     assert failed.error is not None and failed.error["code"] == 13  # the SDK does not raise on operation errors
+    assert "status" not in failed.error  # a google.rpc.Status: code, message, details
+
+
+def test_partial_filter_parses_as_videos_plus_a_filtered_count(emulator: EmulatorServer, tmp_path: Path) -> None:
+    client = vertex_client(emulator)
+    op = wait(
+        client,
+        client.models.generate_videos(
+            model=MODEL,
+            source=types.GenerateVideosSource(prompt="[emulate:filtered:1] a crowd"),
+            config=standard_config(number_of_videos=2, duration_seconds=4),
+        ),
+    )
+    assert op.response is not None and op.error is None
+    assert op.response.rai_media_filtered_count == 1 and op.response.rai_media_filtered_reasons
+    assert op.response.generated_videos is not None and len(op.response.generated_videos) == 1
+    assert_standard_video(video_file(op, tmp_path / "partial.mp4"), duration=4)
 
 
 def test_sdk_raises_api_errors_from_emulator_bodies(emulator: EmulatorServer) -> None:
@@ -228,3 +247,56 @@ async def test_async_client_against_async_started_emulator(emulator_config: Emul
             op = await client.aio.operations.get(op)
         assert_standard_video(video_file(op, tmp_path / "async.mp4"))
         assert emu.stats()["submits_total"] == 1
+
+
+# -- the Gemini Developer API client: operations and file downloads --------------------------------------------
+def gemini_submit(emu: EmulatorServer, prompt: str = "paper boats on a pond") -> str:
+    """A Gemini predictLongRunning over raw HTTP: google-genai 3.x refuses to create videos in Gemini mode."""
+    with httpx.Client(base_url=emu.base_url) as http:  # over TLS, SSL_CERT_FILE (set by the fixture) trusts it
+        r = http.post(
+            "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning",
+            headers={"x-goog-api-key": "test-key"},
+            json={"instances": [{"prompt": prompt}], "parameters": {"durationSeconds": 4}},
+        )
+    assert r.status_code == 200, r.text
+    name: str = r.json()["name"]
+    return name
+
+
+def gemini_client(emu: EmulatorServer, api_version: str | None = "v1beta") -> genai.Client:
+    return genai.Client(
+        api_key="test-key", http_options=types.HttpOptions(base_url=emu.base_url + "/", api_version=api_version)
+    )
+
+
+def test_gemini_files_download_needs_https_uris(tls_emulator: EmulatorServer, tmp_path: Path) -> None:
+    """Over the TLS listener the file URIs are https://, so ``files.download(file=video)`` works unchanged (the
+    SDK takes the id only from https:// URIs) and sets ``video.video_bytes``."""
+    client = gemini_client(tls_emulator)
+    op = wait(client, types.GenerateVideosOperation(name=gemini_submit(tls_emulator)))
+    assert op.response is not None and op.response.generated_videos
+    video = op.response.generated_videos[0].video
+    assert video is not None and video.uri is not None and video.uri.startswith("https://")
+    data = client.files.download(file=video)
+    assert video.video_bytes == data
+    file_id = video.uri.split("files/")[1].split(":")[0]
+    stored = tls_emulator.state.file(file_id)
+    assert stored is not None and data == stored.file.path.read_bytes()  # unchanged, byte for byte
+    (tmp_path / "gemini.mp4").write_bytes(data)
+    assert_standard_video(tmp_path / "gemini.mp4", duration=4)
+    # The SDK's default API version for the Gemini client is v1; the Files API answers there too.
+    assert gemini_client(tls_emulator, api_version=None).files.download(file=types.Video(uri=video.uri)) == data
+
+
+def test_gemini_plain_http_uris_need_the_file_name_workaround(emulator: EmulatorServer) -> None:
+    """Without TLS the URI is http://, which the SDK does not parse; passing ``files/<id>`` works (README)."""
+    client = gemini_client(emulator)
+    op = wait(client, types.GenerateVideosOperation(name=gemini_submit(emulator)))
+    assert op.response is not None and op.response.generated_videos
+    video = op.response.generated_videos[0].video
+    assert video is not None and video.uri is not None and video.uri.startswith("http://")
+    with pytest.raises(errors.ClientError) as refused:
+        client.files.download(file=video)
+    assert refused.value.code == 404
+    data = client.files.download(file="files/" + video.uri.split("files/")[1].split(":")[0])
+    assert data[4:8] == b"ftyp"

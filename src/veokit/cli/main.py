@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import functools
 import json
 import logging
@@ -445,7 +446,15 @@ def emulator(
     token: Annotated[list[str] | None, typer.Option("--token", help="Accepted bearer token (repeatable).")] = None,
     retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
-    storage_dir: Annotated[Path | None, typer.Option("--storage-dir")] = None,
+    storage_dir: Annotated[Path | None, typer.Option("--storage-dir", help="Where renders are cached.")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="Keep accepted operations, tasks and their results here, so a restarted emulator still answers "
+            "them (renders too, unless --storage-dir says otherwise).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds latency draws and probabilistic faults.")] = 0,
     quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")] = None,
     fault: Annotated[
@@ -454,13 +463,22 @@ def emulator(
             "--fault",
             help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
             "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
-            "outcome:filtered|failed. E.g. --fault submit:http:429@0.1 "
-            "--fault download:truncate:50000@0.2",
+            "outcome:filtered|failed. Without @PROBABILITY a rule fires ONCE (the next matching request), "
+            "then is gone; with it, every matching request fires with that probability, for as long as the "
+            "emulator runs. E.g. --fault submit:http:429@0.1 --fault download:truncate:50000@0.2",
         ),
     ] = None,
     faults_file: Annotated[
         Path | None, typer.Option("--faults-file", help="JSON list of admin-API fault rules.")
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve HTTPS with a generated self-signed certificate (for clients that only accept https:// "
+            "URLs); trust it with SSL_CERT_FILE=<the printed path>.",
+        ),
+    ] = False,
 ) -> None:
     """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
     from veokit.emulator import EmulatorConfig
@@ -493,6 +511,7 @@ def emulator(
             retention_s=retention,
             as_of=day,
             storage_dir=storage_dir,
+            state_dir=state_dir,
             seed=seed,
             faults=rules,
             quota_requests=int(quota_n) if quota_n else None,
@@ -500,8 +519,18 @@ def emulator(
         )
     except (ValueError, FaultSpecError) as exc:
         raise fail(str(exc)) from None
-    ui.err.print(f"veokit emulator on http://{host}:{port} (Vertex AI + Gemini API); Ctrl-C stops")
-    serve(cfg, host=host, port=port)
+    from veokit.emulator.server import ListenError
+
+    def announce(base_url: str, ca_file: Path | None) -> None:
+        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Kie, fal, Replicate); Ctrl-C stops")
+        if ca_file is not None:
+            ui.err.print(f"TLS certificate (trust it with SSL_CERT_FILE): {ca_file}", soft_wrap=True)
+
+    try:
+        serve(cfg, host=host, port=port, tls=tls, announce=announce)
+    except ListenError as exc:
+        hint = "; pick another with --port" if exc.errno == errno.EADDRINUSE else ""
+        raise fail(f"{exc.strerror}{hint}") from None
 
 
 def _register_command_groups() -> None:

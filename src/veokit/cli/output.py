@@ -135,6 +135,8 @@ def saved_lines(job: Job) -> list[str]:
             f"saved {r.path}  ({r.width}x{r.height}, {r.duration_s:.2f} s, {codecs}, "
             f"{r.size_bytes / 1e6:.1f} MB, sha256 {r.sha256[:12]})"
         )
+    if job.error:  # a succeeded job carries a note when some of its samples were blocked (partial result)
+        lines.append(f"note: {job.error.get('message', '')}")
     emulated = f" (emulated: the price {catalog_key(job.provider)} would charge)"
     note = "" if real_money(job.provider) else emulated
     lines.append(f"job {job.id} succeeded · cost ${(job.cost_usd or 0):.2f}{note}")

@@ -9,8 +9,8 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
                     GET|HEAD /download/storage/v1/b/{bucket}/o/{object}?alt=media
     Gemini API      POST /v1beta/models/{m}:predictLongRunning                 key (x-goog-api-key or ?key=)
                     GET  /v1beta/models/{m}/operations/{id}                    key
-                    GET  /v1beta/files/{id}                                    key (metadata)
-                    GET  /v1beta/files/{id}:download?alt=media                 key -> 302 to a signed URL
+                    GET  /{v1beta,v1}/files/{id}                               key (metadata)
+                    GET  /{v1beta,v1}/files/{id}:download?alt=media            key -> 302 to a signed URL
                     GET  /download/v1beta/files/{id}:download?alt=media        key -> 302
                     GET|HEAD /_emulator/content/{signed}                       none (bytes + Range)
     OAuth           POST /token  (also /oauth2/v4/token)                       jwt-bearer | refresh_token grants
@@ -19,6 +19,7 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
                     GET /api/v1/chat/credit, POST /api/file-base64-upload        Bearer key, errors in body `code`
     fal.ai          POST /fal-ai/veo3.1[/fast][/mode], GET|PUT /fal-ai/veo3.1/requests/{id}[/status|/cancel]   Key
     Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
+                    GET /v1/models/{owner}/{name} (models.get); a create honours Prefer: wait
     Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
     Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,health}  (see admin.py)
 

@@ -46,6 +46,9 @@ class EmulatorConfig:
     replicate_tokens: Sequence[str] = ("test-replicate-token",)
     kie_credits: float = 10_000.0
     result_url_ttl_s: float = 3600
+    # Keep accepted operations/tasks and their results here, so an emulator started again on the same directory
+    # answers them (see persist.py). Renders are kept here too unless storage_dir says otherwise.
+    state_dir: Path | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from callers (CLI flags), store tuples so the config stays hashable and immutable.
@@ -55,8 +58,9 @@ class EmulatorConfig:
         object.__setattr__(self, "faults", tuple(self.faults))
         for name in ("kie_api_keys", "fal_keys", "replicate_tokens"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.storage_dir is not None:
-            object.__setattr__(self, "storage_dir", Path(self.storage_dir))
+        for name in ("storage_dir", "state_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         if self.latency_range_s is not None:
             lo, hi = (float(v) for v in self.latency_range_s)
             object.__setattr__(self, "latency_range_s", (lo, hi))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from veokit.emulator.clock import Clock
 
@@ -49,6 +50,8 @@ class CredentialStore:
         self._static_tokens = {digest(t): token_id(t) for t in bearer_tokens}
         self._issued: dict[str, IssuedToken] = {}
         self.issued_total = 0
+        self.on_issue: Callable[[], None] | None = None  # a persisted emulator keeps issued tokens (digests only)
+        self._persist_lock = threading.Lock()
 
     def check_key(self, key: str) -> str | None:
         """The credential id for a valid API key, else None."""
@@ -74,7 +77,23 @@ class CredentialStore:
             self._issued[digest(token)] = IssuedToken(identity, self._clock.now() + lifetime_s)
             self.issued_total += 1
             self._prune()
+        if self.on_issue is not None:
+            # Serialised, and each call exports the table as it is by then, so the last write is the newest.
+            with self._persist_lock:
+                self.on_issue()
         return token
+
+    def export(self) -> dict[str, Any]:
+        """Issued tokens by digest (never the token itself), for a persisted emulator."""
+        with self._lock:
+            issued = {d: {"identity": t.identity, "expires_at": t.expires_at} for d, t in self._issued.items()}
+            return {"issued": issued, "issued_total": self.issued_total}
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        with self._lock:
+            for d, t in (doc.get("issued") or {}).items():
+                self._issued[str(d)] = IssuedToken(str(t["identity"]), float(t["expires_at"]))
+            self.issued_total = max(self.issued_total, int(doc.get("issued_total", 0)))
 
     def _prune(self) -> None:
         # Keep the table bounded in long-running CI emulators; a token long past expiry can go.

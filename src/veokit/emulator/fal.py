@@ -55,6 +55,7 @@ MODE_FEATURE = {
 EXTENSION_ADDS_S = 7.0
 MAX_EXTENDABLE_S = 8.5  # fal: "input videos up to 8 seconds"
 SAFETY_TOLERANCE = ("1", "2", "3", "4", "5", "6")  # fal's SafetyToleranceEnum: strings, on every Veo 3.1 endpoint
+FAL_FLAGGED = "The content was flagged by a content checker."
 
 
 class Invalid(Exception):
@@ -272,10 +273,16 @@ async def result(request: Request) -> Response:
     if done is None:
         return _detail(400, "Request is still in progress")
     if done.state == "filtered":
-        return JSONResponse(
-            {"detail": [{"loc": ["body", "prompt"], "msg": done.message, "type": "content_policy_violation"}]},
-            status_code=422,
-        )
+        # fal's own error shape and wording; a block by the model's moderation (Veo's) is "model_moderated".
+        violation = {
+            "loc": ["body", "prompt"],
+            "msg": FAL_FLAGGED,
+            "type": "content_policy_violation",
+            "url": "https://docs.fal.ai/errors#content_policy_violation",
+            "input": task.frame.prompt,
+            "categories": ["model_moderated"],
+        }
+        return JSONResponse({"detail": [violation]}, status_code=422)
     if done.state == "canceled":
         return _detail(400, "Request was cancelled")
     if done.state == "failed":

@@ -1,4 +1,9 @@
-"""`--fault ROUTE:KIND[:ARG][@PROBABILITY]` → an admin-API fault rule (the same JSON the endpoint takes)."""
+"""`--fault ROUTE:KIND[:ARG][@PROBABILITY]` → an admin-API fault rule (the same JSON the endpoint takes).
+
+Without ``@PROBABILITY`` the rule fires once, on the next matching request, then is gone (``times`` 1: a
+scripted one-off, like the admin API's default). With it, the rule stays for the emulator's lifetime and fires on
+each matching request with that probability (``times`` -1), so ``@1`` means every matching request.
+"""
 
 from __future__ import annotations
 
@@ -37,4 +42,5 @@ def parse_fault_flag(text: str) -> dict[str, Any]:
             rule["probability"] = float(prob)
         except ValueError:
             raise InvalidRequest(f"--fault {text!r}: probability {prob!r} is not a number", field="fault") from None
+        rule["times"] = -1  # a rate, not a one-off: it lasts as long as the emulator
     return rule

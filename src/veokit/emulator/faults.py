@@ -1,7 +1,8 @@
 """Scripted faults: a rule matcher plus a registry of fault kinds.
 
 A rule says *where* (``route``: submit | poll | download | *, optionally one ``model``), *how often*
-(``times``) and *what* (``fault``). Rules are consumed first-match-first, in the order they were added.
+(``times``: default 1, -1 for no limit, which is the default when ``probability`` < 1) and *what* (``fault``).
+Rules are consumed first-match-first, in the order they were added.
 
 A kind is a :class:`Fault` subclass registered in :data:`KINDS`. Each overrides only the hooks it needs:
 
@@ -128,7 +129,10 @@ class OutcomeFault(Fault):
         if not isinstance(message, str):
             raise FaultSpecError("fault.message must be a string")
         min_bytes = _int(doc, "min_bytes", 500_000_000) if name == "large" else 0
-        return cls(Outcome(name, min_bytes=min_bytes, reasons=tuple(reasons), message=message))
+        count = doc.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise FaultSpecError("fault.count must be an integer >= 1 (how many samples are filtered)")
+        return cls(Outcome(name, min_bytes=min_bytes, reasons=tuple(reasons), message=message, filtered=count))
 
     def outcome(self) -> Outcome:
         return self.result
@@ -279,8 +283,8 @@ def parse_rule(doc: Any) -> FaultRule:
     if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 < probability <= 1:
         raise FaultSpecError("probability must be a number in (0, 1]")
     times = _int(doc, "times", -1 if probability < 1 else 1)
-    if times < 1 and not (times == -1 and probability < 1):
-        raise FaultSpecError("times must be >= 1 (or omitted for a probabilistic rule)")
+    if times < 1 and times != -1:
+        raise FaultSpecError("times must be >= 1, or -1 for no limit (the default for a probabilistic rule)")
     spec = doc.get("fault")
     if not isinstance(spec, dict):
         raise FaultSpecError("fault must be an object with a 'kind'")

@@ -98,7 +98,7 @@ def operation_doc(request: Request, op: Operation, result: OperationResult | Non
         code, message = result.error
         return {"name": op.name, "done": True, "error": {"code": code, "message": message}}
     gvr: dict[str, Any] = {}
-    if not result.filtered_count:
+    if result.videos:  # with a partial block, the videos that passed come with the filtered count
         gvr["generatedSamples"] = [{"video": {"uri": file_uri(request, v.file_id or "")}} for v in result.videos]
     gvr["raiMediaFilteredCount"] = result.filtered_count
     gvr["raiMediaFilteredReasons"] = list(result.filtered_reasons) if result.filtered_count else []
@@ -165,7 +165,8 @@ routes = [
     Route("/v1beta/models/{call}", submit, methods=["POST"]),
     Route("/v1beta/models/{call}", model_get, methods=["GET"]),
     Route("/v1beta/models/{model}/operations/{op_id}", poll, methods=["GET"]),
-    Route("/v1beta/files/{ref}", file_get, methods=["GET"]),
-    Route("/download/v1beta/files/{ref}", file_get, methods=["GET"]),
+    # google-genai 3.x's Gemini client defaults to API version v1, where the Files API answers the same.
+    *(Route(f"/{v}/files/{{ref}}", file_get, methods=["GET"]) for v in ("v1beta", "v1")),
+    *(Route(f"/download/{v}/files/{{ref}}", file_get, methods=["GET"]) for v in ("v1beta", "v1")),
     Route("/_emulator/content/{token}", content, methods=["GET", "HEAD"]),
 ]

@@ -53,6 +53,8 @@ IMAGE_FETCH_FAILED = (
 MAX_UPLOAD_BYTES = 25 * 2**20
 GENERATE_FLAGS = ("enableTranslation", "enableFallback")  # [KIE] booleans; enableFallback is deprecated
 MAX_WATERMARK = 200
+# Kie reports a safety block in its own words (its callback docs list the 400 messages), not Google's reason.
+KIE_FLAGGED = "Your prompt was flagged by Website as violating content policies."
 
 
 def envelope(code: int, msg: str, data: Any = None) -> JSONResponse:
@@ -237,7 +239,8 @@ def _record(request: Request, state: EmulatorState, task: Task) -> dict[str, Any
         return {**data, "successFlag": 1, "response": response}
     # 2: failed before generating (e.g. an input could not be fetched); 3: the generation itself failed.
     flag = 2 if result.code == IMAGE_FETCH_FAILED[0] or result.state == "canceled" else 3
-    return {**data, "successFlag": flag, "errorCode": result.code, "errorMessage": result.message}
+    message = KIE_FLAGGED if result.state == "filtered" else result.message
+    return {**data, "successFlag": flag, "errorCode": result.code, "errorMessage": message}
 
 
 async def get_1080p(request: Request) -> Response:

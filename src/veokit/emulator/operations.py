@@ -16,7 +16,7 @@ from typing import Any, Literal
 from veokit.emulator.clock import rfc3339
 from veokit.emulator.generation import GenerationRequest
 from veokit.emulator.outcome import Outcome
-from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.render_pool import Recipe, RenderedFile
 
 OperationState = Literal["running", "succeeded", "filtered", "failed"]
 
@@ -40,7 +40,7 @@ class OperationResult:
     def state(self) -> OperationState:
         if self.error is not None:
             return "failed"
-        return "filtered" if self.filtered_count else "succeeded"
+        return "succeeded" if self.videos or not self.filtered_count else "filtered"
 
 
 @dataclass
@@ -54,6 +54,7 @@ class Operation:
     ready_at: float
     request: GenerationRequest
     outcome: Outcome
+    recipes: list[Recipe] = field(default_factory=list)  # what ``renders`` render (kept to re-render after a restart)
     renders: list[Future[RenderedFile]] = field(default_factory=list)
     render_done_at: float | None = None
     result: OperationResult | None = None
@@ -83,6 +84,7 @@ class Operation:
             "ready": rfc3339(self.ready_at),
             "done": rfc3339(self.result.done_at) if self.result else None,
             "samples": self.request.sample_count,
+            "filtered": self.result.filtered_count if self.result else None,
             "outcome": self.outcome.kind,
             "parameters": self.request.parameters,
         }

@@ -2,6 +2,10 @@
 
 Tests pick the outcome deterministically with a prompt marker (``[emulate:filtered]``,
 ``[emulate:failed]``, ``[emulate:large:<bytes>]``) or an admin fault rule of kind ``outcome``.
+
+``[emulate:filtered:N]`` blocks only N of the request's samples: with ``sampleCount`` 4 and N 1, Google's answer
+carries 3 videos *and* ``raiMediaFilteredCount`` 1 with its reasons (a partial result). N at or above the
+sample count (or no N) blocks them all. Task-based resellers make one video per task, so for them any N blocks it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ class Outcome:
     min_bytes: int = 0  # for "large": the video is at least this big
     reasons: tuple[str, ...] = DEFAULT_FILTER_REASONS
     message: str = DEFAULT_FAILURE
+    filtered: int | None = None  # for "filtered": how many samples are blocked (None: all of them)
+
+    def blocked(self, samples: int) -> int:
+        """How many of ``samples`` videos this outcome blocks."""
+        if self.kind != "filtered":
+            return 0
+        return samples if self.filtered is None else min(self.filtered, samples)
 
     @classmethod
     def from_prompt(cls, prompt: str) -> Outcome:
@@ -37,4 +48,6 @@ class Outcome:
         kind: OutcomeKind = m.group(1)  # type: ignore[assignment]  # regex alternatives are the literals
         if kind == "large":
             return cls(kind, min_bytes=int(m.group(2) or DEFAULT_LARGE_BYTES))
+        if kind == "filtered" and m.group(2):
+            return cls(kind, filtered=max(1, int(m.group(2))))
         return cls(kind)

@@ -24,6 +24,22 @@ _HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
+class LargeSpec:
+    """A deliberately huge video of noise (``[emulate:large]``): at least ``min_bytes``, at the requested size."""
+
+    min_bytes: int
+    width: int
+    height: int
+    seed: int
+    duration_s: float | None = None
+    audio: bool = False
+
+
+# What to render: kept with each operation and task, so a persisted one can be rendered again after a restart.
+Recipe = RenderSpec | LargeSpec
+
+
+@dataclass(frozen=True)
 class RenderedFile:
     path: Path
     size: int
@@ -39,6 +55,18 @@ class RenderPool:
         self._lock = threading.Lock()
         self._cache: dict[str, Future[RenderedFile]] = {}
         self.renders_started = 0
+
+    def submit(self, recipe: Recipe) -> Future[RenderedFile]:
+        if isinstance(recipe, LargeSpec):
+            return self.render_large(
+                recipe.min_bytes,
+                recipe.width,
+                recipe.height,
+                recipe.seed,
+                duration_s=recipe.duration_s,
+                audio=recipe.audio,
+            )
+        return self.render(recipe)
 
     def render(self, spec: RenderSpec) -> Future[RenderedFile]:
         key = render_key(spec)

@@ -3,17 +3,20 @@
     POST /v1/models/{owner}/{name}/predictions   {"input": {...}}  -> 201 a prediction (status "starting")
     GET  /v1/predictions/{id}                    starting -> processing -> succeeded | failed | canceled
     POST /v1/predictions/{id}/cancel             -> the prediction, canceled if it was still running
-    GET  /v1/models/{owner}/{name}               -> the model (what ``veokit doctor`` reads)
+    GET  /v1/models/{owner}/{name}               -> the model (what ``veokit doctor`` and ``models.get`` read)
 
 Auth is ``Authorization: Bearer <token>`` (``Token`` also works, as on Replicate). Errors are RFC 7807
 problem documents (``{"title", "detail", "status"}``, 422 adds ``invalid_fields``). ``output`` is the video's
 URL once succeeded. A safety block fails the prediction with Replicate's E005 message. Reference images are
-refused unless the request is 16:9 and 8 s, as the model's docs say.
+refused unless the request is 16:9 and 8 s, as the model's docs say. ``Prefer: wait[=N]`` on a create holds the
+answer until the prediction finishes (at most N s, default 60), as the official client's ``run()`` expects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +25,7 @@ from starlette.routing import Route
 
 from veokit.emulator.clock import rfc3339
 from veokit.emulator.outcome import Outcome
+from veokit.emulator.replicate_model import model_doc
 from veokit.emulator.routing import emulator_state, fire_fault
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.emulator.streaming import json_with_files
@@ -30,6 +34,8 @@ from veokit.emulator.tasks import Frame, Task
 from veokit.models.catalog import Offer
 
 REPLICATE = "replicate"
+MAX_WAIT_S = 60  # Replicate holds a "Prefer: wait" request for at most 60 s
+HOLD_POLL_S = 0.02
 FLAGGED = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
 
 
@@ -103,7 +109,36 @@ async def create(request: Request) -> Response:
     state.stats_counters.submit(cred, model, None)
     if (answer := (await fire_fault(state, "submit", model, "after", request=request))[1]) is not None:
         return answer
+    wait_s = prefer_wait(request.headers.get("prefer"))
+    if wait_s:
+        return JSONResponse(await _held_prediction(request, state, task, wait_s), status_code=201)
     return JSONResponse(_prediction(request, state, task), status_code=201)
+
+
+def prefer_wait(header: str | None) -> float:
+    """Seconds a ``Prefer: wait`` / ``Prefer: wait=N`` header asks the server to hold the answer (1-60), else 0."""
+    for part in (header or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() != "wait":
+            continue
+        value = value.strip()
+        if not value:
+            return float(MAX_WAIT_S)
+        return float(min(max(int(value), 1), MAX_WAIT_S)) if value.isdigit() else 0.0
+    return 0.0
+
+
+async def _held_prediction(request: Request, state: EmulatorState, task: Task, wait_s: float) -> dict[str, Any]:
+    """``Prefer: wait``: answer once the prediction has finished, or after ``wait_s`` of the emulator's clock (or
+    of real time, whichever ends first) with status "starting", as Replicate does. Never "processing": the
+    official client reads a non-"starting" answer to a blocking create as final."""
+    clock_deadline = state.clock.now() + wait_s
+    real_deadline = time.monotonic() + wait_s
+    while state.tasks.resolve(task) is None:
+        if state.clock.now() >= clock_deadline or time.monotonic() >= real_deadline:
+            return {**_prediction(request, state, task), "status": "starting"}
+        await asyncio.sleep(HOLD_POLL_S)
+    return _prediction(request, state, task)
 
 
 def _parse(state: EmulatorState, inp: dict[str, Any], offer: Offer) -> Frame:
@@ -239,17 +274,8 @@ async def model(request: Request) -> Response:
     offer = state.catalog.find(REPLICATE, name)
     if offer is None:
         return _problem(404, "Not found", "The requested resource could not be found.")
-    owner, _, short = name.partition("/")
-    return JSONResponse(
-        {
-            "owner": owner,
-            "name": short,
-            "description": offer.title,
-            "visibility": "public",
-            "url": f"https://replicate.com/{name}",
-            "latest_version": None,
-        }
-    )
+    runs = sum(1 for t in state.tasks.all() if t.provider == REPLICATE and t.model == name)
+    return JSONResponse(model_doc(offer, runs))
 
 
 routes = [

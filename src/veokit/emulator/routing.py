@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +12,8 @@ from starlette.responses import Response
 from veokit.emulator.errors import invalid_argument
 from veokit.emulator.faults import Fault
 from veokit.emulator.state import EmulatorState
+
+log = logging.getLogger("veokit.emulator")
 
 
 def emulator_state(request: Request) -> EmulatorState:
@@ -34,4 +37,8 @@ async def fire_fault(
     if fault is None:
         return None, None
     state.stats_counters.fault()
+    # One line per scripted fault, so a console shows why a request misbehaved (expected, not an error).
+    details = ", ".join(f"{k}={v}" for k, v in fault.describe().items() if k != "kind")
+    where = f"{route} ({model})" if model else route
+    log.info("fault: %s on %s%s", fault.kind, where, f": {details}" if details else "")
     return fault, await fault.intercept(request)

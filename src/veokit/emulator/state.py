@@ -1,8 +1,9 @@
 """EmulatorState: everything a running emulator knows, shared by all routes and by tests.
 
 Routes run on the server's event loop while tests poke ``emu.state`` from their own thread and renders
-finish on pool threads, so every mutable table is guarded by one re-entrant lock. Nothing here blocks
-on I/O while holding it.
+finish on pool threads, so every mutable table is guarded by one re-entrant lock. Nothing here blocks on
+I/O while holding it, except the small journal writes of a persisted emulator (``EmulatorConfig.state_dir``,
+see :mod:`veokit.emulator.persist`), which are made under the lock so records land in the order they changed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from veokit.emulator.operations import (
     OperationResult,
     StoredFile,
 )
+from veokit.emulator.persist import JournalPersistence, Persistence
 from veokit.emulator.render_pool import RenderedFile, RenderPool
 from veokit.emulator.stats import Stats
 from veokit.emulator.tasks import TaskStore
@@ -50,14 +52,15 @@ class EmulatorState:
         self.config = config
         self.catalog = catalog or default_catalog()
         self.clock = Clock()
+        self.persist: Persistence = Persistence() if config.state_dir is None else JournalPersistence(config.state_dir)
         self.credentials = CredentialStore(self.clock, config.api_keys, config.bearer_tokens)
         self.stats_counters = Stats()
         self.faults = FaultBook(config.seed)
         self.faults.add([parse_rule(rule) for rule in config.faults])  # from `veokit emulator --fault …`
-        self._owns_dir = config.storage_dir is None
-        self.storage_dir = (
-            Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if config.storage_dir is None else config.storage_dir
-        )
+        # A persisted emulator keeps its renders (and uploads, inputs, certificate) beside its journal.
+        kept = config.storage_dir or config.state_dir
+        self._owns_dir = kept is None
+        self.storage_dir = Path(tempfile.mkdtemp(prefix="veokit-emulator-")) if kept is None else kept
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.renders = RenderPool(self.storage_dir / "renders", workers=config.render_workers)
         self.inputs_dir = self.storage_dir / "inputs"
@@ -69,6 +72,35 @@ class EmulatorState:
         self.objects: dict[tuple[str, str], GcsObject] = {}
         self._grants: dict[str, ContentGrant] = {}
         self._generation = 0
+        if self.persist.enabled:
+            self._restore()
+            self.credentials.on_issue = lambda: self.persist.meta("tokens", self.credentials.export())
+            self.stats_counters.on_submit = lambda doc: self.persist.meta("stats", doc)
+            self.persist.clock_offset = lambda: self.clock.offset_s
+
+    def _restore(self) -> None:
+        """Take back what a persisted emulator kept: clock first (deadlines are on it), then the records."""
+        offset = float(self.persist.meta_doc("clock").get("offset_s", 0.0))
+        if offset > self.clock.offset_s:
+            self.clock.advance(offset - self.clock.offset_s)
+        self.credentials.restore(self.persist.meta_doc("tokens"))
+        self.stats_counters.restore(self.persist.meta_doc("stats"))
+        self.files = {f.id: f for f in self.persist.files()}
+        self.objects = {(o.bucket, o.name): o for o in self.persist.gcs_objects()}
+        self._generation = max((o.generation for o in self.objects.values()), default=0)
+        for op in self.persist.operations():
+            if op.result is None:  # still running when the emulator stopped: render it again (or find it cached)
+                op.renders = [self.renders.submit(r) for r in op.recipes]
+            op.watch_renders(self.clock.now)
+            self.operations[op.id] = op
+        self.tasks.restore()
+        if self.operations or self.tasks.all():
+            log.info(
+                "emulator state: %d operation(s) and %d task(s) restored from %s",
+                len(self.operations),
+                len(self.tasks.all()),
+                self.config.state_dir,
+            )
 
     # -- configuration at runtime -------------------------------------------------------------------
     def set_latency(
@@ -95,6 +127,7 @@ class EmulatorState:
     def add_operation(self, op: Operation) -> None:
         with self._lock:
             self.operations[op.id] = op
+            self.persist.operation(op)
 
     def operation(self, op_id: str) -> Operation | None:
         with self._lock:
@@ -108,15 +141,18 @@ class EmulatorState:
             if self.clock.now() < op.ready_at:
                 return None
             outcome = op.outcome
-            if outcome.kind == "filtered":
-                n = op.request.sample_count
-                op.result = OperationResult(op.ready_at, filtered_reasons=outcome.reasons, filtered_count=n)
+            blocked = outcome.blocked(op.request.sample_count)
+            if blocked == op.request.sample_count:
+                op.result = OperationResult(op.ready_at, filtered_reasons=outcome.reasons, filtered_count=blocked)
             elif outcome.kind == "failed":
                 op.result = OperationResult(op.ready_at, error=(13, outcome.message))
             elif not all(f.done() for f in op.renders):
                 return None
             else:
                 op.result = self._deliver(op)
+                if blocked:  # a partial result: the videos that passed, and the count and reasons of the rest
+                    op.result = replace(op.result, filtered_count=blocked, filtered_reasons=outcome.reasons)
+            self.persist.operation(op)
             return op.result
 
     def _deliver(self, op: Operation) -> OperationResult:
@@ -133,6 +169,7 @@ class EmulatorState:
             if op.protocol == "gemini":
                 stored = StoredFile(new_short_id(), rendered, op.model, done_at, done_at + self.config.retention_s)
                 self.files[stored.id] = stored
+                self.persist.file(stored)
                 videos.append(DeliveredVideo(rendered, file_id=stored.id))
             elif op.request.storage_uri is not None:
                 bucket, _, prefix = op.request.storage_uri[len("gs://") :].partition("/")
@@ -140,6 +177,7 @@ class EmulatorState:
                 self._generation += 1
                 obj = GcsObject(bucket, name, rendered, op.model, done_at, self._generation)
                 self.objects[(bucket, name)] = obj
+                self.persist.gcs_object(obj)
                 videos.append(DeliveredVideo(rendered, gcs_uri=obj.uri))
             else:
                 videos.append(DeliveredVideo(rendered))
@@ -162,6 +200,7 @@ class EmulatorState:
         """Referencing a video for extension restarts its retention window ([VEO])."""
         with self._lock:
             f.expires_at = self.clock.now() + self.config.retention_s
+            self.persist.file(f)
 
     def gcs_object(self, bucket: str, name: str) -> GcsObject | None:
         with self._lock:
@@ -218,8 +257,11 @@ class EmulatorState:
             self.faults.clear()
             self.stats_counters.reset()
             self.tasks.reset()
+            self.persist.clear()
+            self.persist.meta("tokens", self.credentials.export())  # kept, as in memory
 
     def close(self) -> None:
+        self.persist.meta("clock", {"offset_s": self.clock.offset_s})
         self.renders.close()
         if self._owns_dir:
             shutil.rmtree(self.storage_dir, ignore_errors=True)

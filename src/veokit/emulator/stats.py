@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # A persisted emulator keeps the submit counters (the number that proves nothing was paid twice).
+        self.on_submit: Callable[[dict[str, Any]], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -27,6 +30,21 @@ class Stats:
             self._submits[credential][model] += 1
             if user_project:
                 self._user_projects[user_project] += 1
+            if self.on_submit is not None:
+                self.on_submit(self._submit_doc())
+
+    def _submit_doc(self) -> dict[str, Any]:
+        return {
+            "submits": {cred: dict(models) for cred, models in self._submits.items()},
+            "user_projects": dict(self._user_projects),
+        }
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        """Take back the submit counters a persisted emulator kept."""
+        with self._lock:
+            for cred, models in (doc.get("submits") or {}).items():
+                self._submits[str(cred)].update({str(m): int(n) for m, n in models.items()})
+            self._user_projects.update({str(p): int(n) for p, n in (doc.get("user_projects") or {}).items()})
 
     def poll(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +18,12 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from veokit.emulator.faults import Fault
+from veokit.emulator.reset import drop_connection
+
+log = logging.getLogger("veokit.emulator")
 
 CHUNK = 1 << 20
 B64_CHUNK = 3 * (1 << 18)  # a multiple of 3: no padding except after the file's last chunk
@@ -35,6 +40,36 @@ class Base64File:
     @property
     def encoded_len(self) -> int:
         return 4 * ((self.size + 2) // 3)
+
+
+class BodyStream(StreamingResponse):
+    """A streamed body with a Content-Length that a fault may cut short (``truncate``).
+
+    When the body ends before the length it promised, the connection is dropped instead of finishing the
+    response: that is what a client sees on a cut download, and it keeps uvicorn from logging the short body as
+    an application error with a traceback. One line in the emulator's log says what happened instead."""
+
+    def __init__(self, content: Iterator[bytes], *, length: int, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._length = length
+        self._receive: Receive | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        sent = 0
+        async for chunk in self.body_iterator:
+            data = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+            sent += len(data)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        if sent < self._length and self._receive is not None:
+            log.debug("cut the body after %d of %d bytes; closing the connection", sent, self._length)
+            if await drop_connection(self._receive):
+                return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def json_with_files(
@@ -69,7 +104,9 @@ def json_with_files(
 
     chunks = fault.wrap_body(body()) if fault else body()
     hdrs = {"content-length": str(length), **(headers or {})}
-    return StreamingResponse(chunks, status_code=status, headers=hdrs, media_type="application/json; charset=UTF-8")
+    return BodyStream(
+        chunks, length=length, status_code=status, headers=hdrs, media_type="application/json; charset=UTF-8"
+    )
 
 
 def _b64_chunks(path: Path) -> Iterator[bytes]:
@@ -109,7 +146,7 @@ def file_response(
     chunks = _file_chunks(path, start, end + 1)
     if fault is not None:
         chunks = fault.wrap_body(chunks)
-    return StreamingResponse(chunks, status_code=status, headers=hdrs)
+    return BodyStream(chunks, length=end - start + 1, status_code=status, headers=hdrs)
 
 
 def _file_chunks(path: Path, start: int, stop: int) -> Iterator[bytes]:

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from veokit.emulator.operations import Operation
 from veokit.emulator.outcome import Outcome
 from veokit.emulator.quota import check_quota
 from veokit.emulator.render import RenderSpec
-from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.render_pool import LargeSpec, Recipe
 from veokit.emulator.routing import fire_fault, read_json
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.media.probe import CorruptMediaError, probe_mp4
@@ -71,33 +70,32 @@ async def create_operation(
         request=_without_payloads(req),
         outcome=chosen,
     )
-    op.renders = _start_renders(state, req, chosen, duration, image, last)
+    op.recipes = _recipes(state, req, chosen, duration, image, last)
+    op.renders = [state.renders.submit(r) for r in op.recipes]
     op.watch_renders(state.clock.now)
     state.add_operation(op)
     return op
 
 
-def _start_renders(
+def _recipes(
     state: EmulatorState,
     req: GenerationRequest,
     outcome: Outcome,
     duration_s: float,
     image: bytes | None,
     last: bytes | None,
-) -> list[Future[RenderedFile]]:
-    if outcome.kind in ("filtered", "failed"):
+) -> list[Recipe]:
+    if outcome.kind == "failed":
         return []  # no video will be delivered, so none is rendered
+    # A filter blocks whole samples: render only the ones that will be delivered (all blocked: none).
+    delivered = req.sample_count - outcome.blocked(req.sample_count)
     base = req.seed if req.seed is not None else state.config.seed
-    futures: list[Future[RenderedFile]] = []
-    for i in range(req.sample_count):
+    recipes: list[Recipe] = []
+    for i in range(delivered):
         seed = (base + i) % UINT32  # distinct samples per request, reproducible per seed
         if outcome.kind == "large":
             # Noise at the requested size and length: huge, yet exactly what the request asked for.
-            futures.append(
-                state.renders.render_large(
-                    outcome.min_bytes, req.width, req.height, seed, duration_s=duration_s, audio=req.audio
-                )
-            )
+            recipes.append(LargeSpec(outcome.min_bytes, req.width, req.height, seed, duration_s, req.audio))
             continue
         spec = RenderSpec(
             prompt=req.prompt,
@@ -111,8 +109,8 @@ def _start_renders(
             last_frame=last,
             label=f"{req.model} #{i}",
         )
-        futures.append(state.renders.render(spec))
-    return futures
+        recipes.append(spec)
+    return recipes
 
 
 def _without_payloads(req: GenerationRequest) -> GenerationRequest:

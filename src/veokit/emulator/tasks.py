@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from veokit.emulator.outcome import Outcome
 from veokit.emulator.render import RenderSpec
-from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.render_pool import LargeSpec, Recipe, RenderedFile
 
 if TYPE_CHECKING:
     from veokit.emulator.state import EmulatorState
@@ -59,6 +59,7 @@ class Upgrade:
     """Kie's 1080p version of a finished task: requested once, ready a latency later."""
 
     ready_at: float
+    recipe: Recipe
     render: Future[RenderedFile]
     token: str | None = None
 
@@ -75,6 +76,7 @@ class Task:
     outcome: Outcome
     frame: Frame
     params: dict[str, Any] = field(default_factory=dict)  # what the client sent, echoed back
+    recipes: dict[str, Recipe] = field(default_factory=dict)  # what ``renders`` render, by role
     renders: dict[str, Future[RenderedFile]] = field(default_factory=dict)
     failure: tuple[int, str] | None = None  # decided at submit (an input that cannot be fetched)
     credits: float = 0.0  # charged at submit, refunded on failure (Kie)
@@ -105,34 +107,28 @@ class TaskStore:
         """Register ``task`` and start its renders (none for an outcome that delivers no video)."""
         if task.failure is None and task.outcome.kind not in ("filtered", "failed"):
             for role, frame in {"main": task.frame, **(extra or {})}.items():
-                task.renders[role] = self._render(task, frame)
+                task.recipes[role] = self._recipe(task, frame)
+                task.renders[role] = self._state.renders.submit(task.recipes[role])
         with self._lock:
             self._tasks[task.id] = task
+            self._state.persist.task(task)  # under the lock: a result written by a poll can never be overtaken
         return task
 
-    def _render(self, task: Task, frame: Frame) -> Future[RenderedFile]:
+    def _recipe(self, task: Task, frame: Frame) -> Recipe:
         if task.outcome.kind == "large":
-            return self._state.renders.render_large(
-                task.outcome.min_bytes,
-                frame.width,
-                frame.height,
-                frame.seed,
-                duration_s=frame.duration_s,
-                audio=frame.audio,
-            )
-        return self._state.renders.render(
-            RenderSpec(
-                prompt=frame.prompt,
-                width=frame.width,
-                height=frame.height,
-                duration_s=frame.duration_s,
-                fps=24,
-                audio=frame.audio,
-                seed=frame.seed,
-                first_frame=frame.first_frame,
-                last_frame=frame.last_frame,
-                label=f"{task.provider} {task.model}",
-            )
+            o = task.outcome
+            return LargeSpec(o.min_bytes, frame.width, frame.height, frame.seed, frame.duration_s, frame.audio)
+        return RenderSpec(
+            prompt=frame.prompt,
+            width=frame.width,
+            height=frame.height,
+            duration_s=frame.duration_s,
+            fps=24,
+            audio=frame.audio,
+            seed=frame.seed,
+            first_frame=frame.first_frame,
+            last_frame=frame.last_frame,
+            label=f"{task.provider} {task.model}",
         )
 
     def get(self, task_id: str, provider: str) -> Task | None:
@@ -193,6 +189,8 @@ class TaskStore:
             if task.result.state != "succeeded" and task.credits:
                 self._balances[task.credential] = self.balance(task.credential) + task.credits
                 task.credits = 0.0
+                self._persist_balances()
+            self._state.persist.task(task)
             return task.result
 
     def cancel(self, task: Task) -> bool:
@@ -208,7 +206,9 @@ class TaskStore:
         with self._lock:
             if task.upgrade is None:
                 ready = self._state.clock.now() + self._state.draw_latency()
-                task.upgrade = Upgrade(ready, self._render(task, frame))
+                recipe = self._recipe(task, frame)
+                task.upgrade = Upgrade(ready, recipe, self._state.renders.submit(recipe))
+                self._state.persist.task(task)
             return task.upgrade
 
     def upgrade_token(self, task: Task) -> str | None:
@@ -220,13 +220,16 @@ class TaskStore:
             now = self._state.clock.now()
             if up.token is None and now >= up.ready_at and up.render.done() and up.render.exception() is None:
                 up.token = self.grant(up.render.result(), task.model, now)
+                self._state.persist.task(task)
             return up.token
 
     # -- temporary result URLs ------------------------------------------------------------------------------
     def grant(self, file: RenderedFile, model: str, done_at: float) -> str:
         token = secrets.token_urlsafe(18)
+        grant = Grant(file, model, done_at + self._state.config.result_url_ttl_s)
         with self._lock:
-            self._grants[token] = Grant(file, model, done_at + self._state.config.result_url_ttl_s)
+            self._grants[token] = grant
+        self._state.persist.grant(token, grant)
         return token
 
     def redeem(self, token: str) -> tuple[Grant | None, bool]:
@@ -245,8 +248,10 @@ class TaskStore:
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         path = self.upload_dir / token
         path.write_bytes(data)
+        expires = self._state.clock.now() + UPLOAD_TTL_S
         with self._lock:
-            self._uploads[token] = (path, mime, self._state.clock.now() + UPLOAD_TTL_S)
+            self._uploads[token] = (path, mime, expires)
+        self._state.persist.upload(token, path, mime, expires)
         return token
 
     def uploaded(self, token: str) -> tuple[Path, str] | None:
@@ -264,6 +269,7 @@ class TaskStore:
     def set_balance(self, credential: str, credits: float) -> None:
         with self._lock:
             self._balances[credential] = credits
+            self._persist_balances()
 
     def charge(self, credential: str, credits: float) -> bool:
         """Take ``credits`` if the balance covers them; False (nothing taken) if not."""
@@ -272,7 +278,24 @@ class TaskStore:
             if have < credits:
                 return False
             self._balances[credential] = have - credits
+            self._persist_balances()
             return True
+
+    def _persist_balances(self) -> None:
+        self._state.persist.meta("balances", {"balances": dict(self._balances)})
+
+    def restore(self) -> None:
+        """Take back what a persisted emulator kept (see :mod:`veokit.emulator.persist`)."""
+        persist = self._state.persist
+        tasks = persist.tasks(self._state.renders.submit)
+        grants = persist.grants()
+        uploads = persist.uploads()
+        balances = persist.meta_doc("balances").get("balances") or {}
+        with self._lock:
+            self._tasks.update({t.id: t for t in tasks})
+            self._grants.update(dict(grants))
+            self._uploads.update({token: (path, mime, expires) for token, path, mime, expires in uploads})
+            self._balances.update({str(k): float(v) for k, v in balances.items()})
 
     def reset(self) -> None:
         with self._lock:

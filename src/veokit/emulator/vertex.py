@@ -96,12 +96,14 @@ def operation_doc(op: Operation, result: OperationResult | None) -> dict[str, An
     if result is None:
         return {"name": op.name}
     if result.error is not None:
+        # A google.rpc.Status: code, message and (when there are any) details. Unlike an HTTP error body it
+        # has no "status" name; clients derive it from the numeric code.
         code, message = result.error
-        return {"name": op.name, "done": True, "error": {"code": code, "message": message, "status": "INTERNAL"}}
+        return {"name": op.name, "done": True, "error": {"code": code, "message": message}}
     response: dict[str, Any] = {"@type": RESPONSE_TYPE, "raiMediaFilteredCount": result.filtered_count}
     if result.filtered_count:
         response["raiMediaFilteredReasons"] = list(result.filtered_reasons)
-    else:
+    if result.videos:  # with a partial block, the videos that passed come with the filtered count
         response["videos"] = [
             {"gcsUri": v.gcs_uri, "mimeType": "video/mp4"}
             if v.gcs_uri is not None

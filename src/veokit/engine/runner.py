@@ -467,13 +467,16 @@ class Engine:
         cost = round(rate * request.duration_seconds * len(results), 4)
         resumed = self._resumed.pop(job.id, 0)
         note = f"; download resumed {resumed}x after a cut connection" if resumed else ""
+        partial = _partial_filter(job, status, len(results))
+        if partial is not None:
+            note += f"; {partial.message}"
         job = await self.store.transition(
             job.id,
             expect=S.DOWNLOADING,
             to=S.SUCCEEDED,
             results=results,
             cost_usd=cost,
-            error=None,
+            error={**partial.to_dict(), "filtered_count": status.filtered_count} if partial else None,
             message=f"saved {len(results)} video(s); cost ${cost:.2f}{note}",
         )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "done"))
@@ -544,3 +547,18 @@ class Engine:
                 ) from None
             raise
         return results
+
+
+def _partial_filter(job: Job, status: OperationStatus, delivered: int) -> E.ContentFiltered | None:
+    """Some samples blocked, others delivered: the job succeeds with the videos that exist (only those are paid
+    for), and this note says how many were blocked and why. It is kept as the succeeded job's ``error``."""
+    if status.filtered_count <= 0:  # a count of 0 (with or without reasons) blocked nothing
+        return None
+    why = "; ".join(status.filtered_reasons) or "no reason given"
+    asked = delivered + status.filtered_count
+    return E.ContentFiltered(
+        f"{status.filtered_count} of {asked} video(s) blocked by the safety filter (not charged): {why}",
+        provider=job.provider,
+        reasons=list(status.filtered_reasons),
+        status="RAI_PARTIALLY_FILTERED",
+    )

@@ -51,6 +51,9 @@ class OperationStatus:
     videos: list[RemoteVideo] = field(default_factory=list)
     error: VeokitError | None = None
     progress: float | None = None
+    # SUCCEEDED with some samples blocked by the safety filter (Veo with sampleCount > 1): how many, and why.
+    filtered_count: int = 0
+    filtered_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The two protocols differ in a handful of places, all decided here by ``protocol`
 - Gemini takes no ``storageUri`` and no video bytes (extension needs the URI of a video it generated);
 - Gemini nests results in ``response.generateVideoResponse.generatedSamples[].video``,
   Vertex lists them in ``response.videos[]``;
-- both report RAI filtering as ``raiMediaFilteredCount`` / ``raiMediaFilteredReasons`` next to the results.
+- both report RAI filtering as ``raiMediaFilteredCount`` / ``raiMediaFilteredReasons`` next to the results;
+  with ``sampleCount`` > 1 a block can be partial (some videos and a count), which is a success with a note.
 """
 
 from __future__ import annotations
@@ -126,4 +127,7 @@ def parse_operation(
             name,
             error=operation_error(provider, {"code": 2, "message": "operation finished with no videos and no error"}),
         )
-    return OperationStatus(OpState.SUCCEEDED, name, videos=videos)
+    # Some samples may have been blocked while others passed: deliver those, and say how many were not.
+    return OperationStatus(
+        OpState.SUCCEEDED, name, videos=videos, filtered_count=count, filtered_reasons=tuple(reasons)
+    )
