@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+# Re-exported: the error lives in veokit.errors with the rest of the tree.
+from veokit.errors import InlineJsonError as InlineJsonError
+
 INLINE_KEYS = (b'"bytesBase64Encoded"', b'"encodedVideo"')
 PLACEHOLDER = "@inline:"
 MAX_SKELETON_BYTES = 8 * 1024 * 1024
@@ -35,10 +38,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
-
-
-class InlineJsonError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

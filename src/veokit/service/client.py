@@ -183,7 +183,7 @@ class VeoClient:
         ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
         ``fresh``, a request with a fixed seed identical to one that already succeeded (see
         :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0. A request over the
-        per-job budget cap raises :class:`~veokit.store.budget.BudgetExceeded` and records nothing.
+        per-job budget cap raises :class:`~veokit.errors.BudgetExceeded` and records nothing.
         """
         plan = request if isinstance(request, Plan) else self._price(request, provider)
         if client_key is not None:
