@@ -19,6 +19,8 @@
     │   └── UnexpectedResponse .................. 3  an answer we cannot use (not JSON, a redirect, undecodable)
     │       └── InlineJsonError ................. 3  a body with an inline video is malformed (base64, JSON)
     ├── NetworkError ............................ 3  no answer: connect failure or timeout before sending
+    │   ├── ResponseTruncated ................... 3  the request went out, its answer did not arrive whole (reset,
+    │   │                                            read timeout, fewer bytes than announced); resent unless paid
     │   └── SubmitOutcomeUnknown ................ 6  the paid request may have reached the server: never resend
     ├── GenerationError ......................... 3  the operation finished without a video
     │   ├── ContentFiltered ..................... 4  RAI-filtered, with the provider's reasons; cost 0
@@ -316,7 +318,7 @@ class UnexpectedResponse(ProviderError):
 
 
 class InlineJsonError(UnexpectedResponse):
-    """A JSON body carrying an inline (base64) video is malformed, or ends inside the video (truncated)."""
+    """A JSON body carrying an inline (base64) video is malformed. A body cut short is :class:`ResponseTruncated`."""
 
 
 class NetworkError(VeokitError):
@@ -324,6 +326,12 @@ class NetworkError(VeokitError):
 
     exit_code = ExitCode.FAILED
     retryable = True
+
+
+class ResponseTruncated(NetworkError):
+    """The request went out, and its answer did not arrive whole: the connection broke (before the first byte,
+    or part-way), or the body was shorter than announced. Asking again is safe unless the request was paid,
+    which is :class:`SubmitOutcomeUnknown` instead; a download resumes from the bytes it has."""
 
 
 class SubmitOutcomeUnknown(NetworkError):
