@@ -16,6 +16,7 @@
     │   ├── BillingError ........................ 3  402 / FAILED_PRECONDITION billing, no credits
     │   ├── ServerError ......................... 3  5xx (retryable)
     │   ├── CircuitOpen ......................... 3  held back after repeated failures; failover moves on
+    │   ├── ChatModelFailed ..................... 3  the agent's chat model (not a video provider) failed
     │   └── UnexpectedResponse .................. 3  an answer we cannot use (not JSON, a redirect, undecodable)
     │       └── InlineJsonError ................. 3  a body with an inline video is malformed (base64, JSON)
     ├── NetworkError ............................ 3  no answer: connect failure or timeout before sending
@@ -34,6 +35,7 @@
     └── JobError ................................ 2
         ├── JobNotFound ......................... 2
         └── JobStateError ....................... 2  e.g. resuming a job that needs attention
+            ├── NeedsAttention .................. 6  the job is set aside for your decision (retry, abandon, …)
             └── LeaseLost ....................... 2  another worker owns the job now; this one must stop
 
 Each error carries ``retryable``, ``provider``, the HTTP ``status_code``, the provider's own ``status``
@@ -42,7 +44,8 @@ through :func:`redact` first. A class with more to say declares those attributes
 :meth:`VeokitError.to_dict` records them all and :func:`from_dict` rebuilds the same error from a job's row.
 
 Exit codes (:class:`ExitCode`): 0 done · 2 bad input or configuration · 3 provider, network or download
-failure · 4 content filtered · 5 timed out · 6 needs your decision · 130 interrupted.
+failure · 4 content filtered · 5 timed out · 6 needs your decision · 130 interrupted. A command that ends
+many jobs exits with the most pressing of their codes (:func:`most_pressing`).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import enum
 import os
 import pathlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -86,6 +89,25 @@ class ExitCode(enum.IntEnum):
     TIMED_OUT = 5
     NEEDS_DECISION = 6
     INTERRUPTED = 130
+
+
+# When jobs end differently, the code that asks the most of the user wins: a decision only they can make, a
+# job set aside at its deadline, input or a cap to change, a failure to retry, a prompt the filter refused.
+_PRESSING = (
+    ExitCode.INTERRUPTED,
+    ExitCode.NEEDS_DECISION,
+    ExitCode.TIMED_OUT,
+    ExitCode.BAD_INPUT,
+    ExitCode.FAILED,
+    ExitCode.ERROR,
+    ExitCode.FILTERED,
+)
+
+
+def most_pressing(codes: Iterable[int]) -> ExitCode:
+    """One exit code for many outcomes: ``OK`` only when every one is (and when there are none)."""
+    seen = {ExitCode(c) for c in codes} - {ExitCode.OK}
+    return next((c for c in _PRESSING if c in seen), ExitCode.OK)
 
 
 Load = Callable[[Any], Any]
@@ -313,6 +335,10 @@ class CircuitOpen(ProviderError):
     """The provider failed repeatedly; calls are held back until a probe succeeds. Failover moves on."""
 
 
+class ChatModelFailed(ProviderError):
+    """The agent's chat model (reached through LiteLLM) failed; its message is redacted, the first line only."""
+
+
 class UnexpectedResponse(ProviderError):
     pass
 
@@ -403,6 +429,15 @@ class JobNotFound(JobError):
 
 class JobStateError(JobError):
     pass
+
+
+class NeedsAttention(JobStateError):
+    """The job is set aside until someone decides (``veokit jobs retry|abandon|reconcile``, or ``resume``).
+
+    A job that needs attention usually records a more specific reason (:class:`SubmitOutcomeUnknown`,
+    :class:`DeadlineExceeded`, the error that stopped its polls); this is the reason when it recorded none."""
+
+    exit_code = ExitCode.NEEDS_DECISION
 
 
 class LeaseLost(JobStateError):
