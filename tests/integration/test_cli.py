@@ -190,5 +190,6 @@ def test_crash_mid_submit_needs_attention_not_resubmit(tmp_path: Path) -> None:
     )
     [job] = json.loads(p.stdout)
     assert job["state"] == "needs_attention" and "jobs retry" in json.dumps(job)
+    assert p.returncode == 6, p.stderr  # needs your decision: the same code `generate` exits with
     abandon = veokit(tmp_path, "jobs", "abandon", job["id"])
     assert abandon.returncode == 0 and "abandoned" in abandon.stdout

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from veokit.providers.inline_json import InlineJsonError, InlineJsonReader, resolve_placeholder
+from veokit import errors as E
+from veokit.providers.inline_json import InlineJsonError, InlineJsonReader, cut_short, parse_json, resolve_placeholder
 
 
 def _body(videos: list[bytes], *, key: str = "bytesBase64Encoded", escape_slash: bool = False) -> bytes:
@@ -66,17 +67,59 @@ def test_truncated_body_is_an_error_and_leaves_no_files(tmp_path: Path) -> None:
     body = _body([os.urandom(10000)])
     reader = InlineJsonReader(tmp_path)
     reader.feed(body[: len(body) // 2])
-    with pytest.raises(InlineJsonError, match="truncated"):
+    with pytest.raises(E.ResponseTruncated, match="inside an inline video value") as info:
         reader.finish()
+    assert info.value.retryable  # a body cut short: asking again is safe (polls are never paid)
     reader.discard()
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("cut", [1, 10, 0.5, 0.99])
+def test_a_skeleton_cut_after_the_video_value_is_truncated_not_malformed(tmp_path: Path, cut: float) -> None:
+    body = _body([os.urandom(3000)])
+    end = body.rindex(b'"mimeType"')  # past the inline value: only the JSON skeleton is cut
+    at = int(cut) if cut >= 1 else end + int((len(body) - end) * cut)
+    reader = InlineJsonReader(tmp_path)
+    reader.feed(body[:at])
+    with pytest.raises(E.ResponseTruncated):
+        reader.finish()
+    reader.discard()
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated"),
+    [
+        (b"", True),
+        (b"   ", True),
+        (b'{"name": "op", "done": tr', True),
+        (b'{"name": "op\\\\", "x": [1, {"y": "a}b', True),  # braces inside strings do not count
+        (b'{"name": "op"', True),
+        (b'{"name" "op"}', False),
+        (b'{"name": "op"}}', False),
+        (b'{"name": "op"} trailing', False),
+        (b"<html>502 Bad Gateway</html>", False),
+    ],
+)
+def test_parse_json_tells_a_cut_document_from_a_malformed_one(text: bytes, truncated: bool) -> None:
+    assert cut_short(text) is truncated
+    with pytest.raises(E.ResponseTruncated if truncated else E.UnexpectedResponse) as info:
+        parse_json(text)
+    assert isinstance(info.value, E.ResponseTruncated) is truncated
+
+
 def test_invalid_base64_is_an_error(tmp_path: Path) -> None:
     reader = InlineJsonReader(tmp_path)
-    with pytest.raises(InlineJsonError, match="base64"):
+    with pytest.raises(InlineJsonError, match="base64") as info:
         reader.feed(b'{"bytesBase64Encoded": "ab!d====", "x": 1}')
         reader.finish()
+    assert isinstance(info.value, E.UnexpectedResponse) and not info.value.retryable
+
+
+def test_a_closed_value_with_an_incomplete_group_is_malformed_not_truncated(tmp_path: Path) -> None:
+    reader = InlineJsonReader(tmp_path)
+    with pytest.raises(InlineJsonError, match="incomplete group"):
+        reader.feed(b'{"bytesBase64Encoded": "QUJDRA", "x": 1}')  # the closing quote came: the body was whole
+    reader.discard()
 
 
 def test_plain_json_passes_through(tmp_path: Path) -> None:

@@ -7,25 +7,22 @@ exit 2. The video settings are veokit's usual ones (``VEOKIT_*``, config file); 
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from veokit import errors as E
 from veokit.cli import output as ui
+from veokit.cli.failures import cli_errors
 from veokit.config import load_settings
 
 if TYPE_CHECKING:
     from veokit.agent.tools_core import VideoToolkit
 
-T = TypeVar("T")
-EXIT_MODEL_FAILED = 3
 QUIT_WORDS = {"exit", "quit", ":q"}
 
 
@@ -33,38 +30,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
     app.command("agent")(agent)
     app.command("mcp")(mcp)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    from rich.markup import escape  # messages name things like veokit[agent]: not markup
-
-    ui.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """veokit errors become one line and their exit code; never a traceback (VEOKIT_DEBUG=1 shows it)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except E.VeokitError as exc:
-            raise _fail(exc.message, exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted; unfinished jobs are kept: `veokit resume` finishes them", 130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except Exception as exc:
-            if os.environ.get("VEOKIT_DEBUG"):
-                raise
-            raise _fail(
-                f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
-                "VEOKIT_DEBUG=1 for the traceback",
-                1,
-            ) from None
-
-    return wrapper
 
 
 def _require_extra(module: str) -> None:
@@ -103,7 +68,7 @@ def _close(toolkit: VideoToolkit) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-@_one_line_errors
+@cli_errors
 def agent(
     prompt: Annotated[str | None, typer.Argument(help="One request; omit it for an interactive session.")] = None,
     model: Annotated[
@@ -145,10 +110,7 @@ def agent(
             model=chat_model, toolkit=toolkit, callback_handler=None if quiet else ActivityPrinter(sys.stderr)
         )
         if prompt is not None:
-            answer = _ask(video_agent, prompt, secrets)
-            if answer is None:
-                raise typer.Exit(EXIT_MODEL_FAILED)
-            typer.echo(answer)
+            typer.echo(_ask(video_agent, prompt, secrets))
         else:
             interactive = sys.stdin.isatty()
             if interactive:
@@ -158,21 +120,15 @@ def agent(
         _close(toolkit)
 
 
-def _ask(video_agent: Any, prompt: str, secrets: tuple[str | None, ...] = ()) -> str | None:
-    """The agent's answer, or None after printing why the chat model failed (its errors are not ours)."""
+def _ask(video_agent: Any, prompt: str, secrets: tuple[str | None, ...] = ()) -> str:
+    """The agent's answer. The chat model's own failures (not veokit errors) become :class:`ChatModelFailed`."""
     try:
         return str(video_agent(prompt)).strip()
     except (KeyboardInterrupt, E.VeokitError):
         raise
     except Exception as exc:
         first = (E.redact(str(exc), *secrets).strip().splitlines() or [""])[0][:300]
-        ui.err.print(
-            f"error: the chat model failed ({type(exc).__name__}): {first}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-        return None
+        raise E.ChatModelFailed(f"the chat model failed ({type(exc).__name__}): {first}") from None
 
 
 def _lines(stream: TextIO, interactive: bool) -> Iterable[str]:
@@ -194,11 +150,14 @@ def chat(video_agent: Any, lines: Iterable[str], out: TextIO, secrets: tuple[str
             continue
         if text.lower() in QUIT_WORDS:
             break
-        answer = _ask(video_agent, text, secrets)
         turns += 1
-        if answer is not None:
-            out.write(answer + "\n\n")
-            out.flush()
+        try:
+            answer = _ask(video_agent, text, secrets)
+        except E.ChatModelFailed as exc:  # say so and take the next line: the conversation goes on
+            ui.err.print(f"error: {exc.message}", highlight=False, markup=False, soft_wrap=True)
+            continue
+        out.write(answer + "\n\n")
+        out.flush()
     return turns
 
 
@@ -224,7 +183,7 @@ class ActivityPrinter:
 
 
 # ---------------------------------------------------------------------------------------------------------
-@_one_line_errors
+@cli_errors
 def mcp(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
     host: Annotated[str, typer.Option("--host", help="HTTP address (loopback by default).")] = "127.0.0.1",

@@ -9,25 +9,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
-import functools
 import json
 import logging
-import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from veokit import errors as E
 from veokit.cli import options as opt
 from veokit.cli import output as ui
+from veokit.cli.failures import cli_errors as cli_errors
+from veokit.cli.failures import fail as fail
 from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.service import Plan, Route, VeoClient, job_view, raise_for_job
+from veokit.service import Plan, Route, VeoClient, exit_code_for, job_view, raise_for_job
 from veokit.service.providers import catalog_key
 
 app = typer.Typer(
@@ -41,40 +40,6 @@ jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_h
 app.add_typer(jobs_app, name="jobs")
 
 T = TypeVar("T")
-EXIT_NEEDS_ATTENTION = 6
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    # The message is data (it may quote `veokit[agent]` or a prompt): escape it, style only the label.
-    ui.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """Every veokit error becomes one readable line and its exit code; never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except E.SubmitOutcomeUnknown as exc:
-            raise fail(exc.message, EXIT_NEEDS_ATTENTION) from None
-        except E.VeokitError as exc:
-            raise fail(exc.message, exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; `veokit resume` finishes unfinished jobs without paying again", 130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except Exception as exc:  # a bug of ours: still one line, with the way to see more
-            if os.environ.get("VEOKIT_DEBUG"):
-                raise
-            raise fail(
-                f"internal error ({type(exc).__name__}: {E.redact(str(exc))[:300]}); rerun with "
-                "VEOKIT_DEBUG=1 for the traceback and please report it",
-                1,
-            ) from None
-
-    return wrapper
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -326,9 +291,7 @@ def resume(
                     ui.out.print(line, soft_wrap=True, highlight=False)
             else:
                 ui.out.print(f"{j.id}: {j.state.value}: {(j.error or {}).get('message', '')}", soft_wrap=True)
-        if any(j.state is JobState.NEEDS_ATTENTION for j in jobs):
-            return EXIT_NEEDS_ATTENTION
-        return 0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1
+        return exit_code_for(jobs)
 
     raise typer.Exit(run(go()))
 

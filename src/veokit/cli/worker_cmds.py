@@ -19,8 +19,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from veokit import errors as E
 from veokit.cli import options as opt
 from veokit.cli import output as ui
+from veokit.cli.failures import cli_errors, fail
 from veokit.config import load_settings
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service import (
@@ -31,32 +33,23 @@ from veokit.service import (
     WorkerConfig,
     budget_blocked,
     budget_day,
+    exit_code_for,
     job_view,
     read_batch,
     redact_url,
     summarise,
 )
 
-EXIT_NEEDS_ATTENTION = 6
-EXIT_SOME_FAILED = 1
-EXIT_BUDGET = 2
-EXIT_INTERRUPTED = 130
-
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    # Imported here: main imports this module while it is itself being imported.
-    from veokit.cli.main import cli_errors
-
     app.command("worker")(cli_errors(worker))
     app.command("enqueue")(cli_errors(enqueue))
     app.command("batch")(cli_errors(batch))
     app.command("costs")(cli_errors(costs))
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    from veokit.cli.main import fail
-
+def _fail(message: str, code: int = E.ExitCode.BAD_INPUT) -> typer.Exit:
     return fail(message, code)
 
 
@@ -228,7 +221,7 @@ def batch(
                 return 0
             jobs = await _follow(client, [j.id for j in jobs], run_here=run_here, config=config, quiet=as_json)
         _print_batch(items, jobs, as_json)
-        return _batch_exit(jobs)
+        return exit_code_for(jobs)  # jobs a budget cap holds back recorded BudgetExceeded: 2
 
     raise typer.Exit(_run(go()))
 
@@ -255,7 +248,7 @@ async def _follow(client: VeoClient, ids: list[str], *, run_here: bool, config: 
 
         jobs = await client.follow(ids, run_here=config if run_here else None, on_status=show, stop=stop)
     if stop.is_set():
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(E.ExitCode.INTERRUPTED)
     return jobs
 
 
@@ -299,17 +292,6 @@ def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None
         ui.out.print(t)
         if len(trouble) > 50:
             ui.out.print(f"… and {len(trouble) - 50} more (`veokit jobs list --state STATE`)")
-
-
-def _batch_exit(jobs: list[Job]) -> int:
-    states = {j.state for j in jobs}
-    if states == {JobState.SUCCEEDED}:
-        return 0
-    if JobState.NEEDS_ATTENTION in states:
-        return EXIT_NEEDS_ATTENTION
-    if any(budget_blocked(j) for j in jobs):
-        return EXIT_BUDGET
-    return EXIT_SOME_FAILED
 
 
 # -- veokit costs -----------------------------------------------------------------------------------------

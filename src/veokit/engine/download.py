@@ -5,6 +5,8 @@
   answers a Gemini file download with a 302 to a signed URL on another host, which needs no key).
 - A connection cut mid-body resumes with ``Range: bytes=N-`` when the server honours ranges, so the
   bytes already fetched are not fetched again; a short body is never taken for a whole one.
+- Requests go through the providers' HTTP seam (:func:`veokit.providers.http.exchange`), which maps every
+  ``httpx`` failure; an answer that broke off is :class:`~veokit.errors.ResponseTruncated`, and resumes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 from veokit import errors as E
 from veokit.providers.base import DownloadTarget
 from veokit.providers.google_errors import error_from_response
+from veokit.providers.http import exchange
 
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
@@ -56,7 +59,10 @@ def part_path(dest: Path) -> Path:
 
 
 def _origin(url: str) -> tuple[str, str]:
-    u = urlsplit(url)
+    try:
+        u = urlsplit(url)
+    except ValueError:  # a malformed URL: httpx refuses it when it is sent, and the seam says so
+        return "", url
     return u.scheme, u.netloc
 
 
@@ -65,6 +71,18 @@ async def download(
 ) -> Downloaded:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
+    try:
+        got = await _download_into(client, target, part, provider=provider, max_resumes=max_resumes)
+    except BaseException:
+        part.unlink(missing_ok=True)  # the next attempt starts a new part file: this one is only litter
+        raise
+    os.replace(part, dest)
+    return Downloaded(dest, *got)
+
+
+async def _download_into(
+    client: httpx.AsyncClient, target: DownloadTarget, part: Path, *, provider: str, max_resumes: int
+) -> tuple[str, int, int]:
     received = 0
     resumes = 0
     with open(part, "wb") as fh:  # noqa: ASYNC230 - local 1 MiB writes; a thread hop per chunk costs more
@@ -74,27 +92,27 @@ async def download(
                 total = await _fetch_into(client, target, sink, offset=received, provider=provider)
                 received = fh.tell()
                 if total is not None and received != total:
-                    raise _Cut(f"got {received} of {total} bytes")
+                    raise E.ResponseTruncated(f"{provider}: got {received} of {total} bytes", provider=provider)
                 break
-            except (_Cut, httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout) as exc:
+            except E.ResponseTruncated as exc:
                 fh.flush()
                 received = fh.tell()
                 if resumes >= max_resumes:
-                    part.unlink(missing_ok=True)
                     raise E.DownloadError(
                         f"{provider}: download interrupted after {received} bytes "
-                        f"({type(exc).__name__}); gave up after {resumes} resumes",
+                        f"({exc.message}); gave up after {resumes} resumes",
                         provider=provider,
                     ) from None
                 resumes += 1
+            except E.DownloadError:
+                raise
+            except E.VeokitError as exc:  # nothing was sent, or cannot be: the caller decides whether to ask again
+                raise E.DownloadError(
+                    f"download failed: {exc.message}", provider=provider, retryable=exc.retryable
+                ) from None
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(part, dest)
-    return Downloaded(dest, sink.digest.hexdigest(), received, resumes)
-
-
-class _Cut(Exception):
-    pass
+    return sink.digest.hexdigest(), received, resumes
 
 
 async def _fetch_into(
@@ -107,50 +125,45 @@ async def _fetch_into(
     if offset:
         headers["Range"] = f"bytes={offset}-"
     for _ in range(MAX_REDIRECTS + 1):
-        try:
-            async with client.stream("GET", url, headers=headers) as resp:
-                if resp.status_code in (301, 302, 303, 307, 308):
-                    url = urljoin(url, resp.headers.get("location", ""))
-                    if _origin(url) != origin:
-                        headers = {k: v for k, v in headers.items() if k.lower() not in target.credential_headers}
-                    continue
-                if resp.status_code in (404, 410):
-                    raise E.DownloadExpired(
-                        f"{provider}: the result is gone ({resp.status_code}); providers keep videos for a "
-                        "limited time (2 days on Google), so it must be generated again",
-                        provider=provider,
-                        status_code=resp.status_code,
-                    )
-                if resp.status_code >= 400:
-                    text = (await resp.aread())[:4096].decode("utf-8", "replace")
-                    err = error_from_response(provider, resp.status_code, text, resp.headers)
+        async with exchange(client, "GET", url, provider=provider, headers=headers) as resp:
+            if resp.status_code in (301, 302, 303, 307, 308):
+                url = urljoin(url, resp.headers.get("location", ""))
+                if _origin(url) != origin:
+                    headers = {k: v for k, v in headers.items() if k.lower() not in target.credential_headers}
+                continue
+            if resp.status_code in (404, 410):
+                raise E.DownloadExpired(
+                    f"{provider}: the result is gone ({resp.status_code}); providers keep videos for a "
+                    "limited time (2 days on Google), so it must be generated again",
+                    provider=provider,
+                    status_code=resp.status_code,
+                )
+            if resp.status_code >= 400:
+                text = (await resp.aread())[:4096].decode("utf-8", "replace")
+                err = error_from_response(provider, resp.status_code, text, resp.headers)
+                raise E.DownloadError(
+                    f"download failed: {err.message}",
+                    provider=provider,
+                    status_code=resp.status_code,
+                    status=err.status,
+                    reason=err.reason,
+                    retryable=err.retryable,
+                ) from None
+            total: int | None = None
+            if offset and resp.status_code == 206:
+                crange = resp.headers.get("content-range", "")
+                if not crange.startswith(f"bytes {offset}-"):
                     raise E.DownloadError(
-                        f"download failed: {err.message}",
-                        provider=provider,
-                        status_code=resp.status_code,
-                        status=err.status,
-                        reason=err.reason,
-                        retryable=err.retryable,
-                    ) from None
-                total: int | None = None
-                if offset and resp.status_code == 206:
-                    crange = resp.headers.get("content-range", "")
-                    if not crange.startswith(f"bytes {offset}-"):
-                        raise E.DownloadError(
-                            f"{provider}: server resumed at the wrong offset ({crange})", provider=provider
-                        )
-                    total = int(crange.rsplit("/", 1)[1]) if "/" in crange and not crange.endswith("*") else None
-                elif offset:
-                    # The server ignored Range: start over rather than append a second copy.
-                    sink.restart()
-                    offset = 0
-                if total is None and resp.headers.get("content-length") and "content-encoding" not in resp.headers:
-                    total = offset + int(resp.headers["content-length"])
-                async for chunk in resp.aiter_raw(CHUNK):
-                    sink.write(chunk)
-                return total
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise E.DownloadError(
-                f"{provider}: cannot reach the download host ({type(exc).__name__})", provider=provider
-            ) from None
+                        f"{provider}: server resumed at the wrong offset ({crange})", provider=provider
+                    )
+                total = int(crange.rsplit("/", 1)[1]) if "/" in crange and not crange.endswith("*") else None
+            elif offset:
+                # The server ignored Range: start over rather than append a second copy.
+                sink.restart()
+                offset = 0
+            if total is None and resp.headers.get("content-length") and "content-encoding" not in resp.headers:
+                total = offset + int(resp.headers["content-length"])
+            async for chunk in resp.aiter_raw(CHUNK):
+                sink.write(chunk)
+            return total
     raise E.DownloadError(f"{provider}: too many redirects", provider=provider)

@@ -41,7 +41,6 @@ from veokit.engine.runner import Engine, Progress, ProgressFn
 from veokit.models.job import Job, JobState, utcnow
 from veokit.providers import registry
 from veokit.store.base import JobStore
-from veokit.store.budget import BudgetExceeded
 from veokit.store.leases import CLAIMABLE, owner_is_dead
 
 log = logging.getLogger("veokit.worker")
@@ -177,7 +176,7 @@ class Worker:
         if await self.store.list(states=[s for s in CLAIMABLE if s is not S.QUEUED], limit=1):
             return False
         queued = await self.store.list(states=[S.QUEUED], limit=DRAIN_SCAN)
-        return len(queued) < DRAIN_SCAN and all((j.error or {}).get("type") == "BudgetExceeded" for j in queued)
+        return len(queued) < DRAIN_SCAN and all(isinstance(E.from_record(j.error), E.BudgetExceeded) for j in queued)
 
     async def _run_one(self, job: Job) -> None:
         token = job.lease_token
@@ -186,7 +185,7 @@ class Worker:
         except E.LeaseLost:
             self.stats.lost += 1
             self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
-        except BudgetExceeded as exc:
+        except E.BudgetExceeded as exc:
             first = (job.error or {}).get("message") != exc.message
             await self._release(
                 job.id,

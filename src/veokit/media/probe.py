@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pathlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,24 +20,14 @@ import av.container
 import numpy as np
 import numpy.typing as npt
 
+# Re-exported: media errors live in veokit.errors with the rest of the tree.
+from veokit.errors import CorruptMediaError as CorruptMediaError
+from veokit.errors import MediaError as MediaError
 from veokit.media.mp4_tables import Mp4TableError, sample_extents
 
 _MP4_DEMUXER = "mp4"  # member of ffmpeg's "mov,mp4,m4a,3gp,3g2,mj2" demuxer family
 
 StrPath = str | os.PathLike[str]
-
-
-class MediaError(Exception):
-    """Base class for media-layer failures."""
-
-
-class CorruptMediaError(MediaError):
-    """The file is not a complete, decodable MP4 with a video stream (or does not match expectations)."""
-
-    def __init__(self, path: StrPath, reason: str) -> None:
-        self.path = pathlib.Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,26 @@
-"""One seam for every provider HTTP call: transport failures and error bodies are mapped here.
+"""One seam for every HTTP exchange veokit has with a provider (API calls and video downloads alike): every
+``httpx`` failure is mapped to a veokit error here, and only here.
 
-The distinction that protects money: a failure *before* the request could reach the server (DNS,
-connect refused, connect timeout, no free connection) is safe to retry; any failure after the request
-was sent (read timeout, reset, truncated answer) means a paid submit may have been accepted, and is
-reported as :class:`SubmitOutcomeUnknown` instead.
+The distinction that protects money: a failure *before* the request could reach the server (DNS, connect
+refused, connect timeout, no free connection, a proxy that refused the tunnel, a body that could not be
+written) is safe to send again; any failure after the request was sent (read timeout, reset, an answer cut
+short) means a paid submit may have been accepted, and is reported as :class:`SubmitOutcomeUnknown` instead.
+
+    httpx failure                                        not paid                     paid
+    ConnectError ConnectTimeout PoolTimeout ProxyError   NetworkError (retryable)     the same: nothing was sent
+      WriteError WriteTimeout
+    InvalidURL UnsupportedProtocol LocalProtocolError    NetworkError (final)         the same: it cannot be sent
+    ReadError ReadTimeout RemoteProtocolError CloseError ResponseTruncated            SubmitOutcomeUnknown
+      (and any other transport error)
+    DecodingError                                        UnexpectedResponse (retry)   SubmitOutcomeUnknown
+    TooManyRedirects, HTTPStatusError                    UnexpectedResponse           UnexpectedResponse
+    StreamError (our misuse of a stream: a bug)          VeokitError                  SubmitOutcomeUnknown
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +29,24 @@ import httpx
 from veokit import __version__
 from veokit import errors as E
 from veokit.providers.google_errors import error_from_response
-from veokit.providers.inline_json import InlineJsonError, SpooledBlob, read_inline_json
+from veokit.providers.inline_json import SpooledBlob, parse_json, read_inline_json
 
 USER_AGENT = f"veokit/{__version__}"
-# A write that failed left the body incomplete, and no server acts on half a request: safe to send again.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.WriteError)
+# Nothing reached the server. A write that failed left the body incomplete, and no server acts on half a
+# request; a proxy that refused the tunnel never forwarded it.
+NOT_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
+# The request cannot be sent as written (a malformed URL, a scheme httpx does not speak, a header h11
+# refuses): nothing was sent, and sending it again would fail the same way.
+UNSENDABLE: tuple[type[Exception], ...] = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# Every exception httpx raises.
+HTTPX_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 ERROR_BODY_LIMIT = 64 * 1024
 # (provider, HTTP status, body text, headers, secrets=...) -> the veokit error. Google's google.rpc mapping is
 # the default; task-based providers (Kie, fal, Replicate) pass their own.
@@ -34,6 +59,69 @@ def new_client(*, timeout_s: float = 60.0, transport: httpx.AsyncBaseTransport |
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
         transport=transport,
+    )
+
+
+def where(url: str) -> str:
+    """A URL fit for a message: no query string (signed URLs and ``?key=`` carry secrets there)."""
+    return url.split("?", 1)[0]
+
+
+@asynccontextmanager
+async def exchange(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    headers: dict[str, str] | None = None,
+    json: Any = None,
+    paid: bool = False,
+) -> AsyncIterator[httpx.Response]:
+    """Send one request and stream its answer. Any ``httpx`` failure, while sending or while the block reads
+    the body, leaves as the veokit error the module docstring's table names; so does a
+    :class:`~veokit.errors.ResponseTruncated` the block raises itself when ``paid``."""
+    answered = False
+    try:
+        async with client.stream(method, url, headers=headers, json=json) as resp:
+            answered = True
+            yield resp
+    except HTTPX_ERRORS as exc:
+        raise map_httpx_error(exc, provider=provider, url=url, paid=paid, answered=answered) from None
+    except E.ResponseTruncated as exc:
+        if paid:
+            raise _outcome_unknown(provider, exc.message) from None
+        raise
+
+
+def map_httpx_error(exc: Exception, *, provider: str, url: str, paid: bool, answered: bool) -> E.VeokitError:
+    """The veokit error for one ``httpx`` exception (see the module docstring); ``answered``: the response's
+    status line and headers had arrived."""
+    name, at = type(exc).__name__, where(url)
+    if isinstance(exc, NOT_SENT):
+        return E.NetworkError(f"{provider}: cannot reach {at}: {name}", provider=provider)
+    if isinstance(exc, UNSENDABLE):
+        return E.NetworkError(f"{provider}: cannot send a request to {at}: {name}", provider=provider, retryable=False)
+    if isinstance(exc, httpx.TooManyRedirects | httpx.HTTPStatusError):
+        status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+        return E.UnexpectedResponse(f"{provider}: {name} from {at}", provider=provider, status_code=status)
+    if paid:
+        return _outcome_unknown(provider, f"{name} after the request to {at} was sent")
+    if isinstance(exc, httpx.DecodingError):
+        return E.UnexpectedResponse(
+            f"{provider}: the answer from {at} could not be decoded ({name})", provider=provider, retryable=True
+        )
+    if isinstance(exc, httpx.StreamError):
+        return E.VeokitError(f"{provider}: HTTP client misuse talking to {at} ({name}); please report it")
+    how = "was cut short" if answered else "never came"
+    return E.ResponseTruncated(f"{provider}: the answer from {at} {how} ({name})", provider=provider)
+
+
+def _outcome_unknown(provider: str, what: str) -> E.SubmitOutcomeUnknown:
+    return E.SubmitOutcomeUnknown(
+        f"{provider}: the connection failed after the request was sent ({what}); "
+        "the provider may have accepted it, so it was not sent again",
+        provider=provider,
     )
 
 
@@ -51,65 +139,55 @@ async def call_json(
     error_mapper: ErrorMapper = error_from_response,
 ) -> tuple[Any, list[SpooledBlob]]:
     """Send, stream the answer (inline videos go to ``spool_dir``) and map any failure to a veokit error."""
-    where = url.split("?", 1)[0]
-    try:
-        async with client.stream(method, url, headers=headers, json=json) as resp:
-            if resp.status_code >= 400:
-                body = await _read_limited(resp)
-                err = error_mapper(provider, resp.status_code, body, resp.headers, secrets=secrets)
-                if paid and resp.status_code == 504:
-                    # A gateway timeout means the backend may still be creating the operation.
-                    raise E.SubmitOutcomeUnknown(
-                        f"{err.message} (the provider may have accepted the request)",
-                        provider=provider,
-                        status_code=504,
-                        status=err.status,
-                    )
-                raise err
-            if resp.status_code >= 300:
-                raise E.UnexpectedResponse(
-                    f"{provider}: unexpected redirect {resp.status_code} from {where}",
+    at = where(url)
+    async with exchange(client, method, url, provider=provider, headers=headers, json=json, paid=paid) as resp:
+        if resp.status_code >= 400:
+            body = await _read_limited(resp)
+            err = error_mapper(provider, resp.status_code, body, resp.headers, secrets=secrets)
+            if paid and resp.status_code == 504:
+                # A gateway timeout means the backend may still be creating the operation.
+                raise E.SubmitOutcomeUnknown(
+                    f"{err.message} (the provider may have accepted the request)",
                     provider=provider,
-                    status_code=resp.status_code,
+                    status_code=504,
+                    status=err.status,
                 )
+            raise err
+        if resp.status_code >= 300:
+            raise E.UnexpectedResponse(
+                f"{provider}: unexpected redirect {resp.status_code} from {at}",
+                provider=provider,
+                status_code=resp.status_code,
+            )
+        try:
             if spool_dir is None:
-                raw = await resp.aread()
-                import json as _json
-
-                try:
-                    return _json.loads(raw), []
-                except ValueError:
-                    raise E.UnexpectedResponse(
-                        f"{provider}: response from {where} is not JSON",
-                        provider=provider,
-                        status_code=resp.status_code,
-                    ) from None
-            try:
-                return await read_inline_json(resp.aiter_bytes(), spool_dir)
-            except InlineJsonError as exc:
-                # A body cut short is a transport accident: asking again is safe (this path is never paid).
-                raise E.UnexpectedResponse(
-                    f"{provider}: {exc}",
+                return parse_json(await resp.aread()), []
+            return await read_inline_json(resp.aiter_bytes(), spool_dir)
+        except E.ResponseTruncated as exc:
+            raise E.ResponseTruncated(
+                f"{provider}: {exc.message} ({at})", provider=provider, status_code=resp.status_code
+            ) from None
+        except E.UnexpectedResponse as exc:
+            if paid:  # a success status: the provider took the request, we just cannot read its answer
+                raise E.SubmitOutcomeUnknown(
+                    f"{provider}: {exc.message} ({at}); the provider accepted the request, so it was not sent again",
                     provider=provider,
                     status_code=resp.status_code,
-                    retryable="truncated" in str(exc) or "cut short" in str(exc),
                 ) from None
-    except NOT_SENT as exc:
-        raise E.NetworkError(f"{provider}: cannot reach {where}: {type(exc).__name__}", provider=provider) from None
-    except httpx.TransportError as exc:
-        if paid:
-            raise E.SubmitOutcomeUnknown(
-                f"{provider}: the connection failed after the request was sent ({type(exc).__name__}); "
-                "the provider may have accepted it, so it was not sent again",
-                provider=provider,
+            raise type(exc)(
+                f"{provider}: {exc.message} ({at})", provider=provider, status_code=resp.status_code
             ) from None
-        raise E.NetworkError(f"{provider}: {type(exc).__name__} talking to {where}", provider=provider) from None
 
 
 async def _read_limited(resp: httpx.Response) -> str:
+    """An error body, at most ``ERROR_BODY_LIMIT`` of it. The status already says what happened: a body cut
+    short is read as far as it came rather than turning a clear 4xx into a transport failure."""
     buf = bytearray()
-    async for chunk in resp.aiter_bytes():
-        buf += chunk
-        if len(buf) > ERROR_BODY_LIMIT:
-            break
+    try:
+        async for chunk in resp.aiter_bytes():
+            buf += chunk
+            if len(buf) > ERROR_BODY_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass
     return bytes(buf[:ERROR_BODY_LIMIT]).decode("utf-8", "replace")

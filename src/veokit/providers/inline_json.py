@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from veokit import errors as E
+
+# Re-exported: the error lives in veokit.errors with the rest of the tree.
+from veokit.errors import InlineJsonError as InlineJsonError
+
 INLINE_KEYS = (b'"bytesBase64Encoded"', b'"encodedVideo"')
 PLACEHOLDER = "@inline:"
 MAX_SKELETON_BYTES = 8 * 1024 * 1024
@@ -35,10 +40,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
-
-
-class InlineJsonError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class _Base64Sink:
 
     def close(self) -> None:
         if self.carry.strip(b"="):
-            raise InlineJsonError("inline base64 value has a truncated final group")
+            # The value's closing quote arrived, so the body was not cut: the provider sent bad base64.
+            raise InlineJsonError("inline base64 value ends with an incomplete group")
         if self.carry:
             self._emit(self.carry)
 
@@ -198,14 +200,10 @@ class InlineJsonReader:
 
     def finish(self) -> tuple[Any, list[SpooledBlob]]:
         if self.sink is not None:
-            raise InlineJsonError("response body ended inside an inline video value (truncated)")
+            raise E.ResponseTruncated("response body ended inside an inline video value")
         self._append_skeleton(self.pending)
         self.pending = b""
-        try:
-            doc = json.loads(bytes(self.skeleton))
-        except json.JSONDecodeError as exc:
-            raise InlineJsonError(f"response body is not valid JSON: {exc.msg}") from None
-        return doc, self.blobs
+        return parse_json(bytes(self.skeleton), error=InlineJsonError), self.blobs
 
     def discard(self) -> None:
         """Remove partial and finished spool files (after an error)."""
@@ -213,6 +211,40 @@ class InlineJsonReader:
             self.sink_file.close()
         for path in [b.path for b in self.blobs] + ([self.sink_path] if self.sink_path else []):
             path.unlink(missing_ok=True)
+
+
+def parse_json(text: bytes, *, error: type[E.VeokitError] = E.UnexpectedResponse) -> Any:
+    """``json.loads``, telling a document cut short (:class:`~veokit.errors.ResponseTruncated`: asking again may
+    work) from a malformed one (``error``). A body can end early without any transport error: a server that
+    closes a connection with no length given, or a proxy that ends a chunked body."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if cut_short(text):
+            raise E.ResponseTruncated("the response body ended mid-document") from None
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise error(f"response body is not valid JSON: {reason}") from None
+
+
+def cut_short(text: bytes) -> bool:
+    """Whether ``text`` stops inside a JSON value: nothing at all, an open string, or an open object or array."""
+    depth = 0
+    in_string = escaped = False
+    for byte in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+        elif byte in b"]}":
+            depth -= 1
+    return in_string or depth > 0 or not text.strip()
 
 
 async def read_inline_json(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Any, list[SpooledBlob]]:

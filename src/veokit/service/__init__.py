@@ -7,6 +7,7 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
     client.py         VeoClient: plan, submit, run, resume, decide; workers, batches, costs
     planning.py       one plan(): provider (auto too), model, validation, estimate, limits
     extension.py      what can be extended and how it is sent      views.py    the job as a user sees it
+    outcome.py        what a job's end means: the error it raises, a command's exit code
     batch.py          batch files, batch status      batch_enqueue.py / follow.py   enqueue and follow a batch
     runtime.py        jobs running in the background, for surfaces whose calls are shorter than their jobs
     sync_client.py    the blocking facade             routing.py / providers.py / doctor.py / resilience.py
@@ -17,8 +18,9 @@ from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
 from veokit.models.job import Job, JobEvent, JobState, VideoResult
 from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
 from veokit.service.batch_enqueue import EnqueuedBatch
-from veokit.service.client import VeoClient, raise_for_job
+from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
+from veokit.service.outcome import exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
@@ -52,7 +54,9 @@ __all__ = [
     "WorkerStats",
     "budget_blocked",
     "budget_day",
+    "exit_code_for",
     "extension_request",
+    "job_error",
     "job_view",
     "raise_for_job",
     "read_batch",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from veokit.errors import InvalidRequest, VeokitError
+from veokit.errors import BudgetExceeded, InvalidRequest, VeokitError, from_record
 from veokit.models.job import Job, JobState
 from veokit.models.request import GenerateRequest, ImageInput
 from veokit.service import extension
@@ -258,7 +258,7 @@ class BatchStatus:
 def budget_blocked(job: Job, since: dt.datetime | None = None) -> bool:
     """Queued and held back by a budget cap; with ``since``, only if a worker found it so after that time
     (it released the job then: a claim in progress sets an owner, a release clears it)."""
-    if job.state is not JobState.QUEUED or (job.error or {}).get("type") != "BudgetExceeded":
+    if job.state is not JobState.QUEUED or not isinstance(from_record(job.error), BudgetExceeded):
         return False
     return since is None or (job.lease_owner is None and job.updated_at >= since)
 

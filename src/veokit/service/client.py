@@ -34,6 +34,7 @@ from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
+from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
 from veokit.service.providers import build_provider
 from veokit.service.resilience import resilience_from
@@ -183,7 +184,7 @@ class VeoClient:
         ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
         ``fresh``, a request with a fixed seed identical to one that already succeeded (see
         :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0. A request over the
-        per-job budget cap raises :class:`~veokit.store.budget.BudgetExceeded` and records nothing.
+        per-job budget cap raises :class:`~veokit.errors.BudgetExceeded` and records nothing.
         """
         plan = request if isinstance(request, Plan) else self._price(request, provider)
         if client_key is not None:
@@ -418,11 +419,3 @@ class VeoClient:
         if days is not None:
             since = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=max(days, 1) - 1)).isoformat()
         return await self._store.spend(since=since)
-
-
-def raise_for_job(job: Job) -> Job:
-    if job.state is JobState.SUCCEEDED:
-        return job
-    if job.error:
-        raise E.from_dict(job.error)
-    raise E.JobStateError(f"job {job.id} ended {job.state.value}")

@@ -62,7 +62,7 @@ def plan_request(request: GenerateRequest, provider: str | None, *, catalog: Cat
 
 
 def check_limits(plan: Plan, caps: BudgetCaps | None, max_cost_usd: float | None = None) -> Plan:
-    """Step 4: the per-job cap (:class:`~veokit.store.budget.BudgetExceeded`) and the caller's own ceiling
+    """Step 4: the per-job cap (:class:`~veokit.errors.BudgetExceeded`) and the caller's own ceiling
     (:class:`~veokit.errors.InvalidRequest` on ``cost``). Daily caps need the ledger: the store checks them
     atomically with each submit."""
     total = plan.estimate.total_usd

@@ -96,7 +96,7 @@ class JobStore(Protocol):
         Checked in one transaction under the budget lock (an advisory lock on PostgreSQL, the write lock on
         SQLite), so concurrent workers see each other's reservations: the sum reserved or spent for the UTC
         day of ``now`` never passes a cap. Raises, changing nothing: the errors of :meth:`transition` (a lost
-        lease or a wrong state first), then :class:`~veokit.store.budget.BudgetExceeded`.
+        lease or a wrong state first), then :class:`~veokit.errors.BudgetExceeded`.
         """
 
     async def claim(

@@ -26,48 +26,14 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from veokit.errors import VeokitError
+# Re-exported: the error a cap raises lives in veokit.errors with the rest of the tree.
+from veokit.errors import BudgetExceeded as BudgetExceeded
 from veokit.models.job import Job, JobState
 
 S = JobState
 EPSILON_USD = 1e-9  # float sums of cents: a job exactly at the cap fits
-
-
-class BudgetExceeded(VeokitError):
-    """Submitting this job would exceed a spending cap. Nothing was sent and nothing was reserved.
-
-    ``cap`` is ``per_job``, ``daily`` or ``provider``; the job stays ``queued`` so it can run once the cap
-    is raised, the day rolls over, or in-flight reservations are released (a filtered or failed job).
-    """
-
-    exit_code = 2
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        cap: str = "",
-        limit_usd: float = 0.0,
-        committed_usd: float = 0.0,
-        estimate_usd: float = 0.0,
-        **kw: Any,
-    ) -> None:
-        super().__init__(message, **kw)
-        self.cap = cap
-        self.limit_usd = limit_usd
-        self.committed_usd = committed_usd
-        self.estimate_usd = estimate_usd
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **super().to_dict(),
-            "cap": self.cap,
-            "limit_usd": self.limit_usd,
-            "committed_usd": self.committed_usd,
-            "estimate_usd": self.estimate_usd,
-        }
 
 
 @dataclass(frozen=True)
