@@ -35,40 +35,47 @@ def piece(i: int) -> bytes:
     return hashlib.sha256(i.to_bytes(8, "big")).digest() * (MB // 32)
 
 
-async def open_store(url: str) -> Any:
-    from veokit.store import open_store as open_
+def client_for(url: str) -> Any:
+    from veokit import VeoClient
+    from veokit.config import Settings
 
-    return await open_(url)
+    return VeoClient(Settings(database_url=url, provider="emulator"))
 
 
-def job_with(request: dict[str, Any]) -> Any:
-    from veokit.models.job import Job, JobState, new_job_id, utcnow
+async def record_job(client: Any, request: dict[str, Any]) -> None:
+    """A queued job (no paid call) whose recorded request is then set to ``request`` directly: the bench
+    measures rows of a given shape, including the pre-0003 one no current code path writes."""
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    now = utcnow()
-    return Job(
-        id=new_job_id(),
-        state=JobState.SUCCEEDED,
-        provider="vertex",
-        model="veo-3.1-generate-001",
-        request=request,
-        fingerprint="bench",
-        out_dir="/tmp",
-        estimate_usd=3.2,
-        created_at=now,
-        updated_at=now,
-    )
+    from veokit import GenerateRequest
+
+    job = await client.submit(GenerateRequest(prompt="extend it", duration_seconds=4), fresh=True)
+    engine = create_async_engine(async_url(client.settings.database_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE jobs SET request = :r WHERE id = :id"), {"r": json.dumps(request), "id": job.id}
+            )
+    finally:
+        await engine.dispose()
+
+
+def async_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return "postgresql+asyncpg://" + url.split("://", 1)[1]
 
 
 async def child(phase: str, url: str, mb: int) -> dict[str, Any]:
-    store = await open_store(url)
-    try:
-        await store.put_blob(os.urandom(1000))  # warm-up: connections, statements
-        await store.list(limit=1)
+    async with client_for(url) as client:
+        await client.put_input(os.urandom(1000))  # warm-up: connections, statements
+        await client.list_jobs(limit=1)
         if phase == "seed-inline":  # the row an extension job of a 500 MB local video was before 0003
             data = b"".join(piece(i) for i in range(mb))
             request = {"prompt": "extend it", "video": {"uri": None, "data": base64.b64encode(data).decode()}}
             del data
-            await store.create(job_with(request))
+            await record_job(client, request)
             return {}
         sampler = PeakSampler()
         t0 = time.perf_counter()
@@ -79,12 +86,12 @@ async def child(phase: str, url: str, mb: int) -> dict[str, Any]:
                 for i in range(mb):
                     yield piece(i)
 
-            ref = await store.put_blob(source())
+            ref = await client.put_input(source())
             out = {"sha256": ref.sha256, "bytes": ref.size}
         elif phase == "read":
             digest, size = hashlib.sha256(), 0
             sha = json.loads(os.environ["BENCH_SHA"])
-            async for chunk in store.read_blob(sha):
+            async for chunk in client.read_input(sha):
                 digest.update(chunk)
                 size += len(chunk)
             assert digest.hexdigest() == sha, "read back something else"
@@ -92,14 +99,12 @@ async def child(phase: str, url: str, mb: int) -> dict[str, Any]:
         elif phase == "seed-ref":
             sha = json.loads(os.environ["BENCH_SHA"])
             blob = {"sha256": sha, "size": mb * MB}
-            await store.create(job_with({"prompt": "extend it", "video": {"uri": None, "blob": blob}}))
+            await record_job(client, {"prompt": "extend it", "video": {"uri": None, "blob": blob}})
         elif phase == "list":
-            jobs = await store.list()
+            jobs = await client.list_jobs(limit=1000)
             out = {"jobs": len(jobs), "json_bytes": sum(len(j.model_dump_json()) for j in jobs)}
         out |= {"seconds": time.perf_counter() - t0, "rss_growth": sampler.stop()}
         return out
-    finally:
-        await store.close()
 
 
 def run_child(phase: str, url: str, mb: int, **env: str) -> dict[str, Any]:
@@ -117,17 +122,19 @@ def run_child(phase: str, url: str, mb: int, **env: str) -> dict[str, Any]:
 
 
 async def reset(url: str) -> None:
+    """Empty the bench's database (table names only: the bench does not import the store)."""
     import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    from veokit.store.schema import blobs, budget_ledger, job_events, jobs
-
-    store = await open_store(url)
+    async with client_for(url):  # creates the schema when the database is new
+        pass
+    engine = create_async_engine(async_url(url))
     try:
-        async with store.engine.begin() as conn:
-            for table in (budget_ledger, job_events, jobs, blobs):
-                await conn.execute(sa.delete(table))
+        async with engine.begin() as conn:
+            for table in ("budget_ledger", "job_events", "jobs", "blobs"):
+                await conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
     finally:
-        await store.close()
+        await engine.dispose()
 
 
 def measure(label: str, url: str, mb: int) -> dict[str, Any]:

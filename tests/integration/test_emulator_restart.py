@@ -21,7 +21,7 @@ async def test_resume_after_the_emulator_restarted_submits_nothing_new(tmp_path:
     cfg = EmulatorConfig(latency_s=3600.0, as_of=dt.date(2026, 10, 1), state_dir=tmp_path / "emulator-state")
     async with EmulatorServer(cfg) as first, VeoClient(settings_for(first, tmp_path)) as c:
         job = await c.submit(GenerateRequest(prompt="a lighthouse at dusk", duration_seconds=4))
-        job = await c.engine._submit(job)  # accepted and recorded; then the process is interrupted
+        job = await c._engine._submit(job)  # accepted and recorded; then the process is interrupted
     assert job.state is JobState.RUNNING and job.operation_name
 
     async with EmulatorServer(cfg) as second:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 
 from veokit import errors as E
@@ -24,6 +24,7 @@ from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
 from veokit.engine.worker import EventFn, Worker, WorkerConfig, operation_gone, revive_leased, run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, default_catalog
+from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers import registry
@@ -263,6 +264,16 @@ class VeoClient:
         return job
 
     # -- jobs -----------------------------------------------------------------------------------------------
+    # -- inputs -----------------------------------------------------------------------------------------------
+    async def put_input(self, content: bytes | AsyncIterable[bytes], *, sha256: str | None = None) -> BlobRef:
+        """Keep an input image or video in the job store once, named by its SHA-256 (streamed: flat memory
+        however large it is), so requests can refer to it instead of carrying its bytes."""
+        return await self._store.put_blob(content, sha256=sha256)
+
+    def read_input(self, sha256: str) -> AsyncIterator[bytes]:
+        """A stored input's content in chunks, checked against its hash after the last one."""
+        return self._store.read_blob(sha256)
+
     async def get_job(self, job_id: str) -> Job:
         return await self._store.get(job_id)
 
