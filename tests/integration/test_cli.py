@@ -15,7 +15,7 @@ import pytest
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import stats
+from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats
 
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 
@@ -27,6 +27,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
             "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
             "VEOKIT_DATA_DIR": str(tmp_path),
             "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
+            "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
             "COLUMNS": "200",
         }
     )

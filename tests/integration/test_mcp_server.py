@@ -25,7 +25,7 @@ from mcp.types import BlobResourceContents, CallToolResult, ResourceLink, TextRe
 from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, DEADLINE_NOT_UNDER_TEST_S, stats
 
 LATENCY_S = 3.0  # long enough that a 1 s wait must return before the job is done
 SLACK_S = 1.5  # process and protocol overhead allowed on top of a tool's own timeout
@@ -48,6 +48,7 @@ async def mcp_session(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[Clie
         "VEOKIT_DATA_DIR": str(tmp_path / "data"),
         "VEOKIT_OUT_DIR": str(tmp_path / "videos"),
         "VEOKIT_POLL_SCALE": "0.01",
+        "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
         "VEOKIT_CONFIG": "/nonexistent",
     }
     params = StdioServerParameters(command=sys.executable, args=["-m", "veokit.cli.main", "mcp"], env=env, cwd=tmp_path)

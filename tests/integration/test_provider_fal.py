@@ -26,6 +26,7 @@ from veokit.providers.fal import FalProvider
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .test_routing import cli
 
 KEY = "test-fal-key"
@@ -41,6 +42,7 @@ def fal_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
             "data_dir": tmp_path,
             "out_dir": tmp_path / "videos",
             "poll_scale": 0.01,
+            "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
             **kw,
         }
     )

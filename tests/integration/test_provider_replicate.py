@@ -25,6 +25,7 @@ from veokit.providers.replicate import ReplicateProvider
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .test_routing import cli
 
 TOKEN = "test-replicate-token"
@@ -40,6 +41,7 @@ def rep_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
             "data_dir": tmp_path,
             "out_dir": tmp_path / "videos",
             "poll_scale": 0.01,
+            "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
             **kw,
         }
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from veokit.emulator import EmulatorConfig, EmulatorServer
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, DEADLINE_NOT_UNDER_TEST_S, stats
 from .test_cli import VEOKIT, env_for, veokit
 
 
@@ -22,6 +22,7 @@ def vertex_env(emu: EmulatorServer, **extra: str) -> dict[str, str]:
         "VEOKIT_VERTEX_PROJECT": "p",
         "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
         "VEOKIT_POLL_SCALE": "0.01",
+        "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
         "VEOKIT_RATE_LIMIT": "off",
         **extra,
     }
