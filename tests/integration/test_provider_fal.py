@@ -154,7 +154,8 @@ async def test_errors_map_to_the_error_tree(provider: FalProvider, emulator: Emu
     assert emulator.stats()["submits_total"] == 0
 
 
-async def test_cancel(provider: FalProvider, tmp_path: Path) -> None:
+async def test_cancel(provider: FalProvider, emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.state.holds.add()  # still running when the cancel arrives, however slow the machine
     name = await provider.submit(req(model="fal-ai/veo3.1/fast"))
     await provider.cancel(name)
     deadline = time.monotonic() + 10

@@ -167,7 +167,8 @@ async def test_errors_map_to_the_error_tree(
     assert emulator.stats()["submits_total"] == 0
 
 
-async def test_cancel(provider: ReplicateProvider, tmp_path: Path) -> None:
+async def test_cancel(provider: ReplicateProvider, emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.state.holds.add()  # still running when the cancel arrives, however slow the machine
     name = await provider.submit(req(model="google/veo-3.1-fast", prompt="x [emulate:failed]"))
     await provider.cancel(name)
     deadline = time.monotonic() + 10
