@@ -1,5 +1,13 @@
-"""Chaos: worker processes SIGKILLed every few seconds while jobs arrive, on PostgreSQL (3 workers) and SQLite
+"""Chaos: worker processes SIGKILLed again and again while jobs arrive, on PostgreSQL (3 workers) and SQLite
 (1 worker). At the end no job is lost, none was paid for twice, and every MP4 is valid.
+
+The schedule is driven by progress, not by the wall clock, so the test means the same on a fast machine and
+on one so loaded that a worker takes 15 s to start: jobs arrive in waves, and after each wave one worker is
+killed once the fleet has made progress since the last kill (a restarted worker is not killed again before
+anything happened), preferably one that holds a lease right then. The first kill is made certain to land on
+a worker polling a job (its operations are held running at the emulator until the kill), so at least one job
+is always taken over from a dead worker. Waiting is bounded only by a stall detector: the test fails when
+nothing at all changes for STALL_S, never because the machine is slow.
 
 Each job's request carries its own ``storage_uri`` (``gs://chaos/job-N``): it does not change the render (the
 emulator caches renders by prompt, seed and parameters, so four prompts render four times in all) but it names
@@ -24,6 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +54,7 @@ PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
 LEASE_S = 3.0
 SEED = 20261122
+STALL_S = 300.0  # nothing changed in the store or at the emulator for this long: a hang, not slowness
 
 
 def env_for(tmp_path: Path, emu: EmulatorServer, database_url: str) -> dict[str, str]:
@@ -91,12 +101,16 @@ class Fleet:
             stderr=subprocess.STDOUT,
         )
 
-    def kill_and_restart(self, rng: random.Random) -> None:
-        i = rng.randrange(self.n)
+    def kill_and_restart(self, i: int) -> None:
         self.procs[i].send_signal(signal.SIGKILL)
         self.procs[i].wait()
         self.kills += 1
         self.procs[i] = self._spawn(i)
+
+    def holding(self, jobs: list[Job]) -> list[int]:
+        """The workers that hold the lease of an unfinished job right now (owner ids are host:pid:…)."""
+        owners = {j.lease_owner for j in jobs if j.state.active and j.lease_owner}
+        return [i for i, p in enumerate(self.procs) if any(f":{p.pid}:" in owner for owner in owners)]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         for p in self.procs:
@@ -119,25 +133,50 @@ def operations_by_job(emu: EmulatorServer) -> dict[str, list[str]]:
     return found
 
 
-async def settle(client: VeoClient, ids: list[str], *, deadline: float, chaos: Any = None) -> list[Job]:
-    """Wait until no job is active; meanwhile call ``chaos()`` every few seconds."""
-    next_kill = time.monotonic() + 2.0
-    while True:
-        current = await client.get_many(ids)
-        if not any(j.state.active for j in current):
-            return current
-        if time.monotonic() > deadline:
-            counts = Counter(j.state.value for j in current)
-            pytest.fail(f"jobs did not settle in time: {dict(counts)}")
-        if chaos is not None and time.monotonic() >= next_kill:
-            chaos()
-            next_kill = time.monotonic() + chaos.interval()
-        await asyncio.sleep(0.2)
+class Watch:
+    """What the test waits on: the jobs in the store and the emulator's counters; and when they last changed."""
+
+    def __init__(self, client: VeoClient, emu: EmulatorServer, ids: list[str]) -> None:
+        self.client, self.emu, self.ids = client, emu, ids
+        self.jobs: list[Job] = []
+        self._seen: object = None
+        self._changed_at = time.monotonic()
+
+    async def look(self) -> list[Job]:
+        self.jobs = await self.client.get_many(self.ids)
+        st = self.emu.stats()
+        marker = (
+            sorted(Counter(j.state.value for j in self.jobs).items()),
+            max((j.updated_at for j in self.jobs), default=None),
+            st["submits_total"],
+            st["polls"],
+            st["downloads"],
+        )
+        if marker != self._seen:
+            self._seen, self._changed_at = marker, time.monotonic()
+        elif time.monotonic() - self._changed_at > STALL_S:
+            pytest.fail(f"no progress for {STALL_S:.0f} s: {dict(Counter(j.state.value for j in self.jobs))}")
+        return self.jobs
+
+    def progress(self) -> int:
+        """A number that only grows while the fleet works: what the emulator has been asked to do."""
+        st = self.emu.stats()
+        return int(st["submits_total"] + st["polls"] + st["downloads"])
+
+    async def until(self, condition: Callable[[list[Job]], object]) -> list[Job]:
+        """Look again and again (the store is shared with other processes: there is nothing to be woken by)."""
+        while True:
+            if condition(jobs := await self.look()):
+                return jobs
+            await asyncio.sleep(0.1)
 
 
-async def run_chaos(
-    tmp_path: Path, database_url: str, *, workers: int, n_jobs: int, waves: int, chaos_s: float
-) -> dict[str, Any]:
+async def settle(watch: Watch) -> list[Job]:
+    """Wait until no job is active."""
+    return await watch.until(lambda jobs: not any(j.state.active for j in jobs))
+
+
+async def run_chaos(tmp_path: Path, database_url: str, *, workers: int, n_jobs: int, waves: int) -> dict[str, Any]:
     rng = random.Random(SEED)
     config = EmulatorConfig(latency_range_s=(1.0, 4.0), storage_dir=tmp_path / "emulator", seed=SEED)
     with EmulatorServer(config, port=0) as emu:
@@ -162,7 +201,6 @@ async def run_chaos(
                 rng=rng,
                 n_jobs=n_jobs,
                 waves=waves,
-                chaos_s=chaos_s,
                 workers=workers,
             )
         finally:
@@ -177,7 +215,6 @@ async def _run(
     rng: random.Random,
     n_jobs: int,
     waves: int,
-    chaos_s: float,
     workers: int,
 ) -> dict[str, Any]:
     async with VeoClient(client_settings) as client:
@@ -188,16 +225,9 @@ async def _run(
         fleet.start_all()
         t0 = time.monotonic()
         ids: list[str] = []
-
-        class Chaos:
-            def __call__(self) -> None:
-                fleet.kill_and_restart(rng)
-
-            def interval(self) -> float:
-                return rng.uniform(1.5, 3.0)
-
-        chaos = Chaos()
-        next_kill = t0 + 2.0
+        watch = Watch(client, emu, ids)
+        first_kill = emu.state.holds.add()  # wave 0's operations run until the first kill has landed
+        mark = -1
         # Jobs arrive in waves while workers are being killed, so kills land mid-claim, mid-submit,
         # mid-poll and mid-download.
         per_wave = n_jobs // waves
@@ -208,11 +238,21 @@ async def _run(
                     prompt=PROMPTS[i % len(PROMPTS)], duration_seconds=4, seed=7, storage_uri=f"gs://chaos/job-{i}"
                 )
                 ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
-            if time.monotonic() >= next_kill:
-                chaos()
-                next_kill = time.monotonic() + chaos.interval()
-            await asyncio.sleep(chaos_s / waves)
-        await settle(client, ids, deadline=time.monotonic() + 150, chaos=chaos)
+            if wave == 0:
+                # Certain to kill a worker while it holds a job: that job must be taken over.
+                await watch.until(lambda jobs: first_kill.held and fleet.holding(jobs))
+            else:
+                # Something happened since the last kill (a restarted worker is not killed before it could work),
+                # or everything is done already.
+                await watch.until(
+                    lambda jobs, since=mark: watch.progress() > since or not any(j.state.active for j in jobs)
+                )
+            busy = fleet.holding(watch.jobs)
+            fleet.kill_and_restart(rng.choice(busy) if busy else rng.randrange(fleet.n))
+            mark = watch.progress()
+            if wave == 0:
+                emu.state.holds.release(first_kill.id)
+        await settle(watch)
         kills = fleet.kills
 
         # The user's decisions for jobs whose submit outcome is unknown (see the module docstring).
@@ -233,7 +273,7 @@ async def _run(
             else:
                 await client.retry(job.id)
                 retried += 1
-        final = await settle(client, ids, deadline=time.monotonic() + 120)
+        final = await settle(watch)
         elapsed = time.monotonic() - t0
         fleet.stop()
 
@@ -266,14 +306,12 @@ async def _run(
 async def test_three_workers_on_postgresql_under_sigkill(tmp_path: Path) -> None:
     if not PG_URL:
         pytest.skip("set VEOKIT_TEST_PG_URL to a disposable PostgreSQL database to run the chaos test")
-    result = await run_chaos(tmp_path, PG_URL, workers=3, n_jobs=240, waves=24, chaos_s=30.0)
+    result = await run_chaos(tmp_path, PG_URL, workers=3, n_jobs=240, waves=12)
     print(f"\nchaos (PostgreSQL, 3 workers): {result}")
-    assert result["kills"] >= 10 and result["takeovers"] >= 1
+    assert result["kills"] == 12 and result["takeovers"] >= 1
 
 
 async def test_one_worker_on_sqlite_under_sigkill(tmp_path: Path) -> None:
-    result = await run_chaos(
-        tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", workers=1, n_jobs=200, waves=20, chaos_s=25.0
-    )
+    result = await run_chaos(tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", workers=1, n_jobs=200, waves=10)
     print(f"\nchaos (SQLite, 1 worker): {result}")
-    assert result["kills"] >= 8 and result["takeovers"] >= 1
+    assert result["kills"] == 10 and result["takeovers"] >= 1

@@ -31,7 +31,8 @@ def emu_env() -> Iterator[tuple[EmulatorServer, dict[str, str]]]:
                 "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
                 "VEOKIT_POLL_SCALE": "0.01",
                 "VEOKIT_RATE_LIMIT": "off",
-                "VEOKIT_WORKER_LEASE_S": "2",
+                # Not under test: long enough that a loaded machine's late heartbeats lose no lease mid-submit.
+                "VEOKIT_WORKER_LEASE_S": "30",
             },
         )
 
@@ -133,7 +134,7 @@ def test_an_interrupted_batch_finishes_on_rerun_without_paying_twice(tmp_path: P
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
             "VEOKIT_RATE_LIMIT": "off",
-            "VEOKIT_WORKER_LEASE_S": "2",
+            "VEOKIT_WORKER_LEASE_S": "2",  # the re-run waits out the killed process's leases: keep them short
         }
         file = write_jsonl(tmp_path / "b.jsonl", [{"prompt": f"scene {i % 2}", "duration": 4} for i in range(6)])
         running = emu.state.holds.add()  # every operation runs until the batch process is dead

@@ -37,7 +37,9 @@ def request(i: int = 0, **kw: Any) -> GenerateRequest:
 
 
 def config(**kw: Any) -> WorkerConfig:
-    base: dict[str, Any] = {"concurrency": 50, "lease_s": 3.0, "idle_s": 0.05, "drain": True, "stop_grace_s": 5.0}
+    # The workers' own leases are long (a loaded machine's late heartbeats must not lose them); the lease tests
+    # claim with short leases of their own and look from a wall clock that runs ahead (`shifted`).
+    base: dict[str, Any] = {"concurrency": 50, "lease_s": 30.0, "idle_s": 0.05, "drain": True, "stop_grace_s": 5.0}
     return WorkerConfig(**(base | kw))
 
 
@@ -261,7 +263,7 @@ async def test_wait_follows_a_job_another_process_holds(clients: Callable[..., A
     [job] = await enqueue(a, 1)
     seen: list[str] = []
     op_hold = emu.state.holds.add()  # the job runs until the test has seen it followed
-    worker_run = asyncio.create_task(run_leased(a._engine, job.id, owner="the-worker", lease_s=5.0))
+    worker_run = asyncio.create_task(run_leased(a._engine, job.id, owner="the-worker", lease_s=30.0))
 
     async def claimed() -> bool:
         return (await a.get_job(job.id)).lease_owner == "the-worker"
