@@ -400,6 +400,7 @@ class VideoToolkit:
                 # Nobody here drives it (started by another process or before a restart): drive it. The store's
                 # lease makes that safe: a job another live process holds is only followed, never run twice.
                 with contextlib.suppress(Exception):  # if it cannot start now, keep following the store
+                    # The same watchdog as above: real time on purpose.
                     w = await asyncio.wait_for(self.runtime.start(w.job.id, resume=False), READ_GRACE_S)
             update = self._update(w)
             if w.seq != seq or w.job.state.value != last_state:
