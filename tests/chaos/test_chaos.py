@@ -6,8 +6,9 @@ on one so loaded that a worker takes 15 s to start: jobs arrive in waves, and af
 killed once the fleet has made progress since the last kill (a restarted worker is not killed again before
 anything happened), preferably one that holds a lease right then. The first kill is made certain to land on
 a worker holding a job (wave 0's operations are held running at the emulator until it has), so at least one
-job is always taken over from a dead worker. Waiting is bounded only by a stall detector: the test fails when
-nothing at all changes for STALL_S, never because the machine is slow.
+job is taken over from a dead worker (unless every wave-0 job was set aside for a decision first: then the
+kill waits for nothing, and the result's takeovers come from later kills). Waiting is bounded only by a stall
+detector: the test fails when nothing at all changes for STALL_S, never because the machine is slow.
 
 Each job's request carries its own ``storage_uri`` (``gs://chaos/job-N``): it does not change the render (the
 emulator caches renders by prompt, seed and parameters, so four prompts render four times in all) but it names
@@ -158,7 +159,9 @@ class Watch:
         if marker != self._seen:
             self._seen, self._changed_at = marker, time.monotonic()
         elif time.monotonic() - self._changed_at > STALL_S:
-            pytest.fail(f"no progress for {STALL_S:.0f} s: {dict(Counter(j.state.value for j in self.jobs))}")
+            states = dict(Counter(j.state.value for j in self.jobs))
+            why = dict(Counter(reason(j) for j in self.jobs if j.state is S.NEEDS_ATTENTION))
+            pytest.fail(f"no progress for {STALL_S:.0f} s: {states}; needing attention because: {why}")
         return self.jobs
 
     def progress(self) -> int:
@@ -253,8 +256,11 @@ async def _run(
                 )
                 ids.append((await client.submit(request, fresh=True, client_key=f"chaos-{i}")).id)
             if wave == 0:
-                # Certain to kill a worker while it holds a job: that job must be taken over.
-                await watch.until(lambda jobs: first_kill.held and fleet.holding(jobs))
+                # Certain to kill a worker while it holds a job: that job must be taken over. Unless no job is
+                # active any more (all set aside for the user's decision, made below): then nothing can be held.
+                await watch.until(
+                    lambda jobs: (first_kill.held and fleet.holding(jobs)) or not any(j.state.active for j in jobs)
+                )
             else:
                 # Something happened since the last kill (a restarted worker is not killed before it could work),
                 # or everything is done already.
