@@ -132,7 +132,7 @@ async def reset(url: str) -> None:
     try:
         async with engine.begin() as conn:
             for table in ("budget_ledger", "job_events", "jobs", "blobs"):
-                await conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+                await conn.execute(sa.text(f"DELETE FROM {table}"))  # fixed names
     finally:
         await engine.dispose()
 

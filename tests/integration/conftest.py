@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,10 @@ from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.service.client import VeoClient
 
 BEFORE_GEMINI_SHUTDOWN = dt.date(2026, 10, 1)
+AFTER_GEMINI_SHUTDOWN = dt.date(2026, 11, 1)
+# Emulated jobs poll on a 1/100 time scale, which makes their default deadline ~11 s: a loaded machine can
+# take that long. Tests that are not about deadlines give jobs all the time they need.
+DEADLINE_NOT_UNDER_TEST_S = 600.0
 
 
 @pytest.fixture
@@ -36,6 +43,7 @@ def settings_for(emu: EmulatorServer, tmp_path: Path, **overrides: Any) -> Setti
         "data_dir": tmp_path / "data",
         "out_dir": tmp_path / "videos",
         "poll_scale": 0.01,
+        "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
         "allow_retired": True,
         # Tests pace and back off on a fast clock; the fault tests set what they measure explicitly.
         "rate_limit": "off",
@@ -54,6 +62,28 @@ async def client(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[VeoClient
 
 def stats(emu: EmulatorServer) -> dict[str, Any]:
     return httpx.get(f"{emu.base_url}/_emulator/stats").json()
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = 60.0) -> None:
+    """Wait for a condition outside our control (the emulator's counters, another task's progress). The bound
+    only turns a hang into a failure: nothing depends on how soon the condition comes."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def until(check: Callable[[], Any], timeout_s: float = 60.0) -> None:
+    """:func:`eventually` for tests that drive subprocesses without an event loop."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
 
 
 def add_faults(emu: EmulatorServer, *rules: dict[str, Any]) -> None:

@@ -96,16 +96,18 @@ def test_scripted_agent_generates_waits_and_downloads_a_real_mp4(
                 },
             )
         ],
-        lambda m: [("wait_for_video", {"job_id": last_tool_result(m)["job_id"], "timeout_s": 60})],
+        lambda m: [("wait_for_video", {"job_id": last_tool_result(m)["job_id"], "timeout_s": 600})],
         lambda m: [("download_video", {"job_id": last_tool_result(m)["job_id"], "destination": str(target)})],
         lambda m: f"Your video is at {last_tool_result(m)['path']}.",
     ]
     model = ScriptedModel(steps)
     streamed: list[dict[str, Any]] = []
+    running = emu.state.holds.add()  # the video is not done until wait_for_video has reported it running
 
     def on_event(**kw: Any) -> None:
         if "tool_stream_event" in kw:
             streamed.append(kw["tool_stream_event"]["data"])
+            emu.state.holds.release(running.id)
 
     agent = create_video_agent(model=model, toolkit=toolkit, callback_handler=on_event)
     answer = str(agent("Make me a 4 second vertical clip of a fox in snow, no text on screen."))

@@ -17,7 +17,7 @@ from veokit.service.client import VeoClient
 from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
 
 
-async def wait(kit: VideoToolkit, job_id: str, timeout_s: float = 60) -> tuple[ToolResult, list[Update]]:
+async def wait(kit: VideoToolkit, job_id: str, timeout_s: float = 600) -> tuple[ToolResult, list[Update]]:
     updates: list[Update] = []
     result: ToolResult | None = None
     async for event in kit.wait_for_video(job_id, timeout_s):
@@ -44,11 +44,13 @@ async def finished_job(kit: VideoToolkit) -> AsyncIterator[dict[str, Any]]:
 
 
 async def test_a_job_outlives_its_toolkit_and_is_finished_elsewhere_without_a_second_submit(tmp_path: Path) -> None:
-    with EmulatorServer(EmulatorConfig(latency_s=2.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
+    with EmulatorServer(EmulatorConfig(latency_s=0.1, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
         settings = settings_for(emu, tmp_path)
+        running = emu.state.holds.add()  # the operation runs until `first` is gone
         with VideoToolkit(VeoClient(settings)) as first:
             started = await first.generate_video("a kite over a beach", duration_seconds=4)
             job_id = data_of(started)["job_id"]
+        emu.state.holds.release(running.id)
         # `first` is closed (its process "exited") while the job runs; another toolkit finds it in the store.
         with VideoToolkit(VeoClient(settings)) as second:
             status = data_of(await second.video_status(job_id))
@@ -65,10 +67,12 @@ async def test_a_job_outlives_its_toolkit_and_is_finished_elsewhere_without_a_se
 
 
 async def test_resume_video_continues_an_orphaned_job(tmp_path: Path) -> None:
-    with EmulatorServer(EmulatorConfig(latency_s=1.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
+    with EmulatorServer(EmulatorConfig(latency_s=0.1, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
         settings = settings_for(emu, tmp_path)
+        running = emu.state.holds.add()  # the operation runs until `first` is gone
         with VideoToolkit(VeoClient(settings)) as first:
             job_id = data_of(await first.generate_video("a lantern in fog", duration_seconds=4))["job_id"]
+        emu.state.holds.release(running.id)
         with VideoToolkit(VeoClient(settings)) as second:
             resumed = await second.resume_video(job_id)
             assert resumed["status"] == "success", text_of(resumed)

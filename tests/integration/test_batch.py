@@ -6,7 +6,6 @@ import io
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from PIL import Image
 from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, stats, until
 from .test_cli import VEOKIT, env_for, veokit
 
 
@@ -32,7 +31,8 @@ def emu_env() -> Iterator[tuple[EmulatorServer, dict[str, str]]]:
                 "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
                 "VEOKIT_POLL_SCALE": "0.01",
                 "VEOKIT_RATE_LIMIT": "off",
-                "VEOKIT_WORKER_LEASE_S": "2",
+                # Not under test: long enough that a loaded machine's late heartbeats lose no lease mid-submit.
+                "VEOKIT_WORKER_LEASE_S": "30",
             },
         )
 
@@ -126,7 +126,7 @@ def test_a_bad_line_is_reported_and_nothing_is_enqueued(
 
 
 def test_an_interrupted_batch_finishes_on_rerun_without_paying_twice(tmp_path: Path) -> None:
-    with EmulatorServer(EmulatorConfig(latency_s=3.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
+    with EmulatorServer(EmulatorConfig(latency_s=0.1, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
         env = {
             "VEOKIT_PROVIDER": "vertex",
             "VEOKIT_VERTEX_BASE_URL": emu.base_url,
@@ -134,9 +134,10 @@ def test_an_interrupted_batch_finishes_on_rerun_without_paying_twice(tmp_path: P
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
             "VEOKIT_RATE_LIMIT": "off",
-            "VEOKIT_WORKER_LEASE_S": "2",
+            "VEOKIT_WORKER_LEASE_S": "2",  # the re-run waits out the killed process's leases: keep them short
         }
         file = write_jsonl(tmp_path / "b.jsonl", [{"prompt": f"scene {i % 2}", "duration": 4} for i in range(6)])
+        running = emu.state.holds.add()  # every operation runs until the batch process is dead
         proc = subprocess.Popen(
             [*VEOKIT, "batch", str(file)],
             env=env_for(tmp_path, **env),
@@ -144,12 +145,13 @@ def test_an_interrupted_batch_finishes_on_rerun_without_paying_twice(tmp_path: P
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while stats(emu)["polls"] < 6 and time.monotonic() < deadline:  # every job submitted and polling
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        try:
+            until(lambda: len(running.held) == 6)  # every job submitted and polling
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
         assert stats(emu)["submits_total"] == 6
+        emu.state.holds.release(running.id)
         p = veokit(tmp_path, "batch", str(file), "--json", **env)  # waits out the dead process's 2 s leases
         assert p.returncode == 0, p.stderr
         assert {j["state"] for j in json.loads(p.stdout)["jobs"]} == {"succeeded"}

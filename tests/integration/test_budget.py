@@ -18,7 +18,7 @@ from veokit.service import VeoClient, Worker, WorkerConfig
 from veokit.store import SqlJobStore
 from veokit.store.schema import budget_ledger, job_events, jobs
 
-from .conftest import settings_for, stats
+from .conftest import eventually, settings_for, stats
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -52,19 +52,21 @@ async def clients(
 
 
 def worker_config(concurrency: int = 10) -> WorkerConfig:
-    return WorkerConfig(concurrency=concurrency, lease_s=5.0, idle_s=0.05, budget_retry_s=0.1)
+    # Leases are not under test here: long enough that a loaded machine's late heartbeats cannot lose one.
+    return WorkerConfig(concurrency=concurrency, lease_s=30.0, idle_s=0.05, budget_retry_s=0.1)
 
 
 async def run_until_settled(workers: list[Worker], client: VeoClient, ids: list[str]) -> None:
     """Run the workers until no job is in flight and only budget-blocked ones remain queued."""
     tasks = [asyncio.create_task(w.run()) for w in workers]
+
+    async def settled() -> bool:
+        current = await client.get_many(ids)
+        blocked = [j for j in current if j.state is S.QUEUED and (j.error or {}).get("type") == "BudgetExceeded"]
+        return all(j.state.terminal for j in current if j not in blocked)
+
     try:
-        for _ in range(600):
-            await asyncio.sleep(0.1)
-            current = await client.get_many(ids)
-            blocked = [j for j in current if j.state is S.QUEUED and (j.error or {}).get("type") == "BudgetExceeded"]
-            if all(j.state.terminal for j in current if j not in blocked):
-                break
+        await eventually(settled, timeout_s=600)
     finally:
         for w in workers:
             w.stop()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import stats
+from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats, until
 
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 
@@ -27,6 +26,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
             "VEOKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
             "VEOKIT_DATA_DIR": str(tmp_path),
             "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
+            "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
             "COLUMNS": "200",
         }
     )
@@ -123,7 +123,7 @@ def test_models_table(tmp_path: Path) -> None:
 def test_sigkill_while_polling_then_resume_submits_once(tmp_path: Path) -> None:
     from veokit.emulator import EmulatorConfig
 
-    with EmulatorServer(EmulatorConfig(latency_s=4.0), port=0) as emu:
+    with EmulatorServer(EmulatorConfig(latency_s=0.1), port=0) as emu:
         env = {
             "VEOKIT_PROVIDER": "vertex",
             "VEOKIT_VERTEX_BASE_URL": emu.base_url,
@@ -131,6 +131,7 @@ def test_sigkill_while_polling_then_resume_submits_once(tmp_path: Path) -> None:
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
         }
+        running = emu.state.holds.add()  # the operation runs until the process is dead, however slow it is
         proc = subprocess.Popen(
             [*VEOKIT, "generate", "a slow sunrise", "--out", str(tmp_path / "v")],
             env=env_for(tmp_path, **env),
@@ -138,19 +139,14 @@ def test_sigkill_while_polling_then_resume_submits_once(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
-        state = None
-        while time.monotonic() < deadline:
-            listed = veokit(tmp_path, "jobs", "list", "--json", **env)
-            jobs = json.loads(listed.stdout or "[]")
-            state = jobs[0]["state"] if jobs else None
-            if state == "running" and stats(emu)["polls"] >= 1:
-                break
-            time.sleep(0.1)
-        assert state == "running"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        assert stats(emu)["submits_total"] == 1
+        try:
+            until(lambda: len(running.held) == 1)  # submitted, its operation name stored, and polled
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        [job] = json.loads(veokit(tmp_path, "jobs", "list", "--json", **env).stdout)
+        assert job["state"] == "running" and stats(emu)["submits_total"] == 1
+        emu.state.holds.release(running.id)
 
         p = veokit(tmp_path, "resume", "--json", **env)
         assert p.returncode == 0, p.stderr

@@ -26,6 +26,7 @@ from veokit.providers.fal import FalProvider
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .test_routing import cli
 
 KEY = "test-fal-key"
@@ -41,6 +42,7 @@ def fal_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
             "data_dir": tmp_path,
             "out_dir": tmp_path / "videos",
             "poll_scale": 0.01,
+            "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
             **kw,
         }
     )
@@ -152,7 +154,8 @@ async def test_errors_map_to_the_error_tree(provider: FalProvider, emulator: Emu
     assert emulator.stats()["submits_total"] == 0
 
 
-async def test_cancel(provider: FalProvider, tmp_path: Path) -> None:
+async def test_cancel(provider: FalProvider, emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.state.holds.add()  # still running when the cancel arrives, however slow the machine
     name = await provider.submit(req(model="fal-ai/veo3.1/fast"))
     await provider.cancel(name)
     deadline = time.monotonic() + 10

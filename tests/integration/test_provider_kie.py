@@ -31,6 +31,7 @@ from veokit.server.kie_callback import callback_app, signature
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .test_routing import cli
 
 KEY = "test-kie-key"
@@ -47,6 +48,7 @@ def kie_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
             "database_url": f"sqlite:///{tmp_path / 'j.db'}",
             "out_dir": tmp_path / "videos",
             "poll_scale": 0.01,
+            "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
             **kw,
         }
     )

@@ -25,6 +25,7 @@ from veokit.providers.replicate import ReplicateProvider
 from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .test_routing import cli
 
 TOKEN = "test-replicate-token"
@@ -40,6 +41,7 @@ def rep_settings(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> Settings:
             "data_dir": tmp_path,
             "out_dir": tmp_path / "videos",
             "poll_scale": 0.01,
+            "job_deadline_s": DEADLINE_NOT_UNDER_TEST_S,
             **kw,
         }
     )
@@ -165,7 +167,8 @@ async def test_errors_map_to_the_error_tree(
     assert emulator.stats()["submits_total"] == 0
 
 
-async def test_cancel(provider: ReplicateProvider, tmp_path: Path) -> None:
+async def test_cancel(provider: ReplicateProvider, emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.state.holds.add()  # still running when the cancel arrives, however slow the machine
     name = await provider.submit(req(model="google/veo-3.1-fast", prompt="x [emulate:failed]"))
     await provider.cancel(name)
     deadline = time.monotonic() + 10

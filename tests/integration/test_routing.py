@@ -23,6 +23,8 @@ from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 from veokit.service.client import VeoClient
 from veokit.service.routing import Route, route
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
+
 TODAY = dt.date(2026, 11, 21)  # after the Gemini API's Veo shutdown
 CREDS: dict[str, dict[str, str]] = {
     "vertex": {"vertex_project": "p", "vertex_access_token": "t"},
@@ -43,6 +45,7 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
             "VEOKIT_DATA_DIR": str(tmp_path),
             "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
             "VEOKIT_POLL_SCALE": "0.01",
+            "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
             "COLUMNS": "220",
             **env,
         }
@@ -180,6 +183,7 @@ async def test_auto_generates_on_the_chosen_provider(emulator: EmulatorServer, t
         data_dir=tmp_path,
         out_dir=tmp_path / "v",
         poll_scale=0.01,
+        job_deadline_s=DEADLINE_NOT_UNDER_TEST_S,
     )
     async with VeoClient(s) as client:
         job = await client.generate(

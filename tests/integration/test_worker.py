@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import inspect
+import random
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from veokit import errors as E
-from veokit.emulator import EmulatorConfig, EmulatorServer
+from veokit.emulator import EmulatorServer
 from veokit.engine.worker import Worker, run_leased
 from veokit.media.probe import Expectation, verify_mp4
 from veokit.models.job import Job, JobState, utcnow
 from veokit.models.request import GenerateRequest
+from veokit.resilience.clock import Clock, ManualClock
+from veokit.resilience.retry import backoff
 from veokit.service import VeoClient, WorkerConfig
 from veokit.store.budget import BudgetExceeded
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
+from .conftest import eventually, settings_for, stats
 
 S = JobState
 
@@ -35,7 +37,9 @@ def request(i: int = 0, **kw: Any) -> GenerateRequest:
 
 
 def config(**kw: Any) -> WorkerConfig:
-    base: dict[str, Any] = {"concurrency": 50, "lease_s": 3.0, "idle_s": 0.05, "drain": True, "stop_grace_s": 5.0}
+    # The workers' own leases are long (a loaded machine's late heartbeats must not lose them); the lease tests
+    # claim with short leases of their own and look from a wall clock that runs ahead (`shifted`).
+    base: dict[str, Any] = {"concurrency": 50, "lease_s": 30.0, "idle_s": 0.05, "drain": True, "stop_grace_s": 5.0}
     return WorkerConfig(**(base | kw))
 
 
@@ -43,26 +47,13 @@ def shifted(seconds: float) -> Callable[[], dt.datetime]:
     return lambda: utcnow() + dt.timedelta(seconds=seconds)
 
 
-async def eventually(check: Callable[[], Any], timeout_s: float = 30.0) -> None:
-    """Wait for a condition outside our control (the emulator's counters, another task's progress)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def clients(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Opens VeoClients on one SQLite store (separate engines, as separate processes would have)."""
     opened: list[VeoClient] = []
 
-    async def open_client(**overrides: Any) -> VeoClient:
-        c = VeoClient(settings_for(emu, tmp_path, **overrides))
+    async def open_client(clock: Clock | None = None, **overrides: Any) -> VeoClient:
+        c = VeoClient(settings_for(emu, tmp_path, **overrides), clock=clock)
         await c.start()
         opened.append(c)
         return c
@@ -143,40 +134,78 @@ async def test_a_job_found_mid_submit_is_never_resubmitted(clients: Callable[...
 async def test_stop_releases_leases_and_another_worker_finishes_without_resubmitting(
     clients: Callable[..., Any], emu: EmulatorServer
 ) -> None:
-    emu.state.set_latency(3.0, None)
-    a, b = await clients(), await clients()
+    """Jobs past their submit are interrupted at once: stopping never waits on time (on a clock that does not
+    move by itself, a stop that waited for anything would never end)."""
+    clock = ManualClock()
+    a, b = await clients(clock=clock), await clients()
     jobs = await enqueue(a, 5)
-    first = a.worker(config(drain=False))
+    events: list[str] = []
+    first = a.worker(config(drain=False, lease_s=60), on_event=events.append)
     running = asyncio.create_task(first.run())
-    await eventually(lambda: stats(emu)["polls"] >= 5)  # every job submitted and polling
+
+    async def all_submitted_and_waiting_to_poll() -> bool:
+        ops = {j.operation_name for j in await a.get_many([j.id for j in jobs]) if j.state is S.RUNNING}
+        return len(ops) == 5 and clock.waiting >= 5  # each job's first poll wait is pending on the clock
+
+    await eventually(all_submitted_and_waiting_to_poll)
     first.stop()
-    result = await asyncio.wait_for(running, 10)
+    result = await asyncio.wait_for(running, 30)
     assert result.released == 5 and not result.finished
+    assert clock.monotonic() == 0  # no time passed: nothing was waited for
     held = await a.get_many([j.id for j in jobs])
     assert {j.state for j in held} == {S.RUNNING} and {j.lease_owner for j in held} == {None}
-    events = await a.events(jobs[0].id)
-    assert events[-1].message == f"worker {first.owner} stopped"
+    assert (await a.events(jobs[0].id))[-1].message == f"worker {first.owner} stopped"
+    assert "stopping: 5 job(s) in flight; releasing their leases" in events
     second = await asyncio.wait_for(b.worker(config()).run(), 60)  # no waiting for lease expiry
-    assert second.finished == {"succeeded": 5}
+    assert second.finished == {"succeeded": 5}, [e.message for e in await b.events(jobs[0].id)]
     assert stats(emu)["submits_total"] == 5
 
 
-async def test_stop_lets_a_submit_in_progress_store_its_operation(tmp_path: Path) -> None:
-    """A graceful stop during a slow paid submit waits for the operation name instead of abandoning it."""
-    with EmulatorServer(EmulatorConfig(latency_s=5.0, as_of=BEFORE_GEMINI_SHUTDOWN), port=0) as emu:
-        httpx.post(
-            f"{emu.base_url}/_emulator/faults", json=[{"route": "submit", "fault": {"kind": "delay", "seconds": 1.0}}]
-        ).raise_for_status()
-        async with VeoClient(settings_for(emu, tmp_path)) as client:
-            [job] = await enqueue(client, 1)
-            worker = client.worker(config(drain=False))
-            running = asyncio.create_task(worker.run())
-            await eventually(lambda: stats(emu)["faults_fired"] >= 1)
-            worker.stop()  # the submit is in flight now
-            await asyncio.wait_for(running, 10)
-            after = await client.get_job(job.id)
-        assert after.state is S.RUNNING and after.operation_name and after.lease_owner is None
-        assert stats(emu)["submits_total"] == 1
+async def test_stop_lets_a_submit_in_progress_store_its_operation(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """A graceful stop during a paid submit waits for the operation name instead of abandoning it: the submit is
+    held in flight at the emulator, and the worker's grace period is on a clock that only the test moves."""
+    clock = ManualClock()
+    client = await clients(clock=clock)
+    [job] = await enqueue(client, 1)
+    submit_hold = emu.state.holds.add("submit")
+    events: list[str] = []
+    worker = client.worker(config(drain=False, lease_s=60), on_event=events.append)
+    running = asyncio.create_task(worker.run())
+    await eventually(lambda: submit_hold.waiting == 1)  # the paid call is in flight
+    worker.stop()
+    await eventually(lambda: "stopping: 1 job(s) in flight; releasing their leases" in events)
+    assert (await client.get_job(job.id)).state is S.SUBMITTING and not running.done()  # waiting for it
+    emu.state.holds.release(submit_hold.id)
+    await asyncio.wait_for(running, 30)
+    after = await client.get_job(job.id)
+    assert after.state is S.RUNNING and after.operation_name and after.lease_owner is None
+    assert stats(emu)["submits_total"] == 1 and clock.monotonic() == 0
+
+
+async def test_stop_gives_up_on_a_submit_that_outlasts_the_grace_period(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    clock = ManualClock()
+    client = await clients(clock=clock)
+    [job] = await enqueue(client, 1)
+    submit_hold = emu.state.holds.add("submit")
+    events: list[str] = []
+    worker = client.worker(config(drain=False, lease_s=60, stop_grace_s=15), on_event=events.append)
+    running = asyncio.create_task(worker.run())
+    await eventually(lambda: submit_hold.waiting == 1)
+    worker.stop()
+    await eventually(lambda: any(line.startswith("stopping") for line in events))
+    clock.advance(14.9)
+    await asyncio.sleep(0)
+    assert not running.done()
+    clock.advance(0.1)  # the grace period is over
+    await asyncio.wait_for(running, 30)
+    assert f"{job.id}: still submitting after 15 s; interrupted (it will need your decision)" in events
+    after = await client.get_job(job.id)
+    assert after.state is S.SUBMITTING and after.lease_owner is None  # the next claim sets it aside for the user
+    assert stats(emu)["submits_total"] == 0
 
 
 async def test_a_budget_cap_holds_jobs_back_and_records_why_once(
@@ -186,7 +215,8 @@ async def test_a_budget_cap_holds_jobs_back_and_records_why_once(
     jobs = await enqueue(client, 3)
     worker = client.worker(config(drain=False, budget_retry_s=0.2))
     running = asyncio.create_task(worker.run())
-    await asyncio.sleep(2.5)  # several budget retries
+    # One job done and the other two re-checked against the cap several times each.
+    await eventually(lambda: worker.stats.finished["succeeded"] == 1 and worker.stats.released >= 8)
     worker.stop()
     await asyncio.wait_for(running, 10)
     after = await client.get_many([j.id for j in jobs])
@@ -205,6 +235,8 @@ async def test_an_error_leaving_the_job_active_releases_it_with_a_back_off(clien
 
     class FailingEngine:
         store = client._engine.store
+        clock = client._engine.clock
+        rng = random.Random(2)
 
         async def run(self, job_id: str, on_progress: Any = None, *, fence: int | None = None) -> Job:
             raise E.NetworkError("vertex: connection refused (nothing was sent)")
@@ -216,8 +248,13 @@ async def test_an_error_leaving_the_job_active_releases_it_with_a_back_off(clien
     await asyncio.wait_for(running, 10)
     after = await client.get_job(job.id)
     assert after.state is S.QUEUED and after.lease_owner is None
-    assert after.lease_expires_at is not None and after.lease_expires_at > utcnow() + dt.timedelta(seconds=20)
-    assert "connection refused" in (await client.events(job.id))[-1].message
+    # The delay is the policy's (full jitter up to backoff_base_s on a first failure), and the lease says so.
+    said = (await client.events(job.id))[-1].message
+    assert "connection refused" in said
+    delay = float(re.findall(r"released for a retry in ([0-9.]+) s", said)[0])
+    expected = backoff(1, base_s=30, cap_s=WorkerConfig().backoff_max_s, rng=random.Random(2))
+    assert delay == pytest.approx(expected, abs=0.5) and delay > 20  # seeded: this draw is ~29 s
+    assert after.lease_expires_at is not None and after.lease_expires_at > utcnow()
     assert await client._store.claim("another", lease_s=5) == []  # backing off
 
 
@@ -225,13 +262,17 @@ async def test_wait_follows_a_job_another_process_holds(clients: Callable[..., A
     a, b = await clients(), await clients()
     [job] = await enqueue(a, 1)
     seen: list[str] = []
-    worker_run = asyncio.create_task(run_leased(a._engine, job.id, owner="the-worker", lease_s=5.0))
+    op_hold = emu.state.holds.add()  # the job runs until the test has seen it followed
+    worker_run = asyncio.create_task(run_leased(a._engine, job.id, owner="the-worker", lease_s=30.0))
 
     async def claimed() -> bool:
         return (await a.get_job(job.id)).lease_owner == "the-worker"
 
     await eventually(claimed)
-    followed = await asyncio.wait_for(b.wait(job.id, on_progress=lambda p: seen.append(p.message)), 60)
+    following = asyncio.create_task(b.wait(job.id, on_progress=lambda p: seen.append(p.message)))
+    await eventually(lambda: "run by the-worker" in seen)
+    emu.state.holds.release(op_hold.id)
+    followed = await asyncio.wait_for(following, 60)
     done = await worker_run
     assert done is not None and done.state is followed.state is S.SUCCEEDED
     assert "run by the-worker" in seen

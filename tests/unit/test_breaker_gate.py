@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from veokit import errors as E
 from veokit.resilience.breaker import BreakerState, CircuitBreaker
-from veokit.resilience.clock import FakeClock
+from veokit.resilience.clock import FakeClock, ManualClock
 from veokit.resilience.gate import ProviderGate, parse_rate
 
 
@@ -87,5 +89,35 @@ async def test_429s_space_requests_out_and_successes_relax_it() -> None:
 
 
 async def test_smooth_pacing_never_bursts_past_the_window() -> None:
-    gate = ProviderGate(FakeClock(), rate=(4, 1.0), max_in_flight=None)
-    assert gate.limiter is not None and gate.limiter.max_rate == 1 and gate.limiter.time_period == 0.25
+    clock = ManualClock()
+    gate = ProviderGate(clock, rate=(4, 1.0), max_in_flight=None)
+    sent: list[float] = []
+
+    async def request() -> None:
+        await gate.before_request()
+        sent.append(clock.monotonic())
+
+    tasks = [asyncio.create_task(request()) for _ in range(10)]  # a burst: all at once
+    while len(sent) < 10:
+        await asyncio.sleep(0)
+        if clock.waiting and len(sent) + clock.waiting == 10:
+            clock.advance(clock.next_deadline() - clock.monotonic())  # type: ignore[operator]
+    await asyncio.gather(*tasks)
+    assert sent == pytest.approx([i * 0.25 for i in range(10)])  # evenly spaced, the first at once
+    assert max(sum(t <= s < t + 1.0 for s in sent) for t in sent) == 4  # never more than 4 in any 1 s
+
+
+async def test_a_429_while_waiting_for_a_slot_is_waited_out_too() -> None:
+    clock = FakeClock()
+    gate = ProviderGate(clock, rate=(1, 10.0), max_in_flight=None)
+    await gate.before_request()  # slot at 0
+    original_sleep = clock.sleep
+
+    async def sleep_then_429(seconds: float) -> None:
+        await original_sleep(seconds)
+        if len(clock.sleeps) == 1:
+            gate.cool_down(30)  # another job got a 429 while this one waited for its slot
+
+    clock.sleep = sleep_then_429  # type: ignore[method-assign]
+    await gate.before_request()
+    assert clock.sleeps[:2] == [10.0, 30.0] and clock.monotonic() >= 40.0

@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import inspect
 import shutil
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,14 +375,17 @@ class VideoToolkit:
         except (TypeError, ValueError):
             yield fail(f"timeout_s: {timeout_s!r} is not a number of seconds (0 to {MAX_WAIT_S:.0f})")
             return
-        deadline = time.monotonic() + timeout
+        clock = self.client.clock
+        deadline = clock.monotonic() + timeout
         seq, last_state = -1, ""
         last: tuple[Watch, Update] | None = None
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic()
             wait = max(0.0, min(remaining, 10.0)) if last is not None else 0.0
             try:
                 # Bounded even if the runtime loop is busy (e.g. probing a large download): never past the timeout.
+                # A watchdog against the runtime's loop (another thread) being stuck, so it measures real time on
+                # purpose (asyncio.wait_for, not the clock): whatever clock the jobs run on, the caller's is real.
                 w = await asyncio.wait_for(self.runtime.watch(job_id.strip(), seq, wait), wait + READ_GRACE_S)
             except TimeoutError:
                 if last is None:
@@ -398,6 +400,7 @@ class VideoToolkit:
                 # Nobody here drives it (started by another process or before a restart): drive it. The store's
                 # lease makes that safe: a job another live process holds is only followed, never run twice.
                 with contextlib.suppress(Exception):  # if it cannot start now, keep following the store
+                    # The same watchdog as above: real time on purpose.
                     w = await asyncio.wait_for(self.runtime.start(w.job.id, resume=False), READ_GRACE_S)
             update = self._update(w)
             if w.seq != seq or w.job.state.value != last_state:
@@ -410,11 +413,11 @@ class VideoToolkit:
                 or w.job.state is JobState.NEEDS_ATTENTION
                 or (not w.running_here and w.runner_error is not None)
             )
-            if finished or time.monotonic() >= deadline:
+            if finished or clock.monotonic() >= deadline:
                 yield self._wait_result(w, update, finished=finished, timeout=timeout)
                 return
             if not w.running_here:  # another process (or nobody) drives it: re-read the store now and then
-                await asyncio.sleep(max(0.0, min(STORE_POLL_S, deadline - time.monotonic())))
+                await clock.sleep(min(STORE_POLL_S, deadline - clock.monotonic()))
 
     @staticmethod
     def _should_drive(w: Watch) -> bool:

@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import errno
 import json
-import logging
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -43,9 +42,6 @@ T = TypeVar("T")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    # Retries are recorded on the job and shown by `veokit jobs show`; stamina's own log lines would only
-    # break the progress display.
-    logging.getLogger("stamina").setLevel(logging.ERROR)
     return asyncio.run(coro)
 
 

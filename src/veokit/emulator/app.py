@@ -21,7 +21,7 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
     Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
                     GET /v1/models/{owner}/{name} (models.get); a create honours Prefer: wait
     Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
-    Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,health}  (see admin.py)
+    Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,holds,health}  (see admin.py)
 
 Each provider's protocol is its own module with a ``routes`` list, named by the provider's spec
 (``ProviderSpec.emulator``): a new provider's emulator module is mounted without editing this file. The

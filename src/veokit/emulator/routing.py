@@ -32,7 +32,15 @@ async def read_json(request: Request) -> Any:
 async def fire_fault(
     state: EmulatorState, route: str, model: str | None, *capabilities: str, request: Request | None = None
 ) -> tuple[Fault | None, Response | None]:
-    """Consume the next matching fault rule; returns it and, if it answers instead of the route, the answer."""
+    """Consume the next matching fault rule; returns it and, if it answers instead of the route, the answer.
+
+    The ``pre`` stage (a request just arrived) and the ``after`` stage (a submit accepted) are also where a
+    request hold parks the request until the test releases it (see ``holds.py``).
+    """
+    if "pre" in capabilities:
+        await state.holds.park(route, model, "before_body")
+    elif "after" in capabilities:
+        await state.holds.park(route, model, "after_body")
     fault = state.faults.take(route, model, frozenset(capabilities))
     if fault is None:
         return None, None

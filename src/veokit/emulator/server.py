@@ -119,6 +119,7 @@ class EmulatorServer:
         self._server = self._thread = None
         if server is None or thread is None:
             return
+        self.state.holds.release()  # a request parked by a hold would hold up the server's graceful shutdown
         server.should_exit = True
         thread.join(timeout_s)
         if thread.is_alive():

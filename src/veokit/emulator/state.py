@@ -23,6 +23,7 @@ from veokit.emulator.clock import Clock
 from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.credentials import CredentialStore
 from veokit.emulator.faults import FaultBook, parse_rule
+from veokit.emulator.holds import Holds
 from veokit.emulator.operations import (
     ContentGrant,
     DeliveredVideo,
@@ -57,6 +58,7 @@ class EmulatorState:
         self.stats_counters = Stats()
         self.faults = FaultBook(config.seed)
         self.faults.add([parse_rule(rule) for rule in config.faults])  # from `veokit emulator --fault …`
+        self.holds = Holds()  # what tests keep running / parked until they release it
         # A persisted emulator keeps its renders (and uploads, inputs, certificate) beside its journal.
         kept = config.storage_dir or config.state_dir
         self._owns_dir = kept is None
@@ -138,6 +140,8 @@ class EmulatorState:
         with self._lock:
             if op.result is not None:
                 return op.result
+            if self.holds.keeps_running(op.id, op.model, op.request.prompt):
+                return None
             if self.clock.now() < op.ready_at:
                 return None
             outcome = op.outcome
@@ -247,8 +251,11 @@ class EmulatorState:
         return [op.describe() for op in ops]
 
     def reset(self) -> None:
-        """Forget operations, files, objects, faults and counters. Keeps the clock, issued tokens (clients
-        hold them and would not know to refresh) and the render cache (content-addressed)."""
+        """Forget operations, files, objects, faults, holds (releasing what they parked) and counters. Keeps
+        the clock's time (running again if it was frozen), issued tokens (clients hold them and would not know
+        to refresh) and the render cache (content-addressed)."""
+        self.holds.reset()
+        self.clock.resume()
         with self._lock:
             self.operations.clear()
             self.files.clear()
@@ -261,6 +268,7 @@ class EmulatorState:
             self.persist.meta("tokens", self.credentials.export())  # kept, as in memory
 
     def close(self) -> None:
+        self.holds.release()
         self.persist.meta("clock", {"offset_s": self.clock.offset_s})
         self.renders.close()
         if self._owns_dir:

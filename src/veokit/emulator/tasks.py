@@ -171,7 +171,7 @@ class TaskStore:
             now = self._state.clock.now()
             if task.canceled:
                 task.result = TaskResult(now, "canceled", message="Task was canceled.")
-            elif now < task.ready_at:
+            elif self._state.holds.keeps_running(task.id, task.model, task.frame.prompt) or now < task.ready_at:
                 return None
             elif task.failure is not None:
                 task.result = TaskResult(now, "failed", code=task.failure[0], message=task.failure[1])

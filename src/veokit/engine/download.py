@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -55,7 +56,9 @@ class _Sink:
 
 
 def part_path(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.part")
+    # Unique per download: a worker whose lease lapsed unnoticed may still be fetching the same result while
+    # its successor does; with one shared name their bytes interleaved in one file.
+    return dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
 
 
 def _origin(url: str) -> tuple[str, str]:

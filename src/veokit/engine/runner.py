@@ -34,7 +34,7 @@ from veokit.resilience.calls import RetryNote, call_with_retries
 from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.gate import ProviderGate
 from veokit.resilience.polling import PollPolicy, expected_remaining, next_poll_delay
-from veokit.resilience.retry import RetryPolicy
+from veokit.resilience.retry import RetryPolicy, backoff, server_hint
 from veokit.store.base import JobStore
 from veokit.store.budget import BudgetCaps
 from veokit.store.fenced import FencedStore, lease_fence
@@ -346,6 +346,19 @@ class Engine:
         # After the user chose to keep waiting on a job set aside at its deadline, it gets a new one from now.
         deadline_start = self.clock.monotonic() if extend_deadline else start
         extra_wait = 0.0
+
+        def retry_wait(failures: int, exc: E.VeokitError) -> float:
+            """Polls and downloads are retried until the job's deadline: only the wait comes from the policy."""
+            left = policy.deadline_s - (self.clock.monotonic() - deadline_start)
+            return backoff(
+                failures,
+                base_s=retry.base_s,
+                cap_s=retry.cap_s,
+                rng=self.rng,
+                hint_s=server_hint(exc),
+                remaining_s=left,
+            )
+
         while True:
             elapsed = self.clock.monotonic() - start
             delay = 0.0 if fetch_now else max(extra_wait, next_poll_delay(policy, polls_done=polls, elapsed_s=elapsed))
@@ -363,12 +376,7 @@ class Engine:
                 # A failed poll costs nothing and changes nothing: note it, wait (the server's hint if it gave
                 # one, else backoff), poll again. Only the job's deadline ends this.
                 poll_failures += 1
-                hint = exc.retry_after_s if isinstance(exc, E.RateLimited) else None
-                extra_wait = (
-                    hint
-                    if hint is not None
-                    else self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2 ** min(poll_failures, 16)))
-                )
+                extra_wait = retry_wait(poll_failures, exc)
                 job = await self.store.transition(
                     job.id,
                     expect=job.state,
@@ -392,7 +400,7 @@ class Engine:
                     return await self._download_gave_up(job, exc, download_failures)
                 # Re-poll first: Vertex sends the bytes again, Gemini/GCS give a fresh reference.
                 fetch_now = True
-                await self.clock.sleep(self.rng.uniform(0, min(retry.cap_s, retry.base_s * 2**download_failures)))
+                await self.clock.sleep(retry_wait(download_failures, exc))
 
     async def _poll_refused(self, job: Job, exc: E.VeokitError) -> Job:
         """The provider will not tell us about the operation (deleted, credentials revoked…)."""

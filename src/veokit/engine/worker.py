@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import random
 import secrets
 import socket
 from collections import Counter
@@ -40,6 +39,8 @@ from veokit import errors as E
 from veokit.engine.runner import Engine, Progress, ProgressFn
 from veokit.models.job import Job, JobState, utcnow
 from veokit.providers import registry
+from veokit.resilience.clock import Clock
+from veokit.resilience.retry import backoff, server_hint
 from veokit.store.base import JobStore
 from veokit.store.leases import CLAIMABLE, owner_is_dead
 
@@ -117,6 +118,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.store: JobStore = engine.store
+        self.clock: Clock = engine.clock  # every wait here (idle, heartbeat, stop grace) is on the engine's clock
         self.config = config or WorkerConfig()
         self.owner = self.config.owner
         self.stats = WorkerStats()
@@ -126,7 +128,6 @@ class Worker:
         self._failures: Counter[str] = Counter()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._rng = random.Random()
 
     @property
     def in_flight(self) -> int:
@@ -151,8 +152,7 @@ class Worker:
                     continue  # a full batch with room for more: there may be more right now
                 if not claimed and not self._running and self.config.drain and await self._nothing_left():
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.idle_s)
+                await self.clock.wait(self._wake, self.config.idle_s)
         finally:
             await self._shutdown(heartbeat)
         return self.stats
@@ -236,10 +236,14 @@ class Worker:
 
     async def _back_off(self, job: Job, token: int, exc: Exception) -> None:
         self._failures[job.id] += 1
-        n = self._failures[job.id]
-        hint = exc.retry_after_s if isinstance(exc, E.RateLimited) and exc.retry_after_s else 0.0
-        delay = max(hint, min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (n - 1)))
-        delay *= self._rng.uniform(0.8, 1.2)  # jitter: many jobs failing together must not retry together
+        # Full jitter: many jobs failing together (a provider outage) must not come back together.
+        delay = backoff(
+            self._failures[job.id],
+            base_s=self.config.backoff_base_s,
+            cap_s=self.config.backoff_max_s,
+            rng=self.engine.rng,
+            hint_s=server_hint(exc),
+        )
         what = exc.message if isinstance(exc, E.VeokitError) else f"{type(exc).__name__}: {E.redact(str(exc))[:200]}"
         if not isinstance(exc, E.VeokitError):
             log.exception("unexpected error running %s", job.id, exc_info=exc)
@@ -269,7 +273,7 @@ class Worker:
     async def _heartbeat(self) -> None:
         period = self.config.lease_s / 3  # two missed beats still leave the lease alive
         while True:
-            await asyncio.sleep(period)
+            await self.clock.sleep(period)
             held = {job_id: r.job.lease_token for job_id, r in self._running.items()}
             if not held:
                 continue
@@ -291,11 +295,11 @@ class Worker:
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
         if self._running:
             self._event(f"stopping: {len(self._running)} job(s) in flight; releasing their leases")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.stop_grace_s
+        deadline = self.clock.monotonic() + self.config.stop_grace_s
         # Heartbeats continue while submits finish, so no lease expires under a job still being submitted.
         while self._running:
-            interrupt = [r for r in self._running.values() if r.polling or loop.time() >= deadline]
+            self._wake.clear()  # set when a job ends or reaches its first poll: look again then
+            interrupt = [r for r in self._running.values() if r.polling or self.clock.monotonic() >= deadline]
             for r in interrupt:
                 if not r.polling:
                     self._event(
@@ -303,12 +307,12 @@ class Worker:
                         "interrupted (it will need your decision)"
                     )
                 r.task.cancel()
-            tasks = [r.task for r in self._running.values()]
-            await asyncio.wait(tasks, timeout=0.05)
             for r in interrupt:
                 with contextlib.suppress(asyncio.CancelledError):
                     await r.task
                 await self._release(r.job.id, r.job.lease_token, message=f"worker {self.owner} stopped")
+            if self._running and not interrupt:
+                await self.clock.wait(self._wake, deadline - self.clock.monotonic())
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
@@ -405,7 +409,7 @@ async def run_under_lease(
 
     async def beat() -> None:
         while True:
-            await asyncio.sleep(lease_s / 3)
+            await engine.clock.sleep(lease_s / 3)
             with contextlib.suppress(Exception):  # a lost lease surfaces as LeaseLost at the next write
                 await store.renew(owner, {job_id: token}, lease_s=lease_s, now=wall())
 

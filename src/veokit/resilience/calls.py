@@ -1,8 +1,8 @@
-"""Run one call with retries: :mod:`veokit.resilience.retry` decides, stamina executes.
+"""Run one call with retries: :mod:`veokit.resilience.retry` decides, this loop executes.
 
-stamina owns the loop, the attempt cap and the timeout; every wait comes from our pure policy through
-stamina's backoff hook (a float return is used as-is), so a 429's RetryInfo is waited exactly and other
-errors get full jitter. ``stamina.set_testing`` still works for callers that want no waiting at all.
+The loop is ours rather than a retry library's so that every wait goes through the injected
+:class:`~veokit.resilience.clock.Clock` (tests run the whole schedule on a fake clock, no patching) and every
+delay is the pure policy's: a 429's RetryInfo is waited exactly, other errors get full jitter.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import stamina
-
 from veokit import errors as E
 from veokit.resilience.clock import Clock
-from veokit.resilience.retry import GiveUp, Retry, RetryPolicy, decide
+from veokit.resilience.retry import GiveUp, RetryPolicy, decide
 
 T = TypeVar("T")
 
@@ -48,31 +46,21 @@ async def call_with_retries(
     rng: random.Random,
     on_retry: OnRetry | None = None,
 ) -> T:
-    attempt = 0
+    """``fn()`` until it succeeds or the policy gives up; ``on_retry`` hears of each retry before its wait.
+    Errors that are not :class:`~veokit.errors.VeokitError` are bugs, not faults: they propagate at once."""
     start = clock.monotonic()
-    pending: list[RetryNote] = []
-    gave_up: list[GiveUp] = []
-
-    def hook(exc: Exception) -> bool | float:
-        decision = decide(exc, attempt=attempt, elapsed_s=clock.monotonic() - start, policy=policy, rng=rng)
-        if isinstance(decision, GiveUp):
-            gave_up.append(decision)
-            return False
-        assert isinstance(decision, Retry) and isinstance(exc, E.VeokitError)
-        pending.append(RetryNote(attempt, exc, decision.delay_s, decision.reason))
-        return decision.delay_s
-
-    try:
-        async for trial in stamina.retry_context(
-            on=hook, attempts=policy.max_attempts, timeout=None, wait_initial=policy.base_s, wait_max=policy.cap_s
-        ):
-            with trial:
-                if pending and on_retry is not None:
-                    await on_retry(pending.pop())
-                attempt += 1
-                return await fn()
-    except E.VeokitError as exc:
-        if gave_up and gave_up[-1].error is not exc:
-            raise gave_up[-1].error from None  # e.g. "server asked to wait longer than we will"
-        raise
-    raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await fn()
+        except E.VeokitError as exc:
+            decision = decide(exc, attempt=attempt, elapsed_s=clock.monotonic() - start, policy=policy, rng=rng)
+            if isinstance(decision, GiveUp):
+                if decision.error is not exc:
+                    raise decision.error from None  # e.g. "server asked to wait longer than we will"
+                raise
+            note = RetryNote(attempt, exc, decision.delay_s, decision.reason)
+        if on_retry is not None:
+            await on_retry(note)
+        await clock.sleep(note.delay_s)

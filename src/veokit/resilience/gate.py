@@ -1,12 +1,16 @@
 """Pacing per provider and credential: a requests-per-period limiter, a cap on jobs in flight, and a
-shared cool-down so that one 429 slows every job of that provider, not only the one that got it."""
+shared cool-down so that one 429 slows every job of that provider, not only the one that got it.
+
+Requests go out in slots: each takes the next free one, at least ``gap`` after the previous, where the gap is
+the configured rate's ``period / count`` (evenly spaced: a bucket of ``count`` would allow a burst of ``count``
+and keep dripping, i.e. up to twice the quota in one window) or the spacing learned from 429s, whichever is
+longer. Every wait is on the injected clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-
-from aiolimiter import AsyncLimiter
 
 from veokit.errors import ConfigError
 from veokit.resilience.clock import Clock
@@ -31,9 +35,7 @@ def parse_rate(text: str) -> tuple[float, float]:
 class ProviderGate:
     def __init__(self, clock: Clock, *, rate: tuple[float, float] | None, max_in_flight: int | None) -> None:
         self.clock = clock
-        # A bucket of one, refilled every period/count: requests are spaced evenly. aiolimiter's bucket of
-        # `count` would allow a burst of `count` and keep dripping, i.e. up to twice the quota in one window.
-        self.limiter = AsyncLimiter(1, rate[1] / rate[0]) if rate else None
+        self.interval_s = rate[1] / rate[0] if rate else 0.0  # the configured rate, as a gap between requests
         self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.cooldown_until = 0.0
         # Learned spacing between requests: doubled by each 429, shrunk by successes (AIMD). Without it,
@@ -54,14 +56,17 @@ class ProviderGate:
         self.spacing_s = 0.0 if self.spacing_s * 0.8 < MIN_SPACING_S / 2 else self.spacing_s * 0.8
 
     async def before_request(self) -> None:
-        """Wait out a provider-wide cool-down and the learned spacing, then take a rate-limiter token."""
-        while (left := self.cooldown_until - self.clock.monotonic()) > 0:
-            await self.clock.sleep(left)
-        if self.spacing_s > 0:
+        """Wait out a provider-wide cool-down, then for this request's slot."""
+        while True:
+            while (left := self.cooldown_until - self.clock.monotonic()) > 0:
+                await self.clock.sleep(left)
+            gap = max(self.interval_s, self.spacing_s)
+            if gap <= 0:
+                return
             now = self.clock.monotonic()
             slot = max(now, self._next_slot)
-            self._next_slot = slot + self.spacing_s
+            self._next_slot = slot + gap
             if slot > now:
                 await self.clock.sleep(slot - now)
-        if self.limiter is not None:
-            await self.limiter.acquire()
+            if self.clock.monotonic() >= self.cooldown_until:
+                return  # else a 429 arrived while this request waited for its slot: wait that out first

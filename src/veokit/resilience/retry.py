@@ -11,6 +11,11 @@ Rules
 - A hint longer than ``max_server_delay_s`` is not waited out: the call fails with a clear error, because
   blocking a worker for an hour on one request is worse than reporting it.
 - Attempts and total time are capped; the last wait never runs past the deadline.
+
+Two kinds of loop use these rules. A *call* (the paid submit, a provider's check) gives up after
+``max_attempts`` or ``deadline_s``: :func:`decide`. A loop that keeps trying until a deadline of its own (polling
+an operation, fetching a result again, a worker giving a job back to the queue) never gives up on a retryable
+error; it only needs the wait: :func:`backoff`, the same full jitter and server hints, never past its deadline.
 """
 
 from __future__ import annotations
@@ -50,9 +55,33 @@ def server_hint(err: BaseException) -> float | None:
     return err.retry_after_s if isinstance(err, E.RateLimited) else None
 
 
+MAX_DOUBLINGS = 60  # 2**60 times any base is past every cap; more would only risk a float overflow
+
+
+def backoff(
+    failures: int,
+    *,
+    base_s: float,
+    cap_s: float,
+    rng: random.Random,
+    hint_s: float | None = None,
+    remaining_s: float | None = None,
+) -> float:
+    """The wait after ``failures`` consecutive failures (1 = the first) of something that will be tried again.
+
+    The server's hint when it gave one (waited exactly), else full jitter over ``min(cap, base * 2**(n-1))``;
+    never longer than ``remaining_s`` (what is left before the caller's own deadline).
+    """
+    if hint_s is not None:
+        delay = max(0.0, hint_s)
+    else:
+        delay = rng.uniform(0.0, min(cap_s, base_s * 2.0 ** min(max(failures - 1, 0), MAX_DOUBLINGS)))
+    return delay if remaining_s is None else max(0.0, min(delay, remaining_s))
+
+
 def full_jitter(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Delay before retry number ``attempt`` (1 = first retry)."""
-    return rng.uniform(0.0, min(policy.cap_s, policy.base_s * 2 ** (attempt - 1)))
+    return backoff(attempt, base_s=policy.base_s, cap_s=policy.cap_s, rng=rng)
 
 
 def decide(

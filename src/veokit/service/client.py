@@ -30,7 +30,7 @@ from veokit.models.request import GenerateRequest
 from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
-from veokit.resilience.clock import Clock
+from veokit.resilience.clock import Clock, SystemClock
 from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
@@ -60,7 +60,8 @@ class VeoClient:
         self.settings = settings or load_settings()
         self.catalog = catalog or default_catalog()
         self._opened_store = store
-        self._clock = clock
+        # Every wait of this client's jobs, workers and watchers: real time unless a test injects its own.
+        self.clock: Clock = clock or SystemClock()
         self._providers: dict[str, Provider] = {}
         self._started_engine: Engine | None = None
         self._download_client = new_client(timeout_s=300.0)
@@ -84,7 +85,7 @@ class VeoClient:
             catalog=self.catalog,
             provider_for=self._provider,
             download_client=self._download_client,
-            clock=self._clock,
+            clock=self.clock,
             poll_scale=self.settings.poll_scale,
             deadline_s=self.settings.job_deadline_s,
             allow_retired=self.settings.allow_retired,
@@ -210,8 +211,7 @@ class VeoClient:
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
         """Run the job here, under a lease, until it ends or needs a decision. While another process (a
         worker) holds it, follow it in the store instead, and take it over if that process dies."""
-        clock = self._engine.clock
-        start = clock.monotonic()
+        start = self.clock.monotonic()
         while True:
             ran = await run_leased(
                 self._engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
@@ -223,8 +223,8 @@ class VeoClient:
                 return job
             if on_progress is not None:
                 holder = f"run by {job.lease_owner}" if job.lease_owner else "waiting for its retry time"
-                on_progress(Progress(job.id, job.state.value, clock.monotonic() - start, None, 0, holder))
-            await clock.sleep(WATCH_INTERVAL_S)
+                on_progress(Progress(job.id, job.state.value, self.clock.monotonic() - start, None, 0, holder))
+            await self.clock.sleep(WATCH_INTERVAL_S)
 
     async def generate(
         self,
@@ -421,7 +421,7 @@ class VeoClient:
         """Watch jobs until each has ended (or only budget-held ones remain, or ``stop`` is set), running them
         in this process too with a ``run_here`` worker (see :mod:`veokit.service.follow`)."""
         worker = self.worker(run_here, on_event=lambda line: None) if run_here is not None else None
-        return await follow(self._store, job_ids, worker=worker, on_status=on_status, stop=stop)
+        return await follow(self._store, job_ids, worker=worker, on_status=on_status, stop=stop, clock=self.clock)
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:

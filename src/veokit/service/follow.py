@@ -15,6 +15,7 @@ from collections.abc import Callable
 from veokit import errors as E
 from veokit.engine.worker import Worker
 from veokit.models.job import Job, utcnow
+from veokit.resilience.clock import Clock, SystemClock
 from veokit.service.batch import BatchStatus, budget_blocked, summarise
 from veokit.store.base import JobStore
 
@@ -30,9 +31,11 @@ async def follow(
     on_status: StatusFn | None = None,
     stop: asyncio.Event | None = None,
     refresh_s: float = REFRESH_S,
+    clock: Clock | None = None,
 ) -> list[Job]:
     """Watch the jobs (running ``worker`` meanwhile) until they are settled or ``stop`` is set; return them."""
     stop = stop or asyncio.Event()
+    clock = clock or SystemClock()
     task = asyncio.create_task(worker.run(), name=f"veokit-follow:{worker.owner}") if worker is not None else None
     await retry_budget_blocked_now(store, ids)
     started = utcnow()  # blocked jobs count as stuck only once re-checked after this
@@ -44,8 +47,7 @@ async def follow(
                 on_status(status)
             if status.done or status.stuck or stop.is_set():
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), refresh_s)
+            await clock.wait(stop, refresh_s)
     finally:
         if worker is not None and task is not None:
             worker.stop()  # graceful: submits in progress store their operations, leases are given back

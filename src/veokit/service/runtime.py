@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -202,12 +201,11 @@ class JobRuntime:
     async def _settle(self, client: VeoClient, job_id: str, limit_s: float) -> Watch:
         """The job once its runner has news (the submit was answered, polling began, or it ended), or after
         ``limit_s``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit_s
+        clock = client.clock
+        deadline = clock.monotonic() + limit_s
         live = self._live[job_id]
-        while live.seq == 0 and not live.done and (remaining := deadline - loop.time()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.changed.wait(), remaining)
+        while live.seq == 0 and not live.done and (remaining := deadline - clock.monotonic()) > 0:
+            await clock.wait(live.changed, remaining)
         return self._look(await client.get_job(job_id), live)
 
     @staticmethod
@@ -222,8 +220,7 @@ class JobRuntime:
         async def go(client: VeoClient) -> Watch:
             live = self._live.get(job_id)
             if live is not None and not live.done and live.seq == seq and wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(live.changed.wait(), wait_s)
+                await client.clock.wait(live.changed, wait_s)
             return self._look(await client.get_job(job_id), live)
 
         return await self.call(go)

@@ -43,6 +43,8 @@ async def enable_wal(engine: AsyncEngine) -> None:
     Done once per open() rather than in the connect hook: the switch needs an exclusive lock, and processes
     creating the same new file at once each hold a shared lock while waiting for it, so all but one fail,
     some only after the whole busy_timeout. A short timeout and retries let one win and the rest see WAL.
+    Real time (the loop's clock and asyncio.sleep), not veokit's Clock: this waits on another process's file
+    lock while the store opens, before any engine or clock exists, and a fake clock would only spin.
     """
     deadline = asyncio.get_running_loop().time() + _WAL_SWITCH_TIMEOUT_S
     async with engine.connect() as conn:
