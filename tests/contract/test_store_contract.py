@@ -821,6 +821,35 @@ async def test_the_ledger_follows_the_job(store: JobStore, path: list[JobState],
     assert row.released == (1 if status == "released" else 0)
 
 
+@pytest.mark.parametrize(
+    ("path", "cost", "amounts"),
+    [
+        ([S.RUNNING], 0.0, (0.0, 0.0, 0.0)),  # the provider stopped it: nothing stands
+        ([S.RUNNING], 2.0, (0.0, 2.0, 0.0)),  # no cancel there (Veo): the estimate stands, as spent
+        ([S.NEEDS_ATTENTION], 2.0, (0.0, 2.0, 0.0)),  # an unknown outcome settled as spent
+        ([], 2.0, (0.0, 2.0, 0.0)),  # from submitting, once its submitter is gone
+    ],
+)
+async def test_a_cancelled_job_spends_the_cost_that_stands(
+    store: JobStore, path: list[JobState], cost: float, amounts: tuple[float, float, float]
+) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = await advance(store, job, *path)
+    job = await store.transition(job.id, expect=job.state, to=S.CANCELLED, cost_usd=cost)
+    assert job.state.terminal and job.finished_at is not None
+    [row] = (await store.spend()).rows
+    assert (row.reserved_usd, row.spent_usd, row.unknown_usd) == amounts
+
+
+async def test_a_queued_job_cancelled_reserves_nothing(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    await store.transition(job.id, expect=S.QUEUED, to=S.CANCELLED, cost_usd=0.0)
+    assert (await store.spend()).rows == []
+    with pytest.raises(JobStateError, match="terminal"):
+        await store.transition(job.id, expect=S.CANCELLED, to=S.QUEUED)
+
+
 async def test_a_retried_job_gets_a_new_reservation_and_keeps_the_unknown_one(store: JobStore) -> None:
     [job] = await seed_jobs(store, 1, estimate_usd=2.0)
     job = await store.begin_submit(job.id, attempts=1, now=T0)

@@ -104,6 +104,8 @@ def next_step(job: Job, running_here: bool | None) -> str:
         return "nothing was charged; fix what the error names and call generate_video again"
     if s is JobState.ABANDONED:
         return "abandoned by the user; nothing more will happen"
+    if s is JobState.CANCELLED:
+        return "cancelled; nothing more will happen (its history says what it cost)"
     if s is JobState.NEEDS_ATTENTION:
         return (
             "needs the user's decision (the submit may have been accepted): tell them to run "
@@ -136,6 +138,8 @@ def job_summary(job: Job) -> str:
         return f"job {job.id} was blocked by the safety filter (not charged): {(job.error or {}).get('message', '')}"
     if s in (JobState.FAILED, JobState.NEEDS_ATTENTION, JobState.ABANDONED):
         return f"job {job.id} is {s.value}: {(job.error or {}).get('message', '')}"
+    if s is JobState.CANCELLED:
+        return f"job {job.id} was cancelled; cost ${job.cost_usd or 0:.2f}"
     return f"job {job.id} is {s.value} ({shape}; estimate ${job.estimate_usd:.2f})"
 
 

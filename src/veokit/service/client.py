@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
+from veokit.service import cancel as cancelling
 from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
@@ -68,6 +70,7 @@ class VeoClient:
         self.budget = caps_from_settings(self.settings)
         # This process's lease owner when it runs jobs itself, so workers sharing the store leave them alone.
         self.owner = worker_id("client")
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()  # this process's, stopped at once by a cancel
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def __aenter__(self) -> VeoClient:
@@ -374,6 +377,30 @@ class VeoClient:
             job.id, expect=job.state, to=JobState.ABANDONED, message="abandoned by the user"
         )
 
+    async def cancel(self, job_id: str) -> Job:
+        """Stop a queued or running job: the provider's cancel is called where it has one, polling stops, and
+        the job ends ``cancelled`` with the cost that stands (see :mod:`veokit.service.cancel`). A worker in
+        this process stops at once; one elsewhere at its next step (its writes are fenced out)."""
+        return await cancelling.cancel_job(
+            self._store,
+            job_id,
+            owner=worker_id("cancel"),
+            lease_s=self.settings.worker_lease_s,
+            clock=self._engine.clock,
+            provider_cancel=self._provider_cancel,
+            stop_local=self._stop_local,
+        )
+
+    def _provider_cancel(self, name: str) -> cancelling.CancelFn | None:
+        if name == "emulator":  # the in-process emulator speaks Vertex, which has no cancel
+            return None
+        call = getattr(self._provider(name), "cancel", None)
+        return call if callable(call) else None
+
+    def _stop_local(self, job_id: str) -> None:
+        for w in list(self._workers):
+            w.drop(job_id)
+
     # -- many jobs: batches and workers ---------------------------------------------------------------------
     def worker_config(
         self,
@@ -396,7 +423,9 @@ class VeoClient:
 
     def worker(self, config: WorkerConfig | None = None, *, on_event: EventFn | None = None) -> Worker:
         """A worker running queued jobs from this client's store (``await worker.run()``; ``worker.stop()``)."""
-        return Worker(self._engine, config or self.worker_config(), on_event=on_event)
+        made = Worker(self._engine, config or self.worker_config(), on_event=on_event)
+        self._workers.add(made)
+        return made
 
     async def enqueue_batch(
         self,
