@@ -28,7 +28,7 @@ from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, 
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
-from veokit.store.schema import blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
+from veokit.store.schema import api_keys, api_videos, blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -63,6 +63,8 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         first = await open_one()
         assert isinstance(first, SqlJobStore)
         async with first.engine.begin() as conn:
+            await conn.execute(sa.delete(api_videos))
+            await conn.execute(sa.delete(api_keys))
             await conn.execute(sa.delete(budget_ledger))
             await conn.execute(sa.delete(job_events))
             await conn.execute(sa.delete(jobs))
