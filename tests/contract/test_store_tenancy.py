@@ -211,3 +211,11 @@ async def test_webhooks_are_due_once_the_job_ends_leased_retried_and_settled(sto
     assert await store.due_webhooks(lease_s=60, now=T0 + dt.timedelta(days=1)) == []
     await store.webhook_result(job.id, delivered=False, retry_at=T0)  # a late result changes nothing
     assert await store.due_webhooks(lease_s=60, now=T0 + dt.timedelta(days=1)) == []
+
+
+async def test_counts_are_jobs_by_state_and_provider(store: JobStore) -> None:
+    for provider in ("vertex", "vertex", "fal"):
+        await store.create(make_job(provider=provider))
+    [done] = [await store.create(make_job(provider="fal"))]
+    await store.transition(done.id, expect=S.QUEUED, to=S.CANCELLED, cost_usd=0.0)
+    assert await store.counts() == {(S.QUEUED, "vertex"): 2, (S.QUEUED, "fal"): 1, (S.CANCELLED, "fal"): 1}

@@ -15,6 +15,7 @@ from veokit import errors as E
 from veokit.models.job import Job, JobState
 from veokit.service import Progress
 from veokit.service import job_view as service_job_view
+from veokit.service.views import percent
 
 log = logging.getLogger("veokit.agent")
 
@@ -141,15 +142,6 @@ def job_summary(job: Job) -> str:
     if s is JobState.CANCELLED:
         return f"job {job.id} was cancelled; cost ${job.cost_usd or 0:.2f}"
     return f"job {job.id} is {s.value} ({shape}; estimate ${job.estimate_usd:.2f})"
-
-
-def percent(elapsed_s: float, remaining_s: float | None, *, done: bool) -> float:
-    """A progress figure that only approaches 100 until the job really is done."""
-    if done:
-        return 100.0
-    # Past the expected time the job is "any moment now": keep creeping towards 100 instead of jumping back.
-    left = max(remaining_s or 0.0, 0.1 * elapsed_s + 0.5)
-    return round(min(99.0, 100.0 * elapsed_s / (elapsed_s + left)), 1)
 
 
 def progress_view(

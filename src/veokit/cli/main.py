@@ -510,10 +510,11 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, worker_cmds
+    from veokit.cli import agent_cmds, server_cmds, worker_cmds
 
     worker_cmds.register(app)
     agent_cmds.register(app)
+    server_cmds.register(app)
 
 
 _register_command_groups()

@@ -138,6 +138,10 @@ class Worker:
         self._stopping.set()
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look for work now (a job was just recorded) instead of at the next ``idle_s``."""
+        self._wake.set()
+
     def drop(self, job_id: str) -> None:
         """Stop working on a job someone else has taken (a cancel) now rather than at the next heartbeat. A job
         still being submitted is left to finish its paid call: its next write fails harmlessly."""

@@ -32,16 +32,19 @@ from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
+from veokit.resilience.polling import until_next_poll
 from veokit.service import cancel as cancelling
 from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
+from veokit.service.meters import Meters
 from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
 from veokit.service.providers import build_provider
 from veokit.service.resilience import resilience_from
 from veokit.service.routing import Route, route
+from veokit.service.tenants import Tenants
 from veokit.store import open_store
 from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
@@ -66,6 +69,7 @@ class VeoClient:
         self.clock: Clock = clock or SystemClock()
         self._providers: dict[str, Provider] = {}
         self._started_engine: Engine | None = None
+        self._tenants: Tenants | None = None
         self._download_client = new_client(timeout_s=300.0)
         self.budget = caps_from_settings(self.settings)
         # This process's lease owner when it runs jobs itself, so workers sharing the store leave them alone.
@@ -95,6 +99,7 @@ class VeoClient:
             resilience=resilience_from(self.settings, self.catalog),
             budget=self.budget,
         )
+        self._tenants = Tenants(self._opened_store, self._started_engine, self.settings)
 
     async def aclose(self) -> None:
         for p in self._providers.values():
@@ -107,6 +112,13 @@ class VeoClient:
     @property
     def started(self) -> bool:
         return self._started_engine is not None
+
+    @property
+    def tenants(self) -> Tenants:
+        """The HTTP service's keys and each key's videos (see :mod:`veokit.service.tenants`)."""
+        if self._tenants is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._tenants
 
     @property
     def _store(self) -> JobStore:
@@ -300,6 +312,15 @@ class VeoClient:
         remaining = None if typical is None else max(0.0, typical - elapsed)
         return Progress(job.id, job.state.value, elapsed, remaining, 0)
 
+    def poll_after_s(self, job: Job, now: dt.datetime | None = None) -> float:
+        """When news of an unfinished job can come next: its next scheduled poll (see
+        :func:`veokit.resilience.polling.until_next_poll`); a queued or downloading job, about a second."""
+        if job.state is not JobState.RUNNING:
+            return 1.0
+        since = job.submitted_at or job.created_at
+        elapsed = max(0.0, ((now or utcnow()) - since).total_seconds())
+        return until_next_poll(self._engine.poll_policy(job), elapsed)
+
     async def resume(self, job_id: str | None = None, *, on_progress: ProgressFn | None = None) -> list[Job]:
         """Finish unfinished jobs without ever submitting one a second time, always under the store's lease."""
         if job_id is not None:
@@ -451,6 +472,25 @@ class VeoClient:
         in this process too with a ``run_here`` worker (see :mod:`veokit.service.follow`)."""
         worker = self.worker(run_here, on_event=lambda line: None) if run_here is not None else None
         return await follow(self._store, job_ids, worker=worker, on_status=on_status, stop=stop, clock=self.clock)
+
+    async def meters(self) -> Meters:
+        """Jobs by state and provider, this process's engine counters and breakers, and today's spend."""
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        spend = await self._store.spend(since=today)
+        by_provider: dict[str, float] = {}
+        for row in spend.rows:
+            by_provider[row.provider] = round(by_provider.get(row.provider, 0.0) + row.committed_usd, 4)
+        c = self._engine.counters
+        return Meters(
+            jobs={(state.value, provider): n for (state, provider), n in (await self._store.counts()).items()},
+            submits=dict(c.submits),
+            polls=dict(c.polls),
+            retries=dict(c.retries),
+            rate_limited=dict(c.rate_limited),
+            download_bytes=dict(c.download_bytes),
+            breakers=self._engine.breaker_states(),
+            spend_today_usd=by_provider,
+        )
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:

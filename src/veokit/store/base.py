@@ -154,6 +154,9 @@ class JobStore(Protocol):
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         """The job's events, oldest first (empty for an unknown job)."""
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        """How many jobs are in each (state, provider): for metrics, without reading the jobs."""
+
     async def find_by_client_key(self, key: str) -> Job | None: ...
 
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:

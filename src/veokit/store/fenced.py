@@ -130,6 +130,9 @@ class FencedStore:
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         return await self.inner.events(job_id)
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        return await self.inner.counts()
+
     async def find_by_client_key(self, key: str) -> Job | None:
         return await self.inner.find_by_client_key(key)
 

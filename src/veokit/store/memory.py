@@ -314,6 +314,13 @@ class MemoryJobStore(MemoryTenancy):
         async with self._lock:
             return list(self._events.get(job_id, ()))  # JobEvent is frozen and holds no mutable values
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        async with self._lock:
+            found: dict[tuple[JobState, str], int] = {}
+            for j in self._jobs.values():
+                found[(j.state, j.provider)] = found.get((j.state, j.provider), 0) + 1
+            return found
+
     async def find_by_client_key(self, key: str) -> Job | None:
         async with self._lock:
             job = self._by_client_key(key)

@@ -274,6 +274,12 @@ class SqlJobStore:
             rows = (await conn.execute(query)).mappings().all()
         return [codec.row_to_event(r) for r in rows]
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        query = sa.select(jobs.c.state, jobs.c.provider, sa.func.count()).group_by(jobs.c.state, jobs.c.provider)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(JobState(state), str(provider)): int(n) for state, provider, n in rows}
+
     async def find_by_client_key(self, key: str) -> Job | None:
         found = await self._select_jobs(sa.select(jobs).where(jobs.c.client_key == key))
         return found[0] if found else None
