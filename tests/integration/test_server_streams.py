@@ -33,7 +33,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 outer.deliveries.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 refused = len(outer.deliveries) <= outer.refuse
