@@ -19,10 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from veokit import errors as E
 from veokit.server.auth import Key
-from veokit.server.errors import ApiError, from_veokit
 from veokit.server.links import content_url
+from veokit.server.models import BRIDGE_ERRORS
 from veokit.server.requests import Body, build_request
 from veokit.server.shapes import STATUS, error_of, progress_of
 from veokit.server.state import service
@@ -39,50 +38,33 @@ class GenerateBody(BaseModel):
     quality: Literal["fast", "quality"] | None = None
 
 
-def _fail(exc: Exception) -> JSONResponse:
-    err = exc if isinstance(exc, ApiError) else from_veokit(exc) if isinstance(exc, E.VeokitError) else None
-    if err is None:
-        raise exc
-    retryable = err.status in (429, 502, 503) or (isinstance(exc, E.VeokitError) and exc.retryable)
-    code = err.code or err.type
-    return JSONResponse(
-        {"success": False, "error": {"code": code, "message": err.message, "retryable": retryable}},
-        status_code=err.status,
-    )
-
-
-@router.post("/generate", summary="The design's generate route")
+@router.post("/generate", summary="The design's generate route", responses=BRIDGE_ERRORS)
 async def generate(request: Request, key: Key, body: GenerateBody) -> JSONResponse:
     svc = service(request)
-    try:
-        fields: dict[str, Any] = {"prompt": body.prompt}
-        if body.aspectRatio:
-            fields["size"] = "1280x720" if body.aspectRatio == "16:9" else "720x1280"
-        if body.quality:
-            fields["model"] = QUALITY_FAMILY[body.quality]
-        if body.image:
-            image = body.image.strip()
-            fields["input_reference"] = {
-                "image_url": image if image.startswith(("http://", "https://", "data:")) else f"data:;base64,{image}"
-            }
-        generate_request, provider = await build_request(Body(fields), svc.client.catalog, svc.fetcher)
-        plan = svc.client.plan(generate_request, provider)
-        job = await svc.client.tenants.submit(key, plan, note=f"bridge route for key {key.name}")
-        svc.wake_worker()
-    except (ApiError, E.VeokitError) as exc:
-        return _fail(exc)
+    # Errors take the design's shape in veokit.server.errors, by the route's path.
+    fields: dict[str, Any] = {"prompt": body.prompt}
+    if body.aspectRatio:
+        fields["size"] = "1280x720" if body.aspectRatio == "16:9" else "720x1280"
+    if body.quality:
+        fields["model"] = QUALITY_FAMILY[body.quality]
+    if body.image:
+        image = body.image.strip()
+        fields["input_reference"] = {
+            "image_url": image if image.startswith(("http://", "https://", "data:")) else f"data:;base64,{image}"
+        }
+    generate_request, provider = await build_request(Body(fields), svc.client.catalog, svc.fetcher)
+    plan = svc.client.plan(generate_request, provider)
+    job = await svc.client.tenants.submit(key, plan, note=f"bridge route for key {key.name}")
+    svc.wake_worker()
     return JSONResponse(
         {"success": True, "data": {"taskId": job.id, "status": "pending", "estimateUsd": job.estimate_usd}}
     )
 
 
-@router.get("/status/{task_id}", summary="The design's status route")
+@router.get("/status/{task_id}", summary="The design's status route", responses=BRIDGE_ERRORS)
 async def status(request: Request, key: Key, task_id: str) -> JSONResponse:
     svc = service(request)
-    try:
-        job = await svc.client.tenants.get(key, task_id)
-    except (ApiError, E.VeokitError) as exc:
-        return _fail(exc)
+    job = await svc.client.tenants.get(key, task_id)
     progress, _ = progress_of(svc.client, job)
     data: dict[str, Any] = {"taskId": job.id, "status": BRIDGE_STATUS[STATUS[job.state]], "progress": progress}
     if job.results:

@@ -29,6 +29,9 @@ PARAMS = {
 }
 
 
+BRIDGE_PREFIX = "/api/veo3/"
+
+
 class ApiError(Exception):
     def __init__(
         self,
@@ -51,8 +54,18 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+    def response(self, path: str = "") -> JSONResponse:
+        body = self.bridge_body() if path.startswith(BRIDGE_PREFIX) else self.body()
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (429, 502, 503)
+
+    def bridge_body(self) -> dict[str, Any]:
+        """The design's error shape, for its /api/veo3 routes."""
+        code = self.code or self.type
+        return {"success": False, "error": {"code": code, "message": self.message, "retryable": self.retryable}}
 
 
 def not_found(what: str = "video") -> ApiError:
@@ -97,11 +110,11 @@ def from_veokit(exc: E.VeokitError) -> ApiError:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
+        return exc.response(request.url.path)
 
     @app.exception_handler(E.VeokitError)
     async def veokit_error(request: Request, exc: E.VeokitError) -> JSONResponse:
-        return from_veokit(exc).response()
+        return from_veokit(exc).response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,17 +122,17 @@ def install(app: FastAPI) -> None:
         where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         param = where[0] if where else None
         text = f"{param}: {first.get('msg', 'invalid value')}" if param else str(first.get("msg", "invalid request"))
-        return ApiError(400, text, code="invalid_value", param=param).response()
+        return ApiError(400, text, code="invalid_value", param=param).response(request.url.path)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return ApiError(exc.status_code, detail, type=kind, headers=dict(exc.headers or {})).response()
+        return ApiError(exc.status_code, detail, type=kind, headers=dict(exc.headers or {})).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error serving %s %s", request.method, request.url.path)
         return ApiError(
             500, "internal error, please report it (the server log has the details)", type="server_error"
-        ).response()
+        ).response(request.url.path)

@@ -163,3 +163,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (429, "too many of the key's videos in flight"),
     )
 }
+
+
+class BridgeErrorBody(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+
+
+class BridgeError(BaseModel):
+    success: Literal[False] = False
+    error: BridgeErrorBody
+
+
+BRIDGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": BridgeError, "description": entry["description"]} for code, entry in ERRORS.items()
+}
