@@ -19,9 +19,9 @@ from .service_fixtures import InProcessService, make_key
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(emu: EmulatorServer, tmp_path: Path) -> None:
-    emu.state.set_latency(3600.0, None)  # whatever it creates stays queued or running: nothing to download
+    # Jobs are recorded, never run (no worker): the fuzzer checks the API, not the provider, and stays cheap.
     settings = settings_for(emu, tmp_path, server_key_max_in_flight=10_000)
-    svc = InProcessService(settings, concurrency=4).start()
+    svc = InProcessService(settings, run_jobs=False, deliver_webhooks=False).start()
     try:
         key = make_key(settings, "fuzz").secret
         st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
@@ -35,14 +35,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(emu: Emulato
                 "--checks",
                 "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
                 "--max-examples",
-                "25",
+                "10",
                 "--seed",
                 "1",
                 "--generation-deterministic",
                 "--request-timeout",
                 "30",
                 "--exclude-path",
-                "/v1/videos/{video_id}/events",  # a stream that lasts until its job ends: covered by test_server_streams
+                # A stream that lasts until its job ends (never, here): test_server_streams covers it.
+                "/v1/videos/{video_id}/events",
             ],
             capture_output=True,
             text=True,

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from veokit import errors as E
-from veokit.service import BudgetExceeded, IdempotencyConflict, TooManyInFlight
 
 log = logging.getLogger("veokit.server")
 
@@ -82,11 +81,11 @@ def param_of(field: str | None) -> str | None:
 def from_veokit(exc: E.VeokitError) -> ApiError:
     """The one mapping from veokit's error tree to HTTP."""
     message = exc.message
-    if isinstance(exc, IdempotencyConflict):
+    if isinstance(exc, E.IdempotencyConflict):
         return ApiError(409, message, code="idempotency_key_reused", param="Idempotency-Key")
-    if isinstance(exc, BudgetExceeded):
+    if isinstance(exc, E.BudgetExceeded):
         return ApiError(402, message, type="insufficient_quota", code="budget_exceeded")
-    if isinstance(exc, TooManyInFlight):
+    if isinstance(exc, E.TooManyInFlight):
         return ApiError(429, message, type="rate_limit_error", code="too_many_in_flight", headers={"Retry-After": "5"})
     if isinstance(exc, E.InputTooLarge):
         return ApiError(413, message, code="input_too_large", param=param_of(getattr(exc, "field", None)))

@@ -22,21 +22,18 @@ from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_ba
 from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
-from veokit.service.outcome import exit_code_for, job_error, raise_for_job
 from veokit.service.meters import Meters
+from veokit.service.outcome import exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
 from veokit.service.sync_client import SyncVeoClient
 from veokit.service.tenants import NewKey, Tenants
 from veokit.service.views import job_view, request_view, result_view
-from veokit.store.budget import BudgetCaps, BudgetExceeded, SpendSummary, budget_day
+from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
 from veokit.store.tenancy import (
     ApiKey,
-    IdempotencyConflict,
-    KeyNameError,
     KeyUsage,
-    TooManyInFlight,
     WebhookDue,
     WebhookStatus,
 )
@@ -48,16 +45,13 @@ __all__ = [
     "BatchItem",
     "BatchStatus",
     "BudgetCaps",
-    "BudgetExceeded",
     "Candidate",
     "EnqueuedBatch",
     "ExtensionSource",
-    "IdempotencyConflict",
     "Job",
     "JobEvent",
     "JobRuntime",
     "JobState",
-    "KeyNameError",
     "KeyUsage",
     "Meters",
     "NewKey",
@@ -68,7 +62,6 @@ __all__ = [
     "SpendSummary",
     "SyncVeoClient",
     "Tenants",
-    "TooManyInFlight",
     "VeoClient",
     "VideoResult",
     "Watch",

@@ -34,7 +34,6 @@ from veokit.store.base import JobStore
 from veokit.store.tenancy import (
     ApiKey,
     KeyLimits,
-    KeyNameError,
     KeyUsage,
     Ownership,
     WebhookDue,
@@ -110,7 +109,7 @@ class Tenants:
     async def key_named(self, name: str) -> ApiKey:
         found = next((k for k in await self._store.list_keys() if k.name == name), None)
         if found is None:
-            raise KeyNameError(f"name: there is no key named {name!r}", field="name")
+            raise E.KeyNameError(f"name: there is no key named {name!r}", field="name")
         return found
 
     async def authenticate(self, secret: str) -> ApiKey | None:
@@ -167,7 +166,7 @@ class Tenants:
     ) -> Job:
         """Record a planned job as the key's, after its limits, atomically (see
         :meth:`~veokit.store.base.JobStore.create_owned`). The same ``idempotency_key`` and ``request_hash``
-        return the job first made; another hash is :class:`~veokit.store.tenancy.IdempotencyConflict`.
+        return the job first made; another hash is :class:`~veokit.errors.IdempotencyConflict`.
         Identical seeded requests are not answered with an earlier video here: that video may be another key's.
         """
         job_id = new_job_id()

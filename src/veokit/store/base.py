@@ -186,7 +186,7 @@ class JobStore(Protocol):
 
     # -- the HTTP service's keys and the videos they own (veokit.store.tenancy) --------------------------------
     async def add_key(self, key: ApiKey) -> ApiKey:
-        """Store a new key; :class:`~veokit.store.tenancy.KeyNameError` when its name is taken (revoked too)."""
+        """Store a new key; :class:`~veokit.errors.KeyNameError` when its name is taken (revoked too)."""
 
     async def list_keys(self) -> builtins.list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
@@ -196,7 +196,7 @@ class JobStore(Protocol):
 
     async def revoke_key(self, name: str, *, now: dt.datetime | None = None) -> ApiKey:
         """Revoke the key called ``name`` (idempotent: a revoked key keeps its first revocation time);
-        :class:`~veokit.store.tenancy.KeyNameError` when there is none."""
+        :class:`~veokit.errors.KeyNameError` when there is none."""
 
     async def create_owned(
         self,
@@ -210,9 +210,9 @@ class JobStore(Protocol):
         """Record ``job`` as the key's, in one transaction serialised per key; return ``(stored, True)``.
 
         With ``owner.idempotency_key`` already used by this key: ``(that job, False)`` when the request hash is
-        the same, :class:`~veokit.store.tenancy.IdempotencyConflict` when not. Else ``limits`` are checked
+        the same, :class:`~veokit.errors.IdempotencyConflict` when not. Else ``limits`` are checked
         against the key's usage on the UTC day of ``now`` (:func:`veokit.store.tenancy.admit`):
-        :class:`~veokit.store.tenancy.TooManyInFlight` or :class:`~veokit.store.budget.BudgetExceeded`
+        :class:`~veokit.errors.TooManyInFlight` or :class:`~veokit.errors.BudgetExceeded`
         (``cap="key"``), writing nothing."""
 
     async def get_owned(self, key_id: str, job_id: str) -> Job:

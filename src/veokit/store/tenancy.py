@@ -24,11 +24,12 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from veokit.errors import InvalidRequest, VeokitError
+from veokit.errors import IdempotencyConflict as IdempotencyConflict
+from veokit.errors import KeyNameError as KeyNameError
+from veokit.errors import TooManyInFlight as TooManyInFlight
 from veokit.models.job import Job, JobState
 from veokit.store.budget import EPSILON_USD, BudgetExceeded
 
@@ -111,27 +112,6 @@ class WebhookDue:
     job: Job
     key: ApiKey
     attempt: int
-
-
-class TooManyInFlight(VeokitError):
-    """The key already has as many videos in flight as it may: nothing was recorded. Retry once one ends."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, limit: int = 0, **kw: Any) -> None:
-        super().__init__(message, retryable=True, **kw)
-        self.limit = limit
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "limit": self.limit}
-
-
-class IdempotencyConflict(InvalidRequest):
-    """An ``Idempotency-Key`` already used by this key for a different request."""
-
-
-class KeyNameError(InvalidRequest):
-    """A key name that is taken, unknown, or not a valid name."""
 
 
 def new_secret() -> str:
