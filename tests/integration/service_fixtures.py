@@ -95,5 +95,5 @@ def serve_process(env: dict[str, str], port: int, tmp_path: Path, *args: str) ->
         except httpx.HTTPError:
             return False
 
-    wait_until(up, timeout_s=60, every_s=0.1)
+    wait_until(up, timeout_s=180, every_s=0.1)  # an import-heavy start on a loaded machine
     return proc

@@ -21,10 +21,12 @@ from veokit.media.probe import Expectation, verify_mp4
 from .conftest import settings_for, stats
 from .service_fixtures import InProcessService, make_key, wait_until
 
+UPLOAD_MAX = 2 * 2**20
+
 
 @pytest.fixture
 def settings(emu: EmulatorServer, tmp_path: Path) -> Settings:
-    return settings_for(emu, tmp_path, server_fetch_private=False)
+    return settings_for(emu, tmp_path, server_fetch_private=False, server_upload_max_bytes=UPLOAD_MAX)
 
 
 @pytest.fixture
@@ -254,3 +256,34 @@ def test_cancel_over_http(svc: InProcessService, settings: Settings, emu: Emulat
     with pytest.raises(openai.ConflictError):
         client.post(f"/videos/{video.id}/cancel", cast_to=openai.types.Video)
     assert client.videos.delete(video.id).deleted
+
+
+def test_a_body_over_the_upload_limit_is_413_declared_or_streamed_and_submits_nothing(
+    svc: InProcessService, settings: Settings, emu: EmulatorServer
+) -> None:
+    client = sdk(svc, make_key(settings, "hana").secret)
+    with pytest.raises(openai.APIStatusError) as info:  # the SDK declares its multipart body's length
+        client.videos.create(prompt="a fox", input_reference=("big.png", b"\x89PNG" + bytes(3 * 2**20), "image/png"))
+    assert info.value.status_code == 413 and "VEOKIT_SERVER_UPLOAD_MAX_BYTES" in info.value.message
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while the body is read
+        for _ in range(6):
+            yield bytes(2**19)
+
+    r = httpx.post(
+        f"{svc.url}/v1/videos",
+        headers={"Authorization": f"Bearer {client.api_key}", "Content-Type": "application/json"},
+        content=chunks(),
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large", r.text
+    assert client.videos.list().data == [] and stats(emu)["submits_total"] == 0
+
+
+def test_litellm_uses_it_as_an_openai_video_provider(svc: InProcessService, settings: Settings, tmp_path: Path) -> None:
+    import litellm
+
+    auth = {"api_base": f"{svc.url}/v1", "api_key": make_key(settings, "ivan").secret, "custom_llm_provider": "openai"}
+    made = litellm.video_generation(model="openai/veo-3.1-fast", prompt="a paper boat", seconds="4", **auth)
+    wait_until(lambda: litellm.video_status(made.id, **auth).status == "completed")
+    (tmp_path / "boat.mp4").write_bytes(litellm.video_content(made.id, **auth))
+    verify_mp4(tmp_path / "boat.mp4", Expectation(width=1280, height=720, duration_s=4.0))
