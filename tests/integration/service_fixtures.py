@@ -95,5 +95,10 @@ def serve_process(env: dict[str, str], port: int, tmp_path: Path, *args: str) ->
         except httpx.HTTPError:
             return False
 
-    wait_until(up, timeout_s=180, every_s=0.1)  # an import-heavy start on a loaded machine
+    try:
+        wait_until(up, timeout_s=180, every_s=0.1)  # an import-heavy start on a loaded machine
+    except BaseException:  # the caller never gets the process to stop: stop it here
+        proc.kill()
+        proc.wait(30)
+        raise
     return proc

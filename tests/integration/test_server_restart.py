@@ -16,7 +16,7 @@ import openai
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import stats
+from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats
 from .service_fixtures import VEOKIT, serve_process, wait_until
 from .test_server_streams import Receiver
 
@@ -38,9 +38,12 @@ def environment(emu: EmulatorServer, tmp_path: Path) -> dict[str, str]:
         "VEOKIT_OUT_DIR": str(tmp_path / "videos"),
         "VEOKIT_CONFIG": str(tmp_path / "none.toml"),
         "VEOKIT_POLL_SCALE": "0.01",
+        "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),  # a restart on a loaded machine takes a while
         "VEOKIT_RATE_LIMIT": "off",
         "VEOKIT_ALLOW_RETIRED": "1",
-        "VEOKIT_WORKER_LEASE_S": "2",  # a killed server's jobs are claimed again after 2 s
+        # A killed server's jobs are claimed again once their lease expires; long enough that a loaded machine
+        # keeps a live server's lease (renewed every third of it) from lapsing mid-submit, which sets a job aside.
+        "VEOKIT_WORKER_LEASE_S": "10",
         "VEOKIT_SERVER_WEBHOOK_BACKOFF_S": "0.1",
     }
 

@@ -80,6 +80,7 @@ def create_app(
             if svc.worker is not None:
                 svc.worker.stop()  # graceful: paid submits in flight record their operation first
             stop.set()
+            sender.wake()
             await asyncio.gather(*tasks, return_exceptions=True)
             await sender.aclose()
             await svc.fetcher.aclose()

@@ -9,7 +9,6 @@ every half second, so events from any process running the job arrive, not only f
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -89,5 +88,5 @@ async def _stream(request: Request, key: ApiKey, video_id: str, sent: int) -> As
             yield ": keep-alive\n\n"
         if await request.is_disconnected():
             return
-        await asyncio.sleep(LOOK_EVERY_S)
+        await client.clock.sleep(LOOK_EVERY_S)
         quiet_s += LOOK_EVERY_S

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -91,8 +90,8 @@ class WebhookSender:
                 await asyncio.gather(*(self.deliver(d) for d in due))
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(stop, self._wake), LOOK_EVERY_S)
+            if not stop.is_set():  # whoever sets ``stop`` wakes this wait too (``wake()``)
+                await self.client.clock.wait(self._wake, LOOK_EVERY_S)
 
     async def deliver(self, due: WebhookDue) -> bool:
         job, key = due.job, due.key
@@ -134,12 +133,3 @@ class WebhookSender:
         )
         await self.client.tenants.webhook_result(job.id, delivered=False, error=error, retry_at=retry_at)
         return False
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waits = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
