@@ -4,11 +4,13 @@ no server error and no response outside the documented schema."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from veokit.emulator import EmulatorServer
@@ -51,5 +53,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(emu: Emulato
             env={**os.environ, "NO_COLOR": "1"},
         )
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+        # Not vacuous: it tested the operations, and with the key (it made videos, not only 401s).
+        tested = re.search(r"Operations:\s+(\d+) selected", run.stdout)
+        assert tested and int(tested[1]) >= 15, run.stdout[-3000:]
+        made = httpx.get(f"{svc.url}/v1/videos", headers={"Authorization": f"Bearer {key}"}).json()["data"]
+        assert made, "schemathesis created no video with the key"
     finally:
         svc.stop()
