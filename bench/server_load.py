@@ -77,14 +77,20 @@ async def creates(base: str, key: str, clients: int, total: int) -> tuple[list[f
     errors = 0
     todo = iter(range(total))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=120
+    ) as http:
 
         async def one_client() -> None:
             nonlocal errors
             for i in todo:
                 form = {"prompt": f"a paper boat on a pond, take {i}", "seconds": "4", "size": "1280x720"}
                 started = time.perf_counter()
-                r = await http.post("/v1/videos", data=form)
+                try:
+                    r = await http.post("/v1/videos", data=form)
+                except httpx.TransportError:  # reset or timed out: an error of the server under load, counted
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
                 if r.status_code == 200:
                     ids.append(r.json()["id"])
@@ -101,14 +107,20 @@ async def throughput(base: str, key: str, clients: int, seconds: float, paths: l
     """Requests per second over ``seconds`` with ``clients`` in flight, each asking for a random one of paths."""
     done = errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=120
+    ) as http:
         stop_at = time.perf_counter() + seconds
         started = time.perf_counter()
 
         async def one_client() -> None:
             nonlocal done, errors
             while time.perf_counter() < stop_at:
-                r = await http.get(random.choice(paths))
+                try:
+                    r = await http.get(random.choice(paths))
+                except httpx.TransportError:
+                    errors += 1
+                    continue
                 done += 1
                 errors += r.status_code != 200
 
