@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -93,6 +93,16 @@ class Settings(_ProviderFields):
     # --provider auto breaks price ties in this order, e.g. "kie,vertex" (see veokit.service.routing).
     provider_preference: str | None = None
 
+    # The HTTP service (`veokit serve`, veokit.server).
+    server_secret: SecretStr | None = None  # signs webhooks (each key's secret derives from it); default: a file
+    server_key_max_in_flight: int = 20  # per key: videos recorded and not finished (a key's own limit wins)
+    server_key_budget_daily_usd: float | None = None  # per key and UTC day, for keys created without a budget
+    server_upload_max_bytes: int = 20 * 1024 * 1024  # one request body (uploads included), checked while reading
+    server_fetch_private: bool = False  # image URLs may name loopback, private or link-local addresses
+    server_fetch_timeout_s: float = 10.0  # an image URL must be fetched within this
+    server_webhook_attempts: int = 8  # deliveries of one webhook before giving up
+    server_webhook_backoff_s: float = 5.0  # the first retry's delay; each next one is 4x longer (6 h at most)
+
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, v: str | None) -> str | None:
@@ -129,7 +139,7 @@ class Settings(_ProviderFields):
     def failover_order(self) -> tuple[str, ...]:
         return provider_list(self.failover)
 
-    @field_validator("budget_per_job_usd", "budget_daily_usd")
+    @field_validator("budget_per_job_usd", "budget_daily_usd", "server_key_budget_daily_usd")
     @classmethod
     def _non_negative(cls, v: float | None) -> float | None:
         if v is not None and not v >= 0:
@@ -143,7 +153,9 @@ class Settings(_ProviderFields):
             parse_provider_amounts(v)
         return v
 
-    @field_validator("worker_concurrency")
+    @field_validator(
+        "worker_concurrency", "server_key_max_in_flight", "server_upload_max_bytes", "server_webhook_attempts"
+    )
     @classmethod
     def _at_least_one(cls, v: int) -> int:
         if v < 1:
@@ -161,7 +173,7 @@ class Settings(_ProviderFields):
     def budget_provider_caps(self) -> dict[str, float]:
         return parse_provider_amounts(self.budget_provider_usd or "")
 
-    @field_validator("poll_scale")
+    @field_validator("poll_scale", "server_fetch_timeout_s", "server_webhook_backoff_s")
     @classmethod
     def _positive(cls, v: float) -> float:
         if v <= 0:

@@ -3,11 +3,14 @@
     VeokitError ................................. 1  an error of no more specific kind (also: an unknown recorded type)
     ├── ConfigError ............................. 2  settings missing or invalid (names each problem)
     ├── BudgetExceeded .......................... 2  a spending cap refuses the submit: nothing sent, job stays queued
+    ├── TooManyInFlight ......................... 2  an HTTP service key has its most videos in flight: none recorded
     ├── InvalidRequest .......................... 2  caught before any network call, or a 400 from the provider
     │   ├── ModelNotFound ....................... 2  unknown model id (404)
     │   │   └── ModelRetired .................... 2  the model was shut down; names the replacement
     │   ├── InputTooLarge / UnsupportedMedia .... 2  local files we refuse to send
-    │   └── StoryboardError ..................... 2  a storyboard that cannot be planned; names file, line and shot
+    │   ├── StoryboardError ..................... 2  a storyboard that cannot be planned; names file, line and shot
+    │   ├── IdempotencyConflict ................. 2  an HTTP service Idempotency-Key reused for another request
+    │   └── KeyNameError ........................ 2  an HTTP service key name that is taken, unknown or malformed
     ├── ProviderError ........................... 3  the provider answered, and it was not a success
     │   ├── AuthenticationError ................. 3  401, bad/expired credentials (never retryable)
     │   ├── PermissionDenied .................... 3  403
@@ -120,6 +123,10 @@ def _same(value: Any) -> Any:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
 
 
 def _float(value: Any) -> float | None:
@@ -235,6 +242,19 @@ class BudgetExceeded(VeokitError):
         self.estimate_usd = estimate_usd
 
 
+class TooManyInFlight(VeokitError):
+    """A key of the HTTP service already has ``limit`` videos in flight: nothing was recorded. Retryable: it
+    can be admitted once one of them ends."""
+
+    retryable = True
+    exit_code = ExitCode.BAD_INPUT
+    fields = recorded(limit=_int)
+
+    def __init__(self, message: str, *, limit: int = 0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.limit = limit
+
+
 class InvalidRequest(VeokitError):
     """The request cannot succeed as written. ``field`` names the culprit, ``allowed`` what would work."""
 
@@ -296,6 +316,14 @@ class StoryboardError(InvalidRequest):
     @problems.setter
     def problems(self, value: tuple[StoryboardError, ...]) -> None:
         self._problems = tuple(value)
+
+
+class IdempotencyConflict(InvalidRequest):
+    """An ``Idempotency-Key`` the HTTP service's key already used for a different request."""
+
+
+class KeyNameError(InvalidRequest):
+    """A key name (HTTP service) that is taken, unknown, or not a valid name."""
 
 
 class ProviderError(VeokitError):

@@ -28,7 +28,7 @@ from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, 
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
-from veokit.store.schema import blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
+from veokit.store.schema import api_keys, api_videos, blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -63,6 +63,8 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         first = await open_one()
         assert isinstance(first, SqlJobStore)
         async with first.engine.begin() as conn:
+            await conn.execute(sa.delete(api_videos))
+            await conn.execute(sa.delete(api_keys))
             await conn.execute(sa.delete(budget_ledger))
             await conn.execute(sa.delete(job_events))
             await conn.execute(sa.delete(jobs))
@@ -819,6 +821,35 @@ async def test_the_ledger_follows_the_job(store: JobStore, path: list[JobState],
     amounts = {"released": (0.0, 0.0, 0.0), "unknown": (0.0, 0.0, 2.0), "reserved": (2.0, 0.0, 0.0)}[status]
     assert (row.reserved_usd, row.spent_usd, row.unknown_usd) == amounts
     assert row.released == (1 if status == "released" else 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "cost", "amounts"),
+    [
+        ([S.RUNNING], 0.0, (0.0, 0.0, 0.0)),  # the provider stopped it: nothing stands
+        ([S.RUNNING], 2.0, (0.0, 2.0, 0.0)),  # no cancel there (Veo): the estimate stands, as spent
+        ([S.NEEDS_ATTENTION], 2.0, (0.0, 2.0, 0.0)),  # an unknown outcome settled as spent
+        ([], 2.0, (0.0, 2.0, 0.0)),  # from submitting, once its submitter is gone
+    ],
+)
+async def test_a_cancelled_job_spends_the_cost_that_stands(
+    store: JobStore, path: list[JobState], cost: float, amounts: tuple[float, float, float]
+) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = await advance(store, job, *path)
+    job = await store.transition(job.id, expect=job.state, to=S.CANCELLED, cost_usd=cost)
+    assert job.state.terminal and job.finished_at is not None
+    [row] = (await store.spend()).rows
+    assert (row.reserved_usd, row.spent_usd, row.unknown_usd) == amounts
+
+
+async def test_a_queued_job_cancelled_reserves_nothing(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1, estimate_usd=2.0)
+    await store.transition(job.id, expect=S.QUEUED, to=S.CANCELLED, cost_usd=0.0)
+    assert (await store.spend()).rows == []
+    with pytest.raises(JobStateError, match="terminal"):
+        await store.transition(job.id, expect=S.CANCELLED, to=S.QUEUED)
 
 
 async def test_a_retried_job_gets_a_new_reservation_and_keeps_the_unknown_one(store: JobStore) -> None:

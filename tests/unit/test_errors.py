@@ -32,6 +32,7 @@ SAMPLES: dict[str, Any] = {
     "limit_usd": 3.0,
     "committed_usd": 2.5,
     "estimate_usd": 0.8,
+    "limit": 5,
     "path": Path("/videos/out.mp4"),
     "line": 12,
     "shot": "chase",

@@ -32,7 +32,7 @@ def test_every_unfinished_state_can_reach_a_terminal_state(state: JobState) -> N
 
 
 def test_terminal_set() -> None:
-    assert {S.SUCCEEDED, S.FAILED, S.FILTERED, S.ABANDONED} == TERMINAL
+    assert {S.SUCCEEDED, S.FAILED, S.FILTERED, S.ABANDONED, S.CANCELLED} == TERMINAL
 
 
 @pytest.mark.parametrize(
@@ -49,6 +49,10 @@ def test_terminal_set() -> None:
         (S.DOWNLOADING, S.RUNNING),
         (S.NEEDS_ATTENTION, S.QUEUED),  # the user chose to retry
         (S.NEEDS_ATTENTION, S.RUNNING),  # reconciled: the operation was found
+        (S.QUEUED, S.CANCELLED),  # the user's cancel: nothing sent, nothing paid
+        (S.RUNNING, S.CANCELLED),  # the provider's cancel where it has one; the cost that stands otherwise
+        (S.SUBMITTING, S.CANCELLED),  # only once its submitter is gone (veokit.service.cancel)
+        (S.NEEDS_ATTENTION, S.CANCELLED),
     ],
 )
 def test_allowed(src: JobState, dst: JobState) -> None:
@@ -69,6 +73,9 @@ def test_allowed(src: JobState, dst: JobState) -> None:
         (S.SUCCEEDED, S.FAILED),
         (S.FAILED, S.QUEUED),
         (S.ABANDONED, S.QUEUED),
+        (S.DOWNLOADING, S.CANCELLED),  # already generated and paid for: it is saved, not thrown away
+        (S.CANCELLED, S.QUEUED),
+        (S.SUCCEEDED, S.CANCELLED),
     ],
 )
 def test_forbidden(src: JobState, dst: JobState) -> None:

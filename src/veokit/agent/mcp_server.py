@@ -63,7 +63,8 @@ def _annotations(name: str) -> ToolAnnotations:
     return ToolAnnotations(
         title=name.replace("_", " "),
         read_only_hint=name in READ_ONLY,
-        destructive_hint=False,  # nothing is deleted; download_video refuses to overwrite unless asked
+        # Nothing is deleted (download_video refuses to overwrite unless asked); cancel_video ends a job for good.
+        destructive_hint=name == "cancel_video",
         idempotent_hint=name not in SPENDS,
         open_world_hint=name in SPENDS,
     )

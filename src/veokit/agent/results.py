@@ -15,6 +15,7 @@ from veokit import errors as E
 from veokit.models.job import Job, JobState
 from veokit.service import Progress
 from veokit.service import job_view as service_job_view
+from veokit.service.views import percent
 
 log = logging.getLogger("veokit.agent")
 
@@ -104,6 +105,8 @@ def next_step(job: Job, running_here: bool | None) -> str:
         return "nothing was charged; fix what the error names and call generate_video again"
     if s is JobState.ABANDONED:
         return "abandoned by the user; nothing more will happen"
+    if s is JobState.CANCELLED:
+        return "cancelled; nothing more will happen (its history says what it cost)"
     if s is JobState.NEEDS_ATTENTION:
         return (
             "needs the user's decision (the submit may have been accepted): tell them to run "
@@ -136,16 +139,9 @@ def job_summary(job: Job) -> str:
         return f"job {job.id} was blocked by the safety filter (not charged): {(job.error or {}).get('message', '')}"
     if s in (JobState.FAILED, JobState.NEEDS_ATTENTION, JobState.ABANDONED):
         return f"job {job.id} is {s.value}: {(job.error or {}).get('message', '')}"
+    if s is JobState.CANCELLED:
+        return f"job {job.id} was cancelled; cost ${job.cost_usd or 0:.2f}"
     return f"job {job.id} is {s.value} ({shape}; estimate ${job.estimate_usd:.2f})"
-
-
-def percent(elapsed_s: float, remaining_s: float | None, *, done: bool) -> float:
-    """A progress figure that only approaches 100 until the job really is done."""
-    if done:
-        return 100.0
-    # Past the expected time the job is "any moment now": keep creeping towards 100 instead of jumping back.
-    left = max(remaining_s or 0.0, 0.1 * elapsed_s + 0.5)
-    return round(min(99.0, 100.0 * elapsed_s / (elapsed_s + left)), 1)
 
 
 def progress_view(

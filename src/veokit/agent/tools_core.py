@@ -130,6 +130,7 @@ class VideoToolkit:
         "download_video",
         "extend_video",
         "resume_video",
+        "cancel_video",
     )
 
     def __init__(
@@ -471,7 +472,7 @@ class VideoToolkit:
         state: Annotated[
             str | None,
             "Only jobs in this state: queued, submitting, running, downloading, "
-            "succeeded, failed, filtered, needs_attention or abandoned.",
+            "succeeded, failed, filtered, needs_attention, abandoned or cancelled.",
         ] = None,
         limit: Annotated[int, f"How many, newest first (1 to {MAX_LIST}, default 10)."] = 10,
     ) -> ToolResult:
@@ -577,6 +578,19 @@ class VideoToolkit:
         except Exception as exc:
             return failure_from(exc)
         return self._started_result(w, None)
+
+    async def cancel_video(self, job_id: JobId) -> ToolResult:
+        """Stop a queued or running video job the user no longer wants. Before its submit nothing is paid;
+        after it, the provider's cancel is called where one exists (fal, Replicate) and nothing is billed;
+        Veo on Vertex or the Gemini API has no cancel, so the generation goes on there and its cost stands
+        (the result says which). A job already downloading is not cancelled: it is paid for and saved soon.
+        """
+        try:
+            job = await self.runtime.call(lambda c: c.cancel(job_id.strip()))
+            note = (await self.runtime.call(lambda c: c.events(job.id)))[-1].message
+        except Exception as exc:
+            return failure_from(exc)
+        return ok(f"job {job.id} cancelled; cost ${job.cost_usd or 0:.2f}. {note}", job_view(job))
 
 
 def _failure(w: Watch, view: dict[str, Any]) -> ToolResult | None:

@@ -381,6 +381,22 @@ def jobs_reconcile(
     run(go())
 
 
+@jobs_app.command("cancel")
+@cli_errors
+def jobs_cancel(job_id: str) -> None:
+    """Stop a queued or running job: the provider's cancel is called where it has one (fal, Replicate); on Veo
+    (Vertex, Gemini API), which has none, the generation goes on there and its cost stands."""
+
+    async def go() -> None:
+        async with VeoClient(load_settings()) as client:
+            job = await client.cancel(job_id)
+            note = (await client.events(job.id))[-1].message
+        ui.out.print(f"{job.id}: {job.state.value} · cost ${job.cost_usd or 0:.2f}", highlight=False)
+        ui.err.print(note, highlight=False, soft_wrap=True)
+
+    run(go())
+
+
 @jobs_app.command("abandon")
 @cli_errors
 def jobs_abandon(job_id: str) -> None:
@@ -494,10 +510,11 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, worker_cmds
+    from veokit.cli import agent_cmds, server_cmds, worker_cmds
 
     worker_cmds.register(app)
     agent_cmds.register(app)
+    server_cmds.register(app)
 
 
 _register_command_groups()

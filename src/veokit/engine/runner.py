@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from veokit.resilience.retry import RetryPolicy, backoff, server_hint
 from veokit.store.base import JobStore
 from veokit.store.budget import BudgetCaps
 from veokit.store.fenced import FencedStore, lease_fence
+from veokit.store.tenancy import KeyLimits, Ownership
 
 S = JobState
 
@@ -63,6 +65,17 @@ def catalog_provider(provider: str) -> str:
 def _slug(text: str, n: int = 40) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return s[:n].rstrip("-") or "video"
+
+
+@dataclass
+class Counters:
+    """What this engine did, per provider, since it started: for a service's metrics."""
+
+    submits: Counter[str] = field(default_factory=Counter)  # paid calls made (retries included)
+    polls: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)  # submit retries and failed polls
+    rate_limited: Counter[str] = field(default_factory=Counter)  # 429s answered
+    download_bytes: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -110,6 +123,11 @@ class Engine:
         self._gates: dict[str, ProviderGate] = {}
         self._resumed: dict[str, int] = {}  # downloads resumed with Range, reported on success
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.counters = Counters()
+
+    def breaker_states(self) -> dict[str, str]:
+        """Each provider's circuit: closed, open or half_open (only providers this engine has called)."""
+        return {name: b.state.value for name, b in self._breakers.items()}
 
     def gate(self, provider: str) -> ProviderGate:
         if provider not in self._gates:
@@ -135,14 +153,26 @@ class Engine:
         return offer
 
     async def enqueue(
-        self, request: GenerateRequest, provider: str, out_dir: Path, *, client_key: str | None = None, note: str = ""
+        self,
+        request: GenerateRequest,
+        provider: str,
+        out_dir: Path,
+        *,
+        client_key: str | None = None,
+        note: str = "",
+        owner: Ownership | None = None,
+        limits: KeyLimits | None = None,
+        job_id: str | None = None,
     ) -> Job:
+        """Record a queued job. ``owner``: a key of the HTTP service, whose ``limits`` are checked atomically
+        with the insert (:meth:`~veokit.store.base.JobStore.create_owned`)."""
         offer = self.validate(request, provider)
         estimate = self.catalog.estimate(request, offer)
         stored = await inputs.record(self.store, request)
         now = utcnow()
+        job_id = job_id or new_job_id()
         job = Job(
-            id=new_job_id(),
+            id=job_id,
             state=S.QUEUED,
             provider=provider,
             model=offer.model,
@@ -155,6 +185,9 @@ class Engine:
             updated_at=now,
         )
         message = f"queued; estimate {estimate.describe()}" + (f"; {note}" if note else "")
+        if owner is not None:
+            created, _ = await self.store.create_owned(job, owner, limits=limits, message=message)
+            return created
         return await self.store.create(job, message=message)
 
     # -- run ------------------------------------------------------------------------------------------------
@@ -232,11 +265,13 @@ class Engine:
         async def attempt() -> str:
             breaker.allow()
             await gate.before_request()
+            self.counters.submits[job.provider] += 1
             try:
                 name = await provider.submit(request)
             except E.VeokitError as exc:
                 breaker.record(exc)
                 if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
+                    self.counters.rate_limited[job.provider] += 1
                     gate.rate_limited(exc.retry_after_s, self.resilience.retry.base_s)
                 raise
             breaker.record(None)
@@ -244,6 +279,7 @@ class Engine:
             return name
 
         async def noted(note: RetryNote) -> None:
+            self.counters.retries[job.provider] += 1
             notes.append(note)  # written with the next transition: `submitting` has no self-transition
 
         try:
@@ -325,7 +361,8 @@ class Engine:
             return name, offer
         return None
 
-    def _policy(self, job: Job) -> PollPolicy:
+    def poll_policy(self, job: Job) -> PollPolicy:
+        """The job's poll schedule: its model's latency, this engine's scale and deadline."""
         offer = self.catalog.find(catalog_provider(job.provider), job.model)
         latency = offer.latency_s if offer else (11.0, 60.0, 360.0)
         return PollPolicy.for_latency(latency, deadline_s=self.deadline_s, scale=self.poll_scale)
@@ -333,7 +370,7 @@ class Engine:
     async def _poll_and_finish(self, job: Job, notify: ProgressFn, *, extend_deadline: bool = False) -> Job:
         provider = self.provider_for(job.provider)
         assert job.operation_name is not None
-        policy = self._policy(job)
+        policy = self.poll_policy(job)
         retry = self.resilience.retry
         out_dir = Path(job.out_dir)
         submitted = job.submitted_at or job.created_at
@@ -368,11 +405,15 @@ class Engine:
                 return await self._deadline(job, elapsed)
             await self.clock.sleep(delay)
             polls += 1
+            self.counters.polls[job.provider] += 1
             try:
                 status = await provider.poll(job.operation_name, spool_dir=out_dir)
             except E.VeokitError as exc:
                 if not exc.retryable:
                     return await self._poll_refused(job, exc)
+                self.counters.retries[job.provider] += 1
+                if isinstance(exc, E.RateLimited):
+                    self.counters.rate_limited[job.provider] += 1
                 # A failed poll costs nothing and changes nothing: note it, wait (the server's hint if it gave
                 # one, else backoff), poll again. Only the job's deadline ends this.
                 poll_failures += 1
@@ -516,6 +557,7 @@ class Engine:
                     got = await download(self.download_client, target, dest, provider=job.provider)
                     sha, size = got.sha256, got.size
                     self._resumed[job.id] = self._resumed.get(job.id, 0) + got.resumes
+                self.counters.download_bytes[job.provider] += size
                 try:
                     probe = verify_mp4(dest, expect)
                 except CorruptMediaError as exc:

@@ -138,6 +138,18 @@ class Worker:
         self._stopping.set()
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look for work now (a job was just recorded) instead of at the next ``idle_s``."""
+        self._wake.set()
+
+    def drop(self, job_id: str) -> None:
+        """Stop working on a job someone else has taken (a cancel) now rather than at the next heartbeat. A job
+        still being submitted is left to finish its paid call: its next write fails harmlessly."""
+        running = self._running.get(job_id)
+        if running is not None and running.polling:
+            running.task.cancel()
+            self._event(f"{job_id}: taken over (cancelled by the user?); stopped working on it")
+
     async def run(self) -> WorkerStats:
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"veokit-heartbeat:{self.owner}")
         try:
@@ -184,7 +196,11 @@ class Worker:
             final = await self._advance(job, token)
         except E.LeaseLost:
             self.stats.lost += 1
-            self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
+            now = await self._state_of(job.id)
+            if now is S.CANCELLED:
+                self._event(f"{job.id}: cancelled by the user; stopped working on it")
+            else:
+                self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
         except E.BudgetExceeded as exc:
             first = (job.error or {}).get("message") != exc.message
             await self._release(
@@ -285,11 +301,11 @@ class Worker:
             for job_id in lost:
                 running = self._running.get(job_id)
                 if running is not None and running.polling:
-                    # Another worker owns it now. Stop polling; a task still submitting is left to finish
-                    # its paid call, and its next write fails harmlessly with LeaseLost.
+                    # Someone else owns it now (a worker after late heartbeats, or a cancel). Stop polling; a
+                    # task still submitting is left to finish its paid call, and its next write fails harmlessly.
                     running.task.cancel()
                     self.stats.lost += 1
-                    self._event(f"{job_id}: lease lost (heartbeats were late); stopped working on it")
+                    self._event(f"{job_id}: lease lost (taken over, or heartbeats were late); stopped working on it")
 
     # -- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self, heartbeat: asyncio.Task[None]) -> None:
@@ -319,6 +335,12 @@ class Worker:
 
     def _event(self, line: str) -> None:
         self._on_event(line)
+
+    async def _state_of(self, job_id: str) -> JobState | None:
+        try:
+            return (await self.store.get(job_id)).state
+        except Exception:  # only for the message: the outcome is the same
+            return None
 
 
 def _describe(job: Job) -> str:
@@ -406,17 +428,38 @@ async def run_under_lease(
     """Run a job whose lease ``owner`` holds with ``token``: heartbeats keep it, every write is fenced by it,
     and it is given back at the end unless the job is finished."""
     store = engine.store
+    polling = taken_over = False
+
+    def progress(p: Progress) -> None:
+        nonlocal polling
+        polling = True  # past the paid submit: safe to interrupt
+        if on_progress is not None:
+            on_progress(p)
+
+    run = asyncio.create_task(engine.run(job_id, progress, fence=token, extend_deadline=extend_deadline))
 
     async def beat() -> None:
         while True:
             await engine.clock.sleep(lease_s / 3)
-            with contextlib.suppress(Exception):  # a lost lease surfaces as LeaseLost at the next write
-                await store.renew(owner, {job_id: token}, lease_s=lease_s, now=wall())
+            try:
+                lost = await store.renew(owner, {job_id: token}, lease_s=lease_s, now=wall())
+            except Exception:  # try again next beat; a lost lease surfaces as LeaseLost at the next write
+                lost = set()
+            if lost and polling:  # taken over (a cancel, or another process after late beats): stop polling
+                nonlocal taken_over
+                taken_over = True
+                run.cancel()
+                return
 
     heartbeat = asyncio.create_task(beat(), name=f"veokit-heartbeat:{job_id}")
     job: Job | None = None
     try:
-        job = await engine.run(job_id, on_progress, fence=token, extend_deadline=extend_deadline)
+        try:
+            job = await run  # cancelling our caller cancels the run too
+        except asyncio.CancelledError:
+            if not taken_over:
+                raise
+            job = await store.get(job_id)  # the job is someone else's now: report it as it stands
         return job
     finally:
         heartbeat.cancel()

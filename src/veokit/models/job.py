@@ -10,7 +10,14 @@
        ▼      ▼    ▼
    abandoned ◄┘  queued (user: `veokit jobs retry`) or running (reconciled: operation found)
 
-``succeeded``, ``failed``, ``filtered`` and ``abandoned`` are terminal and never change again.
+    queued, submitting, running, needs_attention ──► cancelled   (user: `veokit jobs cancel`)
+
+``cancelled`` is the user stopping a job: before its submit nothing was paid; after it, the provider's
+cancel is called where it has one and the cost that stands is recorded (see :mod:`veokit.service.cancel`).
+A job being downloaded is not cancelled: its video is already paid for. ``abandoned`` is giving up on a job
+needing attention without asking the provider anything.
+
+``succeeded``, ``failed``, ``filtered``, ``abandoned`` and ``cancelled`` are terminal and never change again.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class JobState(enum.StrEnum):
     FILTERED = "filtered"
     NEEDS_ATTENTION = "needs_attention"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
@@ -45,19 +53,20 @@ class JobState(enum.StrEnum):
         return self in (JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING)
 
 
-TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.FILTERED, JobState.ABANDONED})
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.FILTERED, JobState.ABANDONED, JobState.CANCELLED})
 
 S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    S.QUEUED: frozenset({S.SUBMITTING, S.ABANDONED, S.FAILED}),
-    S.SUBMITTING: frozenset({S.RUNNING, S.QUEUED, S.FAILED, S.NEEDS_ATTENTION}),
-    S.RUNNING: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.FILTERED, S.NEEDS_ATTENTION}),
+    S.QUEUED: frozenset({S.SUBMITTING, S.ABANDONED, S.FAILED, S.CANCELLED}),
+    S.SUBMITTING: frozenset({S.RUNNING, S.QUEUED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}),
+    S.RUNNING: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.FILTERED, S.NEEDS_ATTENTION, S.CANCELLED}),
     S.DOWNLOADING: frozenset({S.DOWNLOADING, S.SUCCEEDED, S.FAILED, S.RUNNING}),
-    S.NEEDS_ATTENTION: frozenset({S.QUEUED, S.RUNNING, S.ABANDONED}),
+    S.NEEDS_ATTENTION: frozenset({S.QUEUED, S.RUNNING, S.ABANDONED, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),
     S.FILTERED: frozenset(),
     S.ABANDONED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 

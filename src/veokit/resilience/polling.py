@@ -49,3 +49,14 @@ def next_poll_delay(policy: PollPolicy, *, polls_done: int, elapsed_s: float) ->
 
 def expected_remaining(policy: PollPolicy, elapsed_s: float) -> float:
     return max(0.0, policy.expected_s - elapsed_s)
+
+
+def until_next_poll(policy: PollPolicy, elapsed_s: float) -> float:
+    """Seconds from ``elapsed_s`` (since submit) to the next poll the schedule makes: when news of the operation
+    can come next (an HTTP client polling veokit is told to come back then)."""
+    at, polls = 0.0, 0
+    while True:
+        at += next_poll_delay(policy, polls_done=polls, elapsed_s=at)
+        polls += 1
+        if at > elapsed_s or at >= policy.deadline_s or polls > 10_000:
+            return max(0.0, at - elapsed_s)

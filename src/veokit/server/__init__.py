@@ -1,1 +1,2 @@
-"""veokit's HTTP servers: receivers for providers' callbacks (and, to come, the HTTP API and studio)."""
+"""veokit's HTTP surface: ``veokit serve`` (see :mod:`veokit.server.app`) and the receiver of providers'
+callbacks (:mod:`veokit.server.kie_callback`)."""

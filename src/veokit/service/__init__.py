@@ -10,26 +10,38 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
     outcome.py        what a job's end means: the error it raises, a command's exit code
     batch.py          batch files, batch status      batch_enqueue.py / follow.py   enqueue and follow a batch
     runtime.py        jobs running in the background, for surfaces whose calls are shorter than their jobs
+    cancel.py         stopping a job, and the cost that stands     tenants.py  the HTTP service's keys and videos
     sync_client.py    the blocking facade             routing.py / providers.py / doctor.py / resilience.py
 """
 
 from veokit.engine.runner import Progress, ProgressFn
 from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
 from veokit.models.job import Job, JobEvent, JobState, VideoResult
+from veokit.service.assets import VARIANTS, asset
 from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
 from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
+from veokit.service.meters import Meters
 from veokit.service.outcome import exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
 from veokit.service.sync_client import SyncVeoClient
+from veokit.service.tenants import NewKey, Tenants
 from veokit.service.views import job_view, request_view, result_view
 from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
+from veokit.store.tenancy import (
+    ApiKey,
+    KeyUsage,
+    WebhookDue,
+    WebhookStatus,
+)
 from veokit.store.urls import redact_url
 
 __all__ = [
+    "VARIANTS",
+    "ApiKey",
     "BatchItem",
     "BatchStatus",
     "BudgetCaps",
@@ -40,18 +52,25 @@ __all__ = [
     "JobEvent",
     "JobRuntime",
     "JobState",
+    "KeyUsage",
+    "Meters",
+    "NewKey",
     "Plan",
     "Progress",
     "ProgressFn",
     "Route",
     "SpendSummary",
     "SyncVeoClient",
+    "Tenants",
     "VeoClient",
     "VideoResult",
     "Watch",
+    "WebhookDue",
+    "WebhookStatus",
     "Worker",
     "WorkerConfig",
     "WorkerStats",
+    "asset",
     "budget_blocked",
     "budget_day",
     "exit_code_for",

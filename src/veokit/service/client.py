@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 
@@ -31,15 +32,19 @@ from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
+from veokit.resilience.polling import until_next_poll
+from veokit.service import cancel as cancelling
 from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
+from veokit.service.meters import Meters
 from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
 from veokit.service.providers import build_provider
 from veokit.service.resilience import resilience_from
 from veokit.service.routing import Route, route
+from veokit.service.tenants import Tenants
 from veokit.store import open_store
 from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
@@ -64,10 +69,12 @@ class VeoClient:
         self.clock: Clock = clock or SystemClock()
         self._providers: dict[str, Provider] = {}
         self._started_engine: Engine | None = None
+        self._tenants: Tenants | None = None
         self._download_client = new_client(timeout_s=300.0)
         self.budget = caps_from_settings(self.settings)
         # This process's lease owner when it runs jobs itself, so workers sharing the store leave them alone.
         self.owner = worker_id("client")
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()  # this process's, stopped at once by a cancel
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def __aenter__(self) -> VeoClient:
@@ -92,6 +99,7 @@ class VeoClient:
             resilience=resilience_from(self.settings, self.catalog),
             budget=self.budget,
         )
+        self._tenants = Tenants(self._opened_store, self._started_engine, self.settings)
 
     async def aclose(self) -> None:
         for p in self._providers.values():
@@ -104,6 +112,13 @@ class VeoClient:
     @property
     def started(self) -> bool:
         return self._started_engine is not None
+
+    @property
+    def tenants(self) -> Tenants:
+        """The HTTP service's keys and each key's videos (see :mod:`veokit.service.tenants`)."""
+        if self._tenants is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._tenants
 
     @property
     def _store(self) -> JobStore:
@@ -297,6 +312,15 @@ class VeoClient:
         remaining = None if typical is None else max(0.0, typical - elapsed)
         return Progress(job.id, job.state.value, elapsed, remaining, 0)
 
+    def poll_after_s(self, job: Job, now: dt.datetime | None = None) -> float:
+        """When news of an unfinished job can come next: its next scheduled poll (see
+        :func:`veokit.resilience.polling.until_next_poll`); a queued or downloading job, about a second."""
+        if job.state is not JobState.RUNNING:
+            return 1.0
+        since = job.submitted_at or job.created_at
+        elapsed = max(0.0, ((now or utcnow()) - since).total_seconds())
+        return until_next_poll(self._engine.poll_policy(job), elapsed)
+
     async def resume(self, job_id: str | None = None, *, on_progress: ProgressFn | None = None) -> list[Job]:
         """Finish unfinished jobs without ever submitting one a second time, always under the store's lease."""
         if job_id is not None:
@@ -374,6 +398,30 @@ class VeoClient:
             job.id, expect=job.state, to=JobState.ABANDONED, message="abandoned by the user"
         )
 
+    async def cancel(self, job_id: str) -> Job:
+        """Stop a queued or running job: the provider's cancel is called where it has one, polling stops, and
+        the job ends ``cancelled`` with the cost that stands (see :mod:`veokit.service.cancel`). A worker in
+        this process stops at once; one elsewhere at its next step (its writes are fenced out)."""
+        return await cancelling.cancel_job(
+            self._store,
+            job_id,
+            owner=worker_id("cancel"),
+            lease_s=self.settings.worker_lease_s,
+            clock=self._engine.clock,
+            provider_cancel=self._provider_cancel,
+            stop_local=self._stop_local,
+        )
+
+    def _provider_cancel(self, name: str) -> cancelling.CancelFn | None:
+        if name == "emulator":  # the in-process emulator speaks Vertex, which has no cancel
+            return None
+        call = getattr(self._provider(name), "cancel", None)
+        return call if callable(call) else None
+
+    def _stop_local(self, job_id: str) -> None:
+        for w in list(self._workers):
+            w.drop(job_id)
+
     # -- many jobs: batches and workers ---------------------------------------------------------------------
     def worker_config(
         self,
@@ -396,7 +444,9 @@ class VeoClient:
 
     def worker(self, config: WorkerConfig | None = None, *, on_event: EventFn | None = None) -> Worker:
         """A worker running queued jobs from this client's store (``await worker.run()``; ``worker.stop()``)."""
-        return Worker(self._engine, config or self.worker_config(), on_event=on_event)
+        made = Worker(self._engine, config or self.worker_config(), on_event=on_event)
+        self._workers.add(made)
+        return made
 
     async def enqueue_batch(
         self,
@@ -422,6 +472,25 @@ class VeoClient:
         in this process too with a ``run_here`` worker (see :mod:`veokit.service.follow`)."""
         worker = self.worker(run_here, on_event=lambda line: None) if run_here is not None else None
         return await follow(self._store, job_ids, worker=worker, on_status=on_status, stop=stop, clock=self.clock)
+
+    async def meters(self) -> Meters:
+        """Jobs by state and provider, this process's engine counters and breakers, and today's spend."""
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        spend = await self._store.spend(since=today)
+        by_provider: dict[str, float] = {}
+        for row in spend.rows:
+            by_provider[row.provider] = round(by_provider.get(row.provider, 0.0) + row.committed_usd, 4)
+        c = self._engine.counters
+        return Meters(
+            jobs={(state.value, provider): n for (state, provider), n in (await self._store.counts()).items()},
+            submits=dict(c.submits),
+            polls=dict(c.polls),
+            retries=dict(c.retries),
+            rate_limited=dict(c.rate_limited),
+            download_bytes=dict(c.download_bytes),
+            breakers=self._engine.breaker_states(),
+            spend_today_usd=by_provider,
+        )
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:

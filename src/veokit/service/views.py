@@ -62,3 +62,12 @@ def _content_of(item: dict[str, Any]) -> tuple[int | None, str | None]:
         return len(value), None
     text = str(value)
     return len(text) * 3 // 4 - text[-2:].count("="), None
+
+
+def percent(elapsed_s: float, remaining_s: float | None, *, done: bool) -> float:
+    """A progress figure that only approaches 100 until the job really is done."""
+    if done:
+        return 100.0
+    # Past the expected time the job is "any moment now": keep creeping towards 100 instead of jumping back.
+    left = max(remaining_s or 0.0, 0.1 * elapsed_s + 0.5)
+    return round(min(99.0, 100.0 * elapsed_s / (elapsed_s + left)), 1)

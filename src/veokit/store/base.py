@@ -13,6 +13,8 @@ Three kinds of write, all atomic:
 
 Input images and videos are not in job rows: they are blobs, kept once by SHA-256 (:meth:`put_blob`), and a
 job's request refers to them (:class:`veokit.models.request.StoredRequest`). See :mod:`veokit.store.blobs`.
+
+The HTTP service's keys, the videos each owns and their webhooks live here too (:mod:`veokit.store.tenancy`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
+from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
 
 @runtime_checkable
@@ -151,6 +154,9 @@ class JobStore(Protocol):
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         """The job's events, oldest first (empty for an unknown job)."""
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        """How many jobs are in each (state, provider): for metrics, without reading the jobs."""
+
     async def find_by_client_key(self, key: str) -> Job | None: ...
 
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
@@ -177,3 +183,62 @@ class JobStore(Protocol):
     def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
         """The blob's content in chunks, for flat memory. ``BlobNotFound`` comes before the first chunk;
         ``BlobCorrupt`` after the last, when what was read does not match the hash (discard it)."""
+
+    # -- the HTTP service's keys and the videos they own (veokit.store.tenancy) --------------------------------
+    async def add_key(self, key: ApiKey) -> ApiKey:
+        """Store a new key; :class:`~veokit.errors.KeyNameError` when its name is taken (revoked too)."""
+
+    async def list_keys(self) -> builtins.list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The unrevoked key whose secret hashes to ``key_hash``."""
+
+    async def revoke_key(self, name: str, *, now: dt.datetime | None = None) -> ApiKey:
+        """Revoke the key called ``name`` (idempotent: a revoked key keeps its first revocation time);
+        :class:`~veokit.errors.KeyNameError` when there is none."""
+
+    async def create_owned(
+        self,
+        job: Job,
+        owner: Ownership,
+        *,
+        limits: KeyLimits | None = None,
+        message: str = "created",
+        now: dt.datetime | None = None,
+    ) -> tuple[Job, bool]:
+        """Record ``job`` as the key's, in one transaction serialised per key; return ``(stored, True)``.
+
+        With ``owner.idempotency_key`` already used by this key: ``(that job, False)`` when the request hash is
+        the same, :class:`~veokit.errors.IdempotencyConflict` when not. Else ``limits`` are checked
+        against the key's usage on the UTC day of ``now`` (:func:`veokit.store.tenancy.admit`):
+        :class:`~veokit.errors.TooManyInFlight` or :class:`~veokit.errors.BudgetExceeded`
+        (``cap="key"``), writing nothing."""
+
+    async def get_owned(self, key_id: str, job_id: str) -> Job:
+        """The job if this key owns it and has not deleted it; :class:`~veokit.errors.JobNotFound` otherwise
+        (another key's job and a missing one look the same)."""
+
+    async def list_owned(
+        self, key_id: str, *, after: str | None = None, limit: int = 20, ascending: bool = False
+    ) -> builtins.list[Job]:
+        """The key's undeleted jobs by creation time (newest first, or oldest with ``ascending``), after the
+        job ``after`` (a cursor: an id this key owns; an unknown one is ignored)."""
+
+    async def delete_owned(self, key_id: str, job_id: str, *, now: dt.datetime | None = None) -> Job:
+        """Hide the job from its key for good (its job record and costs stay); return it as it was.
+        :class:`~veokit.errors.JobNotFound` as :meth:`get_owned`."""
+
+    async def key_usage(self, key_id: str, *, now: dt.datetime | None = None) -> KeyUsage:
+        """What the key's jobs committed on the UTC day of ``now``, its queued estimates and jobs in flight."""
+
+    async def due_webhooks(
+        self, *, lease_s: float, limit: int = 50, now: dt.datetime | None = None
+    ) -> builtins.list[WebhookDue]:
+        """Pending webhooks of finished jobs whose retry time has come, oldest finished first; each is leased
+        to the caller for ``lease_s`` (``attempt`` counts up), so concurrent deliverers never take the same."""
+
+    async def webhook_result(
+        self, job_id: str, *, delivered: bool, error: str | None = None, retry_at: dt.datetime | None = None
+    ) -> None:
+        """Record an attempt: delivered; or failed, tried again at ``retry_at`` (``None``: given up)."""

@@ -10,6 +10,8 @@ job from then on, inside the same database transaction as each state change:
     submitting → queued      released  (nothing was sent)
     submitting → needs_attention, or a running job abandoned
                              unknown   (amount = estimate: the provider may bill it; counted until the day ends)
+    … → cancelled            spent     (amount = the cost that stands: 0 once the provider stopped it,
+                                        else the estimate)
     needs_attention → running (the operation was found)
                              reserved again
 
@@ -128,7 +130,7 @@ def ledger_change(src: JobState, to: JobState) -> Literal["reserve"] | Settle | 
     """What a state change does to the job's ledger rows (see the module docstring)."""
     if to is S.SUBMITTING:
         return RESERVE
-    if to is S.SUCCEEDED:
+    if to in (S.SUCCEEDED, S.CANCELLED):
         return Settle(frozenset({L.RESERVED, L.UNKNOWN}), L.SPENT, "cost")
     if to in (S.FAILED, S.FILTERED) or (src is S.SUBMITTING and to is S.QUEUED):
         return Settle(frozenset({L.RESERVED, L.UNKNOWN}), L.RELEASED, "zero")

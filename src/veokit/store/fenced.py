@@ -20,6 +20,7 @@ from veokit.models.job import Job, JobEvent, JobState
 from veokit.store.base import JobStore
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
+from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
 _FENCE: ContextVar[int | None] = ContextVar("veokit_lease_fence", default=None)
 
@@ -129,6 +130,9 @@ class FencedStore:
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         return await self.inner.events(job_id)
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        return await self.inner.counts()
+
     async def find_by_client_key(self, key: str) -> Job | None:
         return await self.inner.find_by_client_key(key)
 
@@ -146,3 +150,50 @@ class FencedStore:
 
     def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
         return self.inner.read_blob(sha256)
+
+    async def add_key(self, key: ApiKey) -> ApiKey:
+        return await self.inner.add_key(key)
+
+    async def list_keys(self) -> builtins.list[ApiKey]:
+        return await self.inner.list_keys()
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self.inner.key_by_hash(key_hash)
+
+    async def revoke_key(self, name: str, *, now: dt.datetime | None = None) -> ApiKey:
+        return await self.inner.revoke_key(name, now=now)
+
+    async def create_owned(
+        self,
+        job: Job,
+        owner: Ownership,
+        *,
+        limits: KeyLimits | None = None,
+        message: str = "created",
+        now: dt.datetime | None = None,
+    ) -> tuple[Job, bool]:
+        return await self.inner.create_owned(job, owner, limits=limits, message=message, now=now)
+
+    async def get_owned(self, key_id: str, job_id: str) -> Job:
+        return await self.inner.get_owned(key_id, job_id)
+
+    async def list_owned(
+        self, key_id: str, *, after: str | None = None, limit: int = 20, ascending: bool = False
+    ) -> builtins.list[Job]:
+        return await self.inner.list_owned(key_id, after=after, limit=limit, ascending=ascending)
+
+    async def delete_owned(self, key_id: str, job_id: str, *, now: dt.datetime | None = None) -> Job:
+        return await self.inner.delete_owned(key_id, job_id, now=now)
+
+    async def key_usage(self, key_id: str, *, now: dt.datetime | None = None) -> KeyUsage:
+        return await self.inner.key_usage(key_id, now=now)
+
+    async def due_webhooks(
+        self, *, lease_s: float, limit: int = 50, now: dt.datetime | None = None
+    ) -> builtins.list[WebhookDue]:
+        return await self.inner.due_webhooks(lease_s=lease_s, limit=limit, now=now)
+
+    async def webhook_result(
+        self, job_id: str, *, delivered: bool, error: str | None = None, retry_at: dt.datetime | None = None
+    ) -> None:
+        await self.inner.webhook_result(job_id, delivered=delivered, error=error, retry_at=retry_at)

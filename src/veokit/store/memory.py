@@ -17,6 +17,7 @@ from veokit.store import blobs, budget, rules
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
+from veokit.store.memory_tenancy import MemoryTenancy
 
 S = JobState
 
@@ -32,7 +33,7 @@ class _LedgerRow:
     status: LedgerStatus
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemoryTenancy):
     """Stored jobs are JSON round-tripped on the way in and copied on the way out, so callers never share
     mutable state with the store and see the same values a database would return. One lock makes every
     operation atomic, which is what the SQL stores get from transactions."""
@@ -43,6 +44,7 @@ class MemoryJobStore:
         self._events: dict[str, builtins.list[JobEvent]] = {}
         self._ledger: dict[str, builtins.list[_LedgerRow]] = {}
         self._blobs: dict[str, bytes] = {}
+        MemoryTenancy.__init__(self)
 
     async def open(self) -> None:
         return None
@@ -311,6 +313,13 @@ class MemoryJobStore:
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         async with self._lock:
             return list(self._events.get(job_id, ()))  # JobEvent is frozen and holds no mutable values
+
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        async with self._lock:
+            found: dict[tuple[JobState, str], int] = {}
+            for j in self._jobs.values():
+                found[(j.state, j.provider)] = found.get((j.state, j.provider), 0) + 1
+            return found
 
     async def find_by_client_key(self, key: str) -> Job | None:
         async with self._lock:

@@ -133,3 +133,48 @@ blob_chunks = sa.Table(
     sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
     sa.Column("data", sa.LargeBinary(), nullable=False),
 )
+
+# The HTTP service's keys and the videos they own (veokit.store.tenancy; 0004).
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),  # SHA-256 of the secret; the secret is never stored
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("budget_daily_usd", sa.Float(), nullable=True),
+    sa.Column("max_in_flight", sa.Integer(), nullable=True),
+    sa.Column("webhook_url", sa.Text(), nullable=True),
+    sa.Index("ux_api_keys_name", "name", unique=True),
+    sa.Index("ux_api_keys_key_hash", "key_hash", unique=True),
+)
+
+api_videos = sa.Table(
+    "api_videos",
+    metadata,
+    sa.Column(
+        "job_id",
+        sa.String(64),
+        sa.ForeignKey("jobs.id", name="fk_api_videos_job_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "key_id",
+        sa.String(32),
+        sa.ForeignKey("api_keys.id", name="fk_api_videos_key_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UtcDateTime(), nullable=False),  # the job's, for listing a key's videos in order
+    sa.Column("idempotency_key", sa.Text(), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("deleted_at", UtcDateTime(), nullable=True),
+    sa.Column("webhook_status", sa.String(16), nullable=False),
+    sa.Column("webhook_attempts", sa.Integer(), nullable=False),
+    sa.Column("webhook_next_at", UtcDateTime(), nullable=True),
+    sa.Column("webhook_error", sa.Text(), nullable=True),
+    sa.Index("ix_api_videos_key_created", "key_id", "created_at", "job_id"),
+    sa.Index("ux_api_videos_key_idempotency", "key_id", "idempotency_key", unique=True),
+    sa.Index("ix_api_videos_webhook", "webhook_status", "webhook_next_at"),
+)

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sqlite
+from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sql_tenancy, sqlite, tenancy
 from veokit.store import leases as lease_rules
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 from veokit.store.group_commit import GroupCommitter
 from veokit.store.schema import job_events, jobs
+from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
 S = JobState
 # ids per IN (...) list in get_many: far below every driver's bound-parameter limit.
@@ -273,6 +274,12 @@ class SqlJobStore:
             rows = (await conn.execute(query)).mappings().all()
         return [codec.row_to_event(r) for r in rows]
 
+    async def counts(self) -> dict[tuple[JobState, str], int]:
+        query = sa.select(jobs.c.state, jobs.c.provider, sa.func.count()).group_by(jobs.c.state, jobs.c.provider)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(JobState(state), str(provider)): int(n) for state, provider, n in rows}
+
     async def find_by_client_key(self, key: str) -> Job | None:
         found = await self._select_jobs(sa.select(jobs).where(jobs.c.client_key == key))
         return found[0] if found else None
@@ -300,6 +307,94 @@ class SqlJobStore:
     async def read_blob(self, sha256: str) -> AsyncIterator[bytes]:
         async for chunk in sql_blobs.read(self.engine, sha256):
             yield chunk
+
+    # -- the HTTP service's keys and owned videos (veokit.store.tenancy) ----------------------------------------
+    async def add_key(self, key: ApiKey) -> ApiKey:
+        async with self._write() as conn:
+            return await sql_tenancy.add_key(conn, key)
+
+    async def list_keys(self) -> builtins.list[ApiKey]:
+        async with self.engine.connect() as conn:
+            return await sql_tenancy.list_keys(conn)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        async with self.engine.connect() as conn:
+            return await sql_tenancy.key_by_hash(conn, key_hash)
+
+    async def revoke_key(self, name: str, *, now: dt.datetime | None = None) -> ApiKey:
+        async with self._write() as conn:
+            return await sql_tenancy.revoke_key(conn, name, lease_rules.current_time(now))
+
+    async def create_owned(
+        self,
+        job: Job,
+        owner: Ownership,
+        *,
+        limits: KeyLimits | None = None,
+        message: str = "created",
+        now: dt.datetime | None = None,
+    ) -> tuple[Job, bool]:
+        job = codec.normalise_job(job)
+        day = budget.budget_day(lease_rules.current_time(now))
+        async with self._write() as conn:
+            await sql_tenancy.lock_key(conn, owner.key_id)
+            if owner.idempotency_key is not None:
+                found = await sql_tenancy.find_idempotent(conn, owner.key_id, owner.idempotency_key)
+                if found is not None:
+                    tenancy.check_replay(found[1], owner, found[0])
+                    existing = await self._fetch(conn, found[0])
+                    assert existing is not None  # api_videos rows go with their job (ON DELETE CASCADE)
+                    return existing, False
+            if limits is not None and limits.any:
+                usage = await sql_tenancy.usage(conn, owner.key_id, day)
+                tenancy.admit(owner.key_name, limits, usage, job.estimate_usd)
+            await conn.execute(sa.insert(jobs).values(codec.job_to_row(job)))
+            await conn.execute(
+                sa.insert(job_events).values(codec.event_row(job.id, job.created_at, None, job.state, message))
+            )
+            await sql_tenancy.insert_owned(conn, job, owner)
+            stored = await self._fetch(conn, job.id)
+        assert stored is not None
+        return stored, True
+
+    async def get_owned(self, key_id: str, job_id: str) -> Job:
+        async with self.engine.connect() as conn:
+            job = await sql_tenancy.get_owned(conn, key_id, job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} not found")
+        return job
+
+    async def list_owned(
+        self, key_id: str, *, after: str | None = None, limit: int = 20, ascending: bool = False
+    ) -> builtins.list[Job]:
+        rules.check_limit(limit)
+        async with self.engine.connect() as conn:
+            return await sql_tenancy.list_owned(conn, key_id, after=after, limit=limit, ascending=ascending)
+
+    async def delete_owned(self, key_id: str, job_id: str, *, now: dt.datetime | None = None) -> Job:
+        async with self._write() as conn:
+            job = await sql_tenancy.get_owned(conn, key_id, job_id)
+            if job is None or not await sql_tenancy.delete_owned(conn, key_id, job_id, lease_rules.current_time(now)):
+                raise JobNotFound(f"job {job_id} not found")
+        return job
+
+    async def key_usage(self, key_id: str, *, now: dt.datetime | None = None) -> KeyUsage:
+        day = budget.budget_day(lease_rules.current_time(now))
+        async with self.engine.connect() as conn:
+            return await sql_tenancy.usage(conn, key_id, day)
+
+    async def due_webhooks(
+        self, *, lease_s: float, limit: int = 50, now: dt.datetime | None = None
+    ) -> builtins.list[WebhookDue]:
+        lease_rules.check_seconds("lease_s", lease_s)
+        async with self._write() as conn:
+            return await sql_tenancy.due_webhooks(conn, lease_rules.current_time(now), lease_s, limit)
+
+    async def webhook_result(
+        self, job_id: str, *, delivered: bool, error: str | None = None, retry_at: dt.datetime | None = None
+    ) -> None:
+        async with self._write() as conn:
+            await sql_tenancy.webhook_result(conn, job_id, delivered=delivered, error=error, retry_at=retry_at)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
