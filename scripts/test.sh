@@ -19,6 +19,12 @@ if [ -z "$PG_BIN" ]; then
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   PG_BIN="$(find_pg_bin)"
 fi
+# Chromium for the studio's browser tests (tests/browser), from Debian when missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium (apt-get)..." >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 PG_DIR="$(mktemp -d /tmp/veokit-pg.XXXXXX)"
 PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 AS_PG=()

@@ -5,6 +5,7 @@
     auth.py      Bearer keys            errors.py  OpenAI-style errors     webhooks.py  the outbox's deliverer
     requests.py  create bodies          fetch.py   image URLs, SSRF-guarded  links.py  signed file links
     metrics.py   /metrics               shapes.py  the Video object        state.py  what routes reach
+    studio.py    the web studio at /    (static page in studio_assets/) and /v1/veokit/models
 
 Beside the routes, the app's lifespan runs, in this process: a worker on the same store (unless ``run_jobs``
 is off: then separate ``veokit worker`` processes run the jobs) and the webhook deliverer. Every request is
@@ -28,7 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veokit.config import Settings, load_settings
-from veokit.server import bridge, errors, events, veokit_api, videos
+from veokit.server import bridge, errors, events, studio, veokit_api, videos
 from veokit.server.errors import ApiError
 from veokit.server.fetch import ImageFetcher
 from veokit.server.metrics import CONTENT_TYPE
@@ -99,6 +100,7 @@ def create_app(
     errors.install(app)
     for router in (videos.router, events.router, bridge.router, veokit_api.router):
         app.include_router(router)
+    studio.install(app)
     _operations(app)
     app.add_middleware(Measured, service=svc, max_body=settings.server_upload_max_bytes + BODY_OVERHEAD)
     return app
