@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState
+from veokit.models.job import Job, JobEvent, JobState, Submission
 from veokit.store.base import JobStore
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
@@ -70,7 +70,13 @@ class FencedStore:
             job_id, caps=caps, fence=_FENCE.get() if fence is None else fence, message=message, now=now, **fields
         )
 
-    # Everything else passes through unchanged.
+    # Everything else passes through unchanged; recording an accepted operation is unfenced on purpose.
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        return await self.inner.record_accepted(job_id, seq, operation_name)
+
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        return await self.inner.submissions(job_id)
+
     async def open(self) -> None:
         await self.inner.open()
 

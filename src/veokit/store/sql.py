@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sqlite
+from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
+from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sql_submits, sqlite
 from veokit.store import leases as lease_rules
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
@@ -159,7 +159,9 @@ class SqlJobStore:
         day = budget.budget_day(lease_rules.current_time(now))
         async with self._write() as conn:
             if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
-                return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+                begun = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+                await sql_submits.begin(conn, begun, begun.updated_at)
+                return begun
             if caps.needs_ledger:
                 await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
             job = await self._fetch(conn, job_id)
@@ -174,7 +176,17 @@ class SqlJobStore:
                         committed_usd=await sql_ledger.committed(conn, day),
                         committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
                     )
-            return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            await sql_submits.begin(conn, submitting, submitting.updated_at)
+            return submitting
+
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        async with self._write() as conn:
+            return await sql_submits.record(conn, job_id, seq, operation_name, utcnow())
+
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        async with self.engine.connect() as conn:
+            return await sql_submits.of_job(conn, job_id)
 
     async def _transition(
         self,
