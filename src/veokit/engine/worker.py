@@ -13,8 +13,10 @@ What happens to a job after it leaves the engine:
   allows — raised, a new UTC day, or in-flight reservations released;
 * any other error with the job still active (a submit not sent, a download that failed): released with an
   exponential back-off, for any worker to pick up later;
-* found mid-submit (its worker died during the paid call): the engine moves it to ``needs_attention``;
-  it is never submitted again without the user (``veokit jobs retry|abandon``).
+* found mid-submit (its worker died or lost its lease during the paid call): the engine continues the
+  operation that worker recorded, waits while its call may still be answering, asks the provider where it can
+  list what it accepted, and only then sets it aside (``needs_attention``); it is never submitted again
+  without a provider's word or the user's (see :mod:`veokit.engine.submits`).
 
 Stopping (:meth:`Worker.stop`, SIGTERM in the CLI) stops claiming, lets paid submits in progress reach
 the point where their operation name is stored (up to ``stop_grace_s``), interrupts polls and downloads
@@ -184,7 +186,13 @@ class Worker:
             final = await self._advance(job, token)
         except E.LeaseLost:
             self.stats.lost += 1
-            self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
+            self._event(
+                f"{job.id}: lease lost to another worker; stopped (an operation the provider accepted is recorded "
+                "for it to continue)"
+            )
+        except E.SubmitInFlight as exc:
+            # Not a failure: another worker's paid call may still be answering. Look again soon.
+            await self._release(job.id, token, delay_s=exc.retry_after_s, message=exc.message)
         except E.BudgetExceeded as exc:
             first = (job.error or {}).get("message") != exc.message
             await self._release(
@@ -221,7 +229,7 @@ class Worker:
                 fence=token,
                 message=operation_gone(job.provider),
             )
-        return await self.engine.run(job.id, self._progress_for(job.id), fence=token)
+        return await self.engine.run(job.id, self._progress_for(job.id), fence=token, wall=self._wall)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
         def progress(p: Progress) -> None:
@@ -416,7 +424,7 @@ async def run_under_lease(
     heartbeat = asyncio.create_task(beat(), name=f"veokit-heartbeat:{job_id}")
     job: Job | None = None
     try:
-        job = await engine.run(job_id, on_progress, fence=token, extend_deadline=extend_deadline)
+        job = await engine.run(job_id, on_progress, fence=token, extend_deadline=extend_deadline, wall=wall)
         return job
     finally:
         heartbeat.cancel()
