@@ -50,8 +50,6 @@ async def durable_write(write: Callable[[], Awaitable[T]], *, attempts: int = WR
     for attempt in range(1, attempts + 1):
         try:
             return await write()
-        except E.VeokitError:
-            raise
         except Exception as exc:
             if attempt == attempts or not faults.transient(exc):
                 raise

@@ -20,7 +20,7 @@ from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_ba
 from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
-from veokit.service.outcome import exit_code_for, job_error, raise_for_job
+from veokit.service.outcome import environment_fault, exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
@@ -54,6 +54,7 @@ __all__ = [
     "WorkerStats",
     "budget_blocked",
     "budget_day",
+    "environment_fault",
     "exit_code_for",
     "extension_request",
     "job_error",

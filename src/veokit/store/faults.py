@@ -67,7 +67,10 @@ def classify(exc: BaseException, where: str) -> E.EnvironmentFault | None:
 
 def from_os_error(exc: OSError, where: str) -> E.EnvironmentFault:
     if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return E.DiskFull(f"{where}: no space left on the device; free space and run the command again")
+        return E.DiskFull(
+            f"{where}: no space left on the device; free space, then `veokit resume` continues where it stopped "
+            "(nothing is submitted again)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return E.LocalPermissionDenied(f"{where}: permission denied")
     if exc.errno == errno.EROFS:
