@@ -111,7 +111,11 @@ async def settle(
         )
     age = (at - last.started_at).total_seconds() if last is not None else None
     if last is not None and age is not None:
-        alive = not call_over and last.owner is not None and not owner_is_dead(last.owner)
+        # An owner runs one task per job at a time (a worker that re-claims a job it still runs waits for that
+        # task first), so a submit begun under the owner holding the job now is over.
+        alive = (
+            not call_over and last.owner is not None and last.owner != job.lease_owner and not owner_is_dead(last.owner)
+        )
         if alive and age < IN_FLIGHT_S:
             wait = IN_FLIGHT_S - age
             raise E.SubmitInFlight(

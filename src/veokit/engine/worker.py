@@ -168,10 +168,20 @@ class Worker:
             return []
         for job in claimed:
             self.stats.claimed += 1
-            task = asyncio.create_task(self._run_one(job), name=f"veokit-job:{job.id}")
+            earlier = self._running.get(job.id)
+            # Our own lease on a job we still run lapsed (late heartbeats) and we claimed it again: the earlier
+            # task's writes now fail (fenced), and this run starts only once it has ended, so that one task per
+            # job is ever in a paid call here (engine/submits.py relies on it).
+            work = self._run_one(job) if earlier is None else self._run_after(earlier.task, job)
+            task = asyncio.create_task(work, name=f"veokit-job:{job.id}")
             self._running[job.id] = _Running(job, task)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._running))
         return claimed
+
+    async def _run_after(self, earlier: asyncio.Task[None], job: Job) -> None:
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(earlier)
+        await self._run_one(job)
 
     async def _nothing_left(self) -> bool:
         """Drain's test. Jobs held back by a budget cap do not count: only a new cap or a new day moves them."""
@@ -213,9 +223,10 @@ class Worker:
             if not final.state.terminal:
                 await self._release(job.id, token)
         finally:
-            gone = self._running.pop(job.id, None)
-            if gone is not None:
-                self.stats.polls += gone.polls
+            entry = self._running.get(job.id)
+            if entry is not None and entry.task is asyncio.current_task():  # not a later claim's (see _claim)
+                del self._running[job.id]
+                self.stats.polls += entry.polls
             self._wake.set()
 
     async def _advance(self, job: Job, token: int) -> Job:
