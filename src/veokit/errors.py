@@ -35,11 +35,20 @@
     │   └── CorruptVideo ........................ 3  not a valid MP4, truncated, or not what was asked
     ├── MediaError .............................. 3  a video file cannot be used (media/: probe, frames, stitching)
     │   └── CorruptMediaError ................... 3  not a whole, decodable MP4 (or not as expected); names it
+    ├── EnvironmentFault ........................ 7  this machine cannot keep jobs or videos: nothing was sent or lost
+    │   ├── StoreUnavailable .................... 7  the database cannot be opened or reached (host, refused, file)
+    │   ├── StoreLocked ......................... 7  locked by another process past the retry bound
+    │   ├── StoreCorrupt ........................ 7  not a veokit database, damaged, or an empty (0-byte) file
+    │   ├── StoreReadOnly ....................... 7  a read-only file, directory or server
+    │   ├── DiskFull ............................ 7  no space left (database, download): free space, `veokit resume`
+    │   └── LocalPermissionDenied ............... 7  a local file or directory we may not read or write
     └── JobError ................................ 2
         ├── JobNotFound ......................... 2
         └── JobStateError ....................... 2  e.g. resuming a job that needs attention
             ├── NeedsAttention .................. 6  the job is set aside for your decision (retry, abandon, …)
-            └── LeaseLost ....................... 2  another worker owns the job now; this one must stop
+            ├── LeaseLost ....................... 2  another worker owns the job now; this one must stop
+            └── SubmitInFlight .................. 2  mid-submit under a worker that may still be waiting for the
+                                                     provider's answer: looked at again later, never resent
 
 Each error carries ``retryable``, ``provider``, the HTTP ``status_code``, the provider's own ``status``
 and ``reason``, and never a secret: messages are built from fields we control, and provider bodies pass
@@ -47,7 +56,8 @@ through :func:`redact` first. A class with more to say declares those attributes
 :meth:`VeokitError.to_dict` records them all and :func:`from_dict` rebuilds the same error from a job's row.
 
 Exit codes (:class:`ExitCode`): 0 done · 2 bad input or configuration · 3 provider, network or download
-failure · 4 content filtered · 5 timed out · 6 needs your decision · 130 interrupted. A command that ends
+failure · 4 content filtered · 5 timed out · 6 needs your decision · 7 this machine's database or disk
+cannot be used · 130 interrupted. A command that ends
 many jobs exits with the most pressing of their codes (:func:`most_pressing`).
 """
 
@@ -91,6 +101,7 @@ class ExitCode(enum.IntEnum):
     FILTERED = 4
     TIMED_OUT = 5
     NEEDS_DECISION = 6
+    ENVIRONMENT = 7  # the database or the local disk cannot be used (locked, unreachable, corrupt, full, denied)
     INTERRUPTED = 130
 
 
@@ -98,6 +109,7 @@ class ExitCode(enum.IntEnum):
 # job set aside at its deadline, input or a cap to change, a failure to retry, a prompt the filter refused.
 _PRESSING = (
     ExitCode.INTERRUPTED,
+    ExitCode.ENVIRONMENT,
     ExitCode.NEEDS_DECISION,
     ExitCode.TIMED_OUT,
     ExitCode.BAD_INPUT,
@@ -447,6 +459,37 @@ class CorruptMediaError(MediaError):
         super().__init__(f"{self.path}: {reason}", reason=reason, **kw)
 
 
+class EnvironmentFault(VeokitError):
+    """This machine cannot keep jobs or videos right now: the job database or the local disk. Nothing was sent
+    or lost because of it (a job stops where its last write left it; ``veokit resume`` continues it)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class StoreUnavailable(EnvironmentFault):
+    pass
+
+
+class StoreLocked(EnvironmentFault):
+    pass
+
+
+class StoreCorrupt(EnvironmentFault):
+    pass
+
+
+class StoreReadOnly(EnvironmentFault):
+    pass
+
+
+class DiskFull(EnvironmentFault):
+    pass
+
+
+class LocalPermissionDenied(EnvironmentFault):
+    pass
+
+
 class JobError(VeokitError):
     exit_code = ExitCode.BAD_INPUT
 
@@ -470,6 +513,18 @@ class NeedsAttention(JobStateError):
 
 class LeaseLost(JobStateError):
     """Another worker took over the job (its lease token no longer matches): stop working on it."""
+
+
+class SubmitInFlight(JobStateError):
+    """The job is in ``submitting`` and the worker that began its paid call may still be waiting for the answer
+    (it lost its lease, but is not known to have died). Nothing is decided before that call is over: the job
+    is looked at again after ``retry_after_s``, by when the operation is recorded or the call has ended."""
+
+    fields = recorded(retry_after_s=_float)
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
 
 
 def _types() -> dict[str, type[VeokitError]]:

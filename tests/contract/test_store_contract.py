@@ -28,7 +28,17 @@ from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, 
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
-from veokit.store.schema import api_keys, api_videos, blob_chunks, blobs, budget_ledger, job_events, jobs, metadata
+from veokit.store.schema import (
+    api_keys,
+    api_videos,
+    blob_chunks,
+    blobs,
+    budget_ledger,
+    job_events,
+    jobs,
+    metadata,
+    submissions,
+)
 
 S = JobState
 PG_URL = os.environ.get("VEOKIT_TEST_PG_URL")
@@ -66,6 +76,7 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await conn.execute(sa.delete(api_videos))
             await conn.execute(sa.delete(api_keys))
             await conn.execute(sa.delete(budget_ledger))
+            await conn.execute(sa.delete(submissions))
             await conn.execute(sa.delete(job_events))
             await conn.execute(sa.delete(jobs))
             await conn.execute(sa.delete(blobs))  # and their chunks (cascade)
@@ -678,6 +689,38 @@ async def test_claimed_mid_submit_job_comes_back_as_submitting(store: JobStore) 
     await store.begin_submit(job.id, fence=mine.lease_token, attempts=1)
     [again] = await store.claim("w2", lease_s=10, now=at(11))
     assert again.state is S.SUBMITTING and again.lease_owner == "w2"
+
+
+async def test_a_submit_accepted_after_the_lease_was_lost_is_recorded_for_the_next_holder(store: JobStore) -> None:
+    """The paid call's outcome outlives the lease: w1 cannot write the job any more, but what the provider
+    accepted is recorded (unfenced, set once) and w2 finds it."""
+    [job] = await seed_jobs(store, 1)
+    [w1] = await store.claim("w1", lease_s=10, now=at(0))
+    begun = await store.begin_submit(job.id, fence=w1.lease_token, attempts=1)
+    [first] = await store.submissions(job.id)
+    assert (first.seq, first.owner, first.provider, first.operation_name) == (1, "w1", job.provider, None)
+    assert first.started_at == begun.updated_at
+    await store.claim("w2", lease_s=10, now=at(11))  # w1's lease expired while its submit was in flight
+    with pytest.raises(LeaseLost):
+        await store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, fence=w1.lease_token, operation_name="op")
+    recorded = await store.record_accepted(job.id, 1, "op-1")
+    assert (recorded.operation_name, recorded.accepted_at is not None) == ("op-1", True)
+    assert await store.record_accepted(job.id, 1, "op-1") == recorded  # idempotent
+    with pytest.raises(JobStateError):
+        await store.record_accepted(job.id, 1, "op-2")  # set once
+    with pytest.raises(JobNotFound):
+        await store.record_accepted(job.id, 2, "op-1")
+    assert await store.submissions(job.id) == [recorded]
+    assert (await store.get(job.id)).state is S.SUBMITTING  # the job row is the next holder's to change
+
+
+async def test_each_submit_begun_is_a_new_submission(store: JobStore) -> None:
+    [job] = await seed_jobs(store, 1)
+    await store.begin_submit(job.id, attempts=1)
+    await store.transition(job.id, expect=S.SUBMITTING, to=S.QUEUED)  # e.g. failover, or a retried job
+    await store.begin_submit(job.id, attempts=2)
+    assert [(s.seq, s.owner) for s in await store.submissions(job.id)] == [(1, None), (2, None)]
+    assert await store.submissions("job_unknown") == []
 
 
 async def test_a_late_write_from_a_lost_lease_changes_nothing(store: JobStore) -> None:

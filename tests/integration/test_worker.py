@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from veokit.resilience.clock import Clock, ManualClock
 from veokit.resilience.retry import backoff
 from veokit.service import VeoClient, WorkerConfig
 from veokit.store.budget import BudgetExceeded
+from veokit.store.fenced import lease_fence
 
 from .conftest import eventually, settings_for, stats
 
@@ -115,11 +120,21 @@ async def test_a_stalled_workers_late_writes_change_nothing(clients: Callable[..
     assert stats(emu)["submits_total"] == 1
 
 
-async def test_a_job_found_mid_submit_is_never_resubmitted(clients: Callable[..., Any], emu: EmulatorServer) -> None:
-    """Its worker died during the paid call: the next claim sets it aside for the user, paying nothing."""
-    client = await clients()
+def dead_owner() -> str:
+    """A lease owner naming a process of this machine that has exited (as a SIGKILLed worker's does)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return f"{socket.gethostname()}:{gone.pid}:worker-dead"
+
+
+async def test_a_job_found_mid_submit_is_set_aside_when_the_provider_cannot_tell(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """Its worker died during the paid call and the provider lists nothing we can ask: the next claim sets it
+    aside for the user, paying nothing."""
+    client = await clients(provider="gemini", gemini_api_key="test-key")
     [job] = await enqueue(client, 1)
-    [held] = await client._store.claim("died-mid-submit", lease_s=3.0)
+    [held] = await client._store.claim(dead_owner(), lease_s=3.0)
     await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
     result = await asyncio.wait_for(Worker(client._engine, config(), wall=shifted(3.0)).run(), 30)
     assert result.finished == {"needs_attention": 1}
@@ -129,6 +144,71 @@ async def test_a_job_found_mid_submit_is_never_resubmitted(clients: Callable[...
     assert stats(emu)["submits_total"] == 0
     [row] = (await client.costs()).rows
     assert row.unknown_usd == job.estimate_usd  # may have been billed: counted against the budget
+
+
+async def test_a_job_found_mid_submit_is_submitted_again_only_when_the_provider_lists_none(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """Its worker died before the request arrived; the provider's listing (the emulator's) says it never did:
+    the job is queued again and paid for once."""
+    client = await clients()
+    [job] = await enqueue(client, 1)
+    [held] = await client._store.claim(dead_owner(), lease_s=3.0)
+    await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
+    result = await asyncio.wait_for(Worker(client._engine, config(), wall=shifted(10.0)).run(), 60)
+    assert result.finished == {"succeeded": 1}
+    assert stats(emu)["submits_total"] == 1
+    messages = [e.message for e in await client.events(job.id)]
+    assert any("lists no operation for this request" in m for m in messages), messages
+
+
+async def test_a_job_found_mid_submit_continues_the_operation_its_provider_lists(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """Its worker died after the provider accepted but before anything was recorded: the listing names the
+    operation, and the job continues it. One submit."""
+    client = await clients()
+    [job] = await enqueue(client, 1)
+    [held] = await client._store.claim(dead_owner(), lease_s=3.0)
+    await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
+    name = await client._engine.provider_for("vertex").submit(await client._engine._wire_request(job))
+    result = await asyncio.wait_for(Worker(client._engine, config(), wall=shifted(10.0)).run(), 60)
+    assert result.finished == {"succeeded": 1}
+    assert (await client.get_job(job.id)).operation_name == name
+    assert stats(emu)["submits_total"] == 1
+
+
+async def test_an_operation_accepted_after_the_lease_was_lost_is_continued_by_the_next_holder(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """Worker A (alive, but its heartbeats were late) lost its lease while its submit was in flight. B claims
+    the job meanwhile and waits instead of deciding; A records the operation the provider accepted (its fenced
+    write to the job fails); the next claim continues that operation. Nobody needs to decide anything."""
+    client = await clients()
+    [job] = await enqueue(client, 1)
+    alive = f"{socket.gethostname()}:{os.getpid()}:worker-a"  # this process: certainly alive
+    [held] = await client._store.claim(alive, lease_s=3.0)
+    await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
+    name = await client._engine.provider_for("vertex").submit(await client._engine._wire_request(job))
+
+    b = Worker(client._engine, config(drain=False), wall=shifted(4.0))
+    b_run = asyncio.create_task(b.run())
+    await eventually(lambda: b.stats.claimed >= 1 and b.in_flight == 0)
+    waiting = await client.get_job(job.id)
+    assert waiting.state is S.SUBMITTING and waiting.lease_owner is None  # released with a delay: not decided
+    assert "may still be waiting for the answer" in (await client.events(job.id))[-1].message
+    b.stop()
+    await b_run
+
+    from veokit.engine.submits import record  # what A's engine does with the answer
+
+    with pytest.raises(E.LeaseLost), lease_fence(held.lease_token):
+        await record(client._engine.store, job, 1, name, f"operation {name}")
+    result = await asyncio.wait_for(Worker(client._engine, config(), wall=shifted(30.0)).run(), 60)
+    assert result.finished == {"succeeded": 1}
+    done = await client.get_job(job.id)
+    assert done.operation_name == name and "continuing" in " ".join(e.message for e in await client.events(job.id))
+    assert stats(emu)["submits_total"] == 1
 
 
 async def test_stop_releases_leases_and_another_worker_finishes_without_resubmitting(
@@ -238,7 +318,7 @@ async def test_an_error_leaving_the_job_active_releases_it_with_a_back_off(clien
         clock = client._engine.clock
         rng = random.Random(2)
 
-        async def run(self, job_id: str, on_progress: Any = None, *, fence: int | None = None) -> Job:
+        async def run(self, job_id: str, on_progress: Any = None, **kw: Any) -> Job:
             raise E.NetworkError("vertex: connection refused (nothing was sent)")
 
     worker = Worker(FailingEngine(), config(drain=False, backoff_base_s=30))  # type: ignore[arg-type]

@@ -20,7 +20,9 @@ def test_exit_codes_are_the_documented_ones() -> None:
     assert E.BudgetExceeded.exit_code == E.ConfigError.exit_code == E.InvalidRequest.exit_code == 2
     for cls in (E.ProviderError, E.NetworkError, E.ResponseTruncated, E.DownloadError, E.CorruptMediaError):
         assert cls.exit_code == 3
-    documented = {0, 2, 3, 4, 5, 6, 130}
+    for cls in (E.StoreUnavailable, E.StoreLocked, E.StoreCorrupt, E.StoreReadOnly, E.DiskFull):
+        assert cls.exit_code == 7  # this machine's database or disk
+    documented = {0, 2, 3, 4, 5, 6, 7, 130}
     assert {int(c) for c in E.ExitCode} == documented | {1}  # 1: internal errors (and doctor's findings)
 
 
@@ -30,6 +32,7 @@ def test_most_pressing() -> None:
     assert E.most_pressing([4, 3, 2]) == 2
     assert E.most_pressing([2, 5]) == 5
     assert E.most_pressing([5, 6, 2]) == 6
+    assert E.most_pressing([6, 7, 3]) == 7  # nothing can go on until the database or disk is fixed
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from veokit import errors as E
 from veokit.cli import output as ui
+from veokit.service import environment_fault
 
 T = TypeVar("T")
 
@@ -38,7 +39,9 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
             ) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
-        except Exception as exc:  # a bug of ours: still one line, with the way to see more
+        except Exception as exc:  # the machine's fault (named), else a bug of ours: still one line
+            if (fault := environment_fault(exc)) is not None:
+                raise fail(fault.message, fault.exit_code) from None
             if os.environ.get("VEOKIT_DEBUG"):
                 raise
             raise fail(

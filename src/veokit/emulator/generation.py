@@ -10,6 +10,8 @@ Media fields are parsed by :mod:`veokit.emulator.media_inputs`; input videos are
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,9 @@ class GenerationRequest:
     storage_uri: str | None
     outcome: Outcome
     parameters: dict[str, Any] = dataclasses.field(default_factory=dict)  # as sent, for /_emulator/operations
+    # SHA-256 of the body's canonical JSON (sorted keys, no spaces): lets a client find the operation its lost
+    # answer created in /_emulator/operations, the emulator's stand-in for a provider's listing of operations.
+    request_sha256: str = ""
 
 
 def parse_generation(body: Any, protocol: Protocol, offer: Offer, catalog: Catalog) -> GenerationRequest:
@@ -60,7 +65,12 @@ def parse_generation(body: Any, protocol: Protocol, offer: Offer, catalog: Catal
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
         raise invalid_argument("parameters must be an object")
-    return _Parser(protocol, offer, catalog, inst, params).parse()
+    parsed = _Parser(protocol, offer, catalog, inst, params).parse()
+    return dataclasses.replace(parsed, request_sha256=body_sha256(body))
+
+
+def body_sha256(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class _Parser:

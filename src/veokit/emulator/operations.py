@@ -87,6 +87,7 @@ class Operation:
             "filtered": self.result.filtered_count if self.result else None,
             "outcome": self.outcome.kind,
             "parameters": self.request.parameters,
+            "request_sha256": self.request.request_sha256,
         }
 
 

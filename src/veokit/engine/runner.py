@@ -11,6 +11,7 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import re
@@ -22,14 +23,14 @@ from pathlib import Path
 import httpx
 
 from veokit import errors as E
-from veokit.engine import inputs
+from veokit.engine import inputs, submits
 from veokit.engine.download import download
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers import registry
-from veokit.providers.base import OperationStatus, OpState, Provider
+from veokit.providers.base import FindsSubmits, OperationStatus, OpState, Provider
 from veokit.resilience.breaker import CircuitBreaker
 from veokit.resilience.calls import RetryNote, call_with_retries
 from veokit.resilience.clock import Clock, SystemClock
@@ -198,44 +199,51 @@ class Engine:
         *,
         fence: int | None = None,
         extend_deadline: bool = False,
+        wall: Callable[[], dt.datetime] = utcnow,
     ) -> Job:
         """Advance the job as far as it can go; return it in its final (or attention-needing) state.
 
         ``fence``: the caller's lease token (a worker). Every state change is then fenced by it and raises
         :class:`~veokit.errors.LeaseLost`, changing nothing, once another worker has claimed the job.
+        ``wall``: the wall clock the caller's leases use (how long ago another worker's submit began).
         """
         if fence is not None:
             # Set for this task (and tasks it starts): every store write below, including any added later, is
             # then a compare-and-set on the token without threading it through each call.
             with lease_fence(fence):
-                return await self.run(job_id, on_progress, extend_deadline=extend_deadline)
+                return await self.run(job_id, on_progress, extend_deadline=extend_deadline, wall=wall)
         job = await self.store.get(job_id)
         slots = self.gate(job.provider).in_flight if job.state.active else None
         if slots is None:
-            return await self._run(job, on_progress, extend_deadline)
+            return await self._run(job, on_progress, extend_deadline, wall)
         async with slots:  # at most max_in_flight jobs of this provider between submit and done
-            return await self._run(await self.store.get(job_id), on_progress, extend_deadline)
+            return await self._run(await self.store.get(job_id), on_progress, extend_deadline, wall)
 
-    async def _run(self, job: Job, on_progress: ProgressFn | None, extend_deadline: bool = False) -> Job:
+    async def _run(
+        self,
+        job: Job,
+        on_progress: ProgressFn | None,
+        extend_deadline: bool = False,
+        wall: Callable[[], dt.datetime] = utcnow,
+    ) -> Job:
         notify = on_progress or (lambda p: None)
+        if job.state is S.SUBMITTING:
+            # Continued, looked up, or set aside: never sent again blindly (engine/submits.py).
+            found = job
+            try:
+                provider: Provider | None = self.provider_for(job.provider)
+            except E.VeokitError:  # not configured here: it cannot be asked, which settles nothing
+                provider = None
+            job = await submits.settle(self.store, job, provider, lambda: self._wire_request(found), now=wall())
         if job.state is S.QUEUED:
             job = await self._submit(job)
-        elif job.state is S.SUBMITTING:
-            why = (
-                "found mid-submit after an interruption; the provider may have accepted it, so veokit will "
-                f"not resubmit on its own. Run `veokit jobs retry {job.id}` to submit again (may pay twice) "
-                f"or `veokit jobs abandon {job.id}`"
-            )
-            job = await self.store.transition(
-                job.id,
-                expect=S.SUBMITTING,
-                to=S.NEEDS_ATTENTION,
-                message=why,
-                error=E.SubmitOutcomeUnknown(why, provider=job.provider).to_dict(),
-            )
         if job.state in (S.RUNNING, S.DOWNLOADING):
             job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
+
+    async def _wire_request(self, job: Job) -> GenerateRequest:
+        """The request as its submit sent it (the job's model wins: failover may have moved it)."""
+        return (await inputs.load(self.store, job)).model_copy(update={"model": job.model})
 
     async def load_request(self, job: Job) -> GenerateRequest:
         """The job's request with its input images and video read back from the store, ready to send."""
@@ -255,16 +263,27 @@ class Engine:
         request = loaded.model_copy(update={"model": job.model})
         provider = self.provider_for(job.provider)
         gate, breaker = self.gate(job.provider), self.breaker(job.provider)
+        # The pacing wait comes before `submitting` is written: a job waiting for the rate limiter has sent
+        # nothing, and must not look as if it might have been paid for if the process dies meanwhile.
+        breaker.allow()
+        await gate.before_request()
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
-        # (BudgetExceeded: nothing written, the job stays queued).
+        # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun.
         job = await self.store.begin_submit(
             job.id, caps=self.budget, attempts=job.attempts + 1, message=f"submitting to {job.provider}"
         )
+        seq = (await self.store.submissions(job.id))[-1].seq
         notes: list[RetryNote] = []
+        paced = True
 
         async def attempt() -> str:
+            nonlocal paced
             breaker.allow()
-            await gate.before_request()
+            if not paced:
+                await gate.before_request()
+            paced = False
+            # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
+            await self.store.check_fence(job.id)
             self.counters.submits[job.provider] += 1
             try:
                 name = await provider.submit(request)
@@ -287,6 +306,13 @@ class Engine:
                 attempt, policy=self.resilience.retry, clock=self.clock, rng=self.rng, on_retry=noted
             )
         except E.SubmitOutcomeUnknown as exc:
+            if isinstance(provider, FindsSubmits):
+                # The provider can say whether it took the request: ask it (once its front end has settled)
+                # instead of asking the user. The answer continues the job, queues it again, or sets it aside.
+                await self.clock.sleep(submits.LISTING_SETTLE_S)
+                return await submits.settle(
+                    self.store, job, provider, lambda: self._wire_request(job), call_over=True, after=exc.message
+                )
             why = (
                 f"{exc.message}. Check the provider console, then `veokit jobs retry {job.id}` or "
                 f"`veokit jobs abandon {job.id}`"
@@ -327,15 +353,8 @@ class Engine:
             )
             raise
         history = "".join(f"; {n.describe('submit')}" for n in notes)
-        return await self.store.transition(
-            job.id,
-            expect=S.SUBMITTING,
-            to=S.RUNNING,
-            operation_name=name,
-            attempts=job.attempts + len(notes),
-            submitted_at=utcnow(),
-            error=None,
-            message=f"operation {name}{history}",
+        return await submits.record(
+            self.store, job, seq, name, f"operation {name}{history}", attempts=job.attempts + len(notes)
         )
 
     def _failover_target(self, job: Job, request: GenerateRequest, exc: E.VeokitError) -> tuple[str, Offer] | None:

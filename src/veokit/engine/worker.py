@@ -13,8 +13,10 @@ What happens to a job after it leaves the engine:
   allows — raised, a new UTC day, or in-flight reservations released;
 * any other error with the job still active (a submit not sent, a download that failed): released with an
   exponential back-off, for any worker to pick up later;
-* found mid-submit (its worker died during the paid call): the engine moves it to ``needs_attention``;
-  it is never submitted again without the user (``veokit jobs retry|abandon``).
+* found mid-submit (its worker died or lost its lease during the paid call): the engine continues the
+  operation that worker recorded, waits while its call may still be answering, asks the provider where it can
+  list what it accepted, and only then sets it aside (``needs_attention``); it is never submitted again
+  without a provider's word or the user's (see :mod:`veokit.engine.submits`).
 
 Stopping (:meth:`Worker.stop`, SIGTERM in the CLI) stops claiming, lets paid submits in progress reach
 the point where their operation name is stored (up to ``stop_grace_s``), interrupts polls and downloads
@@ -178,10 +180,20 @@ class Worker:
             return []
         for job in claimed:
             self.stats.claimed += 1
-            task = asyncio.create_task(self._run_one(job), name=f"veokit-job:{job.id}")
+            earlier = self._running.get(job.id)
+            # Our own lease on a job we still run lapsed (late heartbeats) and we claimed it again: the earlier
+            # task's writes now fail (fenced), and this run starts only once it has ended, so that one task per
+            # job is ever in a paid call here (engine/submits.py relies on it).
+            work = self._run_one(job) if earlier is None else self._run_after(earlier.task, job)
+            task = asyncio.create_task(work, name=f"veokit-job:{job.id}")
             self._running[job.id] = _Running(job, task)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._running))
         return claimed
+
+    async def _run_after(self, earlier: asyncio.Task[None], job: Job) -> None:
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(earlier)
+        await self._run_one(job)
 
     async def _nothing_left(self) -> bool:
         """Drain's test. Jobs held back by a budget cap do not count: only a new cap or a new day moves them."""
@@ -200,7 +212,13 @@ class Worker:
             if now is S.CANCELLED:
                 self._event(f"{job.id}: cancelled by the user; stopped working on it")
             else:
-                self._event(f"{job.id}: lease lost to another worker; dropped it (nothing written)")
+                self._event(
+                    f"{job.id}: lease lost to another worker; stopped (an operation the provider accepted is "
+                    "recorded for it to continue)"
+                )
+        except E.SubmitInFlight as exc:
+            # Not a failure: another worker's paid call may still be answering. Look again soon.
+            await self._release(job.id, token, delay_s=exc.retry_after_s, message=exc.message)
         except E.BudgetExceeded as exc:
             first = (job.error or {}).get("message") != exc.message
             await self._release(
@@ -221,9 +239,10 @@ class Worker:
             if not final.state.terminal:
                 await self._release(job.id, token)
         finally:
-            gone = self._running.pop(job.id, None)
-            if gone is not None:
-                self.stats.polls += gone.polls
+            entry = self._running.get(job.id)
+            if entry is not None and entry.task is asyncio.current_task():  # not a later claim's (see _claim)
+                del self._running[job.id]
+                self.stats.polls += entry.polls
             self._wake.set()
 
     async def _advance(self, job: Job, token: int) -> Job:
@@ -237,7 +256,7 @@ class Worker:
                 fence=token,
                 message=operation_gone(job.provider),
             )
-        return await self.engine.run(job.id, self._progress_for(job.id), fence=token)
+        return await self.engine.run(job.id, self._progress_for(job.id), fence=token, wall=self._wall)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
         def progress(p: Progress) -> None:
@@ -436,7 +455,7 @@ async def run_under_lease(
         if on_progress is not None:
             on_progress(p)
 
-    run = asyncio.create_task(engine.run(job_id, progress, fence=token, extend_deadline=extend_deadline))
+    run = asyncio.create_task(engine.run(job_id, progress, fence=token, extend_deadline=extend_deadline, wall=wall))
 
     async def beat() -> None:
         while True:

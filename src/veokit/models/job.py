@@ -137,6 +137,25 @@ class Job(BaseModel):
     lease_expires_at: dt.datetime | None = None
 
 
+class Submission(BaseModel):
+    """One paid call begun for a job (``queued → submitting``), and what the provider accepted, if anything.
+
+    Kept apart from the job row and written without the lease fence: a worker that lost its lease while the
+    provider was accepting its request still records the operation, and whoever holds the job next finds it
+    here and continues polling it instead of setting the job aside (see :mod:`veokit.engine.submits`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    seq: int  # the job's n-th submit, from 1
+    owner: str | None  # the lease owner that began it (None: run without a lease)
+    provider: str
+    started_at: dt.datetime
+    operation_name: str | None = None  # set once, when the provider has accepted the request
+    accepted_at: dt.datetime | None = None
+
+
 class JobEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 

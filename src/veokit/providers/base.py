@@ -5,12 +5,14 @@ how to fetch each result. Errors are mapped to :mod:`veokit.errors` at this boun
 
 Beyond the port, a provider may have *capabilities*, each a runtime-checkable Protocol its class implements
 or not: :class:`Checkable` (a free authenticated call, for ``veokit doctor``), :class:`HasBalance` (an account
-balance) and :class:`Cancellable` (stop an operation). Ask the class, not the name:
-``isinstance(provider, Cancellable)``, or ``spec.supports(Cancellable)`` before building one.
+balance), :class:`Cancellable` (stop an operation) and :class:`FindsSubmits` (look up what it accepted).
+Ask the class, not the name: ``isinstance(provider, Cancellable)``, or ``spec.supports(Cancellable)`` before
+building one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,4 +104,14 @@ class HasBalance(Protocol):
 class Cancellable(Protocol):
     async def cancel(self, operation_name: str) -> None:
         """Ask the provider to stop an operation (one already running may still complete and be billed)."""
+        ...
+
+
+@runtime_checkable
+class FindsSubmits(Protocol):
+    async def find_submitted(self, request: GenerateRequest, *, since: dt.datetime) -> list[str] | None:
+        """The operations the provider accepted for exactly this request since ``since`` (its listing of
+        operations or tasks), oldest first; ``[]`` when it accepted none; ``None`` when it cannot tell (no
+        listing here, or the listing failed). Lets a job whose submit outcome is unknown be settled without a
+        human and without paying twice."""
         ...

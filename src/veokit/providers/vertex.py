@@ -10,14 +10,18 @@ fetched through the Cloud Storage JSON API with the same bearer token.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import AliasChoices, Field, SecretStr
 
-from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse
+from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse, VeokitError
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, RemoteVideo
 from veokit.providers.google_auth import (
@@ -90,11 +94,15 @@ class VertexProvider:
             )
         return f"{self.api_version}/publishers/google/models/{model}"
 
-    async def submit(self, request: GenerateRequest) -> str:
+    def _body(self, request: GenerateRequest) -> dict[str, Any]:
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
         extra = to_wire(self.name, OPTIONS, request.options)
-        body = to_body(request, "vertex", audio_optional=offer.audio == "optional", extra_params=extra)
+        return to_body(request, "vertex", audio_optional=offer.audio == "optional", extra_params=extra)
+
+    async def submit(self, request: GenerateRequest) -> str:
+        assert request.model is not None
+        body = self._body(request)
         url = f"{self.base_url}/{self._model_path(request.model)}:predictLongRunning"
         doc, _ = await call_json(
             self.client,
@@ -127,6 +135,35 @@ class VertexProvider:
             secrets=self.auth.secrets(),
         )
         return parse_operation(doc, "vertex", blobs, self.name)
+
+    async def find_submitted(self, request: GenerateRequest, *, since: dt.datetime) -> list[str] | None:
+        """Vertex lists no Veo operations, so on Google this cannot tell (``None``). The emulator's
+        ``/_emulator/operations`` stands in for a provider's listing when ``base_url`` points elsewhere: it
+        names each operation's request by the SHA-256 of its canonical JSON, compared with what we would send."""
+        if self.base_url == default_base_url(self.location).rstrip("/"):
+            return None
+        canonical = json.dumps(self._body(request), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        try:
+            doc, _ = await call_json(
+                self.client, "GET", f"{self.base_url}/_emulator/operations", provider=self.name, headers={}
+            )
+        except VeokitError:
+            return None
+        listed = doc.get("operations") if isinstance(doc, dict) else None
+        if not isinstance(listed, list):
+            return None
+        found: list[tuple[dt.datetime, str]] = []
+        for op in listed:
+            if not isinstance(op, dict) or op.get("request_sha256") != digest:
+                continue
+            try:
+                created = dt.datetime.fromisoformat(str(op["created"]).replace("Z", "+00:00"))
+            except (KeyError, ValueError):
+                return None  # a listing we cannot read says nothing
+            if created >= since:
+                found.append((created, str(op["name"])))
+        return [name for _, name in sorted(found)]
 
     async def check(self, model: str) -> None:
         """An authenticated, free call: proves the credentials work and the model is offered."""

@@ -23,7 +23,7 @@ from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
 from veokit.service.meters import Meters
-from veokit.service.outcome import exit_code_for, job_error, raise_for_job
+from veokit.service.outcome import environment_fault, exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
 from veokit.service.runtime import JobRuntime, Watch
@@ -73,6 +73,7 @@ __all__ = [
     "asset",
     "budget_blocked",
     "budget_day",
+    "environment_fault",
     "exit_code_for",
     "extension_request",
     "job_error",

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from veokit import errors as E
 from veokit.models.job import Job, JobState
+from veokit.store import faults
 
 
 def job_error(job: Job) -> E.VeokitError | None:
@@ -38,3 +39,15 @@ def raise_for_job(job: Job) -> Job:
 def exit_code_for(jobs: Iterable[Job]) -> E.ExitCode:
     """The exit code of a command that ran ``jobs``: 0 when every one succeeded, else the most pressing."""
     return E.most_pressing(err.exit_code if (err := job_error(j)) else E.ExitCode.OK for j in jobs)
+
+
+def environment_fault(exc: BaseException) -> E.EnvironmentFault | None:
+    """What an exception no layer named means, when it is this machine's fault (a database that is locked,
+    unreachable, corrupt or read-only; a full disk; a denied path): the surfaces say it in one line with its
+    exit code instead of calling it an internal error. ``None`` for anything else (a real bug)."""
+    if isinstance(exc, E.EnvironmentFault):
+        return exc
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        where = str(exc.filename) if exc.filename else "local disk"
+        return faults.from_os_error(exc, where)
+    return faults.classify(exc, "job database")

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState
+from veokit.models.job import Job, JobEvent, JobState, Submission
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
@@ -100,7 +100,21 @@ class JobStore(Protocol):
         SQLite), so concurrent workers see each other's reservations: the sum reserved or spent for the UTC
         day of ``now`` never passes a cap. Raises, changing nothing: the errors of :meth:`transition` (a lost
         lease or a wrong state first), then :class:`~veokit.errors.BudgetExceeded`.
+
+        The same transaction appends a :class:`~veokit.models.job.Submission` (the job's next ``seq``, owner
+        ``lease_owner``, started at the new ``updated_at``): the paid call about to be made.
         """
+
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        """Record that submit ``seq`` of the job was accepted as ``operation_name``; return the submission.
+
+        Deliberately not fenced: the provider accepted the request whoever holds the lease now, and the
+        operation must not be dropped. Set once: the same name again changes nothing; another name raises
+        :class:`~veokit.errors.JobStateError`; an unknown job or ``seq`` :class:`~veokit.errors.JobNotFound`.
+        """
+
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        """The job's submissions, oldest first (empty for an unknown job or one never submitted)."""
 
     async def claim(
         self,

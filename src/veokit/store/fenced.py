@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from veokit.errors import LeaseLost
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState
+from veokit.models.job import Job, JobEvent, JobState, Submission
 from veokit.store.base import JobStore
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
@@ -71,7 +72,20 @@ class FencedStore:
             job_id, caps=caps, fence=_FENCE.get() if fence is None else fence, message=message, now=now, **fields
         )
 
-    # Everything else passes through unchanged.
+    async def check_fence(self, job_id: str) -> None:
+        """:class:`~veokit.errors.LeaseLost` unless this context's lease (if any) still holds the job: checked
+        right before a paid call, which must not go out once another worker may have decided the job."""
+        fence = _FENCE.get()
+        if fence is not None and (await self.inner.get(job_id)).lease_token != fence:
+            raise LeaseLost(f"job {job_id}: lease lost (token {fence} is stale); not sending")
+
+    # Everything else passes through unchanged; recording an accepted operation is unfenced on purpose.
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        return await self.inner.record_accepted(job_id, seq, operation_name)
+
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        return await self.inner.submissions(job_id)
+
     async def open(self) -> None:
         await self.inner.open()
 

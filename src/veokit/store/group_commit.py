@@ -21,6 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 # Bounds how long one process holds SQLite's write lock (other processes wait on busy_timeout meanwhile)
 # and how long the first writer of a group waits for its commit.
 MAX_GROUP = 64
+# Between one group's commit and the next group's BEGIN, the lock is left free this long. SQLite's busy handler
+# is not fair: a process that re-takes the lock the instant it commits can starve the others, whose waits end
+# only at their next wake-up (every 1-100 ms). Writers arriving meanwhile join the next group.
+FAIR_GAP_S = 0.05
 
 
 @dataclass
@@ -43,6 +47,7 @@ class GroupCommitter:
     # One connection for all of this process's writes, outside the pool readers share: a writer never
     # queues behind readers for a connection, and no group pays for a checkout.
     _conn: AsyncConnection | None = None
+    _committed_at: float = float("-inf")
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -83,6 +88,9 @@ class GroupCommitter:
             await asyncio.shield(group.done)  # durable before the caller acts on what it wrote
 
     async def _open(self) -> _Group:
+        loop = asyncio.get_running_loop()
+        if (gap := self._committed_at + FAIR_GAP_S - loop.time()) > 0:
+            await asyncio.sleep(gap)  # another process's turn (see FAIR_GAP_S)
         if self._conn is None:
             self._conn = await self.writer.connect()
         try:
@@ -107,6 +115,7 @@ class GroupCommitter:
                 await group.transaction.rollback()
                 raise RuntimeError("a write failed mid-transaction; the group's changes were rolled back")
             await group.transaction.commit()
+            self._committed_at = asyncio.get_running_loop().time()
             group.done.set_result(None)
         except BaseException as exc:
             if not group.done.done():

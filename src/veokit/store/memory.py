@@ -12,7 +12,7 @@ from typing import Any
 
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, utcnow
+from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
 from veokit.store import blobs, budget, rules
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
@@ -45,6 +45,7 @@ class MemoryJobStore(MemoryTenancy):
         self._ledger: dict[str, builtins.list[_LedgerRow]] = {}
         self._blobs: dict[str, bytes] = {}
         MemoryTenancy.__init__(self)
+        self._submissions: dict[str, builtins.list[Submission]] = {}
 
     async def open(self) -> None:
         return None
@@ -133,7 +134,38 @@ class MemoryJobStore(MemoryTenancy):
                         committed_usd=self._committed(day),
                         committed_provider_usd=self._committed(day, job.provider),
                     )
-            return self._apply(job_id, S.SUBMITTING, values, message, day)
+            job = self._apply(job_id, S.SUBMITTING, values, message, day)
+            begun = self._submissions.setdefault(job_id, [])
+            begun.append(
+                Submission(
+                    job_id=job_id,
+                    seq=len(begun) + 1,
+                    owner=job.lease_owner,
+                    provider=job.provider,
+                    started_at=job.updated_at,
+                )
+            )
+            return job
+
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        async with self._lock:
+            begun = self._submissions.get(job_id, [])
+            if not 1 <= seq <= len(begun):
+                raise JobNotFound(f"job {job_id} has no submit #{seq}")
+            found = begun[seq - 1]
+            if found.operation_name is None:
+                found = found.model_copy(update={"operation_name": operation_name, "accepted_at": utcnow()})
+                begun[seq - 1] = found
+            if found.operation_name != operation_name:
+                raise JobStateError(
+                    f"job {job_id}: submit #{seq} already recorded operation {found.operation_name}, "
+                    f"not {operation_name}"
+                )
+            return found
+
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        async with self._lock:
+            return builtins.list(self._submissions.get(job_id, []))
 
     def _check(self, job_id: str, expected: tuple[JobState, ...], fence: int | None) -> Job:
         current = self._jobs.get(job_id)

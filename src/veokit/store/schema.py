@@ -85,6 +85,27 @@ job_events = sa.Table(
     sa.Index("ix_job_events_job_id", "job_id"),
 )
 
+# Paid calls begun, one row each (models.job.Submission): inserted with `queued → submitting`, its operation
+# set once when the provider accepts, without the lease fence (0005).
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", EventId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.String(64),
+        sa.ForeignKey("jobs.id", name="fk_submissions_job_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("owner", sa.Text(), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("operation_name", sa.Text(), nullable=True),
+    sa.Column("accepted_at", UtcDateTime(), nullable=True),
+    sa.Index("ux_submissions_job_seq", "job_id", "seq", unique=True),
+)
+
 # The cost ledger (veokit.store.budget): one row per reservation, settled as its job's state changes.
 budget_ledger = sa.Table(
     "budget_ledger",

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Mapping
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from veokit.errors import JobNotFound, JobStateError
+from veokit.errors import JobNotFound, JobStateError, VeokitError
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, utcnow
-from veokit.store import budget, codec, migrate, rules, sql_blobs, sql_leases, sql_ledger, sql_tenancy, sqlite, tenancy
+from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
+from veokit.store import (
+    budget,
+    codec,
+    faults,
+    migrate,
+    rules,
+    sql_blobs,
+    sql_leases,
+    sql_ledger,
+    sql_submits,
+    sql_tenancy,
+    sqlite,
+    tenancy,
+)
 from veokit.store import leases as lease_rules
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
@@ -28,6 +43,22 @@ S = JobState
 # ids per IN (...) list in get_many: far below every driver's bound-parameter limit.
 _IDS_CHUNK = 500
 POOL_TIMEOUT_S = 300.0
+# Whole-operation attempts while the database is locked (each waits up to SQLite's busy timeout) or a
+# PostgreSQL connection drops: about 20 s in all before the lock is reported as the user's problem.
+LOCKED_ATTEMPTS = 4
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def _named_faults(method: F) -> F:
+    """The store operation, retried while the database is locked and its environment faults named (see
+    :meth:`SqlJobStore._retrying`)."""
+
+    @functools.wraps(method)
+    async def named(self: SqlJobStore, *args: Any, **kwargs: Any) -> Any:
+        return await self._retrying(lambda: method(self, *args, **kwargs))
+
+    return cast(F, named)
 
 
 class SqlJobStore:
@@ -66,12 +97,39 @@ class SqlJobStore:
         self._committer = GroupCommitter(writer) if is_sqlite else None
         try:
             if is_sqlite:
-                await sqlite.enable_wal(engine)
-            await migrate.upgrade(writer)
+                sqlite.check_file(self._url.database, self._where)
+            await self._retrying(lambda: sqlite.enable_wal(engine) if is_sqlite else asyncio.sleep(0))
+            await self._retrying(lambda: migrate.upgrade(writer))
         except BaseException:
             await engine.dispose()
             raise
         self._engine, self._writer = engine, writer
+
+    @property
+    def _where(self) -> str:
+        """The database as messages name it (no password)."""
+        if self._url.get_backend_name() == "sqlite":
+            return f"job database {self._url.database}"
+        plain = self._url.set(drivername=self._url.get_backend_name())  # as the user wrote it: no driver name
+        return f"job database {plain.render_as_string(hide_password=True)}"
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one whole store operation (a transaction: nothing of a failed one remains); again, within a
+        bound, while the database is locked or briefly unreachable; a fault of the environment leaves it named
+        (:class:`~veokit.errors.EnvironmentFault`), never as a driver's exception."""
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            try:
+                return await operation()
+            except VeokitError:
+                raise
+            except Exception as exc:
+                fault = faults.classify(exc, self._where)
+                if fault is None:
+                    raise
+                if not fault.retryable or attempt == LOCKED_ATTEMPTS:
+                    raise fault from None
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         committer, self._committer = self._committer, None
@@ -85,6 +143,7 @@ class SqlJobStore:
         stored, _ = await self.create_or_get(job, message=message)
         return stored
 
+    @_named_faults
     async def create_or_get(self, job: Job, *, message: str = "created") -> tuple[Job, bool]:
         job = codec.normalise_job(job)
         # Insert first and let the unique index arbitrate: a look-up before inserting would race with
@@ -112,6 +171,7 @@ class SqlJobStore:
         assert stored is not None
         return stored, True
 
+    @_named_faults
     async def get(self, job_id: str) -> Job:
         async with self.engine.connect() as conn:
             job = await self._fetch(conn, job_id)
@@ -119,6 +179,7 @@ class SqlJobStore:
             raise JobNotFound(f"job {job_id} not found")
         return job
 
+    @_named_faults
     async def list(self, *, states: Iterable[JobState] | None = None, limit: int = 100) -> builtins.list[Job]:
         rules.check_limit(limit)
         query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
@@ -126,6 +187,7 @@ class SqlJobStore:
             query = query.where(jobs.c.state.in_([JobState(s).value for s in states]))
         return await self._select_jobs(query)
 
+    @_named_faults
     async def transition(
         self,
         job_id: str,
@@ -145,6 +207,7 @@ class SqlJobStore:
                 conn, job_id, expected, to, message, fence, values, budget.budget_day(utcnow())
             )
 
+    @_named_faults
     async def begin_submit(
         self,
         job_id: str,
@@ -160,7 +223,9 @@ class SqlJobStore:
         day = budget.budget_day(lease_rules.current_time(now))
         async with self._write() as conn:
             if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
-                return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+                begun = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+                await sql_submits.begin(conn, begun, begun.updated_at)
+                return begun
             if caps.needs_ledger:
                 await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
             job = await self._fetch(conn, job_id)
@@ -175,7 +240,19 @@ class SqlJobStore:
                         committed_usd=await sql_ledger.committed(conn, day),
                         committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
                     )
-            return await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            await sql_submits.begin(conn, submitting, submitting.updated_at)
+            return submitting
+
+    @_named_faults
+    async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
+        async with self._write() as conn:
+            return await sql_submits.record(conn, job_id, seq, operation_name, utcnow())
+
+    @_named_faults
+    async def submissions(self, job_id: str) -> builtins.list[Submission]:
+        async with self.engine.connect() as conn:
+            return await sql_submits.of_job(conn, job_id)
 
     async def _transition(
         self,
@@ -210,6 +287,7 @@ class SqlJobStore:
         raise rules.mismatch_error(job_id, await self._fetch(conn, job_id), expected, fence)
 
     # -- leases ---------------------------------------------------------------------------------------------
+    @_named_faults
     async def claim(
         self,
         owner: str,
@@ -227,6 +305,7 @@ class SqlJobStore:
                 conn, owner, lease_s=lease_s, limit=limit, job_ids=job_ids, now=at, take_over=take_over
             )
 
+    @_named_faults
     async def renew(
         self, owner: str, leases: Mapping[str, int], *, lease_s: float, now: dt.datetime | None = None
     ) -> set[str]:
@@ -238,6 +317,7 @@ class SqlJobStore:
         async with self._write() as conn:
             return await sql_leases.renew(conn, owner, leases, lease_s=lease_s, now=at)
 
+    @_named_faults
     async def release(
         self,
         job_id: str,
@@ -256,6 +336,7 @@ class SqlJobStore:
             )
 
     # -- look-ups -------------------------------------------------------------------------------------------
+    @_named_faults
     async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
         ids = list(dict.fromkeys(job_ids))
         found: dict[str, Job] = {}
@@ -264,26 +345,31 @@ class SqlJobStore:
             found.update((j.id, j) for j in await self._select_jobs(sa.select(jobs).where(jobs.c.id.in_(chunk))))
         return [found[i] for i in ids if i in found]
 
+    @_named_faults
     async def spend(self, *, since: str | None = None) -> SpendSummary:
         async with self.engine.connect() as conn:
             return await sql_ledger.spend(conn, since)
 
+    @_named_faults
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         query = sa.select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [codec.row_to_event(r) for r in rows]
 
+    @_named_faults
     async def counts(self) -> dict[tuple[JobState, str], int]:
         query = sa.select(jobs.c.state, jobs.c.provider, sa.func.count()).group_by(jobs.c.state, jobs.c.provider)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {(JobState(state), str(provider)): int(n) for state, provider, n in rows}
 
+    @_named_faults
     async def find_by_client_key(self, key: str) -> Job | None:
         found = await self._select_jobs(sa.select(jobs).where(jobs.c.client_key == key))
         return found[0] if found else None
 
+    @_named_faults
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
         query = (
             sa.select(jobs)

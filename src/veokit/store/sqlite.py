@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from veokit import errors as E
+from veokit.store import faults
+
 # Execution option marking transactions that will write: they start with BEGIN IMMEDIATE.
 WRITE = "veokit_write"
 BUSY_TIMEOUT_MS = 5000
 _WAL_SWITCH_TIMEOUT_S = 30.0
+_EMPTY_GRACE_S = 5.0
 
 
 def configure(engine: AsyncEngine) -> None:
@@ -35,6 +41,26 @@ def configure(engine: AsyncEngine) -> None:
         # writers across processes; readers keep reading the last commit under WAL.
         mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def check_file(database: str | None, where: str) -> None:
+    """Refuse a database file that exists but is empty. SQLite would take it for a new database and veokit
+    would start afresh beside a store that was truncated (a full disk, a bad copy), losing sight of its jobs.
+    A file another process created a moment ago and is still initialising is given a moment to fill."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return  # a new store: created on open
+    except OSError as exc:
+        raise faults.from_os_error(exc, where) from None
+    if stat.st_size == 0 and time.time() - stat.st_mtime > _EMPTY_GRACE_S:
+        raise E.StoreCorrupt(
+            f"{where}: the file is empty (0 bytes), not a veokit database; if it should hold your jobs, restore it "
+            "from a backup; to start afresh, delete it"
+        )
 
 
 async def enable_wal(engine: AsyncEngine) -> None:
