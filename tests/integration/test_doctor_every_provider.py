@@ -16,7 +16,9 @@ def test_fal_with_a_rejected_key_fails_and_a_good_key_says_what_was_checked(
     bad = veokit(tmp_path, "doctor", "--provider", "fal", FAL_KEY="wrong-key", VEOKIT_FAL_BASE_URL=emulator.base_url)
     assert bad.returncode == 1, (bad.stdout, bad.stderr)
     assert "FAIL fal" in bad.stderr and "wrong-key" not in bad.stdout + bad.stderr
-    good = veokit(tmp_path, "doctor", "--provider", "fal", FAL_KEY="test-fal-key", VEOKIT_FAL_BASE_URL=emulator.base_url)
+    good = veokit(
+        tmp_path, "doctor", "--provider", "fal", FAL_KEY="test-fal-key", VEOKIT_FAL_BASE_URL=emulator.base_url
+    )
     assert good.returncode == 0, (good.stdout, good.stderr)
     assert "ok  fal: credentials accepted" in good.stdout and "model itself is not checked" in good.stdout
 
