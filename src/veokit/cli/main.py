@@ -236,7 +236,7 @@ def doctor(
     settings = load_settings()
     names = list(provider or []) or settings.credentials_present()
     if not names and settings.provider is None:
-        ui.err.print("no provider is configured. What each one needs:", highlight=False)
+        ui.err.print("no provider configured and no credentials found. What each provider needs:", highlight=False)
         for line in what_each_needs():
             ui.err.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(E.ExitCode.BAD_INPUT)
