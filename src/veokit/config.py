@@ -273,7 +273,7 @@ def parse_provider_rates(text: str) -> dict[str, str]:
 def load_settings(**overrides: Any) -> Settings:
     """Build settings; every problem (a bad value, an unknown key in the config file, an unreadable file) is
     reported at once in one :class:`ConfigError`, one line each, named as the user wrote it: the environment
-    variable, the config file's key, or the argument."""
+    variable (also for an argument: the variable it stands for) or the config file's key."""
     given = {k: v for k, v in overrides.items() if v is not None}
     path = config_file()
     problems, toml_keys, readable = _config_file_problems(path)
@@ -350,8 +350,8 @@ def _config_file_problems(path: Path) -> tuple[list[str], dict[str, str], bool]:
 def _where(name: str, given: dict[str, Any], toml_keys: dict[str, str], path: Path) -> str:
     """The name the user wrote a setting under: the argument, the environment variable, or the file's key."""
     field_name = _field_names().get(name.lower().removeprefix("veokit_"), name)
-    if field_name in given:
-        return field_name
+    if field_name in given:  # an argument: named by the variable it stands for, as veokit always has
+        return f"VEOKIT_{field_name.upper()}"
     info = Settings.model_fields.get(field_name)
     alias = getattr(info, "validation_alias", None) if info else None
     spellings = [c for c in (getattr(alias, "choices", None) or []) if isinstance(c, str)]
