@@ -14,7 +14,10 @@ provider never edits this file. Code reads a provider's fields through its typed
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -165,7 +169,7 @@ class Settings(_ProviderFields):
     @field_validator("worker_lease_s")
     @classmethod
     def _lease_length(cls, v: float) -> float:
-        if not v >= 1:
+        if not (v >= 1 and math.isfinite(v)):
             raise ValueError("must be >= 1 second (heartbeats renew it every third of it)")
         return v
 
@@ -173,11 +177,46 @@ class Settings(_ProviderFields):
     def budget_provider_caps(self) -> dict[str, float]:
         return parse_provider_amounts(self.budget_provider_usd or "")
 
-    @field_validator("poll_scale", "server_fetch_timeout_s", "server_webhook_backoff_s")
+    @field_validator("poll_scale", "server_fetch_timeout_s", "server_webhook_backoff_s", "retry_base_s", "retry_cap_s")
     @classmethod
     def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be > 0")
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError("must be a number > 0")
+        return v
+
+    @field_validator("job_deadline_s")
+    @classmethod
+    def _positive_or_unset(cls, v: float | None) -> float | None:
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError("must be a number of seconds > 0 (leave it unset for no deadline)")
+        return v
+
+    @field_validator("retry_max_server_delay_s", "breaker_cooldown_s")
+    @classmethod
+    def _seconds(cls, v: float) -> float:
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError("must be a number of seconds >= 0")
+        return v
+
+    @field_validator("retry_attempts", "breaker_threshold")
+    @classmethod
+    def _count(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1 (it counts the first try)" if v == 0 else "must be >= 1")
+        return v
+
+    @field_validator("max_in_flight")
+    @classmethod
+    def _slots(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be >= 1 (leave it unset for no limit)")
+        return v
+
+    @field_validator("retry_filtered")
+    @classmethod
+    def _retries(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
         return v
 
     @classmethod
@@ -191,7 +230,7 @@ class Settings(_ProviderFields):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = config_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        if path.is_file():
+        if path.is_file() and path.stat().st_size:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
@@ -244,14 +283,103 @@ def parse_provider_rates(text: str) -> dict[str, str]:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning every validation problem into one readable line in a ConfigError."""
+    """Build settings; every problem (a bad value, an unknown key in the config file, an unreadable file) is
+    reported at once in one :class:`ConfigError`, one line each, named as the user wrote it: the environment
+    variable (also for an argument: the variable it stands for) or the config file's key."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    path = config_file()
+    problems, toml_keys, readable = _config_file_problems(path)
+    if not readable:  # the file itself is unusable: say so rather than load without it
+        raise ConfigError(_report(problems))
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as exc:
-        lines = []
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "settings"
-            lines.append(f"VEOKIT_{name.upper()}: {err['msg']}")
-        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
-    except Exception as exc:  # a malformed TOML file
-        raise ConfigError(f"cannot read configuration ({config_file()}): {exc}") from None
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{_where(name, given, toml_keys, path)}: {message}")
+    except SettingsError as exc:  # a value the source could not even parse (JSON for a structured field)
+        problems.append(settings_error_line(exc, "VEOKIT_"))
+    else:
+        if not problems:
+            return settings
+    raise ConfigError(_report(problems))
+
+
+def _report(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"invalid configuration: {problems[0]}"
+    return "invalid configuration (" + str(len(problems)) + " problems):\n" + "\n".join(f"  {p}" for p in problems)
+
+
+def _field_names() -> dict[str, str]:
+    """Every key a user may write (lowercase) → the field it sets: names and their other spellings."""
+    names: dict[str, str] = {}
+    for field_name, info in Settings.model_fields.items():
+        names[field_name] = field_name
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])
+        for choice in choices:
+            if isinstance(choice, str):
+                names[choice.lower().removeprefix("veokit_")] = field_name
+    return names
+
+
+def _config_file_problems(path: Path) -> tuple[list[str], dict[str, str], bool]:
+    """Problems with the config file (not a file, unreadable, not TOML, unknown keys), the keys it sets
+    (field → key as written), and whether it could be read at all."""
+    if not path.exists():
+        return [], {}, True
+    if not path.is_file():
+        return (
+            [
+                f"VEOKIT_CONFIG: {path} is a directory, not a TOML file"
+                if path.is_dir()
+                else f"VEOKIT_CONFIG: {path} is not a regular file"
+            ],
+            {},
+            False,
+        )
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return [f"{path}: cannot read it ({exc.strerror or exc})"], {}, False
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return [f"{path}: not valid TOML ({exc})"], {}, False
+    known = _field_names()
+    problems, keys = [], {}
+    for key in doc:
+        field_name = known.get(key.lower())
+        if field_name is None:
+            close = difflib.get_close_matches(key.lower(), list(Settings.model_fields), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"{path}: unknown key {key!r}{hint}")
+        else:
+            keys[field_name] = key
+    return problems, keys, True
+
+
+def _where(name: str, given: dict[str, Any], toml_keys: dict[str, str], path: Path) -> str:
+    """The name the user wrote a setting under: the argument, the environment variable, or the file's key."""
+    field_name = _field_names().get(name.lower().removeprefix("veokit_"), name)
+    if field_name in given:  # an argument: named by the variable it stands for, as veokit always has
+        return f"VEOKIT_{field_name.upper()}"
+    info = Settings.model_fields.get(field_name)
+    alias = getattr(info, "validation_alias", None) if info else None
+    spellings = [c for c in (getattr(alias, "choices", None) or []) if isinstance(c, str)]
+    for var in [f"VEOKIT_{field_name.upper()}", *(c.upper() for c in spellings)]:
+        if any(k.upper() == var for k in os.environ):
+            return var
+    if field_name in toml_keys:
+        return f"{path}: {toml_keys[field_name]}"
+    return f"VEOKIT_{field_name.upper()}"
+
+
+def settings_error_line(exc: SettingsError, prefix: str) -> str:
+    """A value pydantic-settings could not parse before validating (JSON for a structured field, e.g.
+    ``VEOKIT_AGENT_PARAMS='{bad'``) as one line: ``VEOKIT_AGENT_PARAMS: not valid JSON (...)``."""
+    text = str(exc)
+    start = text.find('field "')
+    name = f"{prefix}{text[start + 7 : text.find(chr(34), start + 7)].upper()}" if start >= 0 else prefix.rstrip("_")
+    cause = exc.__cause__
+    return f"{name}: not valid JSON ({cause})" if cause is not None else f"{name}: {text}"

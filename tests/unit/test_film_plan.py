@@ -292,10 +292,16 @@ def test_reseller_rules_apply_before_paying() -> None:
         .replace("    dialogue:\n      - {speaker: tom, text: Hello., at: 1}\n", "    characters: [mara]\n")
         .replace("    duration: 4\n", "")
     )
-    image = ImageInput.from_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    image = _tiny_png()
     err = _fails(text, images={"m.png": image})
     assert err.shot == "two"
     assert "first/last frames and reference images cannot be combined in one request" in err.message
+
+
+def _tiny_png() -> ImageInput:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    return ImageInput.from_bytes(buf.getvalue())
 
 
 def test_too_many_reference_images() -> None:
@@ -304,7 +310,7 @@ def test_too_many_reference_images() -> None:
         .replace("tom: {description: a porter}", "tom: {description: a porter, images: [c.png, d.png]}")
         .replace("characters: [mara]", "characters: [mara, tom]")
     )
-    image = ImageInput.from_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    image = _tiny_png()
     err = _fails(text, images={p: image for p in ("a.png", "b.png", "c.png", "d.png")})
     assert 'shots[0] (id "one"): characters: mara, tom bring 4 reference images' in err.message
     assert "takes at most 3" in err.message

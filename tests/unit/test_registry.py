@@ -81,7 +81,7 @@ def test_capabilities_are_asked_of_the_provider_class() -> None:
 
     assert caps("vertex") == caps("gemini") == caps("emulator") == {"Checkable"}
     assert caps("kie") == {"HasBalance"}
-    assert caps("fal") == {"Cancellable"}
+    assert caps("fal") == {"Checkable", "Cancellable"}  # a free status read tells a rejected key apart
     assert caps("replicate") == {"Checkable", "Cancellable"}
 
 

@@ -49,9 +49,14 @@ class AgentSettings(BaseSettings):
 
 def agent_settings() -> AgentSettings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from veokit.config import settings_error_line
 
     try:
         return AgentSettings()
+    except SettingsError as exc:  # e.g. VEOKIT_AGENT_PARAMS='{bad': not JSON, so not even validated
+        raise ConfigError("invalid agent configuration: " + settings_error_line(exc, "VEOKIT_AGENT_")) from None
     except ValidationError as exc:
         lines = [
             f"VEOKIT_AGENT_{str(e['loc'][0]).upper() if e['loc'] else 'SETTINGS'}: {e['msg']}" for e in exc.errors()

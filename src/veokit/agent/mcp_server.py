@@ -9,27 +9,48 @@ The same :class:`~veokit.agent.tools_core.VideoToolkit` methods as the Strands t
 
 ``wait_for_video`` sends ``notifications/progress`` while it waits when the client asked for them (a
 progress token). On stdio, stdout is the protocol: everything else logs to stderr.
+
+Safe by default (see :mod:`veokit.service.file_roots`): tools read images and write videos only inside the
+allowed roots (default: the out dir and the current directory on stdio, the out dir only over HTTP), narrowed
+further to the client's own roots when it declares some; over HTTP a bearer token (``--token`` /
+``VEOKIT_MCP_TOKEN``) is required on every request when set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import inspect
 import json
 import logging
+import os
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent, ToolAnnotations
+from mcp.shared.message import ServerMessageMetadata
+from mcp.types import (
+    CallToolResult,
+    ClientCapabilities,
+    ContentBlock,
+    ListRootsRequest,
+    ListRootsResult,
+    ResourceLink,
+    RootsCapability,
+    TextContent,
+    ToolAnnotations,
+)
 
 from veokit.agent.prompts import MCP_INSTRUCTIONS
 from veokit.agent.results import ToolResult, data_of, text_of
 from veokit.agent.signatures import method_signature, present_as, with_pydantic_descriptions
 from veokit.agent.tools_core import Update, VideoToolkit
+from veokit.service import file_roots
+from veokit.service.file_roots import FileRoots
 
 log = logging.getLogger("veokit.agent")
 
@@ -86,13 +107,14 @@ def _forwarder(toolkit: VideoToolkit, name: str) -> Callable[..., Any]:
         async def streaming(ctx: Context, **kwargs: Any) -> CallToolResult:
             result: ToolResult | None = None
             sent = -1.0
-            async for event in method(**kwargs):
-                if isinstance(event, Update):
-                    if event.percent > sent:  # MCP: progress must increase with each notification
-                        sent = event.percent
-                        await ctx.report_progress(event.percent, 100.0, event.message)
-                else:
-                    result = event
+            with file_roots.using(await _client_roots(ctx, toolkit.roots)):
+                async for event in method(**kwargs):
+                    if isinstance(event, Update):
+                        if event.percent > sent:  # MCP: progress must increase with each notification
+                            sent = event.percent
+                            await ctx.report_progress(event.percent, 100.0, event.message)
+                    else:
+                        result = event
             assert result is not None, "tool generators end with their result"
             return to_call_result(result)
 
@@ -100,11 +122,45 @@ def _forwarder(toolkit: VideoToolkit, name: str) -> Callable[..., Any]:
     else:
 
         async def call(ctx: Context, **kwargs: Any) -> CallToolResult:
-            return to_call_result(await method(**kwargs))
+            with file_roots.using(await _client_roots(ctx, toolkit.roots)):
+                return to_call_result(await method(**kwargs))
 
         fn = call
     present_as(fn, name=name, doc=toolkit.description(name), signature=signature)
     return fn
+
+
+async def _client_roots(ctx: Context, allowed: FileRoots | None) -> FileRoots | None:
+    """The client's own roots (``roots/list``) that lie inside the server's, when the client declares roots:
+    a client may narrow what its tools touch, never widen it. ``None``: keep the server's."""
+    if allowed is None:
+        return None
+    try:
+        if not ctx.session.check_client_capability(ClientCapabilities(roots=RootsCapability())):
+            return None
+        # Asked within this tool call (related_request_id): streamable HTTP has a back-channel only there.
+        listed = await ctx.session.send_request(
+            ListRootsRequest(),
+            ListRootsResult,
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+        )
+    except Exception:  # no back-channel (2026-07-28 single exchange), or the client failed to answer
+        return None
+    paths = []
+    for root in listed.roots:
+        uri = urlparse(str(root.uri))
+        if uri.scheme == "file":
+            paths.append(unquote(uri.path))
+    client = FileRoots.of(paths)
+    return FileRoots(tuple(r for r in client.roots if any(r.is_relative_to(a) for a in allowed.roots)))
+
+
+def default_roots(out_dir: Path, *, http: bool, extra: list[str] | None = None) -> FileRoots:
+    """The folders tools may touch: ``extra`` when given (``--root``), else the out dir, plus the current
+    directory on stdio (the client is this user's own program; over HTTP it may be anyone who can connect)."""
+    if extra:
+        return FileRoots.of(extra)
+    return FileRoots.of([out_dir] if http else [out_dir, Path.cwd()])
 
 
 def to_call_result(result: ToolResult) -> CallToolResult:
@@ -188,16 +244,52 @@ def _read_video(path: Path, uri: str) -> bytes:
 
 
 def serve(
-    toolkit: VideoToolkit, *, http: bool = False, host: str = "127.0.0.1", port: int = 8000, path: str = "/mcp"
+    toolkit: VideoToolkit,
+    *,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    path: str = "/mcp",
+    token: str | None = None,
 ) -> None:
-    """Run the server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
+    """Run the server until the client disconnects (stdio) or Ctrl-C (HTTP). ``token`` (default:
+    ``VEOKIT_MCP_TOKEN``): the bearer token every HTTP request must carry."""
     server = build_mcp_server(toolkit)
     if not http:
         server.run("stdio")
         return
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    token = token or os.environ.get("VEOKIT_MCP_TOKEN") or None
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving MCP on %s with no authentication: anyone who can reach it can spend your Veo budget", host)
-    server.run("streamable-http", host=host, port=port, streamable_http_path=path)
+    import uvicorn
+
+    app = server.streamable_http_app(streamable_http_path=path, host=host)
+    uvicorn.run(app if token is None else BearerToken(app, token), host=host, port=port, log_level="warning")
 
 
-__all__ = ["build_mcp_server", "serve", "to_call_result"]
+class BearerToken:
+    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>`` (401 otherwise),
+    compared in constant time. The token never appears in logs or answers."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                body = b'{"error": "unauthorized: send Authorization: Bearer <token> (veokit mcp --token)"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+__all__ = ["BearerToken", "build_mcp_server", "default_roots", "serve", "to_call_result"]

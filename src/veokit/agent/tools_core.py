@@ -27,7 +27,8 @@ from veokit.media.probe import probe_mp4
 from veokit.models.catalog import Catalog, Estimate, default_catalog
 from veokit.models.job import Job, JobState
 from veokit.models.request import GenerateRequest, ImageInput
-from veokit.service import JobRuntime, Plan, VeoClient, Watch, extension_request
+from veokit.service import JobRuntime, Plan, VeoClient, Watch, extension_request, file_roots
+from veokit.service.file_roots import FileRoots
 from veokit.service.providers import durable, specs
 
 DEFAULT_WAIT_S = 120.0
@@ -140,6 +141,7 @@ class VideoToolkit:
         settings: Settings | None = None,
         max_cost_usd: float | None = None,
         submit_wait_s: float = SUBMIT_WAIT_S,
+        roots: FileRoots | None = None,
     ) -> None:
         if client is None:
             client = VeoClient(settings or load_settings())
@@ -152,6 +154,8 @@ class VideoToolkit:
         self.runtime = JobRuntime(client)
         self.max_cost_usd = max_cost_usd
         self.submit_wait_s = submit_wait_s
+        # Where tools may read images and write videos (the MCP server always sets it); None: anywhere.
+        self.roots = roots
 
     @property
     def catalog(self) -> Catalog:
@@ -198,13 +202,16 @@ class VideoToolkit:
                 "last_frame: needs first_frame (Veo interpolates from the first to the last)", field="last_frame"
             )
 
+        roots = file_roots.current(self.roots)
+
+        def read(path: str, field: str) -> ImageInput:
+            return ImageInput.from_path(path if roots is None else roots.readable(path, field=field), field=field)
+
         def load() -> dict[str, Any]:  # file reads off the caller's loop
             return {
-                "image": ImageInput.from_path(first_frame, field="first_frame") if first_frame else None,
-                "last_frame": ImageInput.from_path(last_frame, field="last_frame") if last_frame else None,
-                "reference_images": tuple(
-                    ImageInput.from_path(p, field="reference_images") for p in reference_images or []
-                ),
+                "image": read(first_frame, "first_frame") if first_frame else None,
+                "last_frame": read(last_frame, "last_frame") if last_frame else None,
+                "reference_images": tuple(read(p, "reference_images") for p in reference_images or []),
             }
 
         images = await asyncio.to_thread(load)
@@ -521,7 +528,8 @@ class VideoToolkit:
             if not 0 <= video_index < len(job.results):
                 return fail(f"video_index: {video_index} is out of range (allowed: 0 to {len(job.results) - 1})")
             result = job.results[video_index]
-            data = await asyncio.to_thread(_copy_and_probe, Path(result.path), destination, overwrite)
+            roots = file_roots.current(self.roots)
+            data = await asyncio.to_thread(_copy_and_probe, Path(result.path), destination, overwrite, roots)
         except Exception as exc:
             return failure_from(exc)
         data.update({"job_id": job.id, "saved_path": result.path, "sha256": result.sha256, "cost_usd": job.cost_usd})
@@ -607,7 +615,7 @@ def _failure(w: Watch, view: dict[str, Any]) -> ToolResult | None:
     return None
 
 
-def _copy_and_probe(src: Path, destination: str | None, overwrite: bool) -> dict[str, Any]:
+def _copy_and_probe(src: Path, destination: str | None, overwrite: bool, roots: FileRoots | None) -> dict[str, Any]:
     if not src.is_file():
         raise E.InvalidRequest(f"the saved file {src} no longer exists (moved or deleted)", field="job_id")
     target = src
@@ -619,6 +627,8 @@ def _copy_and_probe(src: Path, destination: str | None, overwrite: bool) -> dict
             raise E.InvalidRequest(
                 f"destination: {dest} must be a directory or a file name ending in .mp4", field="destination"
             )
+        if roots is not None:
+            dest = roots.writable(dest, field="destination")
         if dest.exists() and not overwrite and dest.resolve() != src.resolve():
             raise E.InvalidRequest(
                 f"destination: {dest} already exists; pass overwrite=true to replace it", field="destination"

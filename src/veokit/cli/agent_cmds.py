@@ -198,16 +198,34 @@ def mcp(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="Refuse any job estimated above this many USD.")
     ] = None,
+    root: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--root",
+            help="A folder tools may read images from and write videos to (repeatable). "
+            "Default: the out dir, plus the current directory on stdio.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="VEOKIT_MCP_TOKEN",
+            show_envvar=True,
+            help="HTTP: require Authorization: Bearer TOKEN on every request.",
+        ),
+    ] = None,
 ) -> None:
     """Serve veokit's video tools to MCP clients (stdio by default; --http for streamable HTTP)."""
     # stdout carries the protocol on stdio: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     _require_extra("mcp.server.mcpserver")
-    from veokit.agent.mcp_server import serve
+    from veokit.agent.mcp_server import default_roots, serve
 
     toolkit = _toolkit(provider, max_cost, server=True)
+    toolkit.roots = default_roots(toolkit.client.settings.out_dir, http=http, extra=root)
     try:
-        serve(toolkit, http=http, host=host, port=port, path=path)
+        serve(toolkit, http=http, host=host, port=port, path=path, token=token)
     except KeyboardInterrupt:
         pass
     finally:

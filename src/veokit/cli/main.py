@@ -164,7 +164,7 @@ def generate(
                 await client.start()
             request, where, source = await opt.build_request(client, fields, extend, provider)
             try:
-                plan = client.plan(request, where, extending=source)
+                plan = client.plan(request, where, extending=source, out_dir=out)
             except E.VeokitError:
                 if dry_run and (where or settings.provider) == AUTO:
                     _show_route(client.route(request), as_json)  # every candidate, and why none can run it
@@ -230,13 +230,18 @@ def doctor(
     ] = None,
 ) -> None:
     """Check each configured provider: credentials, model availability, balance, latency."""
-    from veokit.service.doctor import run_doctor
+    from veokit.service.doctor import run_doctor, what_each_needs
     from veokit.service.providers import pick_provider
 
     settings = load_settings()
     names = list(provider or []) or settings.credentials_present()
+    if not names and settings.provider is None:
+        ui.err.print("no provider configured and no credentials found. What each provider needs:", highlight=False)
+        for line in what_each_needs():
+            ui.err.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(E.ExitCode.BAD_INPUT)
     if not names:
-        names = [pick_provider(settings, None)]  # raises the one-line "no credentials" explanation
+        names = [pick_provider(settings, None)]
     for name in names:
         pick_provider(settings, name)  # unknown names fail here, before any network call
     findings = run(run_doctor(settings, default_catalog(), names))

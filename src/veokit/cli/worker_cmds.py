@@ -39,6 +39,7 @@ from veokit.service import (
     redact_url,
     summarise,
 )
+from veokit.service.providers import specs
 
 
 def register(app: typer.Typer) -> None:
@@ -173,7 +174,7 @@ def enqueue(
     async def go() -> Job:
         async with VeoClient(settings) as client:
             request, where, source = await opt.build_request(client, fields, extend, provider)
-            plan = client.plan(request, where, extending=source)
+            plan = client.plan(request, where, extending=source, out_dir=out)
             return await client.submit(plan, out_dir=out, client_key=client_key, fresh=fresh)
 
     job: Job = _run(go())
@@ -310,14 +311,22 @@ def costs(
 
     summary, caps = _run(go())
     today = budget_day(utcnow())
+    # Play money (the emulator) is shown apart and never counted against the caps.
+    emulated = {s.name for s in specs() if not s.real_money}
+    real, fake = summary.only(emulated, keep=False), summary.only(emulated)
     if as_json:
         ui.print_json(
             {
-                "rows": [r.__dict__ | {"committed_usd": r.committed_usd} for r in summary.rows],
+                "rows": [
+                    r.__dict__ | {"committed_usd": r.committed_usd, "emulated": r.provider in emulated}
+                    for r in summary.rows
+                ],
+                "real": real.totals(today),
+                "emulated": fake.totals(today),
                 "queued_jobs": summary.queued_jobs,
                 "queued_estimate_usd": summary.queued_estimate_usd,
                 "today": today,
-                "committed_today_usd": summary.committed(today),
+                "committed_today_usd": real.committed(today),
                 "caps": None
                 if caps is None
                 else {
@@ -334,29 +343,38 @@ def costs(
     for r in summary.rows:
         t.add_row(
             r.day,
-            r.provider,
+            f"{r.provider} (emulated)" if r.provider in emulated else r.provider,
             r.model,
             str(r.submits),
             f"${r.spent_usd:.2f}",
             f"${r.reserved_usd:.2f}",
             f"${r.unknown_usd:.2f}",
             f"${r.committed_usd:.2f}",
+            style="dim" if r.provider in emulated else None,
         )
     ui.out.print(t)
-    spent = sum(r.spent_usd for r in summary.rows)
+    totals = real.totals(today)
     ui.out.print(
-        f"total spent ${spent:.2f}; today ({today}) ${summary.committed(today):.2f} spent or reserved; "
-        f"{summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
+        f"real money: total spent ${totals['spent_usd']:.2f}; today ({today}) ${totals['committed_today_usd']:.2f} "
+        f"spent or reserved; {summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
         highlight=False,
         soft_wrap=True,
     )
+    if fake.rows:
+        played = fake.totals(today)
+        ui.out.print(
+            f"emulated: ${played['spent_usd']:.2f} in emulator prices over {played['submits']} submit(s); "
+            "not real money, never counted against the caps",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary.rows and any(r.unknown_usd for r in summary.rows):
         ui.out.print(
             "unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them",
             highlight=False,
         )
     if caps is not None:
-        ui.out.print(_caps_line(caps, summary, today), highlight=False, soft_wrap=True)
+        ui.out.print(_caps_line(caps, real, today), highlight=False, soft_wrap=True)
 
 
 def _caps_line(caps: Any, summary: SpendSummary, today: str) -> str:

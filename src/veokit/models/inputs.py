@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from veokit.errors import InputTooLarge, InvalidRequest, UnsupportedMedia
@@ -35,6 +38,40 @@ def sniff_image_mime(data: bytes) -> ImageMime:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     raise UnsupportedMedia("image is not PNG, JPEG or WebP", field="image", allowed=["png", "jpeg", "webp"])
+
+
+_PIL_FORMATS: dict[str, ImageMime] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MAX_IMAGE_PIXELS = 64_000_000  # far beyond any Veo input (4k is 8.3 MP); more is a decompression bomb
+
+
+def check_image_decodes(data: bytes, mime: ImageMime, *, field: str, name: str | None) -> None:
+    """Decode the whole image: a truncated or corrupt file passes a magic-byte check and is refused by the
+    provider only after the round trip (or, worse, rendered from garbage)."""
+    what = name or "the image"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(_PIL_FORMATS)) as img:
+                fmt, (width, height) = img.format, img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise UnsupportedMedia(
+                        f"{field}: {what} is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS // 1_000_000} MP",
+                        field=field,
+                    )
+                img.load()
+            if fmt == "PNG":  # load() stops at the last pixel; verify() checks every chunk's CRC up to IEND
+                with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+                    img.verify()
+    except UnsupportedMedia:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # Pillow reports a bad file as any of these ("image file is truncated", "broken PNG file", ...).
+        detail = "unrecognised content" if "cannot identify" in str(exc) else str(exc).rstrip(".")
+        raise UnsupportedMedia(
+            f"{field}: {what} is not a readable image ({detail or 'corrupt'})", field=field
+        ) from None
+    if _PIL_FORMATS.get(fmt or "") != mime:
+        raise UnsupportedMedia(f"{field}: {what} does not decode as {mime}", field=field)
 
 
 def _sha256(data: bytes) -> str:
@@ -77,6 +114,7 @@ class ImageInput(BaseModel):
                 field=field,
                 allowed=["png", "jpeg", "webp"],
             ) from None
+        check_image_decodes(data, mime, field=field, name=name)
         return cls(data=data, mime_type=mime, name=name)
 
     @classmethod

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from veokit.errors import InvalidRequest
 from veokit.models.inputs import (
@@ -108,6 +108,25 @@ class RequestFields(BaseModel, Generic[ImageT, VideoT]):
                 raise ValueError(f"{name}: {value!r} is not text, a number or true/false")
         return v
 
+    @field_validator("duration_seconds", "seed", "sample_count", mode="before")
+    @classmethod
+    def _not_a_bool(cls, v: Any) -> Any:
+        # JSON's true is an int to pydantic; `"duration": true` is a mistake, not one second.
+        if isinstance(v, bool):
+            raise ValueError("must be a whole number, not true/false")
+        return v
+
+    @model_validator(mode="after")
+    def _last_frame_needs_first(self) -> RequestFields[ImageT, VideoT]:
+        # Veo interpolates between two frames; a last frame alone is refused by every provider, after the
+        # round trip. Refused here so --dry-run says so too.
+        if self.last_frame is not None and self.image is None:
+            raise InvalidRequest(
+                "last_frame: a last frame needs a first frame (image) too: Veo interpolates between the two",
+                field="last_frame",
+            )
+        return self
+
     @field_validator("storage_uri")
     @classmethod
     def _gs_only(cls, v: str | None) -> str | None:
@@ -171,7 +190,8 @@ class GenerateRequest(RequestFields[ImageInput, VideoInput]):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"]) or "request"
-            raise InvalidRequest(f"{field}: {err['msg']}", field=field) from None
+            message = str(err["msg"]).removeprefix("Value error, ")
+            raise InvalidRequest(f"{field}: {message}", field=field) from None
 
     def stored(self) -> StoredRequest:
         """This request as a job records it: each input by reference; its bytes are :meth:`input_contents`."""

@@ -30,6 +30,8 @@ from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
+_NO_REQUEST = "00000000-0000-4000-8000-000000000000"  # a request id no one has: doctor's status probe
+_PROBE = GenerateRequest(prompt="doctor")
 EXTENSION_DURATION = "7s"  # fal's extend-video adds 7 s, like Veo's own extension
 MAX_INLINE_VIDEO_BYTES = 50 * 2**20  # beyond this a data URI is unreasonable: pass the video's URL instead
 
@@ -199,6 +201,18 @@ class FalProvider:
                 f"{self.name}: generation failed: {message}", provider=self.name, reason=kind or None
             ),
         )
+
+    # What check() proves, for `veokit doctor`: fal has no free call that names a model.
+    check_covers = "credentials accepted (a free status read); the model itself is not checked until a submit"
+
+    async def check(self, model: str) -> None:
+        """``veokit doctor``: read the status of a request that cannot exist. fal answers 401 to a bad key and
+        404 to a good one: that tells the key apart without queueing (or paying for) anything."""
+        try:
+            await self._call("GET", f"{app_id(endpoint_and_input(_PROBE, model)[0])}/requests/{_NO_REQUEST}/status")
+        except E.VeokitError as exc:
+            if exc.status_code != 404:  # 404: the key was accepted and the request (rightly) not found
+                raise
 
     async def cancel(self, operation_name: str) -> None:
         """Ask fal to drop a queued request (one already running may still complete and be billed)."""

@@ -36,6 +36,26 @@ from starlette.routing import Route
 from veokit.providers.kie_wire import code_of, result_urls
 
 MAX_BODY_BYTES = 1 << 20
+MAX_TIMESTAMP_DIGITS = 12  # seconds since 1970 have 10 digits until the year 2286
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (:class:`PayloadTooLarge`) as soon as it is known to exceed ``limit``: from its
+    declared length before reading anything, else while streaming, so a huge body never sits in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and len(declared) <= 20 and int(declared) > limit:
+        raise PayloadTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -60,11 +80,14 @@ def verify_signature(
     now: float | None = None,
     max_skew_s: float = 300.0,
 ) -> bool:
-    if not timestamp or not received or not timestamp.strip().isdigit():
+    stamp = (timestamp or "").strip()
+    # ASCII digits only, and few of them: int() of a 5,000-digit string raises (and costs time) instead of
+    # simply being a bad timestamp.
+    if not received or not stamp.isascii() or not stamp.isdigit() or len(stamp) > MAX_TIMESTAMP_DIGITS:
         return False
-    if abs((now if now is not None else time.time()) - int(timestamp)) > max_skew_s:
+    if abs((now if now is not None else time.time()) - int(stamp)) > max_skew_s:
         return False
-    return hmac.compare_digest(signature(task_id, timestamp.strip(), key), received.strip())
+    return hmac.compare_digest(signature(task_id, stamp, key).encode(), received.strip().encode("utf-8", "replace"))
 
 
 def parse_callback(payload: Any) -> KieCallback:
@@ -93,15 +116,19 @@ def callback_app(
     hmac_key: str | None = None,
     path: str = "/kie/callback",
     max_skew_s: float = 300.0,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     async def receive(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
+        try:
+            raw = await read_limited(request, max_body_bytes)
+        except PayloadTooLarge:
             return JSONResponse({"ok": False, "error": "payload too large"}, status_code=413)
         try:
             event = parse_callback(json.loads(raw or b"null"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
             return JSONResponse({"ok": False, "error": f"bad payload: {exc}"}, status_code=400)
+        except RecursionError:  # e.g. 100,000 nested [: malformed input, not our failure
+            return JSONResponse({"ok": False, "error": "bad payload: nested too deeply"}, status_code=400)
         if hmac_key is not None and not verify_signature(
             event.task_id,
             request.headers.get("x-webhook-timestamp"),

@@ -62,6 +62,9 @@ class BatchItem:
     extending: extension.ExtensionSource | None = None  # what ``request.video`` is, for the plan's length check
 
 
+MULTILINE_COLUMNS = frozenset({"prompt", "negative_prompt"})  # text that may hold a line break
+
+
 def read_batch(path: Path) -> list[BatchItem]:
     """Parse and check every line (files must exist, values must parse); :class:`InvalidRequest` names the
     first bad line. Catalog checks (model, durations…) happen when the caller resolves each request."""
@@ -106,19 +109,35 @@ def _jsonl_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(text: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "prompt" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise InvalidRequest(
-            f"{path.name}: the first row must be a header naming at least a prompt column", field="file"
-        )
+    # strict: an unclosed or stray quote is an error, not a cell that silently swallows the rows after it
+    # (which would become one paid job with a garbled prompt).
+    reader = csv.DictReader(io.StringIO(text), strict=True)
     rows = []
-    for row in reader:
-        extra = row.pop(None, None)  # type: ignore[call-overload,unused-ignore]  # DictReader's overflow key
-        if extra:
-            raise InvalidRequest(f"{path.name}:{reader.line_num}: more cells than header columns", field="file")
-        cells = {_column(k): v.strip() for k, v in row.items() if k and v is not None and v.strip()}
-        if cells:
-            rows.append((reader.line_num, cells))
+    start = 1
+    try:
+        if not reader.fieldnames or "prompt" not in [f.strip().lower() for f in reader.fieldnames]:
+            raise InvalidRequest(
+                f"{path.name}: the first row must be a header naming at least a prompt column", field="file"
+            )
+        start = reader.line_num + 1
+        for row in reader:
+            extra = row.pop(None, None)  # type: ignore[call-overload,unused-ignore]  # DictReader's overflow key
+            if extra:
+                raise InvalidRequest(f"{path.name}:{reader.line_num}: more cells than header columns", field="file")
+            cells = {_column(k): v.strip() for k, v in row.items() if k and v is not None and v.strip()}
+            spans = [k for k, v in cells.items() if "\n" in v and k not in MULTILINE_COLUMNS]
+            if spans:
+                raise InvalidRequest(
+                    f"{path.name}:{start}: the {spans[0]} cell runs over several lines; is a quote left open?",
+                    field="file",
+                )
+            if cells:
+                rows.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InvalidRequest(
+            f"{path.name}:{start}: not valid CSV ({exc}); is a quote left open?", field="file"
+        ) from None
     return rows
 
 

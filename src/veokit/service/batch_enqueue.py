@@ -56,7 +56,9 @@ async def enqueue_batch(
     plans: list[tuple[BatchItem, Plan]] = []
     for item in items:
         try:
-            plan = client.plan(item.request, item.provider or provider, extending=item.extending)
+            plan = client.plan(
+                item.request, item.provider or provider, extending=item.extending, out_dir=item.out_dir or out_dir
+            )
         except E.VeokitError as exc:
             raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
         plans.append((item, plan))

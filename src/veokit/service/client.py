@@ -34,7 +34,7 @@ from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.polling import until_next_poll
 from veokit.service import cancel as cancelling
-from veokit.service import extension
+from veokit.service import extension, output_dir
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
@@ -146,15 +146,19 @@ class VeoClient:
         *,
         max_cost_usd: float | None = None,
         extending: extension.ExtensionSource | None = None,
+        out_dir: Path | None = None,
     ) -> Plan:
         """Resolve the provider (``auto`` too) and model, validate, price, and check the per-job cap and the
         caller's own ``max_cost_usd``; ``extending``: the source of ``request.video`` (see
-        :meth:`extension_source`), which must be no longer than the planned model extends. Typed errors name the
+        :meth:`extension_source`), which must be no longer than the planned model extends; ``out_dir`` (default:
+        settings), which must be a directory veokit can write (created if missing). Typed errors name the
         field; see :mod:`veokit.service.planning`."""
         plan = self._price(request, provider)
         if extending is not None:
             extension.check_fits(extending, plan.offer)
-        return check_limits(plan, self.budget, max_cost_usd)
+        check_limits(plan, self.budget, max_cost_usd)
+        output_dir.check_writable(out_dir or self.settings.out_dir)
+        return plan
 
     def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
         """What the request would cost (validated; spending caps are :meth:`plan`'s business)."""
@@ -209,7 +213,7 @@ class VeoClient:
             if existing is not None:
                 return existing
         check_limits(plan, self.budget)
-        target = out_dir or self.settings.out_dir
+        target = await asyncio.to_thread(output_dir.check_writable, out_dir or self.settings.out_dir)
         source = None if fresh else await reuse.find_reusable(self._store, plan.request)
         if source is not None:
             return await reuse.reuse(

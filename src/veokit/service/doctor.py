@@ -54,7 +54,8 @@ async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Findin
             t0 = time.perf_counter()
             await provider.check(offer.model)
             ms = (time.perf_counter() - t0) * 1000
-            out.append(Finding(name, True, f"credentials accepted; {offer.model} available ({ms:.0f} ms)"))
+            covers = getattr(provider, "check_covers", f"credentials accepted; {offer.model} available")
+            out.append(Finding(name, True, f"{covers} ({ms:.0f} ms)"))
         if isinstance(provider, HasBalance):  # an authenticated call too
             out.append(Finding(name, True, f"balance: {await provider.balance()}"))
         if not isinstance(provider, Checkable | HasBalance):
@@ -74,6 +75,14 @@ async def _check(settings: Settings, catalog: Catalog, name: str) -> list[Findin
     finally:
         await provider.aclose()
     return out
+
+
+def what_each_needs() -> list[str]:
+    """With nothing configured: one line per provider saying what it needs (``veokit doctor``)."""
+    return [
+        f"{s.name}: {'needs nothing (' + s.title + ')' if not s.real_money else 'set ' + s.credentials}"
+        for s in registry.specs()
+    ]
 
 
 def _today() -> dt.date:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,6 +45,9 @@ class BudgetCaps:
     per_job_usd: float | None = None
     daily_usd: float | None = None
     provider_daily_usd: Mapping[str, float] = field(default_factory=dict)
+    # Providers whose prices are play money (the emulator): their jobs are still checked against the per-job
+    # cap (so trying caps out behaves like the real thing) but never consume or meet the daily caps.
+    emulated: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         values = [self.per_job_usd, self.daily_usd, *self.provider_daily_usd.values()]
@@ -78,7 +81,10 @@ class BudgetCaps:
             )
 
     def check_day(self, job: Job, *, day: str, committed_usd: float, committed_provider_usd: float) -> None:
-        """The daily caps, given what the ledger already holds for ``day`` (all providers, and this one)."""
+        """The daily caps, given what the ledger already holds for ``day`` in real money (all real providers, and
+        this one). An emulated job has no real cost to weigh against them."""
+        if job.provider in self.emulated:
+            return
         est = job.estimate_usd
         checks = [
             ("daily", self.daily_usd, committed_usd, "VEOKIT_BUDGET_DAILY_USD", "today"),
@@ -180,8 +186,31 @@ class SpendSummary:
     queued_jobs: int  # recorded, not yet submitted: nothing reserved for them yet
     queued_estimate_usd: float
 
-    def committed(self, day: str, provider: str | None = None) -> float:
-        return round(sum(r.committed_usd for r in self.rows if r.day == day and provider in (None, r.provider)), 4)
+    def committed(self, day: str, provider: str | None = None, *, exclude: Collection[str] = ()) -> float:
+        return round(
+            sum(
+                r.committed_usd
+                for r in self.rows
+                if r.day == day and provider in (None, r.provider) and r.provider not in exclude
+            ),
+            4,
+        )
+
+    def only(self, providers: Collection[str], *, keep: bool = True) -> SpendSummary:
+        """The rows of these providers (``keep``) or of every other one; queued jobs are not split by provider."""
+        rows = [r for r in self.rows if (r.provider in providers) == keep]
+        return SpendSummary(rows, self.queued_jobs, self.queued_estimate_usd)
+
+    def totals(self, day: str) -> dict[str, float | int]:
+        """Sums over every row: what ``veokit costs --json`` reports for real and for emulated money."""
+        return {
+            "submits": sum(r.submits for r in self.rows),
+            "spent_usd": round(sum(r.spent_usd for r in self.rows), 4),
+            "reserved_usd": round(sum(r.reserved_usd for r in self.rows), 4),
+            "unknown_usd": round(sum(r.unknown_usd for r in self.rows), 4),
+            "committed_usd": round(sum(r.committed_usd for r in self.rows), 4),
+            "committed_today_usd": self.committed(day),
+        }
 
 
 def fold_spend(groups: list[tuple[str, str, str, str, int, float]]) -> list[SpendRow]:

@@ -6,7 +6,7 @@ import asyncio
 import builtins
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -131,7 +131,7 @@ class MemoryJobStore(MemoryTenancy):
                     caps.check_day(
                         job,
                         day=day,
-                        committed_usd=self._committed(day),
+                        committed_usd=self._committed(day, exclude=caps.emulated),
                         committed_provider_usd=self._committed(day, job.provider),
                     )
             job = self._apply(job_id, S.SUBMITTING, values, message, day)
@@ -210,12 +210,12 @@ class MemoryJobStore(MemoryTenancy):
                 amount = budget.settled_amount(change, job, row.amount_usd)
                 rows[i] = replace(row, status=change.to, amount_usd=amount)
 
-    def _committed(self, day: str, provider: str | None = None) -> float:
+    def _committed(self, day: str, provider: str | None = None, *, exclude: Collection[str] = ()) -> float:
         return sum(
             r.amount_usd
             for rows in self._ledger.values()
             for r in rows
-            if r.day == day and provider in (None, r.provider)
+            if r.day == day and provider in (None, r.provider) and r.provider not in exclude
         )
 
     async def spend(self, *, since: str | None = None) -> SpendSummary:

@@ -237,7 +237,7 @@ class SqlJobStore:
                     caps.check_day(
                         job,
                         day=day,
-                        committed_usd=await sql_ledger.committed(conn, day),
+                        committed_usd=await sql_ledger.committed(conn, day, exclude=caps.emulated),
                         committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
                     )
             submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)

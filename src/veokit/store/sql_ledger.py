@@ -4,6 +4,7 @@ connection so they commit (or roll back) with the state change they follow."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,11 +28,16 @@ async def lock(conn: AsyncConnection) -> None:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_BUDGET_LOCK)))
 
 
-async def committed(conn: AsyncConnection, day: str, provider: str | None = None) -> float:
-    """Everything spent, reserved or of unknown outcome on ``day`` (released rows hold 0)."""
+async def committed(
+    conn: AsyncConnection, day: str, provider: str | None = None, *, exclude: Collection[str] = ()
+) -> float:
+    """Everything spent, reserved or of unknown outcome on ``day`` (released rows hold 0), leaving out the
+    providers in ``exclude`` (play money)."""
     query = sa.select(sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0)).where(ledger.day == day)
     if provider is not None:
         query = query.where(ledger.provider == provider)
+    if exclude:
+        query = query.where(ledger.provider.not_in(list(exclude)))
     return float((await conn.execute(query)).scalar_one())
 
 
