@@ -35,6 +35,7 @@ from veokit.service import extension
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
+from veokit.service.next_step import status_line
 from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
 from veokit.service.providers import build_provider
@@ -286,6 +287,17 @@ class VeoClient:
 
     async def events(self, job_id: str) -> list[JobEvent]:
         return await self._store.events(job_id)
+
+    async def reused_from(self, job: Job) -> str | None:
+        """The job whose videos ``job`` reused ($0: same request and seed), or ``None`` if it made its own."""
+        if job.state is not JobState.SUCCEEDED or job.submitted_at is not None:
+            return None
+        return reuse.reused_from(await self._store.events(job.id))
+
+    async def status_line(self, job: Job) -> str:
+        """The one line that says where ``job`` is and why, never with an empty reason."""
+        events = await self._store.events(job.id) if job.state is JobState.NEEDS_ATTENTION and not job.error else []
+        return status_line(job, events[-1].message if events else "")
 
     def progress_estimate(self, job: Job, now: dt.datetime | None = None) -> Progress:
         """Progress of a job this process does not run, from its submit time and the model's typical latency."""
