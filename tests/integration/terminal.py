@@ -34,7 +34,13 @@ class Screen:
 
 
 def in_terminal(
-    argv: list[str], *, env: dict[str, str], cwd: Path, columns: int = 80, stdin: bytes | None = None, timeout: float = 120
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    columns: int = 80,
+    stdin: bytes | None = None,
+    timeout: float = 120,
 ) -> Screen:
     """Run ``argv`` with stdout and stderr on a pseudo-terminal ``columns`` wide (stdin too, unless given)."""
     master, slave = pty.openpty()

@@ -347,7 +347,15 @@ class VeoClient:
                 self._engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
             )
             done.append(ran if ran is not None else await self._store.get(job.id))
-        return done
+        return [await self._resubmit_if_free(j, on_progress) for j in done]
+
+    async def _resubmit_if_free(self, job: Job, on_progress: ProgressFn | None) -> Job:
+        """A job of a provider that charges nothing (the emulator) whose submit outcome is unknown: submitting it
+        again cannot cost anything, so resume does it rather than asking the user to decide."""
+        if job.state is not JobState.NEEDS_ATTENTION or job.operation_name or registry.real_money(job.provider):
+            return job
+        await self.retry(job.id)
+        return await self.wait(job.id, on_progress=on_progress)
 
     async def retry(self, job_id: str) -> Job:
         """The user's decision for a job needing attention: submit it again (they accept paying twice)."""
