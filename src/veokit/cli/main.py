@@ -156,6 +156,7 @@ def generate(
         typer.Option(
             "--provider",
             "-p",
+            metavar="NAME",
             help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
             "Env: VEOKIT_PROVIDER.",
             show_default=False,
@@ -165,6 +166,7 @@ def generate(
         int | None,
         typer.Option(
             "--retry-filtered",
+            metavar="N",
             help="Resubmit a safety-filtered result up to N times (each success is billed). "
             "Env: VEOKIT_RETRY_FILTERED. Default: 0.",
             show_default=False,
@@ -569,9 +571,11 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, worker_cmds
+    from veokit.cli import agent_cmds, config_cmds, view_cmds, worker_cmds
 
     worker_cmds.register(app)
+    view_cmds.register(app)
+    config_cmds.register(app)
     agent_cmds.register(app)
 
 

@@ -24,24 +24,33 @@ def _options_help() -> str:
 Prompt = Annotated[
     str | None,
     typer.Argument(
-        help="What the video should show; - reads it from stdin (or use --prompt-file).", show_default=False
+        help="What the video should show; - reads it from stdin (or use --prompt-file).",
+        show_default=False,
+        metavar="PROMPT",
     ),
 ]
 PromptFile = Annotated[
     Path | None,
-    typer.Option("--prompt-file", "-f", help="Read the prompt from this file (- for stdin).", show_default=False),
+    typer.Option(
+        "--prompt-file", "-f", metavar="FILE", help="Read the prompt from this file (- for stdin).", show_default=False
+    ),
 ]
 Image = Annotated[
-    Path | None, typer.Option("--image", "-i", help="First frame: a PNG, JPEG or WebP file.", show_default=False)
+    Path | None,
+    typer.Option("--image", "-i", metavar="FILE", help="First frame: a PNG, JPEG or WebP file.", show_default=False),
 ]
-LastFrame = Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).", show_default=False)]
+LastFrame = Annotated[
+    Path | None, typer.Option("--last-frame", metavar="FILE", help="Last frame (needs --image).", show_default=False)
+]
 Refs = Annotated[
-    list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3, repeatable.", show_default=False)
+    list[Path] | None,
+    typer.Option("--ref", metavar="FILE", help="Reference image (asset); up to 3, repeatable.", show_default=False),
 ]
 Extend = Annotated[
     str | None,
     typer.Option(
         "--extend",
+        metavar="VIDEO",
         help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…).",
         show_default=False,
     ),
@@ -51,6 +60,7 @@ Model = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="MODEL",
         help="Model id or family (`veokit models` lists them). Default: the provider's default model. "
         "Env: VEOKIT_MODEL.",
         show_default=False,
@@ -59,27 +69,39 @@ Model = Annotated[
 Aspect = Annotated[
     str | None,
     typer.Option(
-        "--aspect", "-a", help="16:9 or 9:16; an extension keeps its video's. Default: 16:9.", show_default=False
+        "--aspect",
+        "-a",
+        metavar="RATIO",
+        help="16:9 or 9:16; an extension keeps its video's. Default: 16:9.",
+        show_default=False,
     ),
 ]
-Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k (the model decides which).")]
-Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8 (the model decides which).")]
+Resolution = Annotated[
+    str, typer.Option("--resolution", "-r", metavar="RES", help="720p, 1080p or 4k (the model decides which).")
+]
+Duration = Annotated[
+    int, typer.Option("--duration", "-d", metavar="SECONDS", help="Seconds: 4, 6 or 8 (the model decides which).")
+]
 Seed = Annotated[
     int | None,
     typer.Option(
         "--seed",
+        metavar="N",
         help="0 to 4294967295: the same request and seed reuses an earlier video for $0 (see --fresh). "
         "Default: random.",
         show_default=False,
     ),
 ]
-Negative = Annotated[str | None, typer.Option("--negative", help="What to avoid.", show_default=False)]
-Samples = Annotated[int, typer.Option("--samples", "-n", help="Videos per request (1-4; the model decides).")]
+Negative = Annotated[str | None, typer.Option("--negative", metavar="TEXT", help="What to avoid.", show_default=False)]
+Samples = Annotated[
+    int, typer.Option("--samples", "-n", metavar="N", help="Videos per request (1-4; the model decides).")
+]
 NoAudio = Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")]
 PersonGeneration = Annotated[
     str | None,
     typer.Option(
         "--person-generation",
+        metavar="MODE",
         help="allow_adult, allow_all or dont_allow (the model and input decide which). Default: the provider's.",
         show_default=False,
     ),
@@ -93,7 +115,8 @@ EnhancePrompt = Annotated[
     ),
 ]
 StorageUri = Annotated[
-    str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex only).", show_default=False)
+    str | None,
+    typer.Option("--storage-uri", metavar="URI", help="gs:// output prefix (Vertex only).", show_default=False),
 ]
 ProviderOptions = Annotated[
     list[str] | None, typer.Option("--option", metavar="NAME=VALUE", help=_options_help(), show_default=False)
@@ -101,7 +124,11 @@ ProviderOptions = Annotated[
 Out = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Directory for the MP4s. Default: ./videos. Env: VEOKIT_OUT_DIR.", show_default=False
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Directory for the MP4s. Default: ./videos. Env: VEOKIT_OUT_DIR.",
+        show_default=False,
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help='Print JSON on stdout (errors too, as {"error": ...}).')]

@@ -31,7 +31,7 @@ from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
-from veokit.service import extension
+from veokit.service import extension, gallery
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
@@ -287,6 +287,21 @@ class VeoClient:
 
     async def events(self, job_id: str) -> list[JobEvent]:
         return await self._store.events(job_id)
+
+    async def latest_succeeded(self) -> Job:
+        """The newest job with videos (``veokit open`` with no id)."""
+        jobs = await self._store.list(states=[JobState.SUCCEEDED], limit=1)
+        if not jobs:
+            raise E.JobNotFound("no job has produced a video yet")
+        return jobs[0]
+
+    async def gallery(self, out: Path, *, limit: int = 50, all_states: bool = False) -> tuple[int, int]:
+        """Write an HTML contact sheet of the newest jobs to ``out`` (see :mod:`veokit.service.gallery`);
+        returns (jobs, videos) shown."""
+        states = None if all_states else [JobState.SUCCEEDED]
+        jobs = await self._store.list(states=states, limit=limit)
+        videos = await asyncio.to_thread(gallery.write_gallery, jobs, out)
+        return len(jobs), videos
 
     async def reused_from(self, job: Job) -> str | None:
         """The job whose videos ``job`` reused ($0: same request and seed), or ``None`` if it made its own."""
