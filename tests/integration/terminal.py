@@ -25,8 +25,9 @@ class Screen:
 
     @property
     def text(self) -> str:
-        """The output without colour or cursor codes, and with the terminal's CRLF line ends made plain."""
-        return ANSI.sub("", self.raw).replace("\r\n", "\n").replace("\r", "")
+        """The output as it ends up on screen: no colour or cursor codes, CRLF made plain, redrawn lines last."""
+        lines = ANSI.sub("", self.raw).replace("\r\n", "\n").split("\n")
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in lines)  # a carriage return redraws the line
 
     @property
     def lines(self) -> list[str]:

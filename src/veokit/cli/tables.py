@@ -64,8 +64,9 @@ def render(
 ) -> None:
     """Print ``rows`` under ``columns`` on ``console``: fitted to a terminal, tab-separated into a pipe."""
     if not console.is_terminal:
-        for row in rows:
-            console.print("\t".join(row), markup=False, highlight=False, soft_wrap=True, emoji=False)
+        # Written as is: Console.print would expand the tabs to spaces.
+        console.file.write("".join("\t".join(cell.replace("\t", " ") for cell in row) + "\n" for row in rows))
+        console.file.flush()
         return
     if title:
         console.print(Text(title, style="bold"), soft_wrap=True)
