@@ -49,7 +49,7 @@ def fail(
     error: dict[str, Any] | None = None,
     shown: bool = False,
 ) -> typer.Exit:
-    if ui.mode.json and not shown:
+    if ui.mode.json and not shown and not ui.mode.json_printed:  # stdout holds one JSON document, never two
         record = dict(error or {"type": "UsageError", "message": message})
         ui.print_json({"error": {**record, "exit_code": int(code), "next": hint}})
     # The message is data (it may quote `veokit[agent]` or a prompt): escape it, style only the label.
@@ -99,8 +99,6 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
 
 def _hint_for(exc: E.VeokitError) -> str | None:
     """The next step for an error that is not about one job (those come with :func:`check_job`)."""
-    if isinstance(exc, E.AuthenticationError | E.PermissionDenied):
-        return "check the credentials with `veokit doctor`"
     if isinstance(exc, E.JobNotFound):
         return "`veokit jobs list` shows the recorded jobs"
     return None

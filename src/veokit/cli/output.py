@@ -30,6 +30,7 @@ class Mode:
     quiet: bool = False
     verbose: bool = False
     json: bool = False  # this command prints JSON: errors too go to stdout as {"error": ...}
+    json_printed: bool = False  # stdout already holds this command's one JSON document
 
 
 mode = Mode()
@@ -151,6 +152,7 @@ def estimate_line(est: Estimate) -> str:
 
 
 def print_json(data: Any) -> None:
+    mode.json_printed = True
     text = json.dumps(data, default=str, indent=2)
     if out.is_terminal:
         out.print_json(text)
