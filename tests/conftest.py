@@ -24,6 +24,12 @@ EMULATOR_AS_OF = dt.date(2026, 10, 1)
 EMULATOR_LATENCY_S = 0.3
 
 
+@pytest.fixture(autouse=True)
+def _in_process_emulator_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--provider emulator`` keeps its operations under the data dir; a test's stay its own."""
+    monkeypatch.setenv("VEOKIT_EMULATOR_STATE_DIR", str(tmp_path_factory.mktemp("emulator-state")))
+
+
 @pytest.fixture(scope="session")
 def emulator_config(tmp_path_factory: pytest.TempPathFactory) -> EmulatorConfig:
     return EmulatorConfig(

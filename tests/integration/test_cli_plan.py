@@ -16,7 +16,8 @@ def test_auto_with_no_candidate_shows_every_one_and_why_then_exits_2(tmp_path: P
     p = veokit(tmp_path, *args, **CREDENTIALS)
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert "no provider can run this" in p.stderr and "Traceback" not in p.stderr
-    rows = {line.split("│")[1].strip(): line for line in p.stdout.splitlines() if line.count("│") > 3}
+    # Piped, the candidates are tab-separated lines: provider, model, price, decision.
+    rows = {line.split("\t")[0]: line for line in p.stdout.splitlines() if line.count("\t") == 3}
     assert set(rows) >= {"vertex", "kie", "fal", "replicate", "gemini"}
     assert "excluded" in rows["kie"] and "4k is not supported" in rows["kie"]
     assert "no credentials" in rows["fal"]

@@ -80,9 +80,13 @@ def litellm_model(
     # LiteLLM fetches a price map over the network at import unless told to use its bundled copy.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
+        import litellm
         from strands.models.litellm import LiteLLMModel
     except ImportError:
         raise ConfigError(MISSING_EXTRA) from None
+    # LiteLLM print()s a "Give Feedback / Get Help" banner, with raw ANSI codes, to stdout on every error;
+    # the error itself reaches the user through veokit (ChatModelFailed).
+    litellm.suppress_debug_info = True
     client_args: dict[str, Any] = {}
     key = api_key or (env.api_key.get_secret_value() if env.api_key else None)
     if key:

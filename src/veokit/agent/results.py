@@ -15,6 +15,7 @@ from veokit import errors as E
 from veokit.models.job import Job, JobState
 from veokit.service import Progress
 from veokit.service import job_view as service_job_view
+from veokit.service.next_step import reason
 from veokit.service.views import percent
 
 log = logging.getLogger("veokit.agent")
@@ -136,9 +137,9 @@ def job_summary(job: Job) -> str:
         )
         return f"job {job.id} succeeded ({shape}); cost ${job.cost_usd or 0:.2f}; saved {files}"
     if s is JobState.FILTERED:
-        return f"job {job.id} was blocked by the safety filter (not charged): {(job.error or {}).get('message', '')}"
+        return f"job {job.id} was blocked by the safety filter (not charged): {reason(job)}"
     if s in (JobState.FAILED, JobState.NEEDS_ATTENTION, JobState.ABANDONED):
-        return f"job {job.id} is {s.value}: {(job.error or {}).get('message', '')}"
+        return f"job {job.id} is {s.value}: {reason(job)}"
     if s is JobState.CANCELLED:
         return f"job {job.id} was cancelled; cost ${job.cost_usd or 0:.2f}"
     return f"job {job.id} is {s.value} ({shape}; estimate ${job.estimate_usd:.2f})"

@@ -1,5 +1,9 @@
-"""How every `veokit` command fails: one readable line on stderr and the exit code of the error's class
-(:class:`veokit.errors.ExitCode`); never a traceback unless ``VEOKIT_DEBUG`` asks for one."""
+"""How every `veokit` command fails: one readable line on stderr, what to do next, and the exit code of the
+error's class (:class:`veokit.errors.ExitCode`); never a traceback unless ``VEOKIT_DEBUG`` asks for one.
+
+With ``--json`` the error is also printed on stdout as ``{"error": {...}}`` (the exit code is the same), so a
+script that reads stdout always gets a JSON document.
+"""
 
 from __future__ import annotations
 
@@ -13,29 +17,71 @@ from rich.markup import escape
 
 from veokit import errors as E
 from veokit.cli import output as ui
-from veokit.service import environment_fault
+from veokit.models.job import Job
+from veokit.service import environment_fault, job_error, next_step
 
 T = TypeVar("T")
 
 
-def fail(message: str, code: int = E.ExitCode.BAD_INPUT) -> typer.Exit:
+class JobEnded(Exception):
+    """A command's job ended without its videos: the error it recorded and the next step."""
+
+    def __init__(self, error: E.VeokitError, hint: str | None, *, shown: bool = False) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.hint = hint
+        self.shown = shown  # already printed as JSON (the job view carries the error)
+
+
+def check_job(job: Job, *, shown: bool = False) -> Job:
+    """The job, if it succeeded; else :class:`JobEnded` with what to do next."""
+    err = job_error(job)
+    if err is None:
+        return job
+    raise JobEnded(err, next_step(job), shown=shown)
+
+
+def fail(
+    message: str,
+    code: int = E.ExitCode.BAD_INPUT,
+    *,
+    hint: str | None = None,
+    error: dict[str, Any] | None = None,
+    shown: bool = False,
+) -> typer.Exit:
+    if ui.mode.json and not shown and not ui.mode.json_printed:  # stdout holds one JSON document, never two
+        record = dict(error or {"type": "UsageError", "message": message})
+        ui.print_json({"error": {**record, "exit_code": int(code), "next": hint}})
     # The message is data (it may quote `veokit[agent]` or a prompt): escape it, style only the label.
-    ui.err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    # Bad input stays one line (the next step joins it); other failures say what next on a line of its own.
+    inline = f" (next: {hint})" if hint and code == E.ExitCode.BAD_INPUT else ""
+    ui.err.print(f"[bold red]error:[/] {escape(message + inline)}", highlight=False, markup=True, soft_wrap=True)
+    if hint and not inline:
+        ui.hint(hint)
     return typer.Exit(int(code))
 
 
 def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """Every veokit error becomes one readable line and its class's exit code."""
+    """Every veokit error becomes one readable line, its next step, and its class's exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        ui.mode.json = bool(kwargs.get("as_json"))
+        if kwargs.get("quiet"):
+            ui.mode.quiet = True
         try:
             return fn(*args, **kwargs)
+        except JobEnded as exc:
+            raise fail(
+                exc.error.message, exc.error.exit_code, hint=exc.hint, error=exc.error.to_dict(), shown=exc.shown
+            ) from None
         except E.VeokitError as exc:
-            raise fail(exc.message, exc.exit_code) from None
+            raise fail(exc.message, exc.exit_code, hint=_hint_for(exc), error=exc.to_dict()) from None
         except KeyboardInterrupt:
             raise fail(
-                "interrupted; `veokit resume` finishes unfinished jobs without paying again", E.ExitCode.INTERRUPTED
+                "interrupted",
+                E.ExitCode.INTERRUPTED,
+                hint="`veokit resume` finishes unfinished jobs without paying again",
             ) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -51,3 +97,10 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
             ) from None
 
     return wrapper
+
+
+def _hint_for(exc: E.VeokitError) -> str | None:
+    """The next step for an error that is not about one job (those come with :func:`check_job`)."""
+    if isinstance(exc, E.JobNotFound):
+        return "`veokit jobs list` shows the recorded jobs"
+    return None

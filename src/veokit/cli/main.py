@@ -11,34 +11,61 @@ import datetime as dt
 import errno
 import json
 from collections.abc import Coroutine
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
 from veokit import errors as E
+from veokit.cli import logs, tables
 from veokit.cli import options as opt
 from veokit.cli import output as ui
-from veokit.cli.failures import cli_errors as cli_errors
+from veokit.cli.failures import check_job, cli_errors
 from veokit.cli.failures import fail as fail
+from veokit.cli.tables import Column
 from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.service import Plan, Route, VeoClient, exit_code_for, job_view, raise_for_job
+from veokit.service import Job, Plan, Route, VeoClient, exit_code_for, job_view, next_step
 from veokit.service.providers import catalog_key
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 app = typer.Typer(
     name="veokit",
-    help="Reliable, durable, cost-aware Google Veo video generation.",
+    help="Reliable, durable, cost-aware Google Veo video generation.\n\n"
+    'Try it with no key: veokit generate "a red fox in snow" --provider emulator',
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    context_settings=CONTEXT,
+    rich_markup_mode=None,
 )
-jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(jobs_app, name="jobs")
 
 T = TypeVar("T")
+
+
+def _version(value: bool) -> None:
+    if value:
+        ui.line(f"veokit {version('veokit')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results (ids, paths) and errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show library logs (retries, HTTP) on stderr.")
+    ] = False,
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    ui.mode.quiet = quiet
+    ui.mode.verbose = verbose
+    logs.configure(verbose=verbose)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -73,32 +100,40 @@ def _show_route(routing: Route, as_json: bool) -> None:
         return
     where = f"{chosen.provider} ({chosen.model})" if chosen else "no provider"
     r = routing.request
-    ui.out.print(
+    ui.line(
         f"dry run: {routing.family} {r.aspect_ratio} {r.resolution} {r.duration_seconds}s x{r.sample_count} "
-        f"via --provider auto → {where}; nothing was sent",
-        soft_wrap=True,
-        highlight=False,
+        f"via --provider auto → {where}; nothing was sent"
     )
-    table = Table(show_lines=False)
-    for col in ("provider", "model", "price", "decision"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for c in routing.candidates:
         price = (
             "—"
             if c.estimate is None
             else f"${c.estimate.total_usd:.2f}" + (f" ({c.estimate.credits:g} credits)" if c.estimate.credits else "")
         )
-        table.add_row(c.provider, c.model, price, routing.verdict(c), style=None if c.eligible else "dim")
-    ui.out.print(table)
+        rows.append([c.provider, c.model, price, routing.verdict(c)])
+    columns = [Column("provider"), Column("model", drop=2, shrink=12), Column("price"), Column("decision", shrink=20)]
+    tables.render(ui.out, columns, rows)
     if chosen and chosen.estimate:
-        ui.out.print(ui.estimate_line(chosen.estimate), soft_wrap=True, highlight=False)
+        ui.line(ui.estimate_line(chosen.estimate))
 
 
 # ---------------------------------------------------------------------------------------------------------
-@app.command()
+GENERATE_EXAMPLES = """Examples:
+
+  veokit generate "a red fox trotting through fresh snow" --provider emulator
+
+  veokit generate -f prompt.txt --image first.png --resolution 1080p --dry-run
+
+  echo "waves at dusk" | veokit generate - --provider auto --json
+"""
+
+
+@app.command(epilog=GENERATE_EXAMPLES)
 @cli_errors
 def generate(
-    prompt: opt.Prompt,
+    prompt: opt.Prompt = None,
+    prompt_file: opt.PromptFile = None,
     image: opt.Image = None,
     last_frame: opt.LastFrame = None,
     ref: opt.Refs = None,
@@ -118,12 +153,23 @@ def generate(
     out: opt.Out = None,
     provider: Annotated[
         str | None,
-        typer.Option("--provider", "-p", help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can)."),
+        typer.Option(
+            "--provider",
+            "-p",
+            metavar="NAME",
+            help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
+            "Env: VEOKIT_PROVIDER.",
+            show_default=False,
+        ),
     ] = None,
     retry_filtered: Annotated[
         int | None,
         typer.Option(
-            "--retry-filtered", help="Resubmit a safety-filtered result up to N times (each success is billed)."
+            "--retry-filtered",
+            metavar="N",
+            help="Resubmit a safety-filtered result up to N times (each success is billed). "
+            "Env: VEOKIT_RETRY_FILTERED. Default: 0.",
+            show_default=False,
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
@@ -135,10 +181,12 @@ def generate(
         ),
     ] = False,
     as_json: opt.Json = False,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
     fields = opt.request_fields(
         prompt=prompt,
+        prompt_file=prompt_file,
         image=image,
         last_frame=last_frame,
         ref=ref,
@@ -169,6 +217,9 @@ def generate(
                 if dry_run and (where or settings.provider) == AUTO:
                     _show_route(client.route(request), as_json)  # every candidate, and why none can run it
                 raise
+            if not as_json:
+                for note in plan.notes():
+                    ui.info(f"note: {note}")
             if dry_run:
                 _show_dry_run(plan, as_json)
                 return
@@ -193,33 +244,36 @@ def _show_dry_run(plan: Plan, as_json: bool) -> None:
                 "model": plan.offer.model,
                 "estimate_usd": plan.estimate.total_usd,
                 "detail": plan.estimate.describe(),
+                "notes": plan.notes(),
             }
         )
         return
-    ui.out.print(f"dry run: {plan.describe()}; nothing was sent")
-    ui.out.print(ui.estimate_line(plan.estimate))
+    ui.line(f"dry run: {plan.describe()}; nothing was sent")
+    ui.line(ui.estimate_line(plan.estimate))
 
 
 async def _generate(
     client: VeoClient, plan: Plan, out: Path | None, fresh: bool, retry_filtered: int | None, as_json: bool
 ) -> None:
     if not as_json and plan.route is not None and plan.route.chosen is not None:
-        ui.err.print(f"--provider auto: {plan.provider} ({plan.route.verdict(plan.route.chosen)})", highlight=False)
+        ui.info(f"--provider auto: {plan.provider} ({plan.route.verdict(plan.route.chosen)})")
     job = await client.submit(plan, out_dir=out, fresh=fresh)
+    reused = await client.reused_from(job)
     if not as_json:
-        ui.err.print(
-            f"job {job.id}: {plan.describe()} · {ui.estimate_line(plan.estimate)}",
-            soft_wrap=True,
-            highlight=False,
-        )
+        if reused:
+            ui.info(
+                f"job {job.id}: same request and seed as {reused}: reused its video, nothing paid "
+                "(--fresh generates a new one)"
+            )
+        else:
+            ui.info(f"job {job.id}: {plan.describe()} · {ui.estimate_line(plan.estimate)}")
     with ui.LiveProgress(enabled=not as_json) as live:
         job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
     if as_json:
-        ui.print_json(job_view(job))
+        ui.print_json({**job_view(job), "reused_from": reused, "next": next_step(job)})
     elif job.state is JobState.SUCCEEDED:
-        for line in ui.saved_lines(job):
-            ui.out.print(line, soft_wrap=True, highlight=False)
-    raise_for_job(job)
+        ui.print_saved(job)
+    check_job(job, shown=as_json)
 
 
 @app.command()
@@ -250,29 +304,35 @@ def doctor(
     raise typer.Exit(0 if all(f.ok for f in findings) else 1)
 
 
-@app.command()
+@app.command(epilog="Examples:\n\n  veokit models\n\n  veokit models --provider gemini --json")
 @cli_errors
 def models(
-    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", "-p", help=f"Only this provider's models: {', '.join(PROVIDERS)}.", show_default=False
+        ),
+    ] = None,
+    as_json: opt.Json = False,
 ) -> None:
     """Show the model catalog: capabilities, prices and lifecycle."""
     catalog = default_catalog()
     if provider:
+        if provider not in PROVIDERS:
+            raise fail(f"--provider: unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         provider = catalog_key(provider)  # the rows it sells: the emulator sells Vertex's
-        if provider not in catalog.providers:
-            raise fail(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     if as_json:
         ui.print_json([o.model_dump(mode="json") for o in catalog.offers if not provider or o.provider == provider])
         return
-    ui.out.print(ui.models_table(catalog, provider, dt.date.today()))
+    ui.models_table(catalog, provider, dt.date.today())
 
 
-@app.command()
+@app.command(epilog="Examples:\n\n  veokit resume\n\n  veokit resume job_01JD8Z3K2M4N5P6Q7R")
 @cli_errors
 def resume(
     job_id: Annotated[str | None, typer.Argument(help="One job; default: every unfinished job.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: opt.Json = False,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Finish unfinished jobs after a crash, never submitting one twice."""
 
@@ -280,31 +340,41 @@ def resume(
         async with VeoClient(load_settings()) as client:
             with ui.LiveProgress(enabled=not as_json) as live:
                 jobs = await client.resume(job_id, on_progress=live)
+            lines = {j.id: await client.status_line(j) for j in jobs if j.state is not JobState.SUCCEEDED}
         if as_json:
-            ui.print_json([job_view(j) for j in jobs])
-        elif not jobs:
-            ui.out.print("nothing to resume")
+            ui.print_json([{**job_view(j), "next": next_step(j)} for j in jobs])
+            return exit_code_for(jobs)
+        if not jobs:
+            ui.line("nothing to resume")
         for j in jobs:
-            if as_json:
-                continue
             if j.state is JobState.SUCCEEDED:
-                for line in ui.saved_lines(j):
-                    ui.out.print(line, soft_wrap=True, highlight=False)
-            else:
-                ui.out.print(f"{j.id}: {j.state.value}: {(j.error or {}).get('message', '')}", soft_wrap=True)
+                ui.print_saved(j)
+                continue
+            ui.line(lines[j.id], to_err=True)
+            step = next_step(j)
+            if step:
+                ui.hint(step)
         return exit_code_for(jobs)
 
     raise typer.Exit(run(go()))
 
 
-@jobs_app.command("list")
+@jobs_app.command(
+    "list", epilog="Examples:\n\n  veokit jobs list --state failed\n\n  veokit jobs list -q | xargs -n1 veokit open"
+)
 @cli_errors
 def jobs_list(
-    state: Annotated[list[str] | None, typer.Option("--state", help="Filter by state (repeatable).")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state", "-s", help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", help="At most this many, newest first.")] = 50,
+    as_json: opt.Json = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the job ids, one per line.")] = False,
 ) -> None:
-    """List recorded jobs, newest first."""
+    """List recorded jobs, newest first, with where each result is."""
     try:
         states = [JobState(s) for s in state] if state else None
     except ValueError:
@@ -316,50 +386,60 @@ def jobs_list(
         if as_json:
             ui.print_json([job_view(j) for j in jobs])
         else:
-            ui.out.print(ui.jobs_table(jobs))
+            ui.jobs_table(jobs)
 
     run(go())
 
 
 @jobs_app.command("show")
 @cli_errors
-def jobs_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def jobs_show(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")], as_json: opt.Json = False) -> None:
     """One job: request, state history, results and cost."""
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
             job = await client.get_job(job_id)
             events = await client.events(job_id)
+            reused = await client.reused_from(job)
+            status = await client.status_line(job)
         if as_json:
-            ui.print_json(job_view(job, events))
+            ui.print_json({**job_view(job, events), "reused_from": reused, "next": next_step(job)})
             return
-        ui.out.print(ui.jobs_table([job]))
+        ui.jobs_table([job], title=None)
+        if job.state is not JobState.SUCCEEDED:
+            ui.line(status)
+        if reused:
+            ui.line(f"reused the video of {reused} (same request and seed; nothing paid)")
         if job.operation_name:
-            ui.out.print(f"operation: {job.operation_name}")
-        if job.error:
-            ui.out.print(f"error: {job.error.get('message')}")
-        ui.out.print(ui.events_table(events))
+            ui.line(f"operation: {job.operation_name}")
+        ui.events_table(events)
         if job.results:
-            ui.out.print(ui.result_table(job))
+            ui.result_table(job)
+        step = next_step(job)
+        if step:
+            ui.hint(step)
 
     run(go())
 
 
+def _finish_and_report(job: Job) -> None:
+    if job.state is JobState.SUCCEEDED:
+        ui.print_saved(job)
+    check_job(job)
+
+
 @jobs_app.command("retry")
 @cli_errors
-def jobs_retry(job_id: str) -> None:
+def jobs_retry(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")]) -> None:
     """Submit a job that needs attention again. It may already have been accepted: you may pay twice."""
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
             job = await client.retry(job_id)
-            ui.err.print(f"{job.id} queued again; running it")
+            ui.info(f"{job.id} queued again; running it")
             with ui.LiveProgress(enabled=True) as live:
                 job = await client.wait(job.id, on_progress=live)
-            if job.state is JobState.SUCCEEDED:
-                for line in ui.saved_lines(job):
-                    ui.out.print(line, soft_wrap=True, highlight=False)
-            raise_for_job(job)
+            _finish_and_report(job)
 
     run(go())
 
@@ -367,7 +447,7 @@ def jobs_retry(job_id: str) -> None:
 @jobs_app.command("reconcile")
 @cli_errors
 def jobs_reconcile(
-    job_id: str,
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     operation: Annotated[str, typer.Argument(help="The operation name you found in the provider's console/logs.")],
 ) -> None:
     """Attach the operation a job's interrupted submit created, and finish it without paying again."""
@@ -375,13 +455,10 @@ def jobs_reconcile(
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
             job = await client.reconcile(job_id, operation)
-            ui.err.print(f"{job.id} attached to {operation}; polling it", highlight=False, soft_wrap=True)
+            ui.info(f"{job.id} attached to {operation}; polling it")
             with ui.LiveProgress(enabled=True) as live:
                 job = await client.wait(job.id, on_progress=live)
-            if job.state is JobState.SUCCEEDED:
-                for line in ui.saved_lines(job):
-                    ui.out.print(line, soft_wrap=True, highlight=False)
-            raise_for_job(job)
+            _finish_and_report(job)
 
     run(go())
 
@@ -404,13 +481,13 @@ def jobs_cancel(job_id: str) -> None:
 
 @jobs_app.command("abandon")
 @cli_errors
-def jobs_abandon(job_id: str) -> None:
+def jobs_abandon(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")]) -> None:
     """Give up on a job (nothing is sent to the provider)."""
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
             job = await client.abandon(job_id)
-        ui.out.print(f"{job.id}: {job.state.value}")
+        ui.line(f"{job.id}: {job.state.value}")
 
     run(go())
 
@@ -515,9 +592,11 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, server_cmds, worker_cmds
+    from veokit.cli import agent_cmds, config_cmds, server_cmds, view_cmds, worker_cmds
 
     worker_cmds.register(app)
+    view_cmds.register(app)
+    config_cmds.register(app)
     agent_cmds.register(app)
     server_cmds.register(app)
 

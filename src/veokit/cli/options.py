@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,37 +21,152 @@ def _options_help() -> str:
     return f"A provider's own option, NAME=VALUE (repeatable). {known}."
 
 
-Prompt = Annotated[str, typer.Argument(help="What the video should show.")]
-Image = Annotated[Path | None, typer.Option("--image", help="First frame (PNG/JPEG/WebP).")]
-LastFrame = Annotated[Path | None, typer.Option("--last-frame", help="Last frame (needs --image).")]
-Refs = Annotated[list[Path] | None, typer.Option("--ref", help="Reference image (asset); up to 3.")]
+Prompt = Annotated[
+    str | None,
+    typer.Argument(
+        help="What the video should show; - reads it from stdin (or use --prompt-file).",
+        show_default=False,
+        metavar="PROMPT",
+    ),
+]
+PromptFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--prompt-file", "-f", metavar="FILE", help="Read the prompt from this file (- for stdin).", show_default=False
+    ),
+]
+Image = Annotated[
+    Path | None,
+    typer.Option("--image", "-i", metavar="FILE", help="First frame: a PNG, JPEG or WebP file.", show_default=False),
+]
+LastFrame = Annotated[
+    Path | None, typer.Option("--last-frame", metavar="FILE", help="Last frame (needs --image).", show_default=False)
+]
+Refs = Annotated[
+    list[Path] | None,
+    typer.Option("--ref", metavar="FILE", help="Reference image (asset); up to 3, repeatable.", show_default=False),
+]
 Extend = Annotated[
     str | None,
     typer.Option(
-        "--extend", help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…)."
+        "--extend",
+        metavar="VIDEO",
+        help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…).",
+        show_default=False,
     ),
 ]
-Model = Annotated[str | None, typer.Option("--model", "-m")]
-Aspect = Annotated[
-    str | None, typer.Option("--aspect", "-a", help="16:9 (default) or 9:16; an extension keeps its video's.")
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Model id or family (`veokit models` lists them). Default: the provider's default model. "
+        "Env: VEOKIT_MODEL.",
+        show_default=False,
+    ),
 ]
-Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")]
-Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")]
-Seed = Annotated[int | None, typer.Option("--seed")]
-Negative = Annotated[str | None, typer.Option("--negative", help="What to avoid.")]
-Samples = Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")]
+Aspect = Annotated[
+    str | None,
+    typer.Option(
+        "--aspect",
+        "-a",
+        metavar="RATIO",
+        help="16:9 or 9:16; an extension keeps its video's. Default: 16:9.",
+        show_default=False,
+    ),
+]
+Resolution = Annotated[
+    str, typer.Option("--resolution", "-r", metavar="RES", help="720p, 1080p or 4k (the model decides which).")
+]
+Duration = Annotated[
+    int, typer.Option("--duration", "-d", metavar="SECONDS", help="Seconds: 4, 6 or 8 (the model decides which).")
+]
+Seed = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        metavar="N",
+        help="0 to 4294967295: the same request and seed reuses an earlier video for $0 (see --fresh). "
+        "Default: random.",
+        show_default=False,
+    ),
+]
+Negative = Annotated[str | None, typer.Option("--negative", metavar="TEXT", help="What to avoid.", show_default=False)]
+Samples = Annotated[
+    int, typer.Option("--samples", "-n", metavar="N", help="Videos per request (1-4; the model decides).")
+]
 NoAudio = Annotated[bool, typer.Option("--no-audio", help="Silent video (cheaper where offered).")]
-PersonGeneration = Annotated[str | None, typer.Option("--person-generation")]
-EnhancePrompt = Annotated[bool | None, typer.Option("--enhance-prompt/--no-enhance-prompt")]
-StorageUri = Annotated[str | None, typer.Option("--storage-uri", help="gs:// output prefix (Vertex).")]
-ProviderOptions = Annotated[list[str] | None, typer.Option("--option", metavar="NAME=VALUE", help=_options_help())]
-Out = Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the MP4s.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the job as JSON.")]
+PersonGeneration = Annotated[
+    str | None,
+    typer.Option(
+        "--person-generation",
+        metavar="MODE",
+        help="allow_adult, allow_all or dont_allow (the model and input decide which). Default: the provider's.",
+        show_default=False,
+    ),
+]
+EnhancePrompt = Annotated[
+    bool | None,
+    typer.Option(
+        "--enhance-prompt/--no-enhance-prompt",
+        help="Let the provider rewrite the prompt for detail. Default: the provider's.",
+        show_default=False,
+    ),
+]
+StorageUri = Annotated[
+    str | None,
+    typer.Option("--storage-uri", metavar="URI", help="gs:// output prefix (Vertex only).", show_default=False),
+]
+ProviderOptions = Annotated[
+    list[str] | None, typer.Option("--option", metavar="NAME=VALUE", help=_options_help(), show_default=False)
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Directory for the MP4s. Default: ./videos. Env: VEOKIT_OUT_DIR.",
+        show_default=False,
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help='Print JSON on stdout (errors too, as {"error": ...}).')]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only ids and paths on stdout; no progress.")]
+
+
+def read_prompt(prompt: str | None, prompt_file: Path | None, read_stdin: Callable[[], str]) -> str:
+    """The prompt from the argument, ``-`` (stdin) or ``--prompt-file``; exactly one of them."""
+    if prompt is not None and prompt_file is not None:
+        raise InvalidRequest("give the prompt either as an argument or with --prompt-file, not both", field="prompt")
+    if prompt_file is not None:
+        if str(prompt_file) == "-":
+            text = read_stdin()
+        elif prompt_file.is_dir():
+            raise InvalidRequest(f"--prompt-file: {prompt_file} is a directory", field="prompt")
+        else:
+            try:
+                text = prompt_file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise InvalidRequest(f"--prompt-file: no such file: {prompt_file}", field="prompt") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidRequest(f"--prompt-file: cannot read {prompt_file}: {exc}", field="prompt") from None
+    elif prompt == "-":
+        text = read_stdin()
+    elif prompt is None:
+        raise InvalidRequest("a prompt is needed: an argument, - for stdin, or --prompt-file FILE", field="prompt")
+    else:
+        text = prompt
+    text = text.strip()
+    if not text:
+        raise InvalidRequest("the prompt is empty", field="prompt")
+    return text
 
 
 def request_fields(
     *,
-    prompt: str,
+    prompt: str | None,
+    prompt_file: Path | None = None,
     image: Path | None,
     last_frame: Path | None,
     ref: list[Path] | None,
@@ -68,7 +185,7 @@ def request_fields(
 ) -> dict[str, Any]:
     """Command-line options → request fields, images read (typed errors name the option's field)."""
     return {
-        "prompt": prompt,
+        "prompt": read_prompt(prompt, prompt_file, sys.stdin.read),
         "model": model,
         "aspect_ratio": aspect,
         "resolution": resolution,

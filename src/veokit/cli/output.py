@@ -4,36 +4,55 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress_bar import ProgressBar
+from rich.text import Text
 
+from veokit.cli import tables
+from veokit.cli.tables import Column
 from veokit.models.catalog import Catalog, Estimate
 from veokit.models.job import Job, JobEvent
 from veokit.service import Progress as JobProgress
 from veokit.service.providers import catalog_key, real_money
 
-out = Console()
-err = Console(stderr=True)
+
+@dataclass
+class Mode:
+    """How chatty this command is: ``--quiet`` (results only: ids, paths) or ``--verbose`` (library logs too)."""
+
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False  # this command prints JSON: errors too go to stdout as {"error": ...}
+    json_printed: bool = False  # stdout already holds this command's one JSON document
 
 
-def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Table:
-    t = Table(title="Veo models (veokit catalog)", show_lines=False)
-    for col in (
-        "provider",
-        "model",
-        "status",
-        "seconds",
-        "resolutions",
-        "aspect",
-        "audio",
-        "features",
-        "videos/req",
-        "USD/s 720p · 1080p · 4k (audio / silent)",
-    ):
-        t.add_column(col, overflow="fold")
+mode = Mode()
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> None:
+    """The catalog, one row per offer; at 80 columns the model id, its status and its prices stay."""
+    columns = [
+        Column("provider", drop=3),
+        Column("model"),
+        Column("status", shrink=10),
+        Column("USD/s 720p·1080p·4k", drop=2, shrink=12),
+        Column("seconds", drop=4),
+        Column("resolutions", drop=5),
+        Column("aspect", drop=6),
+        Column("audio", drop=7),
+        Column("features", drop=9, shrink=10),
+        Column("videos/req", drop=8),
+    ]
+    rows = []
     for o in catalog.offers:
         if provider and o.provider != provider:
             continue
@@ -45,34 +64,58 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Tabl
             (f"{o.price[r].audio:.2f}/{o.price[r].silent:.2f}" if r in o.price else "—")
             for r in ("720p", "1080p", "4k")
         )
-        style = "dim" if lc.is_retired(today) else None
-        t.add_row(
-            o.provider,
-            o.model,
-            status,
-            ",".join(map(str, o.durations)),
-            ",".join(o.resolutions),
-            ",".join(o.aspect_ratios),
-            o.audio,
-            ", ".join(f.replace("_to_video", "") for f in o.features),
-            f"{o.sample_count[0]}–{o.sample_count[1]}",
-            prices,
-            style=style,
+        rows.append(
+            [
+                o.provider,
+                o.model,
+                status,
+                prices,
+                ",".join(map(str, o.durations)),
+                ",".join(o.resolutions),
+                ",".join(o.aspect_ratios),
+                o.audio,
+                ", ".join(f.replace("_to_video", "") for f in o.features),
+                f"{o.sample_count[0]}–{o.sample_count[1]}",
+            ]
         )
-    return t
+    tables.render(out, columns, rows, title="Veo models (veokit catalog)")
+
+
+class _Clocked(ProgressColumn):
+    """The bar and the time left, advancing between polls from the last report (the engine reports only when
+    it polls, which may be a minute apart: a display fed only by reports would stand still)."""
+
+    def __init__(self, part: str) -> None:
+        super().__init__()
+        self.part = part
+
+    def render(self, task: Task) -> RenderableType:
+        f = task.fields
+        since = 0.0 if f["done"] else time.monotonic() - f["at"]
+        if self.part == "bar":
+            total = task.total or 1e-3
+            done = total if f["done"] else min(f["elapsed"] + since, total * 0.99)
+            return ProgressBar(total=total, completed=done, width=30)
+        if f["done"]:
+            return Text("")
+        if f["remaining"] is None:
+            return Text("")
+        left = f["remaining"] - since
+        return Text(f"~{left:.0f}s left" if left >= 1 else "any moment")
 
 
 class LiveProgress:
     """A Rich progress bar fed by the engine's progress callback: state, elapsed, expected time."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+        # Only on a terminal: into a pipe or a log file, a progress bar is just noise (and stray blank lines).
+        self.enabled = enabled and not mode.quiet and err.is_terminal
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.fields[state]:<12}"),
-            BarColumn(),
+            _Clocked("bar"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"),
+            _Clocked("eta"),
             console=err,
             transient=True,
         )
@@ -92,14 +135,16 @@ class LiveProgress:
             return
         total = p.elapsed_s + (p.expected_remaining_s or 0.0)
         done = p.state in ("succeeded", "downloading") or p.message == "done"
-        remaining = p.expected_remaining_s or 0.0
-        eta = "" if done else (f"~{remaining:.0f}s left" if remaining >= 1 else "any moment")
-        state = p.message or p.state
+        fields: dict[str, Any] = {
+            "state": p.message or p.state,
+            "done": done,
+            "at": time.monotonic(),
+            "elapsed": p.elapsed_s,
+            "remaining": p.expected_remaining_s,
+        }
         if self.task is None:
-            self.task = self.progress.add_task("job", total=max(total, 1e-3), state=state, eta=eta)
-        self.progress.update(
-            self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s, state=state, eta=eta
-        )
+            self.task = self.progress.add_task("job", total=max(total, 1e-3), **fields)
+        self.progress.update(self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s, **fields)
 
 
 def estimate_line(est: Estimate) -> str:
@@ -107,23 +152,61 @@ def estimate_line(est: Estimate) -> str:
 
 
 def print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+    mode.json_printed = True
+    text = json.dumps(data, default=str, indent=2)
+    if out.is_terminal:
+        out.print_json(text)
+    else:  # exactly the JSON: no re-wrapping at the console's width, no styling
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
-def result_table(job: Job) -> Table:
-    t = Table(title=f"{job.id} · {job.state.value} · cost ${(job.cost_usd or 0):.2f}", show_header=True)
-    for col in ("file", "size", "resolution", "duration", "codecs", "sha256"):
-        t.add_column(col, overflow="fold")
-    for r in job.results:
-        t.add_row(
+def line(text: str, *, to_err: bool = False) -> None:
+    """One line of plain text (it may hold brackets, paths, prompts: never read as markup, never wrapped)."""
+    (err if to_err else out).print(text, markup=False, highlight=False, soft_wrap=True, emoji=False)
+
+
+def info(text: str) -> None:
+    """A note on stderr, which ``--quiet`` silences."""
+    if not mode.quiet:
+        line(text, to_err=True)
+
+
+def hint(text: str) -> None:
+    """What to do next, on stderr: shown even with ``--quiet`` (it goes with a non-zero exit)."""
+    line(f"next: {text}", to_err=True)
+
+
+def where(job: Job) -> str:
+    """Where a job's videos are: the file, or the folder when there are several."""
+    if not job.results:
+        return ""
+    if len(job.results) == 1:
+        return job.results[0].path
+    return f"{os.path.dirname(job.results[0].path)}{os.sep} ({len(job.results)} files)"
+
+
+def result_table(job: Job) -> None:
+    columns = [
+        Column("file", shrink=20, cut_left=True),
+        Column("size", right=True, drop=4),
+        Column("resolution", drop=2),
+        Column("duration", right=True, drop=3),
+        Column("codecs", drop=5),
+        Column("sha256", drop=6),
+    ]
+    rows = [
+        [
             r.path,
             f"{r.size_bytes / 1e6:.1f} MB",
             f"{r.width}x{r.height}",
             f"{r.duration_s:.2f} s",
             f"{r.video_codec}+{r.audio_codec}" if r.audio_codec else f"{r.video_codec} (silent)",
             r.sha256[:16],
-        )
-    return t
+        ]
+        for r in job.results
+    ]
+    tables.render(out, columns, rows, title=f"results · cost ${(job.cost_usd or 0):.2f}")
 
 
 def saved_lines(job: Job) -> list[str]:
@@ -143,34 +226,59 @@ def saved_lines(job: Job) -> list[str]:
     return lines
 
 
-def jobs_table(jobs: list[Job]) -> Table:
-    t = Table(title="jobs")
-    for col in ("id", "state", "provider", "model", "prompt", "estimate", "cost", "created"):
-        t.add_column(col, overflow="fold")
+def print_saved(job: Job) -> None:
+    """A succeeded job's files: with ``--quiet`` only the paths (one per line, for scripts)."""
+    if mode.quiet:
+        for r in job.results:
+            line(r.path)
+        return
+    for text in saved_lines(job):
+        line(text)
+
+
+def jobs_table(jobs: list[Job], title: str | None = "jobs") -> None:
+    if mode.quiet:
+        for j in jobs:
+            line(j.id)
+        return
+    columns = [
+        Column("id"),
+        Column("state"),
+        Column("created", drop=5),
+        Column("provider", drop=7),
+        Column("model", drop=6, shrink=12),
+        Column("cost", right=True, drop=3),
+        Column("prompt", drop=4, shrink=12),
+        Column("result", drop=2, shrink=16, cut_left=True),
+    ]
+    rows = []
     for j in jobs:
-        prompt = str(j.request.get("prompt", ""))
-        t.add_row(
-            j.id,
-            j.state.value,
-            j.provider,
-            j.model,
-            prompt[:40] + ("…" if len(prompt) > 40 else ""),
-            f"${j.estimate_usd:.2f}",
-            "" if j.cost_usd is None else f"${j.cost_usd:.2f}",
-            j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        prompt = " ".join(str(j.request.get("prompt", "")).split())
+        cost = f"${j.cost_usd:.2f}" if j.cost_usd is not None else f"~${j.estimate_usd:.2f}"
+        rows.append(
+            [
+                j.id,
+                j.state.value,
+                j.created_at.astimezone().strftime("%m-%d %H:%M"),
+                j.provider,
+                j.model,
+                cost,
+                prompt,
+                where(j),
+            ]
         )
-    return t
+    tables.render(out, columns, rows, title=title)
 
 
-def events_table(events: list[JobEvent]) -> Table:
-    t = Table(title="events")
-    for col in ("at", "from", "to", "message"):
-        t.add_column(col, overflow="fold")
-    for e in events:
-        t.add_row(
+def events_table(events: list[JobEvent]) -> None:
+    columns = [Column("at"), Column("from", drop=2), Column("to"), Column("message", shrink=20)]
+    rows = [
+        [
             e.at.astimezone().strftime("%H:%M:%S.%f")[:-3],
             e.from_state.value if e.from_state else "",
             e.to_state.value,
             e.message,
-        )
-    return t
+        ]
+        for e in events
+    ]
+    tables.render(out, columns, rows, title="events")

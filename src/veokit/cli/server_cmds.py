@@ -17,7 +17,8 @@ keys_app = typer.Typer(help="API keys of the HTTP service (`veokit serve`).", no
 
 
 def register(app: typer.Typer) -> None:
-    from veokit.cli.main import cli_errors, fail, run
+    from veokit.cli.failures import cli_errors
+    from veokit.cli.main import fail, run
 
     app.add_typer(keys_app, name="keys")
 

@@ -17,12 +17,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from veokit import errors as E
 from veokit.cli import options as opt
 from veokit.cli import output as ui
+from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
+from veokit.cli.tables import Column
 from veokit.config import load_settings
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service import (
@@ -35,10 +36,12 @@ from veokit.service import (
     budget_day,
     exit_code_for,
     job_view,
+    next_step,
     read_batch,
     redact_url,
     summarise,
 )
+from veokit.service.next_step import reason
 from veokit.service.providers import specs
 
 
@@ -118,7 +121,8 @@ def worker(
 
 # -- veokit enqueue ---------------------------------------------------------------------------------------
 def enqueue(
-    prompt: opt.Prompt,
+    prompt: opt.Prompt = None,
+    prompt_file: opt.PromptFile = None,
     image: opt.Image = None,
     last_frame: opt.LastFrame = None,
     ref: opt.Refs = None,
@@ -153,6 +157,7 @@ def enqueue(
     """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
     fields = opt.request_fields(
         prompt=prompt,
+        prompt_file=prompt_file,
         image=image,
         last_frame=last_frame,
         ref=ref,
@@ -171,23 +176,22 @@ def enqueue(
     )
     settings = load_settings()
 
-    async def go() -> Job:
+    async def go() -> tuple[Job, str | None]:
         async with VeoClient(settings) as client:
             request, where, source = await opt.build_request(client, fields, extend, provider)
             plan = client.plan(request, where, extending=source, out_dir=out)
-            return await client.submit(plan, out_dir=out, client_key=client_key, fresh=fresh)
+            job = await client.submit(plan, out_dir=out, client_key=client_key, fresh=fresh)
+            return job, await client.reused_from(job)
 
-    job: Job = _run(go())
+    job, reused = _run(go())
     if as_json:
-        ui.print_json(job_view(job))
+        ui.print_json({**job_view(job), "reused_from": reused})
         return
-    ui.out.print(job.id, highlight=False)
-    if job.state is JobState.SUCCEEDED:
-        ui.err.print(
-            f"{job.id}: same request and seed as an earlier video: reused it, nothing paid (--fresh to generate anew)",
-            highlight=False,
-            soft_wrap=True,
-        )
+    ui.line(job.id)
+    if reused:
+        ui.info(f"{job.id}: same request and seed as {reused}: reused its video, nothing paid (--fresh generates anew)")
+    elif job.state is JobState.QUEUED:
+        ui.info("queued; `veokit worker` runs it (`veokit jobs show ID` follows it)")
 
 
 # -- veokit batch -----------------------------------------------------------------------------------------
@@ -244,8 +248,19 @@ async def _follow(client: VeoClient, ids: list[str], *, run_here: bool, config: 
     with progress:
         bar = progress.add_task("batch", total=len(ids), status="")
 
+        hinted: list[bool] = []
+
         def show(status: BatchStatus) -> None:
             progress.update(bar, completed=status.finished, status=status.describe())
+            if not run_here and status.unclaimed and not hinted:
+                hinted.append(True)  # once: --no-run leaves the jobs to workers, which may not be running
+                progress.console.print(
+                    f"waiting for a worker to run {status.unclaimed} queued job(s); if none is running, start one "
+                    "with `veokit worker` (or re-run without --no-run). Ctrl-C stops following; the jobs stay queued",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
         jobs = await client.follow(ids, run_here=config if run_here else None, on_status=show, stop=stop)
     if stop.is_set():
@@ -277,22 +292,34 @@ def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None
         )
         return
     status = summarise(jobs)
-    ui.out.print(status.describe(), highlight=False, soft_wrap=True)
+    ui.line(status.describe())
+    folders: dict[str, int] = {}
+    for _, j in lines:
+        for r in j.results if j is not None else []:
+            folder = os.path.dirname(r.path)
+            folders[folder] = folders.get(folder, 0) + 1
+    for folder, n in sorted(folders.items()):
+        ui.line(f"{n} video(s) in {folder}{os.sep}")
     trouble = [(n, j) for n, j in lines if j is not None and j.state is not JobState.SUCCEEDED]
     if trouble:
-        t = Table(title="not succeeded")
-        for col in ("line", "job", "state", "why"):
-            t.add_column(col, overflow="fold")
-        for n, j in trouble[:50]:
-            t.add_row(
+        columns = [Column("line", right=True), Column("job"), Column("state"), Column("why", shrink=16)]
+        rows = [
+            [
                 str(n),
                 j.id,
                 "held back by budget" if budget_blocked(j) else j.state.value,
-                str((j.error or {}).get("message", ""))[:160],
-            )
-        ui.out.print(t)
+                reason(j),
+            ]
+            for n, j in trouble[:50]
+        ]
+        tables.render(ui.out, columns, rows, title="not succeeded")
         if len(trouble) > 50:
-            ui.out.print(f"… and {len(trouble) - 50} more (`veokit jobs list --state STATE`)")
+            ui.line(f"… and {len(trouble) - 50} more (`veokit jobs list --state STATE`)")
+        steps = {step for _, j in trouble if not budget_blocked(j) and (step := next_step(j))}
+        if len(steps) == 1:
+            ui.hint(steps.pop())
+        elif steps:
+            ui.hint("`veokit jobs show JOB` says what to do about each one")
 
 
 # -- veokit costs -----------------------------------------------------------------------------------------
@@ -337,11 +364,18 @@ def costs(
             }
         )
         return
-    t = Table(title="spend (UTC days)")
-    for col in ("day", "provider", "model", "submits", "spent", "in flight", "unknown", "total"):
-        t.add_column(col, justify="right" if col not in ("day", "provider", "model") else "left")
-    for r in summary.rows:
-        t.add_row(
+    columns = [
+        Column("day"),
+        Column("provider", drop=3),
+        Column("model", shrink=10),
+        Column("submits", right=True, drop=4),
+        Column("spent", right=True),
+        Column("in flight", right=True, drop=2),
+        Column("unknown", right=True, drop=5),
+        Column("total", right=True),
+    ]
+    rows = [
+        [
             r.day,
             f"{r.provider} (emulated)" if r.provider in emulated else r.provider,
             r.model,
@@ -350,9 +384,10 @@ def costs(
             f"${r.reserved_usd:.2f}",
             f"${r.unknown_usd:.2f}",
             f"${r.committed_usd:.2f}",
-            style="dim" if r.provider in emulated else None,
-        )
-    ui.out.print(t)
+        ]
+        for r in summary.rows
+    ]
+    tables.render(ui.out, columns, rows, title="spend (UTC days)")
     totals = real.totals(today)
     ui.out.print(
         f"real money: total spent ${totals['spent_usd']:.2f}; today ({today}) ${totals['committed_today_usd']:.2f} "
@@ -369,10 +404,7 @@ def costs(
             soft_wrap=True,
         )
     if summary.rows and any(r.unknown_usd for r in summary.rows):
-        ui.out.print(
-            "unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them",
-            highlight=False,
-        )
+        ui.line("unknown: submits whose outcome is unknown (a crash mid-submit); the provider may bill them")
     if caps is not None:
         ui.out.print(_caps_line(caps, real, today), highlight=False, soft_wrap=True)
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from veokit.engine import inputs
-from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
+from veokit.models.job import Job, JobEvent, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.store.base import JobStore
 
@@ -31,6 +31,17 @@ async def find_reusable(store: JobStore, request: GenerateRequest) -> Job | None
         return None
     present = await asyncio.to_thread(lambda: all(Path(r.path).is_file() for r in found.results))
     return found if present else None
+
+
+REUSED_FROM = "reused the video(s) of "
+
+
+def reused_from(events: list[JobEvent]) -> str | None:
+    """The id of the job whose videos a reused job got (read from its first event), else ``None``."""
+    for e in events[:1]:
+        if e.message.startswith(REUSED_FROM):
+            return e.message[len(REUSED_FROM) :].split(":", 1)[0].strip() or None
+    return None
 
 
 async def reuse(
@@ -67,8 +78,7 @@ async def reuse(
     )
     recorded, _ = await store.create_or_get(
         job,
-        message=f"reused the video(s) of {source.id}: same request and seed, nothing paid "
-        "(--fresh generates a new one)",
+        message=f"{REUSED_FROM}{source.id}: same request and seed, nothing paid (--fresh generates a new one)",
     )
     return recorded
 

@@ -120,6 +120,8 @@ class ImageInput(BaseModel):
     @classmethod
     def from_path(cls, path: str | Path, *, field: str = "image") -> ImageInput:
         p = Path(path).expanduser()
+        if p.is_dir():
+            raise InvalidRequest(f"{field}: {p} is a directory; give an image file (PNG, JPEG or WebP)", field=field)
         if not p.is_file():
             raise InvalidRequest(f"{field}: no such file: {p}", field=field)
         size = p.stat().st_size

@@ -2,14 +2,22 @@
 
 It needs no key and costs nothing, which makes it the way to try veokit and to test against. What it is
 shapes how veokit treats it, through its spec's flags rather than its name: it sells Vertex's catalog rows
-(prices are what Vertex would charge, and ``real_money`` is false), ``auto`` never picks it, and its
-operations live in this process only (``durable`` is false): after a crash there is nothing to resume.
+(prices are what Vertex would charge, and ``real_money`` is false) and ``auto`` never picks it.
 The server starts with the provider and stops when the provider is closed.
+
+Its operations outlive the process (``durable``): the emulator keeps what it accepted under
+``<data dir>/emulator`` (``VEOKIT_EMULATOR_STATE_DIR`` to move it; see :mod:`veokit.emulator.persist`), beside
+the default job store, so after Ctrl-C or a crash ``veokit resume`` starts an emulator on the same state, which
+answers the same operation names, and the job finishes without being submitted again.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import platformdirs
+from pydantic import Field
 
 from veokit.providers.base import OfferLookup
 from veokit.providers.google_auth import GoogleCredentialsAuth, static_token_credentials
@@ -47,10 +55,22 @@ class InProcessEmulator(VertexProvider):
             self.server.stop()
 
 
-def build(_: ProviderSettings, offer_lookup: OfferLookup) -> InProcessEmulator:
+class EmulatorSettings(ProviderSettings):
+    # veokit's data directory: Settings declares it too (the same variable, VEOKIT_DATA_DIR); declared here so
+    # this provider reads it through its typed view.
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("veokit")))
+    emulator_state_dir: Path | None = None  # default: <data_dir>/emulator
+
+
+def state_dir(s: EmulatorSettings) -> Path:
+    return s.emulator_state_dir or s.data_dir / "emulator"
+
+
+def build(s: EmulatorSettings, offer_lookup: OfferLookup) -> InProcessEmulator:
     from veokit.emulator import EmulatorConfig, EmulatorServer  # the emulator's dependencies load only when used
 
-    return InProcessEmulator(EmulatorServer(EmulatorConfig(latency_s=LATENCY_S)).start(), offer_lookup)
+    config = EmulatorConfig(latency_s=LATENCY_S, state_dir=state_dir(s))
+    return InProcessEmulator(EmulatorServer(config).start(), offer_lookup)
 
 
 SPEC = ProviderSpec(
@@ -59,12 +79,11 @@ SPEC = ProviderSpec(
     catalog="vertex",
     provider_class=InProcessEmulator,
     build=build,
-    settings=ProviderSettings,
+    settings=EmulatorSettings,
     configured=lambda _: False,  # never chosen for lack of a better provider: only when named
     credentials="nothing",
     options=OPTIONS,
     rank=1000,
-    durable=False,
     real_money=False,
     auto=False,
     poll_scale=POLL_SCALE,

@@ -265,6 +265,11 @@ class BatchStatus:
         to free budget: only a higher cap or a new UTC day will move them."""
         return self.blocked > 0 and self.finished + self.blocked == self.total
 
+    @property
+    def unclaimed(self) -> int:
+        """Queued jobs no budget cap holds back: waiting only for a worker to claim them."""
+        return max(0, self.counts.get(JobState.QUEUED.value, 0) - self.blocked)
+
     def describe(self) -> str:
         parts = [f"{n} {state}" for state, n in sorted(self.counts.items())]
         blocked = f" ({self.blocked} held back by the budget)" if self.blocked else ""

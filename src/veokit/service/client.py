@@ -34,11 +34,12 @@ from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.polling import until_next_poll
 from veokit.service import cancel as cancelling
-from veokit.service import extension, output_dir
+from veokit.service import extension, gallery, output_dir
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
 from veokit.service.meters import Meters
+from veokit.service.next_step import status_line
 from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
 from veokit.service.providers import build_provider
@@ -306,6 +307,32 @@ class VeoClient:
     async def events(self, job_id: str) -> list[JobEvent]:
         return await self._store.events(job_id)
 
+    async def latest_succeeded(self) -> Job:
+        """The newest job with videos (``veokit open`` with no id)."""
+        jobs = await self._store.list(states=[JobState.SUCCEEDED], limit=1)
+        if not jobs:
+            raise E.JobNotFound("no job has produced a video yet")
+        return jobs[0]
+
+    async def gallery(self, out: Path, *, limit: int = 50, all_states: bool = False) -> tuple[int, int]:
+        """Write an HTML contact sheet of the newest jobs to ``out`` (see :mod:`veokit.service.gallery`);
+        returns (jobs, videos) shown."""
+        states = None if all_states else [JobState.SUCCEEDED]
+        jobs = await self._store.list(states=states, limit=limit)
+        videos = await asyncio.to_thread(gallery.write_gallery, jobs, out)
+        return len(jobs), videos
+
+    async def reused_from(self, job: Job) -> str | None:
+        """The job whose videos ``job`` reused ($0: same request and seed), or ``None`` if it made its own."""
+        if job.state is not JobState.SUCCEEDED or job.submitted_at is not None:
+            return None
+        return reuse.reused_from(await self._store.events(job.id))
+
+    async def status_line(self, job: Job) -> str:
+        """The one line that says where ``job`` is and why, never with an empty reason."""
+        events = await self._store.events(job.id) if job.state is JobState.NEEDS_ATTENTION and not job.error else []
+        return status_line(job, events[-1].message if events else "")
+
     def progress_estimate(self, job: Job, now: dt.datetime | None = None) -> Progress:
         """Progress of a job this process does not run, from its submit time and the model's typical latency."""
         since = job.submitted_at or job.created_at
@@ -363,7 +390,15 @@ class VeoClient:
                 self._engine, job.id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
             )
             done.append(ran if ran is not None else await self._store.get(job.id))
-        return done
+        return [await self._resubmit_if_free(j, on_progress) for j in done]
+
+    async def _resubmit_if_free(self, job: Job, on_progress: ProgressFn | None) -> Job:
+        """A job of a provider that charges nothing (the emulator) whose submit outcome is unknown: submitting it
+        again cannot cost anything, so resume does it rather than asking the user to decide."""
+        if job.state is not JobState.NEEDS_ATTENTION or job.operation_name or registry.real_money(job.provider):
+            return job
+        await self.retry(job.id)
+        return await self.wait(job.id, on_progress=on_progress)
 
     async def retry(self, job_id: str) -> Job:
         """The user's decision for a job needing attention: submit it again (they accept paying twice)."""

@@ -16,6 +16,7 @@ Every surface (``generate``, ``enqueue``, ``batch``, ``--dry-run``, the agent to
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from veokit.config import AUTO, Settings
@@ -42,6 +43,18 @@ class Plan:
 
     def describe(self) -> str:
         return f"{self.request.summary()} on {self.provider}"
+
+    def notes(self, today: dt.date | None = None) -> list[str]:
+        """What the user should know before paying: a deprecated model (Google may shut it down at short notice)."""
+        lc = self.offer.lifecycle
+        today = today or dt.date.today()
+        if lc.deprecation_from and not lc.is_retired(today) and today >= lc.deprecation_from:
+            successor = f"; `--model {lc.replacement}` uses its successor" if lc.replacement else ""
+            return [
+                f"{self.offer.model} is deprecated since {lc.deprecation_from}: Google may shut it down with little "
+                f"notice{successor}"
+            ]
+        return []
 
 
 def plan_request(request: GenerateRequest, provider: str | None, *, catalog: Catalog, settings: Settings) -> Plan:

@@ -24,7 +24,13 @@ __all__ = [
 def pick_provider(settings: Settings, requested: str | None) -> str:
     """--provider, then config, then whichever credentials are present."""
     if requested:
-        return registry.get(requested).name
+        spec = registry.find(requested)
+        if spec is None:
+            raise ConfigError(
+                f"--provider: unknown provider {requested!r}; choose one of {', '.join(registry.names())}, "
+                "or auto (the cheapest provider with credentials that can run the request)"
+            )
+        return spec.name
     if settings.provider:
         return settings.provider
     present = registry.configured(settings)
