@@ -68,6 +68,17 @@ def _show_route(routing: Route, as_json: bool) -> None:
                     }
                     for c in routing.candidates
                 ],
+                "alternatives": [
+                    {
+                        "family": c.offer.model_family if c.offer else None,
+                        "provider": c.provider,
+                        "model": c.model,
+                        "estimate_usd": c.estimate.total_usd if c.estimate else None,
+                        "usd_per_second": c.estimate.rate_per_second if c.estimate else None,
+                        "reasons": list(c.reasons),
+                    }
+                    for c in routing.alternatives
+                ],
             }
         )
         return
@@ -92,6 +103,8 @@ def _show_route(routing: Route, as_json: bool) -> None:
     ui.out.print(table)
     if chosen and chosen.estimate:
         ui.out.print(ui.estimate_line(chosen.estimate), soft_wrap=True, highlight=False)
+    if routing.alternatives:
+        ui.out.print(ui.alternatives_table(routing.alternatives, routing.family))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -329,6 +342,7 @@ def jobs_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
             ui.print_json(job_view(job, events))
             return
         ui.out.print(ui.jobs_table([job]))
+        ui.out.print(ui.cost_line(job), highlight=False, soft_wrap=True)
         if job.operation_name:
             ui.out.print(f"operation: {job.operation_name}")
         if job.error:
@@ -439,7 +453,7 @@ def emulator(
         ),
     ] = False,
 ) -> None:
-    """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
+    """Run the emulator (Vertex AI, Gemini API, Gemini Omni and resellers' wire protocols, real MP4s) until Ctrl-C."""
     from veokit.emulator import EmulatorConfig
     from veokit.emulator.server import serve
 
@@ -481,7 +495,7 @@ def emulator(
     from veokit.emulator.server import ListenError
 
     def announce(base_url: str, ca_file: Path | None) -> None:
-        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Kie, fal, Replicate); Ctrl-C stops")
+        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Gemini Omni, Kie, fal, Replicate); Ctrl-C stops")
         if ca_file is not None:
             ui.err.print(f"TLS certificate (trust it with SSL_CERT_FILE): {ca_file}", soft_wrap=True)
 

@@ -26,15 +26,16 @@ Refs = Annotated[list[Path] | None, typer.Option("--ref", help="Reference image 
 Extend = Annotated[
     str | None,
     typer.Option(
-        "--extend", help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…)."
+        "--extend",
+        help="Video to extend: a local MP4, a provider URI, or a job id (job_…; on Veo 720p, up to 141 s).",
     ),
 ]
 Model = Annotated[str | None, typer.Option("--model", "-m")]
 Aspect = Annotated[
     str | None, typer.Option("--aspect", "-a", help="16:9 (default) or 9:16; an extension keeps its video's.")
 ]
-Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k.")]
-Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8.")]
+Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k (360p on Gemini Omni).")]
+Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8 (Veo); 3 to 15 (Gemini Omni).")]
 Seed = Annotated[int | None, typer.Option("--seed")]
 Negative = Annotated[str | None, typer.Option("--negative", help="What to avoid.")]
 Samples = Annotated[int, typer.Option("--samples", "-n", help="Videos per request.")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
@@ -20,7 +21,7 @@ err = Console(stderr=True)
 
 
 def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Table:
-    t = Table(title="Veo models (veokit catalog)", show_lines=False)
+    t = Table(title="Video models (veokit catalog)", show_lines=False)
     for col in (
         "provider",
         "model",
@@ -50,7 +51,7 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Tabl
             o.provider,
             o.model,
             status,
-            ",".join(map(str, o.durations)),
+            _seconds(o.durations),
             ",".join(o.resolutions),
             ",".join(o.aspect_ratios),
             o.audio,
@@ -60,6 +61,13 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> Tabl
             style=style,
         )
     return t
+
+
+def _seconds(durations: list[int]) -> str:
+    """4,6,8 as it is; a run of whole seconds (Omni's 3 to 15) as a range."""
+    if len(durations) > 3 and durations == list(range(durations[0], durations[-1] + 1)):
+        return f"{durations[0]}–{durations[-1]}"
+    return ",".join(map(str, durations))
 
 
 class LiveProgress:
@@ -102,8 +110,35 @@ class LiveProgress:
         )
 
 
+def alternatives_table(alternatives: Iterable[Any], family: str) -> Table:
+    """Other models that could make the same video: auto never swaps the model, so they are shown, not chosen."""
+    t = Table(caption=f"other models than {family} for the same request: auto never swaps models; use --model")
+    for col in ("model", "provider", "price", "per second", "note"):
+        t.add_column(col, overflow="fold")
+    for c in alternatives:
+        est = c.estimate
+        t.add_row(
+            c.model,
+            c.provider,
+            f"${est.total_usd:.2f}",
+            f"${est.rate_per_second:.4f}/s" + (" (tokens)" if est.video_tokens is not None else ""),
+            "; ".join(c.reasons),
+        )
+    return t
+
+
 def estimate_line(est: Estimate) -> str:
     return f"estimated cost: {est.describe()}"
+
+
+def cost_line(job: Job) -> str:
+    """Estimate against actual, and what the actual rests on (the provider's reported usage, or the list rate)."""
+    usage = [r.usage for r in job.results if r.usage is not None]
+    basis = f"from usage: {'; '.join(u.describe() for u in usage)}" if usage else "at the catalog's rate"
+    if job.cost_usd is None:
+        return f"cost: not known yet; estimated ${job.estimate_usd:.4f}"
+    diff = job.cost_usd - job.estimate_usd
+    return f"cost: ${job.cost_usd:.4f} ({basis}); estimated ${job.estimate_usd:.4f} ({diff:+.4f})"
 
 
 def print_json(data: Any) -> None:

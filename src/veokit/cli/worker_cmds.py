@@ -329,7 +329,7 @@ def costs(
         )
         return
     t = Table(title="spend (UTC days)")
-    for col in ("day", "provider", "model", "submits", "spent", "in flight", "unknown", "total"):
+    for col in ("day", "provider", "model", "submits", "spent", "estimated", "in flight", "unknown", "total"):
         t.add_column(col, justify="right" if col not in ("day", "provider", "model") else "left")
     for r in summary.rows:
         t.add_row(
@@ -337,7 +337,8 @@ def costs(
             r.provider,
             r.model,
             str(r.submits),
-            f"${r.spent_usd:.2f}",
+            f"${r.spent_usd:.4f}" if r.spent_usd != round(r.spent_usd, 2) else f"${r.spent_usd:.2f}",
+            f"${r.spent_estimate_usd:.2f}",
             f"${r.reserved_usd:.2f}",
             f"${r.unknown_usd:.2f}",
             f"${r.committed_usd:.2f}",
@@ -347,6 +348,12 @@ def costs(
     ui.out.print(
         f"total spent ${spent:.2f}; today ({today}) ${summary.committed(today):.2f} spent or reserved; "
         f"{summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    ui.out.print(
+        "spent: what the jobs cost (from the usage the provider reported, where it does); estimated: what those "
+        "same jobs were estimated at before they ran",
         highlight=False,
         soft_wrap=True,
     )
