@@ -118,7 +118,7 @@ def generate(
     extend: opt.Extend = None,
     model: opt.Model = None,
     aspect: opt.Aspect = None,
-    resolution: opt.Resolution = "720p",
+    resolution: opt.Resolution = None,
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
     negative: opt.Negative = None,
@@ -495,7 +495,7 @@ def emulator(
     from veokit.emulator.server import ListenError
 
     def announce(base_url: str, ca_file: Path | None) -> None:
-        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Gemini Omni, Kie, fal, Replicate); Ctrl-C stops")
+        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Omni, Kie, fal, Replicate); Ctrl-C stops")
         if ca_file is not None:
             ui.err.print(f"TLS certificate (trust it with SSL_CERT_FILE): {ca_file}", soft_wrap=True)
 

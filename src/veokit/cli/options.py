@@ -34,7 +34,14 @@ Model = Annotated[str | None, typer.Option("--model", "-m")]
 Aspect = Annotated[
     str | None, typer.Option("--aspect", "-a", help="16:9 (default) or 9:16; an extension keeps its video's.")
 ]
-Resolution = Annotated[str, typer.Option("--resolution", "-r", help="720p, 1080p or 4k (360p on Gemini Omni).")]
+Resolution = Annotated[
+    str | None,
+    typer.Option(
+        "--resolution",
+        "-r",
+        help="720p (default), 1080p or 4k (360p on Gemini Omni); an extension keeps its video's where the model does.",
+    ),
+]
 Duration = Annotated[int, typer.Option("--duration", "-d", help="Seconds: 4, 6 or 8 (Veo); 3 to 15 (Gemini Omni).")]
 Seed = Annotated[int | None, typer.Option("--seed")]
 Negative = Annotated[str | None, typer.Option("--negative", help="What to avoid.")]
@@ -56,7 +63,7 @@ def request_fields(
     ref: list[Path] | None,
     model: str | None,
     aspect: str | None,
-    resolution: str,
+    resolution: str | None,
     duration: int,
     seed: int | None,
     negative: str | None,
@@ -102,7 +109,8 @@ async def build_request(
     the provider while it keeps it): the continuation keeps the source's aspect ratio, and runs where the source
     job ran unless ``--provider`` says otherwise."""
     if not extend:
-        return GenerateRequest.build(**{**fields, "aspect_ratio": fields["aspect_ratio"] or "16:9"}), provider, None
+        defaults = {"aspect_ratio": fields["aspect_ratio"] or "16:9", "resolution": fields["resolution"] or "720p"}
+        return GenerateRequest.build(**{**fields, **defaults}), provider, None
     source = await client.extension_source(extend, provider=provider)
     return extension_request(source, **fields), provider or source.provider, source
 

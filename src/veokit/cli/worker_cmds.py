@@ -124,7 +124,7 @@ def enqueue(
     extend: opt.Extend = None,
     model: opt.Model = None,
     aspect: opt.Aspect = None,
-    resolution: opt.Resolution = "720p",
+    resolution: opt.Resolution = None,
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
     negative: opt.Negative = None,
