@@ -2,8 +2,10 @@
 
 An interaction starts rendering when it is created, as an operation does, and completes once its latency has
 elapsed on the emulator clock *and* the render finished. Its result (the delivered video, the usage, an
-error) is fixed the first time anyone observes it, so every later GET sees the same. This module holds
-state only; the routes and the JSON shapes are in :mod:`veokit.emulator.omni`.
+error) is fixed the first time anyone observes it, so every later GET sees the same. A persisted emulator
+(``state_dir``) writes each interaction when it is created, resolved or cancelled, and one still running at a
+restart renders again from its recipe. This module holds state only; the routes and the JSON shapes are in
+:mod:`veokit.emulator.omni`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from veokit.emulator.operations import DeliveredVideo
 from veokit.emulator.outcome import Outcome
-from veokit.emulator.render_pool import RenderedFile
+from veokit.emulator.render_pool import Recipe, RenderedFile
 
 if TYPE_CHECKING:
     from veokit.emulator.state import EmulatorState
@@ -59,6 +61,7 @@ class Interaction:
     duration_s: float  # of the delivered video (an extension includes the tail it continues)
     billing: Billing
     echo: dict[str, Any]  # what the client sent, as the resource shows it back (media without their bytes)
+    recipe: Recipe | None = None  # what it renders (None when it fails or is blocked without rendering)
     render: Future[RenderedFile] | None = None
     render_done_at: float | None = None
     canceled: bool = False
@@ -88,6 +91,7 @@ class InteractionStore:
         item.watch_render(self._state.clock.now)
         with self._lock:
             self._items[item.id] = item
+            self._state.persist.interaction(item)
         return item
 
     def get(self, ident: str, host: Host, collection: str) -> Interaction | None:
@@ -122,6 +126,7 @@ class InteractionStore:
                 done_at = max(item.ready_at, item.render_done_at or item.ready_at)
                 video = self._deliver(item, item.render.result(), done_at)
                 item.result = InteractionResult(done_at, "completed", video=video, billed=True)
+            self._state.persist.interaction(item)  # under the lock, so records land in the order they changed
             return item.result
 
     def _deliver(self, item: Interaction, rendered: RenderedFile, done_at: float) -> DeliveredVideo:
@@ -144,6 +149,17 @@ class InteractionStore:
             item.canceled = True
             self.resolve(item)
             return True
+
+    def restore(self) -> None:
+        """Take back what a persisted emulator kept; a render an unresolved interaction needs starts again (a
+        finished one is found in the render cache)."""
+        items = self._state.persist.interactions()
+        for item in items:
+            if item.result is None and item.recipe is not None:
+                item.render = self._state.renders.submit(item.recipe)
+            item.watch_render(self._state.clock.now)
+        with self._lock:
+            self._items.update({i.id: i for i in items})
 
     def reset(self) -> None:
         with self._lock:

@@ -44,6 +44,7 @@ from veokit.emulator.omni_request import InteractionsError, OmniRequest, invalid
 from veokit.emulator.outcome import Outcome
 from veokit.emulator.quota import check_quota
 from veokit.emulator.render import RenderSpec
+from veokit.emulator.render_pool import LargeSpec
 from veokit.emulator.routing import emulator_state, fire_fault, read_json
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.emulator.streaming import Base64File, json_with_files
@@ -154,25 +155,22 @@ async def _start(
     if chosen.kind not in ("filtered", "failed"):
         seed = (req.seed if req.seed is not None else state.config.seed) % UINT32
         if chosen.kind == "large":
-            item.render = state.renders.render_large(
-                chosen.min_bytes, req.width, req.height, seed, duration_s=duration, audio=True
-            )
+            item.recipe = LargeSpec(chosen.min_bytes, req.width, req.height, seed, duration_s=duration, audio=True)
         else:
             frames = images if req.task == "image_to_video" else []
-            item.render = state.renders.render(
-                RenderSpec(
-                    prompt=req.prompt,
-                    width=req.width,
-                    height=req.height,
-                    duration_s=duration,
-                    fps=24,
-                    audio=True,  # Omni always generates sound
-                    seed=seed,
-                    first_frame=frames[0] if frames else None,
-                    last_frame=frames[1] if len(frames) > 1 else None,
-                    label=f"{req.model} {req.task}",
-                )
+            item.recipe = RenderSpec(
+                prompt=req.prompt,
+                width=req.width,
+                height=req.height,
+                duration_s=duration,
+                fps=24,
+                audio=True,  # Omni always generates sound
+                seed=seed,
+                first_frame=frames[0] if frames else None,
+                last_frame=frames[1] if len(frames) > 1 else None,
+                label=f"{req.model} {req.task}",
             )
+        item.render = state.renders.submit(item.recipe)
     return state.interactions.add(item)
 
 

@@ -98,11 +98,13 @@ class EmulatorState:
             op.watch_renders(self.clock.now)
             self.operations[op.id] = op
         self.tasks.restore()
-        if self.operations or self.tasks.all():
+        self.interactions.restore()
+        if self.operations or self.tasks.all() or self.interactions.all():
             log.info(
-                "emulator state: %d operation(s) and %d task(s) restored from %s",
+                "emulator state: %d operation(s), %d task(s) and %d interaction(s) restored from %s",
                 len(self.operations),
                 len(self.tasks.all()),
+                len(self.interactions.all()),
                 self.config.state_dir,
             )
 
