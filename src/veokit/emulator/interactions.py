@@ -82,9 +82,11 @@ class Interaction:
 
 
 class InteractionStore:
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, lock: threading.RLock) -> None:
         self._state = state
-        self._lock = threading.RLock()
+        # The state's own lock: resolving delivers into the state's files (under its lock) while the state's
+        # reset clears this store, so two locks would be taken in both orders.
+        self._lock = lock
         self._items: dict[str, Interaction] = {}
 
     def add(self, item: Interaction) -> Interaction:

@@ -68,8 +68,8 @@ class EmulatorState:
         self.renders = RenderPool(self.storage_dir / "renders", workers=config.render_workers)
         self.inputs_dir = self.storage_dir / "inputs"
         self.tasks = TaskStore(self)  # Kie, fal and Replicate tasks, their temporary URLs and Kie credits
-        self.interactions = InteractionStore(self)  # Gemini Omni's Interactions API
         self._lock = threading.RLock()
+        self.interactions = InteractionStore(self, self._lock)  # Gemini Omni's Interactions API
         self._rng = random.Random(config.seed)
         self.operations: dict[str, Operation] = {}
         self.files: dict[str, StoredFile] = {}
