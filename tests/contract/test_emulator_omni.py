@@ -290,3 +290,17 @@ def test_models_get_for_the_doctor(emu_http: httpx.Client) -> None:
     assert vertex.status_code == 200 and vertex.json()["launchStage"] == "GA"
     veo = emu_http.get("/v1/publishers/google/models/veo-3.1-generate-001", headers=BEARER)
     assert veo.status_code == 200 and veo.json()["name"] == "publishers/google/models/veo-3.1-generate-001"
+
+
+def test_an_operation_hold_keeps_an_interaction_running_until_released(
+    emulator: EmulatorServer, emu_http: httpx.Client
+) -> None:
+    hold = emulator.state.holds.add("operation", model=MODEL, prompt="held boat")
+    held = create(emu_http, prompt="a held boat", fmt={"delivery": "inline"})
+    free = create(emu_http, prompt="a free boat", fmt={"delivery": "inline"})
+    # The hold matches on the prompt; the held one was created first, so its latency has passed too.
+    assert wait(emu_http, free["id"])["status"] == "completed"
+    r = emu_http.get(f"/v1/interactions/{held['id']}", headers=KEY)
+    assert r.json()["status"] == "in_progress" and held["id"] in hold.held
+    emulator.state.holds.release(hold.id)
+    assert wait(emu_http, held["id"])["status"] == "completed"

@@ -61,6 +61,7 @@ class Interaction:
     duration_s: float  # of the delivered video (an extension includes the tail it continues)
     billing: Billing
     echo: dict[str, Any]  # what the client sent, as the resource shows it back (media without their bytes)
+    prompt: str = ""  # what an operation hold's ``prompt`` matches
     recipe: Recipe | None = None  # what it renders (None when it fails or is blocked without rendering)
     render: Future[RenderedFile] | None = None
     render_done_at: float | None = None
@@ -114,7 +115,7 @@ class InteractionStore:
             now = self._state.clock.now()
             if item.canceled:
                 item.result = InteractionResult(now, "cancelled")
-            elif now < item.ready_at:
+            elif self._state.holds.keeps_running(item.id, item.model, item.prompt) or now < item.ready_at:
                 return None
             elif item.outcome.kind == "filtered":
                 item.result = InteractionResult(now, "failed", error=("safety", item.outcome.reasons[0]))

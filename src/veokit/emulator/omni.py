@@ -151,6 +151,7 @@ async def _start(
         duration_s=duration,
         billing=_billing(req, len(images), input_s),
         echo=req.echo,
+        prompt=req.prompt,
     )
     if chosen.kind not in ("filtered", "failed"):
         seed = (req.seed if req.seed is not None else state.config.seed) % UINT32

@@ -425,6 +425,7 @@ def interaction_doc(journal: Journal, i: Interaction) -> dict[str, Any]:
         "duration_s": i.duration_s,
         "billing": asdict(i.billing),
         "echo": i.echo,
+        "prompt": i.prompt,
         "recipe": recipe_doc(journal, i.recipe) if i.recipe is not None else None,
         "canceled": i.canceled,
         "result": None
@@ -460,6 +461,7 @@ def interaction_from(journal: Journal, doc: dict[str, Any]) -> Interaction:
         duration_s=float(doc["duration_s"]),
         billing=Billing(**doc["billing"]),
         echo=as_dict(doc.get("echo")),
+        prompt=str(doc.get("prompt", "")),
         recipe=recipe_from(journal, doc["recipe"]) if doc.get("recipe") else None,
         canceled=bool(doc.get("canceled", False)),
         result=None
