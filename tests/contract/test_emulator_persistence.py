@@ -212,6 +212,45 @@ def test_fal_and_replicate_requests_finish_after_a_restart(start: Callable[..., 
     assert second.stats()["submits_total"] == 1
 
 
+def test_omni_interactions_finish_after_a_restart(start: Callable[..., EmulatorServer]) -> None:
+    def create(emu: EmulatorServer, delivery: str) -> str:
+        body = {
+            "model": "gemini-omni-1.2-flash",
+            "background": True,
+            "input": "a paper boat on a canal",
+            "response_format": {"type": "video", "resolution": "360p", "duration": "3s", "delivery": delivery},
+        }
+        r = httpx.post(emu.base_url + "/v1/interactions", json=body, headers=KEY)
+        assert r.status_code == 200, r.text
+        ident: str = r.json()["id"]
+        return ident
+
+    def get(emu: EmulatorServer, ident: str) -> dict[str, Any]:
+        r = httpx.get(f"{emu.base_url}/v1/interactions/{ident}", headers=KEY)
+        assert r.status_code == 200, r.text
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    def finished(d: dict[str, Any]) -> bool:
+        return d["status"] != "in_progress"
+
+    first = start()
+    done_before = create(first, "inline")
+    running = create(first, "uri")
+    first.state.clock.advance(LATENCY_S)
+    finished_doc = until_done(lambda: get(first, done_before), finished)
+    first.stop()  # `running` was never observed done: its result is not fixed yet
+
+    second = start()
+    assert get(second, done_before) == finished_doc  # fixed on first observation, the same after a restart
+    doc = until_done(lambda: get(second, running), finished)
+    assert doc["status"] == "completed" and doc["usage"]["output_tokens_by_modality"][0]["tokens"] == 3 * 1931
+    [out] = [s for s in doc["steps"] if s["type"] == "model_output"]
+    video = httpx.get(out["content"][0]["uri"], headers=KEY, follow_redirects=True)
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert second.stats()["submits_total"] == 2  # both were submitted once, before the restart
+
+
 def test_reset_forgets_the_persisted_state(start: Callable[..., EmulatorServer]) -> None:
     first = start()
     name = vertex_submit(first)

@@ -842,6 +842,7 @@ async def test_begin_submit_reserves_the_estimate_and_success_spends_the_cost(st
     await store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, cost_usd=1.6)
     [row] = (await store.spend()).rows
     assert (row.reserved_usd, row.spent_usd, row.committed_usd) == (0.0, 1.6, 1.6)
+    assert row.spent_estimate_usd == 3.2  # what the spent job was estimated at, beside what it cost
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,22 @@ async def test_a_filtered_job_is_an_error_that_says_it_was_not_charged(kit: Vide
     assert "safety filter" in text_of(done) and "not charged" in text_of(done)
     status = data_of(await kit.video_status(data_of(started)["job_id"]))
     assert status["state"] == "filtered" and status["cost_usd"] == 0.0
+
+
+async def test_the_tools_make_and_extend_an_omni_video_by_its_interaction(emu: EmulatorServer, tmp_path: Path) -> None:
+    settings = settings_for(emu, tmp_path, provider="omni", gemini_api_key="test-key", omni_base_url=emu.base_url)
+    with VideoToolkit(VeoClient(settings)) as kit:
+        started = await kit.generate_video("a paper boat on a pond", resolution="360p", duration_seconds=4)
+        assert started["status"] == "success", text_of(started)
+        done, _ = await wait(kit, data_of(started)["job_id"])
+        assert data_of(done)["state"] == "succeeded", text_of(done)
+        extended = await kit.extend_video(data_of(done)["job_id"], "the boat drifts under a bridge")
+        assert extended["status"] == "success", text_of(extended)
+        facts = data_of(extended)
+        assert (facts["resolution"], facts["duration_seconds"]) == ("360p", 8)  # Omni keeps the source's resolution
+        more, _ = await wait(kit, facts["job_id"])
+        assert data_of(more)["state"] == "succeeded", text_of(more)
+        assert data_of(more)["videos"][0]["duration_s"] == pytest.approx(12, abs=0.1)  # the 4 s continued by 8 s
+    [first, second] = sorted(emu.state.interactions.all(), key=lambda i: i.created_at)
+    assert second.echo.get("previous_interaction_id") == first.id  # by reference: no upload, no download
+    assert stats(emu)["submits_total"] == 2

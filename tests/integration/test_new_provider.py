@@ -227,8 +227,18 @@ def test_a_provider_is_its_module_its_catalog_rows_and_its_emulator_module(tmp_p
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["providers"] == ["vertex", "gemini", "kie", "fal", "replicate", "acme", "emulator"]
-    assert out["configured"] == ["vertex", "acme"]  # ACME_KEY, the variable its settings class declares
+    assert out["providers"] == [
+        "vertex",
+        "omni-vertex",
+        "omni",
+        "gemini",
+        "kie",
+        "fal",
+        "replicate",
+        "acme",
+        "emulator",
+    ]
+    assert out["configured"] == ["vertex", "omni-vertex", "acme"]  # ACME_KEY, the variable its settings declare
     assert out["chosen"] == "acme" and out["reasons"]["vertex"] == ["does not take option style"]
     made = (out["state"], out["provider"], out["model"], out["video"])
     assert made == ("succeeded", "acme", "acme-1", [1280, 720, 4])

@@ -28,6 +28,7 @@ from .conftest import DEADLINE_NOT_UNDER_TEST_S
 TODAY = dt.date(2026, 11, 21)  # after the Gemini API's Veo shutdown
 CREDS: dict[str, dict[str, str]] = {
     "vertex": {"vertex_project": "p", "vertex_access_token": "t"},
+    "gemini": {"gemini_api_key": "g"},
     "kie": {"kie_api_key": "k"},
     "fal": {"fal_key": "f"},
     "replicate": {"replicate_api_token": "r"},
@@ -125,6 +126,27 @@ def test_a_feature_only_some_have_excludes_the_others_with_the_reason(
     for provider, reason in excluded.items():
         c = by_provider(r)[provider]
         assert not c.eligible and any(reason in why for why in c.reasons), (provider, c.reasons)
+
+
+def test_auto_never_swaps_veo_for_omni_but_shows_it_as_an_alternative() -> None:
+    veo = plan(GenerateRequest(prompt="rain", resolution="1080p"), "vertex", "gemini")
+    assert veo.chosen is not None and veo.chosen.provider == "vertex"  # $0.96, though Omni is cheaper here
+    assert "does not sell veo-3.1-fast" in veo.verdict(by_provider(veo)["omni"])
+    alternatives = {c.model: c for c in veo.alternatives}
+    omni = alternatives["gemini-omni-1.2-flash"]  # on Vertex: the same price, and first in veokit's order
+    assert omni.provider == "omni-vertex" and omni.eligible and omni.estimate is not None
+    assert omni.estimate.rate_per_second == pytest.approx(8688 * 17.5e-6)  # 1080p tokens a second
+    assert [c.estimate.total_usd for c in veo.alternatives if c.estimate] == sorted(
+        c.estimate.total_usd for c in veo.alternatives if c.estimate
+    )
+    negative = plan(GenerateRequest(prompt="rain", negative_prompt="text"), "vertex", "gemini")
+    assert not [c for c in negative.alternatives if c.model.startswith("gemini-omni")]  # Omni has no such field
+    both = plan(GenerateRequest(prompt="rain", model="gemini-omni-1.2-flash", duration_seconds=12), "vertex", "gemini")
+    assert both.family == "gemini-omni-1.2-flash" and both.chosen is not None and both.chosen.provider == "omni-vertex"
+    assert "same price" in both.verdict(by_provider(both)["omni"])  # the default order decides the tie
+    only_key = plan(GenerateRequest(prompt="rain", model="gemini-omni-1.2-flash"), "gemini")
+    assert only_key.chosen is not None and only_key.chosen.provider == "omni"
+    assert "does not sell gemini-omni-1.2-flash" in both.verdict(by_provider(both)["kie"])
 
 
 def test_preference_breaks_ties_and_never_beats_price() -> None:

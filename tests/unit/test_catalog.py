@@ -10,7 +10,8 @@ from PIL import Image
 
 from veokit import errors as E
 from veokit.models.catalog import Catalog, default_catalog
-from veokit.models.request import GenerateRequest, ImageInput
+from veokit.models.job import Usage
+from veokit.models.request import GenerateRequest, ImageInput, VideoInput
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -208,8 +209,90 @@ def test_output_storage_and_uploaded_extension_sources_are_provider_data(cat: Ca
     assert cat.validate(req(storage_uri="gs://b/out/"), "vertex", today=TODAY)
     with pytest.raises(E.InvalidRequest) as info:
         cat.validate(req(model="veo3_fast", storage_uri="gs://b/out/"), "kie", today=TODAY)
-    assert info.value.field == "storage_uri" and "(only vertex does)" in info.value.message
+    assert info.value.field == "storage_uri" and "(only vertex, omni-vertex do)" in info.value.message
     upload = VideoInput(data=b"\x00\x00\x00\x18ftypmp42")
     with pytest.raises(E.InvalidRequest, match="video: gemini extends only videos it generated"):
         cat.validate(req(model="veo-3.1-generate-preview", video=upload), "gemini", allow_retired=True, today=TODAY)
     assert cat.validate(req(video=upload), "vertex", today=TODAY)
+
+
+# -- Gemini Omni: token-priced, its own families -----------------------------------------------------------
+def omni_req(**kw: object) -> GenerateRequest:
+    return GenerateRequest.build(**{"prompt": "a fox", "model": "gemini-omni-1.2-flash", **kw})
+
+
+def test_omni_is_priced_per_second_from_its_token_table(cat: Catalog) -> None:
+    r = omni_req(duration_seconds=8)
+    est = cat.estimate(r, cat.validate(r, "omni", today=TODAY))
+    # 5,792 tokens a second of 720p at $17.50 per million, plus the prompt's input tokens at $1.50 per million.
+    assert est.video_tokens == 8 * 5792 and est.rate_per_second == pytest.approx(5792 * 17.5 / 1e6)
+    assert est.total_usd == pytest.approx(8 * 5792 * 17.5e-6, abs=1e-4)
+    assert "$0.1014/s" in est.describe() and "46,336 video tokens at $17.50/M" in est.describe()
+    four_k = omni_req(resolution="4k", duration_seconds=4)
+    assert cat.estimate(four_k, cat.validate(four_k, "omni", today=TODAY)).rate_per_second == pytest.approx(
+        3 * est.rate_per_second, rel=1e-3
+    )
+
+
+def test_omni_estimate_counts_what_the_inputs_cost(cat: Catalog) -> None:
+    plain = omni_req(model="gemini-omni-1.1-flash")
+    framed = omni_req(model="gemini-omni-1.1-flash", image=png(), last_frame=png("blue"))
+    extended = omni_req(model="gemini-omni-1.1-flash", video=VideoInput(uri="omni-interaction://v1_abc"))
+    p, f, e = (cat.estimate(x, cat.validate(x, "omni", today=TODAY)) for x in (plain, framed, extended))
+    assert f.input_usd - p.input_usd == pytest.approx(2 * 2040 * 1.5e-6)
+    assert e.input_usd - p.input_usd == pytest.approx(10 * 5792 * 1.5e-6)  # up to 10 s of context are read
+    assert "input" in e.describe()
+
+
+def test_usage_is_what_the_bill_is(cat: Catalog) -> None:
+    offer = cat.validate(omni_req(), "omni", today=TODAY)
+    assert offer.token_price is not None
+    usage = Usage(input_tokens=1_000_000, video_output_tokens=1_000_000, other_output_tokens=1_000_000)
+    assert offer.token_price.cost(usage) == pytest.approx(1.5 + 17.5 + 9.0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field", "allowed"),
+    [
+        ({"duration_seconds": 16}, "duration_seconds", list(range(3, 16))),
+        ({"duration_seconds": 12, "image": png(), "last_frame": png("blue")}, "duration_seconds", list(range(3, 11))),
+        ({"duration_seconds": 12, "video": VideoInput(uri="omni-interaction://x")}, "duration_seconds", None),
+        ({"negative_prompt": "text"}, "negative_prompt", []),
+        ({"resolution": "480p"}, "resolution", ["360p", "720p", "1080p", "4k"]),
+        ({"image": png(), "reference_images": (png(),)}, "reference_images", []),
+        ({"video": VideoInput(uri="kie-task://abc")}, "video", []),
+        ({"model": "gemini-omni-1.1-flash", "duration_seconds": 12}, "duration_seconds", list(range(3, 11))),
+    ],
+)
+def test_omni_limits_name_the_field(cat: Catalog, kw: dict, field: str, allowed: list | None) -> None:
+    with pytest.raises(E.InvalidRequest) as exc:
+        cat.validate(omni_req(**kw), "omni", today=TODAY)
+    assert exc.value.field == field
+    if allowed is not None:
+        assert exc.value.allowed == allowed
+
+
+def test_interaction_references_belong_to_their_host(cat: Catalog) -> None:
+    gemini_ref = VideoInput(uri="omni-interaction://v1_abc")
+    assert cat.validate(omni_req(video=gemini_ref), "omni", today=TODAY)
+    with pytest.raises(E.InvalidRequest, match="can only be extended where they were made"):
+        cat.validate(omni_req(video=gemini_ref), "omni-vertex", today=TODAY)
+    with pytest.raises(E.InvalidRequest, match="can only be extended where they were made"):
+        cat.validate(req(video=gemini_ref), "vertex", today=TODAY)
+
+
+def test_omni_is_its_own_family_and_the_preview_is_retired_on_the_gemini_api(cat: Catalog) -> None:
+    assert cat.family_of("gemini-omni-1.1-flash-preview") == "gemini-omni-1.1-flash"
+    assert cat.find_family("omni-vertex", "gemini-omni-1.1-flash") is not None
+    assert cat.find_family("vertex", "gemini-omni-1.2-flash") is None  # Veo's providers do not sell Omni
+    with pytest.raises(E.ModelRetired) as exc:
+        cat.validate(omni_req(model="gemini-omni-flash-preview"), "omni", today=TODAY)
+    assert exc.value.replacement == "gemini-omni-1.1-flash"
+    assert cat.default_model("omni") == "gemini-omni-1.2-flash"
+
+
+def test_cloud_storage_output_is_a_provider_capability(cat: Catalog) -> None:
+    assert cat.validate(omni_req(storage_uri="gs://b/out"), "omni-vertex", today=TODAY)
+    with pytest.raises(E.InvalidRequest) as exc:
+        cat.validate(omni_req(storage_uri="gs://b/out"), "omni", today=TODAY)
+    assert exc.value.field == "storage_uri"

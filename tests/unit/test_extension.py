@@ -101,6 +101,24 @@ def test_kie_extends_its_own_tasks_by_id_and_nothing_else(tmp_path: Path) -> Non
     assert from_uri("kie-task://op-9").video.uri == "kie-task://op-9"
 
 
+def test_omni_continues_its_own_interaction_at_the_sources_resolution(tmp_path: Path) -> None:
+    omni = job(
+        tmp_path, provider="omni", model="gemini-omni-1.2-flash", size=(640, 360), resolution="360p", duration_s=4
+    )
+    source = from_job(omni, CATALOG, now=AFTER)  # long after the Files API dropped the video: the reference lasts
+    assert source.video.uri == "omni-interaction://op-123" and source.video.data is None
+    assert (source.resolution, source.aspect_ratio, source.model) == ("360p", "16:9", "gemini-omni-1.2-flash")
+    request = extension_request(source, prompt="on")
+    assert (request.resolution, request.duration_seconds) == ("360p", 8)
+    portrait = from_job(job(tmp_path, provider="omni", model="gemini-omni-1.2-flash", size=(2160, 3840)), CATALOG)
+    assert portrait.aspect_ratio == "9:16"
+    # Elsewhere the interaction means nothing: Vertex gets the saved file, and Veo's rules (720p only) apply.
+    with pytest.raises(E.InvalidRequest, match="job_source is 360p"):
+        from_job(omni.model_copy(update={"model": "gemini-omni-flash-preview"}), CATALOG, now=AFTER)
+    moved = from_job(job(tmp_path, provider="omni", model="gemini-omni-1.2-flash"), CATALOG, provider="omni-vertex")
+    assert moved.video.data == b"the saved video" and moved.resolution == "720p"
+
+
 @pytest.mark.parametrize(
     ("overrides", "needle", "field"),
     [

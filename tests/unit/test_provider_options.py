@@ -24,6 +24,8 @@ def test_each_provider_declares_the_options_its_api_documents() -> None:
     assert declared == {
         "vertex": ["compressionQuality", "resizeMode"],
         "gemini": [],
+        "omni": [],
+        "omni-vertex": [],
         "kie": ["enableTranslation", "enableFallback", "watermark"],
         "fal": ["auto_fix", "safety_tolerance"],
         "replicate": [],

@@ -47,9 +47,10 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_every_provider_module_with_a_spec_is_found_in_default_order() -> None:
-    assert registry.names() == ("vertex", "gemini", "kie", "fal", "replicate", "emulator")
+    assert registry.names() == ("vertex", "omni-vertex", "omni", "gemini", "kie", "fal", "replicate", "emulator")
     assert registry.names() == PROVIDERS
-    assert [s.name for s in registry.auto_candidates()] == ["vertex", "gemini", "kie", "fal", "replicate"]
+    auto = ["vertex", "omni-vertex", "omni", "gemini", "kie", "fal", "replicate"]
+    assert [s.name for s in registry.auto_candidates()] == auto
 
 
 def test_each_spec_sells_catalog_rows_and_has_an_emulator_module_with_routes() -> None:
@@ -98,7 +99,7 @@ def test_settings_inherit_every_providers_fields_with_their_variables(monkeypatc
     assert isinstance(kie.kie_api_key, SecretStr) and kie.kie_api_key.get_secret_value() == "from-kie-var"
     assert "from-kie-var" not in repr(s) and kie.kie_base_url == "http://127.0.0.1:1"
     assert registry.get("vertex").view(s).vertex_project == "proj-from-google-var"
-    assert s.credentials_present() == ["vertex", "kie", "fal"]
+    assert s.credentials_present() == ["vertex", "omni-vertex", "kie", "fal"]  # one Vertex account, two APIs
     assert pick_provider(s, None) == "vertex"
     # A keyword (CLI option, test, library) wins over the environment, under the same flat name.
     assert registry.get("kie").view(load_settings(kie_api_key="kw")).kie_api_key == SecretStr("kw")
@@ -113,7 +114,7 @@ def test_config_file_and_dotenv_keys_reach_provider_fields(monkeypatch: pytest.M
     assert registry.get("fal").view(s).fal_base_url == "http://fal.example"
     token = registry.get("replicate").view(s).replicate_api_token
     assert token is not None and token.get_secret_value() == "r8_from_toml"
-    assert s.credentials_present() == ["gemini", "replicate"]
+    assert s.credentials_present() == ["omni", "gemini", "replicate"]  # one Gemini key, two APIs
 
 
 def test_provider_names_in_settings_are_checked_all_at_once() -> None:
@@ -136,7 +137,7 @@ def test_provider_names_in_settings_are_checked_all_at_once() -> None:
         "VEOKIT_PROVIDER_PREFERENCE:",
     ):
         assert message.count(variable) == 1, (variable, message)
-    assert "choose one of vertex, gemini, kie, fal, replicate, emulator" in message
+    assert "choose one of vertex, omni-vertex, omni, gemini, kie, fal, replicate, emulator" in message
     assert "'bogus=1/s' is not PROVIDER=RATE" in message and "COUNT/PERIOD" in message
     good = load_settings(failover="vertex, gemini", rate_limits="kie=off,vertex=30/min", budget_provider_usd="fal=2")
     assert good.failover_order == ("vertex", "gemini")
@@ -150,7 +151,7 @@ def test_no_provider_at_all_says_how_to_configure_each() -> None:
     for spec in registry.specs():
         if spec.real_money:
             assert spec.credentials in message
-    with pytest.raises(ConfigError, match="unknown provider 'acme'; choose one of vertex, gemini"):
+    with pytest.raises(ConfigError, match="unknown provider 'acme'; choose one of vertex, omni-vertex, omni, gemini"):
         pick_provider(load_settings(), "acme")
 
 

@@ -11,10 +11,12 @@ HOW_TO_WORK = """\
 - Before anything expensive (1080p or 4k, several samples, the Standard model) call estimate_cost and say
   the price; if the user set a budget, stay within it.
 - Aspect ratio is 16:9 or 9:16 only: use 9:16 for stories, Shorts, Reels and TikTok. 1:1 is not supported:
-  say so and offer 9:16 or 16:9. Durations are 4, 6 or 8 s; 1080p, 4k and reference images need 8 s.
-  Extension adds about 7 s to a finished 720p video.
-- Put unwanted text, captions, watermarks and logos in negative_prompt. Write prompts that name the subject,
-  action, setting, camera movement, lighting and sound.
+  say so and offer 9:16 or 16:9. On Veo durations are 4, 6 or 8 s (1080p, 4k and reference images need 8 s)
+  and extension adds about 7 s to a finished 720p video; Gemini Omni takes 3 to 15 s (1.2), also 360p, and
+  extends any of its videos by 8 s.
+- Put unwanted text, captions, watermarks and logos in negative_prompt (Veo; Gemini Omni has none, so say
+  it in the prompt). Write prompts that name the subject, action, setting, camera movement, lighting and
+  sound.
 - If a tool returns an error, read the field and the allowed values it names, fix that argument, and try
   once more; do not invent file paths, and prefer absolute ones. A job blocked by the safety filter is not
   charged: rephrase.

@@ -86,19 +86,25 @@ Prompt = Annotated[
     "sound; put spoken lines in quotes. Up to about 1,000 words.",
 ]
 FirstFrame = Annotated[str | None, "Path of a PNG, JPEG or WebP image to start from (image-to-video)."]
-LastFrame = Annotated[str | None, "Path of an image to end on (needs first_frame): Veo interpolates between them."]
+LastFrame = Annotated[str | None, "Path of an image to end on (needs first_frame): the model interpolates."]
 References = Annotated[
     list[str] | None,
-    "Up to 3 image paths of a subject, character or product to keep "
-    "consistent (asset references); needs duration_seconds=8.",
+    "Image paths of a subject, character or product to keep consistent (asset references): up to 3 "
+    "(6 on Gemini Omni 1.2); Veo needs duration_seconds=8. Not combined with frames on Gemini Omni.",
 ]
 Aspect = Annotated[
     str,
     "16:9 (landscape, default) or 9:16 (portrait: stories, Shorts, Reels, TikTok). "
     "1:1 and other ratios are not supported.",
 ]
-Resolution = Annotated[str, "720p (default, cheapest), 1080p or 4k. 1080p and 4k need duration_seconds=8."]
-Duration = Annotated[int, "Length in seconds: 4, 6 or 8 (default 8; 8 is required for 1080p, 4k and reference images)."]
+Resolution = Annotated[
+    str, "720p (default), 1080p or 4k; Gemini Omni also 360p (a cheap draft). On Veo 1080p and 4k need 8 s."
+]
+Duration = Annotated[
+    int,
+    "Length in seconds (default 8). Veo: 4, 6 or 8, and 8 for 1080p, 4k and reference images. Gemini Omni: "
+    "3 to 15 on 1.2 (at most 10 with a last frame), 3 to 10 on 1.1.",
+]
 Negative = Annotated[
     str | None, "What must not appear, as plain words: e.g. 'text, captions, subtitles, watermark, logo, blurry'."
 ]
@@ -551,15 +557,15 @@ class VideoToolkit:
         model: Annotated[
             str | None,
             "Model id; default: the original job's model when it supports extension. "
-            "Veo 3.1 Standard and Fast extend; Lite does not.",
+            "Veo 3.1 Standard and Fast extend, Lite does not; Gemini Omni 1.1 and 1.2 extend.",
         ] = None,
         options: Options = None,
     ) -> ToolResult:
-        """Continue a finished Veo video by about 7 s (Veo 3.1 extension) and return the new job id at once,
-        like generate_video; the result is one combined video. The input must be a 720p Veo video of at
-        most 141 s; the output is 720p and the request is billed as 8 s. It uses the provider's copy of the
-        video while that is kept (2 days), else the saved MP4 (Vertex only: the Gemini API extends only
-        videos it still holds). Some endpoints reject extending 9:16 videos.
+        """Continue a finished video and return the new job id at once, like generate_video; the result is one
+        combined video. Veo 3.1 adds about 7 s to a 720p video of at most 141 s (billed as 8 s); Gemini Omni
+        adds 8 s at the video's resolution, continuing the earlier interaction itself. Otherwise it uses the
+        provider's copy of the video while that is kept (2 days), else the saved MP4 (not on the Gemini API's
+        Veo, which extends only videos it still holds). Some endpoints reject extending 9:16 videos.
         """
         try:
             job = await self._job(job_id)

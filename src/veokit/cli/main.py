@@ -95,6 +95,17 @@ def _show_route(routing: Route, as_json: bool) -> None:
                     }
                     for c in routing.candidates
                 ],
+                "alternatives": [
+                    {
+                        "family": c.offer.model_family if c.offer else None,
+                        "provider": c.provider,
+                        "model": c.model,
+                        "estimate_usd": c.estimate.total_usd if c.estimate else None,
+                        "usd_per_second": c.estimate.rate_per_second if c.estimate else None,
+                        "reasons": list(c.reasons),
+                    }
+                    for c in routing.alternatives
+                ],
             }
         )
         return
@@ -116,6 +127,8 @@ def _show_route(routing: Route, as_json: bool) -> None:
     tables.render(ui.out, columns, rows)
     if chosen and chosen.estimate:
         ui.line(ui.estimate_line(chosen.estimate))
+    if routing.alternatives:
+        ui.alternatives_table(routing.alternatives, routing.family)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -140,7 +153,7 @@ def generate(
     extend: opt.Extend = None,
     model: opt.Model = None,
     aspect: opt.Aspect = None,
-    resolution: opt.Resolution = "720p",
+    resolution: opt.Resolution = None,
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
     negative: opt.Negative = None,
@@ -406,6 +419,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="The job's id (job_…)
             ui.print_json({**job_view(job, events), "reused_from": reused, "next": next_step(job)})
             return
         ui.jobs_table([job], title=None)
+        ui.line(ui.cost_line(job))
         if job.state is not JobState.SUCCEEDED:
             ui.line(status)
         if reused:
@@ -537,7 +551,7 @@ def emulator(
         ),
     ] = False,
 ) -> None:
-    """Run the Veo emulator (Vertex AI + Gemini API wire protocols, real MP4s) until Ctrl-C."""
+    """Run the emulator (Vertex AI, Gemini API, Gemini Omni and resellers' wire protocols, real MP4s) until Ctrl-C."""
     from veokit.emulator import EmulatorConfig
     from veokit.emulator.server import serve
 
@@ -579,7 +593,7 @@ def emulator(
     from veokit.emulator.server import ListenError
 
     def announce(base_url: str, ca_file: Path | None) -> None:
-        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Kie, fal, Replicate); Ctrl-C stops")
+        ui.err.print(f"veokit emulator on {base_url} (Vertex AI, Gemini API, Omni, Kie, fal, Replicate); Ctrl-C stops")
         if ca_file is not None:
             ui.err.print(f"TLS certificate (trust it with SSL_CERT_FILE): {ca_file}", soft_wrap=True)
 

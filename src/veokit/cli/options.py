@@ -51,7 +51,7 @@ Extend = Annotated[
     typer.Option(
         "--extend",
         metavar="VIDEO",
-        help="Video to extend (720p, up to 141 s): a local MP4, a provider URI, or a job id (job_…).",
+        help="Video to extend: a local MP4, a provider URI, or a job id (job_…; on Veo 720p, up to 141 s).",
         show_default=False,
     ),
 ]
@@ -77,10 +77,24 @@ Aspect = Annotated[
     ),
 ]
 Resolution = Annotated[
-    str, typer.Option("--resolution", "-r", metavar="RES", help="720p, 1080p or 4k (the model decides which).")
+    str | None,
+    typer.Option(
+        "--resolution",
+        "-r",
+        metavar="RES",
+        help="720p (default), 1080p or 4k (360p on Gemini Omni; the model decides which); an extension keeps its "
+        "video's where the model does.",
+        show_default=False,
+    ),
 ]
 Duration = Annotated[
-    int, typer.Option("--duration", "-d", metavar="SECONDS", help="Seconds: 4, 6 or 8 (the model decides which).")
+    int,
+    typer.Option(
+        "--duration",
+        "-d",
+        metavar="SECONDS",
+        help="Seconds: 4, 6 or 8 on Veo; 3 to 15 on Gemini Omni (the model decides).",
+    ),
 ]
 Seed = Annotated[
     int | None,
@@ -172,7 +186,7 @@ def request_fields(
     ref: list[Path] | None,
     model: str | None,
     aspect: str | None,
-    resolution: str,
+    resolution: str | None,
     duration: int,
     seed: int | None,
     negative: str | None,
@@ -218,7 +232,8 @@ async def build_request(
     the provider while it keeps it): the continuation keeps the source's aspect ratio, and runs where the source
     job ran unless ``--provider`` says otherwise."""
     if not extend:
-        return GenerateRequest.build(**{**fields, "aspect_ratio": fields["aspect_ratio"] or "16:9"}), provider, None
+        defaults = {"aspect_ratio": fields["aspect_ratio"] or "16:9", "resolution": fields["resolution"] or "720p"}
+        return GenerateRequest.build(**{**fields, **defaults}), provider, None
     source = await client.extension_source(extend, provider=provider)
     return extension_request(source, **fields), provider or source.provider, source
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> None
                 o.model,
                 status,
                 prices,
-                ",".join(map(str, o.durations)),
+                _seconds(o.durations),
                 ",".join(o.resolutions),
                 ",".join(o.aspect_ratios),
                 o.audio,
@@ -78,7 +79,7 @@ def models_table(catalog: Catalog, provider: str | None, today: dt.date) -> None
                 f"{o.sample_count[0]}–{o.sample_count[1]}",
             ]
         )
-    tables.render(out, columns, rows, title="Veo models (veokit catalog)")
+    tables.render(out, columns, rows, title="Video models (veokit catalog)")
 
 
 class _Clocked(ProgressColumn):
@@ -102,6 +103,13 @@ class _Clocked(ProgressColumn):
             return Text("")
         left = f["remaining"] - since
         return Text(f"~{left:.0f}s left" if left >= 1 else "any moment")
+
+
+def _seconds(durations: list[int]) -> str:
+    """4,6,8 as it is; a run of whole seconds (Omni's 3 to 15) as a range."""
+    if len(durations) > 3 and durations == list(range(durations[0], durations[-1] + 1)):
+        return f"{durations[0]}–{durations[-1]}"
+    return ",".join(map(str, durations))
 
 
 class LiveProgress:
@@ -147,8 +155,41 @@ class LiveProgress:
         self.progress.update(self.task, total=max(total, 1e-3), completed=total if done else p.elapsed_s, **fields)
 
 
+def alternatives_table(alternatives: Iterable[Any], family: str) -> None:
+    """Other models that could make the same video: auto never swaps the model, so they are shown, not chosen."""
+    columns = [
+        Column("model"),
+        Column("provider", drop=3),
+        Column("price"),
+        Column("per second", drop=2),
+        Column("note", drop=4, shrink=16),
+    ]
+    rows = [
+        [
+            c.model,
+            c.provider,
+            f"${c.estimate.total_usd:.2f}",
+            f"${c.estimate.rate_per_second:.4f}/s" + (" (tokens)" if c.estimate.video_tokens is not None else ""),
+            "; ".join(c.reasons),
+        ]
+        for c in alternatives
+    ]
+    tables.render(out, columns, rows, title=f"other models than {family} for the same request")
+    info("auto never swaps models; choose one with --model")
+
+
 def estimate_line(est: Estimate) -> str:
     return f"estimated cost: {est.describe()}"
+
+
+def cost_line(job: Job) -> str:
+    """Estimate against actual, and what the actual rests on (the provider's reported usage, or the list rate)."""
+    usage = [r.usage for r in job.results if r.usage is not None]
+    basis = f"from usage: {'; '.join(u.describe() for u in usage)}" if usage else "at the catalog's rate"
+    if job.cost_usd is None:
+        return f"cost: not known yet; estimated ${job.estimate_usd:.4f}"
+    diff = job.cost_usd - job.estimate_usd
+    return f"cost: ${job.cost_usd:.4f} ({basis}); estimated ${job.estimate_usd:.4f} ({diff:+.4f})"
 
 
 def print_json(data: Any) -> None:

@@ -129,7 +129,7 @@ def enqueue(
     extend: opt.Extend = None,
     model: opt.Model = None,
     aspect: opt.Aspect = None,
-    resolution: opt.Resolution = "720p",
+    resolution: opt.Resolution = None,
     duration: opt.Duration = 8,
     seed: opt.Seed = None,
     negative: opt.Negative = None,
@@ -370,6 +370,7 @@ def costs(
         Column("model", shrink=10),
         Column("submits", right=True, drop=4),
         Column("spent", right=True),
+        Column("estimated", right=True, drop=6),
         Column("in flight", right=True, drop=2),
         Column("unknown", right=True, drop=5),
         Column("total", right=True),
@@ -380,7 +381,8 @@ def costs(
             f"{r.provider} (emulated)" if r.provider in emulated else r.provider,
             r.model,
             str(r.submits),
-            f"${r.spent_usd:.2f}",
+            f"${r.spent_usd:.4f}" if r.spent_usd != round(r.spent_usd, 2) else f"${r.spent_usd:.2f}",
+            f"${r.spent_estimate_usd:.2f}",
             f"${r.reserved_usd:.2f}",
             f"${r.unknown_usd:.2f}",
             f"${r.committed_usd:.2f}",
@@ -392,6 +394,12 @@ def costs(
     ui.out.print(
         f"real money: total spent ${totals['spent_usd']:.2f}; today ({today}) ${totals['committed_today_usd']:.2f} "
         f"spent or reserved; {summary.queued_jobs} queued job(s) estimated at ${summary.queued_estimate_usd:.2f}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    ui.out.print(
+        "spent: what the jobs cost (from the usage the provider reported, where it does); estimated: what those "
+        "same jobs were estimated at before they ran",
         highlight=False,
         soft_wrap=True,
     )

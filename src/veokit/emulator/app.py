@@ -20,6 +20,8 @@ Routes (``{v}`` is ``v1`` or ``v1beta1``)::
     fal.ai          POST /fal-ai/veo3.1[/fast][/mode], GET|PUT /fal-ai/veo3.1/requests/{id}[/status|/cancel]   Key
     Replicate       POST /v1/models/google/{m}/predictions, GET /v1/predictions/{id}[, POST .../cancel]   Bearer
                     GET /v1/models/{owner}/{name} (models.get); a create honours Prefer: wait
+    Gemini Omni     POST /{v1|v1beta|v1beta1}/interactions, GET .../interactions/{id}, POST .../{id}/cancel   key
+                    POST /{v1|v1beta1}/projects/{p}/locations/{l}/interactions[/{id}[/cancel]]   bearer|key
     Results         GET|HEAD /_emulator/tmp/{token}.mp4 (expires), /_emulator/uploads/{token}/{name}   none
     Admin           /_emulator/{stats,operations,tasks,reset,clock,config,faults,holds,health}  (see admin.py)
 

@@ -1,7 +1,7 @@
 """Persisted emulator state (``EmulatorConfig.state_dir``): accepted work survives a restart.
 
 Without a state dir the emulator forgets everything when it stops, as a test double should. With one, every
-operation and task it accepted (and what they produced), the Gemini files and Cloud Storage objects, the
+operation, task and interaction it accepted (and what they produced), the Gemini files and Cloud Storage objects, the
 temporary result URLs, Kie uploads and credit balances, issued OAuth tokens, the submit counters and the clock
 offset are written as they change, so an emulator started again on the same directory answers the same
 operation names with the same results. That lets a job started against an in-process emulator be finished after
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from veokit.emulator.generation import GenerationRequest
+from veokit.emulator.interactions import Billing, Interaction, InteractionResult
 from veokit.emulator.media_inputs import MediaRef
 from veokit.emulator.operations import DeliveredVideo, GcsObject, Operation, OperationResult, StoredFile
 from veokit.emulator.outcome import Outcome
@@ -407,6 +408,76 @@ def grant_from(doc: dict[str, Any]) -> tuple[str, Grant]:
     return doc["token"], Grant(file_from(doc["file"]), doc["model"], float(doc["expires_at"]))
 
 
+def interaction_doc(journal: Journal, i: Interaction) -> dict[str, Any]:
+    result = i.result
+    video = result.video if result is not None else None
+    return {
+        "id": i.id,
+        "host": i.host,
+        "collection": i.collection,
+        "model": i.model,
+        "credential": i.credential,
+        "created_at": i.created_at,
+        "ready_at": i.ready_at,
+        "outcome": outcome_doc(i.outcome),
+        "delivery": i.delivery,
+        "gcs_uri": i.gcs_uri,
+        "duration_s": i.duration_s,
+        "billing": asdict(i.billing),
+        "echo": i.echo,
+        "prompt": i.prompt,
+        "recipe": recipe_doc(journal, i.recipe) if i.recipe is not None else None,
+        "canceled": i.canceled,
+        "result": None
+        if result is None
+        else {
+            "done_at": result.done_at,
+            "state": result.state,
+            "video": None
+            if video is None
+            else {"file": file_doc(video.file), "file_id": video.file_id, "gcs_uri": video.gcs_uri},
+            "error": list(result.error) if result.error else None,
+            "billed": result.billed,
+        },
+    }
+
+
+def interaction_from(journal: Journal, doc: dict[str, Any]) -> Interaction:
+    """An interaction as it was, without its render (the store starts it again when it is still needed)."""
+    result = doc.get("result")
+    video = result.get("video") if result else None
+    error = result.get("error") if result else None
+    return Interaction(
+        id=doc["id"],
+        host=doc["host"],
+        collection=doc["collection"],
+        model=doc["model"],
+        credential=doc["credential"],
+        created_at=float(doc["created_at"]),
+        ready_at=float(doc["ready_at"]),
+        outcome=outcome_from(doc["outcome"]),
+        delivery=doc["delivery"],
+        gcs_uri=doc.get("gcs_uri"),
+        duration_s=float(doc["duration_s"]),
+        billing=Billing(**doc["billing"]),
+        echo=as_dict(doc.get("echo")),
+        prompt=str(doc.get("prompt", "")),
+        recipe=recipe_from(journal, doc["recipe"]) if doc.get("recipe") else None,
+        canceled=bool(doc.get("canceled", False)),
+        result=None
+        if not result
+        else InteractionResult(
+            float(result["done_at"]),
+            result["state"],
+            video=None
+            if not video
+            else DeliveredVideo(file_from(video["file"]), file_id=video.get("file_id"), gcs_uri=video.get("gcs_uri")),
+            error=(str(error[0]), str(error[1])) if error else None,
+            billed=bool(result.get("billed", False)),
+        ),
+    )
+
+
 class Persistence:
     """What the emulator's state calls when something worth keeping changes. This base keeps nothing (an
     emulator without ``state_dir`` forgets everything when it stops); :class:`JournalPersistence` keeps it."""
@@ -424,6 +495,9 @@ class Persistence:
         pass
 
     def task(self, t: Task) -> None:
+        pass
+
+    def interaction(self, i: Interaction) -> None:
         pass
 
     def grant(self, token: str, g: Grant) -> None:
@@ -453,6 +527,9 @@ class Persistence:
     def tasks(self, submit: Callable[[Recipe], Future[RenderedFile]]) -> list[Task]:
         return []
 
+    def interactions(self) -> list[Interaction]:
+        return []
+
     def grants(self) -> list[tuple[str, Grant]]:
         return []
 
@@ -479,6 +556,10 @@ class JournalPersistence(Persistence):
 
     def task(self, t: Task) -> None:
         self.journal.put("tasks", t.id, task_doc(self.journal, t))
+        self._keep_clock()
+
+    def interaction(self, i: Interaction) -> None:
+        self.journal.put("interactions", i.id, interaction_doc(self.journal, i))
         self._keep_clock()
 
     def _keep_clock(self) -> None:
@@ -512,6 +593,9 @@ class JournalPersistence(Persistence):
 
     def tasks(self, submit: Callable[[Recipe], Future[RenderedFile]]) -> list[Task]:
         return load_all(self.journal, "tasks", lambda d: task_from(self.journal, d, submit))
+
+    def interactions(self) -> list[Interaction]:
+        return load_all(self.journal, "interactions", lambda d: interaction_from(self.journal, d))
 
     def grants(self) -> list[tuple[str, Grant]]:
         return load_all(self.journal, "grants", grant_from)

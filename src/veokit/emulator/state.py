@@ -24,6 +24,7 @@ from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.credentials import CredentialStore
 from veokit.emulator.faults import FaultBook, parse_rule
 from veokit.emulator.holds import Holds
+from veokit.emulator.interactions import InteractionStore
 from veokit.emulator.operations import (
     ContentGrant,
     DeliveredVideo,
@@ -68,6 +69,7 @@ class EmulatorState:
         self.inputs_dir = self.storage_dir / "inputs"
         self.tasks = TaskStore(self)  # Kie, fal and Replicate tasks, their temporary URLs and Kie credits
         self._lock = threading.RLock()
+        self.interactions = InteractionStore(self, self._lock)  # Gemini Omni's Interactions API
         self._rng = random.Random(config.seed)
         self.operations: dict[str, Operation] = {}
         self.files: dict[str, StoredFile] = {}
@@ -96,11 +98,13 @@ class EmulatorState:
             op.watch_renders(self.clock.now)
             self.operations[op.id] = op
         self.tasks.restore()
-        if self.operations or self.tasks.all():
+        self.interactions.restore()
+        if self.operations or self.tasks.all() or self.interactions.all():
             log.info(
-                "emulator state: %d operation(s) and %d task(s) restored from %s",
+                "emulator state: %d operation(s), %d task(s) and %d interaction(s) restored from %s",
                 len(self.operations),
                 len(self.tasks.all()),
+                len(self.interactions.all()),
                 self.config.state_dir,
             )
 
@@ -171,21 +175,33 @@ class EmulatorState:
         videos: list[DeliveredVideo] = []
         for i, rendered in enumerate(files):
             if op.protocol == "gemini":
-                stored = StoredFile(new_short_id(), rendered, op.model, done_at, done_at + self.config.retention_s)
-                self.files[stored.id] = stored
-                self.persist.file(stored)
+                stored = self.store_file(rendered, op.model, done_at)
                 videos.append(DeliveredVideo(rendered, file_id=stored.id))
             elif op.request.storage_uri is not None:
                 bucket, _, prefix = op.request.storage_uri[len("gs://") :].partition("/")
                 name = "/".join(p for p in (prefix.strip("/"), op.id, f"sample_{i}.mp4") if p)
-                self._generation += 1
-                obj = GcsObject(bucket, name, rendered, op.model, done_at, self._generation)
-                self.objects[(bucket, name)] = obj
-                self.persist.gcs_object(obj)
+                obj = self.store_object(bucket, name, rendered, op.model, done_at)
                 videos.append(DeliveredVideo(rendered, gcs_uri=obj.uri))
             else:
                 videos.append(DeliveredVideo(rendered))
         return OperationResult(done_at, videos=tuple(videos))
+
+    def store_file(self, rendered: RenderedFile, model: str, done_at: float) -> StoredFile:
+        """A generated video in the Gemini Files API, downloadable for the retention window."""
+        with self._lock:
+            stored = StoredFile(new_short_id(), rendered, model, done_at, done_at + self.config.retention_s)
+            self.files[stored.id] = stored
+            self.persist.file(stored)
+            return stored
+
+    def store_object(self, bucket: str, name: str, rendered: RenderedFile, model: str, done_at: float) -> GcsObject:
+        """A generated video written to the caller's Cloud Storage bucket."""
+        with self._lock:
+            self._generation += 1
+            obj = GcsObject(bucket, name, rendered, model, done_at, self._generation)
+            self.objects[(bucket, name)] = obj
+            self.persist.gcs_object(obj)
+            return obj
 
     # -- Gemini files and Cloud Storage objects -----------------------------------------------------
     def file(self, file_id: str) -> StoredFile | None:
@@ -264,6 +280,7 @@ class EmulatorState:
             self.faults.clear()
             self.stats_counters.reset()
             self.tasks.reset()
+            self.interactions.reset()
             self.persist.clear()
             self.persist.meta("tokens", self.credentials.export())  # kept, as in memory
 

@@ -121,9 +121,12 @@ async def model_get(request: Request) -> Response:
     state = emulator_state(request)
     require_key_or_bearer(state, request, VERTEX_SERVICE, oauth_first=True)
     resource = f"publishers/google/models/{model}"
+    # Every model Vertex serves, whichever API runs it: Veo's rows and the rows the catalog hosts on Vertex.
+    hosted = [k for k, meta in state.catalog.providers.items() if meta.get("host") == "vertex"]
+    key = next((k for k in hosted if state.catalog.find(k, model) is not None), "vertex")
     offer = find_offer(
         state,
-        "vertex",
+        key,
         model,
         f"Publisher Model `{resource}` was not found or your project does not have access to it.",
     )

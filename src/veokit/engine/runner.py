@@ -529,10 +529,16 @@ class Engine:
             )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "downloading"))
         results = await self._download_all(job, status)
-        request = inputs.stored_request(job)
-        offer = self.catalog.find(catalog_provider(job.provider), job.model)
-        rate = offer.rate(request.resolution, offer.audio_on(request)) if offer else 0.0
-        cost = round(rate * request.duration_seconds * len(results), 4)
+        if status.cost_usd is not None:
+            # The provider reported what it billed (token usage): that is the cost, not our estimate.
+            cost = round(status.cost_usd, 6)
+            basis = f" from usage ({status.usage.describe()})" if status.usage else " as reported"
+            basis += f"; estimate ${job.estimate_usd:.4f}"
+        else:
+            request = inputs.stored_request(job)
+            offer = self.catalog.find(catalog_provider(job.provider), job.model)
+            rate = offer.rate(request.resolution, offer.audio_on(request)) if offer else 0.0
+            cost, basis = round(rate * request.duration_seconds * len(results), 4), ""
         resumed = self._resumed.pop(job.id, 0)
         note = f"; download resumed {resumed}x after a cut connection" if resumed else ""
         partial = _partial_filter(job, status, len(results))
@@ -545,7 +551,7 @@ class Engine:
             results=results,
             cost_usd=cost,
             error={**partial.to_dict(), "filtered_count": status.filtered_count} if partial else None,
-            message=f"saved {len(results)} video(s); cost ${cost:.2f}{note}",
+            message=f"saved {len(results)} video(s); cost ${cost:.2f}{basis}{note}",
         )
         notify(Progress(job.id, job.state.value, elapsed, 0.0, polls, "done"))
         return job
@@ -597,6 +603,7 @@ class Engine:
                         video_codec=probe.video_codec,
                         audio_codec=probe.audio_codec,
                         remote_uri=video.uri,
+                        usage=status.usage if len(status.videos) == 1 else None,
                     )
                 )
         except E.VeokitError as exc:

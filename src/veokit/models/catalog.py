@@ -7,6 +7,7 @@ error can name the field and what the model allows.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -19,12 +20,53 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from veokit.errors import InvalidRequest, ModelNotFound, ModelRetired
+from veokit.models.job import Usage
 from veokit.models.request import AnyRequest, GenerateRequest
 
 
 class PriceRate(BaseModel):
     audio: float
     silent: float
+
+
+class TokenPrice(BaseModel):
+    """A model billed by tokens (Gemini Omni), not by seconds: list prices per million tokens and how many
+    tokens a second of video is, so estimates can be quoted per second and actual costs read from ``usage``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    video_output_usd_per_million: float
+    text_output_usd_per_million: float  # text and thinking tokens the model writes besides the video
+    input_usd_per_million: float
+    video_tokens_per_second: dict[str, int]  # output tokens per second of video, by resolution
+    image_input_tokens: int  # per input image (frames, references)
+    video_input_tokens_per_second: int  # a video given as context (extension)
+    extension_context_s: float  # at most this much of the video to extend is read as context
+    chars_per_text_token: float = 4.0
+    source: str
+    checked: dt.date
+
+    def usd_per_second(self, resolution: str) -> float:
+        return self.video_tokens_per_second[resolution] * self.video_output_usd_per_million / 1e6
+
+    def input_tokens(self, request: GenerateRequest) -> int:
+        """What the request's inputs will count as: the prompt, each image, and the context of an extension."""
+        images = sum(1 for i in (request.image, request.last_frame) if i is not None) + len(request.reference_images)
+        text = math.ceil(len(request.prompt) / self.chars_per_text_token)
+        video = self.video_input_tokens_per_second * self.extension_context_s if request.video is not None else 0
+        return int(text + images * self.image_input_tokens + video)
+
+    def cost(self, usage: Usage) -> float:
+        """The bill for an interaction's reported ``usage``."""
+        return round(
+            (
+                usage.video_output_tokens * self.video_output_usd_per_million
+                + usage.other_output_tokens * self.text_output_usd_per_million
+                + usage.input_tokens * self.input_usd_per_million
+            )
+            / 1e6,
+            6,
+        )
 
 
 class Lifecycle(BaseModel):
@@ -86,6 +128,11 @@ class Offer(BaseModel):
     mixed_inputs: bool = True  # False: frames, reference images and extension cannot share one request
     negative_prompt: bool = True  # False: the API has no negative-prompt field (Kie)
     extension_input: str | None = None  # URI prefix the video to extend must carry (Kie: "kie-task:")
+    # A URI scheme naming an earlier operation of this provider, extended by reference instead of by its video
+    # (Omni: "omni-interaction:"); accepted besides video URIs and bytes.
+    extension_reference: str | None = None
+    feature_max_seconds: dict[str, int] = Field(default_factory=dict)  # a feature limited to shorter videos
+    token_price: TokenPrice | None = None  # billed by tokens; ``price`` is then derived per second from it
 
     @property
     def model_family(self) -> str:
@@ -117,19 +164,32 @@ class Estimate:
     audio: bool
     total_usd: float
     credits: float | None = None  # for providers that bill in credits (Kie)
+    # For models billed by tokens (Omni): the video tokens expected, their price, and the inputs' price.
+    video_tokens: int | None = None
+    usd_per_million: float | None = None
+    input_usd: float = 0.0
 
     def describe(self) -> str:
-        credits = f", {self.credits:g} credits" if self.credits is not None else ""
+        extra = f", {self.credits:g} credits" if self.credits is not None else ""
+        if self.video_tokens is not None:
+            extra += f"; {self.video_tokens:,} video tokens at ${self.usd_per_million:.2f}/M"
+        inputs = f" + ${self.input_usd:.4f} input" if self.input_usd >= 0.00005 else ""
         return (
-            f"${self.total_usd:.2f} = {self.samples} x {self.seconds} s x ${self.rate_per_second:.2f}/s"
-            f" ({self.model} on {self.provider}, {'with' if self.audio else 'no'} audio{credits})"
+            f"${self.total_usd:.2f} = {self.samples} x {self.seconds} s x ${_usd(self.rate_per_second)}/s{inputs}"
+            f" ({self.model} on {self.provider}, {'with' if self.audio else 'no'} audio{extra})"
         )
+
+
+def _usd(amount: float) -> str:
+    """Cents where that is exact (Veo's list prices), else four places (a token-priced second: $0.1014)."""
+    return f"{amount:.2f}" if abs(amount * 100 - round(amount * 100)) < 1e-9 else f"{amount:.4f}"
 
 
 class Catalog:
     def __init__(self, doc: dict[str, Any]) -> None:
         self.meta: dict[str, Any] = doc.get("meta", {})
         self.providers: dict[str, dict[str, Any]] = doc.get("providers", {})
+        self.token_prices: dict[str, dict[str, Any]] = doc.get("token_prices", {})
         self.dimensions: dict[str, dict[str, tuple[int, int]]] = {
             res: {ar: (int(wh[0]), int(wh[1])) for ar, wh in by_ar.items()}
             for res, by_ar in doc.get("resolutions", {}).items()
@@ -138,8 +198,15 @@ class Catalog:
         self._by_key = {(o.provider, o.model): o for o in self.offers}
 
     def _priced(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Offers priced in credits get a USD price per second from their provider's ``usd_per_credit``, so
-        estimates, routing and cost records all compare dollars."""
+        """Offers priced in credits or tokens get a USD price per second (from their provider's
+        ``usd_per_credit``, or their token table), so estimates, routing and cost records all compare dollars."""
+        if isinstance(raw.get("token_price"), str):
+            table = TokenPrice.model_validate(self.token_prices[raw["token_price"]])
+            raw = {**raw, "token_price": table}
+            if "price" not in raw:
+                rates = {res: table.usd_per_second(res) for res in raw.get("resolutions", [])}
+                raw["price"] = {res: {"audio": r, "silent": r} for res, r in rates.items()}
+            return raw
         if "price" in raw or not raw.get("credits"):
             return raw
         per_credit = float(self.providers[raw["provider"]]["usd_per_credit"])
@@ -280,9 +347,10 @@ class Catalog:
                 )
         meta = self.providers.get(provider, {})
         if request.storage_uri is not None and not meta.get("storage_uri", False):
-            writers = ", ".join(name for name, m in self.providers.items() if m.get("storage_uri"))
+            writers = [name for name, m in self.providers.items() if m.get("storage_uri")]
             raise InvalidRequest(
-                f"storage_uri: {provider} does not write results to Cloud Storage (only {writers} does)",
+                f"storage_uri: {provider} does not write results to Cloud Storage "
+                f"(only {', '.join(writers)} {'does' if len(writers) == 1 else 'do'})",
                 field="storage_uri",
                 provider=provider,
             )
@@ -290,6 +358,14 @@ class Catalog:
             raise InvalidRequest(
                 f"video: {provider} extends only videos it generated (pass their URI)", field="video", provider=provider
             )
+        for feature in request.features():
+            limit = o.feature_max_seconds.get(feature)
+            if limit is not None and request.duration_seconds > limit:
+                raise bad(
+                    "duration_seconds",
+                    f"{feature.replace('_', ' ')} allows at most {limit} s, not {request.duration_seconds} s",
+                    [d for d in o.durations if d <= limit],
+                )
         self._reseller_checks(request, o, bad)
         return o
 
@@ -325,10 +401,12 @@ class Catalog:
                     f"only videos this provider made can be extended: pass {o.extension_input}//<id>",
                     [f"{o.extension_input}//<id>"],
                 )
+            own = {o.extension_input, o.extension_reference}
             foreign = [
-                x.extension_input
+                scheme
                 for x in self.offers
-                if x.extension_input and x.extension_input != o.extension_input and uri.startswith(x.extension_input)
+                for scheme in (x.extension_input, x.extension_reference)
+                if scheme and scheme not in own and uri.startswith(scheme)
             ]
             if foreign:
                 raise bad("video", f"{foreign[0]} videos can only be extended where they were made", [])
@@ -341,7 +419,25 @@ class Catalog:
         credits = None
         if offer.credits and request.resolution in offer.credits:
             credits = offer.credits[request.resolution] * seconds / offer.clip_seconds * request.sample_count
-        return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total, credits)
+        tp = offer.token_price
+        if tp is None:
+            return Estimate(offer.provider, offer.model, seconds, request.sample_count, rate, audio, total, credits)
+        # Token-billed: the video's tokens at the list rate (as the seconds above) plus the inputs' tokens.
+        tokens = tp.video_tokens_per_second[request.resolution] * seconds * request.sample_count
+        input_usd = round(tp.input_tokens(request) * tp.input_usd_per_million / 1e6, 6)
+        return Estimate(
+            offer.provider,
+            offer.model,
+            seconds,
+            request.sample_count,
+            rate,
+            audio,
+            round(total + input_usd, 4),
+            credits,
+            video_tokens=tokens,
+            usd_per_million=tp.video_output_usd_per_million,
+            input_usd=input_usd,
+        )
 
     def equivalent(
         self, provider: str, model: str, to_provider: str, *, today: dt.date | None = None, allow_retired: bool = False

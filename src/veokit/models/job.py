@@ -91,6 +91,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Usage(BaseModel):
+    """What the provider says one generation consumed (the Interactions API's ``usage``), in tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    video_output_tokens: int = 0
+    other_output_tokens: int = 0  # text and thinking
+
+    def describe(self) -> str:
+        other = f" + {self.other_output_tokens:,} text" if self.other_output_tokens else ""
+        return f"{self.video_output_tokens:,} video{other} output tokens, {self.input_tokens:,} input tokens"
+
+
 class VideoResult(BaseModel):
     """One saved video and what the probe found in it."""
 
@@ -107,6 +121,8 @@ class VideoResult(BaseModel):
     video_codec: str
     audio_codec: str | None
     remote_uri: str | None = None  # provider URI without credentials; valid for the retention window
+    # Billed usage, for providers that report it (token-priced models): the source of the job's cost.
+    usage: Usage | None = None
 
 
 class Job(BaseModel):

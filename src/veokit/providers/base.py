@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from veokit.errors import VeokitError
 from veokit.models.catalog import Offer
+from veokit.models.job import Usage
 from veokit.models.request import GenerateRequest
 
 # (provider, model) -> that provider's catalog offer; how a provider reads its own limits and ids.
@@ -56,6 +57,10 @@ class OperationStatus:
     # SUCCEEDED with some samples blocked by the safety filter (Veo with sampleCount > 1): how many, and why.
     filtered_count: int = 0
     filtered_reasons: tuple[str, ...] = ()
+    # What the provider says it billed, where it says so (token-priced models report usage): the engine
+    # records this instead of the catalog's rate x seconds.
+    usage: Usage | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)

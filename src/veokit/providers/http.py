@@ -29,7 +29,7 @@ import httpx
 from veokit import __version__
 from veokit import errors as E
 from veokit.providers.google_errors import error_from_response
-from veokit.providers.inline_json import SpooledBlob, parse_json, read_inline_json
+from veokit.providers.inline_json import INLINE_KEYS, SpooledBlob, parse_json, read_inline_json
 
 USER_AGENT = f"veokit/{__version__}"
 # Nothing reached the server. A write that failed left the body incomplete, and no server acts on half a
@@ -137,8 +137,10 @@ async def call_json(
     paid: bool = False,
     secrets: tuple[str | None, ...] = (),
     error_mapper: ErrorMapper = error_from_response,
+    inline_keys: tuple[bytes, ...] = INLINE_KEYS,
 ) -> tuple[Any, list[SpooledBlob]]:
-    """Send, stream the answer (inline videos go to ``spool_dir``) and map any failure to a veokit error."""
+    """Send, stream the answer (inline videos, the string values of ``inline_keys``, go to ``spool_dir``) and
+    map any failure to a veokit error."""
     at = where(url)
     async with exchange(client, method, url, provider=provider, headers=headers, json=json, paid=paid) as resp:
         if resp.status_code >= 400:
@@ -162,7 +164,7 @@ async def call_json(
         try:
             if spool_dir is None:
                 return parse_json(await resp.aread()), []
-            return await read_inline_json(resp.aiter_bytes(), spool_dir)
+            return await read_inline_json(resp.aiter_bytes(), spool_dir, keys=inline_keys)
         except E.ResponseTruncated as exc:
             raise E.ResponseTruncated(
                 f"{provider}: {exc.message} ({at})", provider=provider, status_code=resp.status_code

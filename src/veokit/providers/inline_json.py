@@ -1,13 +1,15 @@
 """Read a JSON body whose video arrives inline as base64, decoding the video straight to disk.
 
 Vertex returns finished videos inside the poll response as ``bytesBase64Encoded`` (Gemini may use
-``encodedVideo``): a 500 MB video is a 667 MB JSON document. ``json.loads`` would hold all of it, twice.
+``encodedVideo``, the Interactions API ``data``): a 500 MB video is a 667 MB JSON document, and
+``json.loads`` would hold all of it, twice.
 Here the body streams through once: the value of each such key is base64-decoded chunk by chunk into a
 file, and the remaining skeleton (a few hundred bytes) is parsed normally, with each value replaced by a
 placeholder ``"@inline:N"`` that maps to the written file.
 
 This relies on one property of JSON: a quote inside a string is always escaped, so the exact byte
-sequence ``"bytesBase64Encoded"`` followed by a colon can only be an object key.
+sequence ``"bytesBase64Encoded"`` followed by a colon can only be an object key. Only string values are
+spooled; callers pick the keys (``keys``), and must only name keys whose string values are base64.
 """
 
 from __future__ import annotations
@@ -87,9 +89,12 @@ class _Base64Sink:
 class InlineJsonReader:
     """Feed body chunks in order; call :meth:`finish` for the parsed skeleton and the spooled files."""
 
-    def __init__(self, spool_dir: Path, *, prefix: str = ".veokit-inline-") -> None:
+    def __init__(
+        self, spool_dir: Path, *, prefix: str = ".veokit-inline-", keys: tuple[bytes, ...] = INLINE_KEYS
+    ) -> None:
         self.spool_dir = spool_dir
         self.prefix = prefix
+        self.keys = keys
         self.skeleton = bytearray()
         self.pending = b""  # bytes not yet classified (could start a key split across chunks)
         self.sink: _Base64Sink | None = None
@@ -97,7 +102,7 @@ class InlineJsonReader:
         self.sink_path: Path | None = None
         self.escape_carry = b""
         self.blobs: list[SpooledBlob] = []
-        self._tail = max(len(k) for k in INLINE_KEYS) + 64  # key + whitespace + colon + quote
+        self._tail = max(len(k) for k in keys) + 64  # key + whitespace + colon + quote
 
     def feed(self, chunk: bytes) -> None:
         data = self.pending + chunk
@@ -123,7 +128,7 @@ class InlineJsonReader:
 
     def _find_key(self, data: bytes) -> tuple[int, int] | None:
         best: tuple[int, int] | None = None
-        for key in INLINE_KEYS:
+        for key in self.keys:
             at = data.find(key)
             while at >= 0:
                 i = at + len(key)
@@ -247,8 +252,10 @@ def cut_short(text: bytes) -> bool:
     return in_string or depth > 0 or not text.strip()
 
 
-async def read_inline_json(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Any, list[SpooledBlob]]:
-    reader = InlineJsonReader(spool_dir)
+async def read_inline_json(
+    chunks: AsyncIterator[bytes], spool_dir: Path, *, keys: tuple[bytes, ...] = INLINE_KEYS
+) -> tuple[Any, list[SpooledBlob]]:
+    reader = InlineJsonReader(spool_dir, keys=keys)
     try:
         async for chunk in chunks:
             reader.feed(chunk)

@@ -198,13 +198,14 @@ class VertexSettings(ProviderSettings):
     vertex_quota_project: str | None = None
 
 
-def _configured(s: VertexSettings) -> bool:
+def configured(s: VertexSettings) -> bool:
     adc_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     return bool(s.vertex_api_key or s.vertex_access_token or s.vertex_project or adc_file)
 
 
-def build(s: VertexSettings, offer_lookup: OfferLookup) -> VertexProvider:
-    """Express mode (API key), a ready access token, or Application Default Credentials, in that order."""
+def credentials(s: VertexSettings, provider: str = "vertex") -> tuple[HeaderAuth, str | None]:
+    """Express mode (API key), a ready access token, or Application Default Credentials, in that order; and the
+    project (None in express mode). Every provider on the Vertex account (Veo here, Omni) authenticates so."""
     auth: HeaderAuth
     project = s.vertex_project
     if s.vertex_api_key is not None:
@@ -218,7 +219,12 @@ def build(s: VertexSettings, offer_lookup: OfferLookup) -> VertexProvider:
         creds, project = application_default(project)
         auth = GoogleCredentialsAuth(creds, quota_project=s.vertex_quota_project)
     if project is None and s.vertex_api_key is None:
-        raise ConfigError("vertex: no project. Set VEOKIT_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT)")
+        raise ConfigError(f"{provider}: no project. Set VEOKIT_VERTEX_PROJECT (or GOOGLE_CLOUD_PROJECT)")
+    return auth, project
+
+
+def build(s: VertexSettings, offer_lookup: OfferLookup) -> VertexProvider:
+    auth, project = credentials(s)
     return VertexProvider(
         auth=auth,
         project=project,
@@ -237,7 +243,7 @@ SPEC = ProviderSpec(
     provider_class=VertexProvider,
     build=build,
     settings=VertexSettings,
-    configured=_configured,
+    configured=configured,
     credentials="VEOKIT_VERTEX_PROJECT + Google credentials, or VEOKIT_VERTEX_API_KEY",
     options=OPTIONS,
     rank=10,

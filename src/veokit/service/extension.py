@@ -1,20 +1,24 @@
-"""Extending a video (Veo 3.1 continuation): which inputs can be extended, and how each is sent.
+"""Extending a video (Veo 3.1, Gemini Omni): which inputs can be extended, and how each is sent.
 
 The rules live here once, for the CLI's ``--extend`` and the agent's ``extend_video`` alike, and are checked
 before anything is paid:
 
-* only a 720p video (1280x720 or 720x1280) can be extended, and one no longer than the offer that extends it
-  takes (the catalog's ``max_extension_input_s``: 141 s on Veo 3.1, 8 s on fal), checked by :func:`check_fits`
-  once the request is planned; the output is 720p and billed as 8 s (the catalog checks the request side too:
-  ``extension_resolutions``, ``needs_8s``);
+* a video of a resolution the extending model takes (the catalog's ``extension_resolutions``: 720p, i.e.
+  1280x720 or 720x1280, on Veo; any of its own on Gemini Omni, which keeps it), and one no longer than the
+  offer that extends it takes (``max_extension_input_s``: 141 s on Veo 3.1, 8 s on fal, 30 s on Omni), checked
+  by :func:`check_fits` once the request is planned; the output is 8 s (the catalog checks the request side
+  too: ``extension_resolutions``, ``needs_8s``); a local MP4, whose extending model is not known yet, is held
+  to Veo's 720p;
 * a previous job (``job_…``) is extended from the provider's own copy while the provider keeps it (its
   ``retention_days`` in the catalog, less a safety margin), else from the saved MP4;
 * a provider whose offers carry ``extension_input`` (Kie: ``kie-task:``) extends only its own tasks, by id;
+* a model whose offer carries ``extension_reference`` (Omni: ``omni-interaction:``) continues its own earlier
+  operation by reference when it runs where the source job ran: nothing is uploaded or downloaded;
 * the Gemini API extends only videos it still holds, by URI: never a local file;
 * a local MP4 is probed (resolution, length, integrity) before it is sent anywhere.
 
-The source also says what the continuation should keep: the aspect ratio, the provider that holds the video,
-and the model when it can extend.
+The source also says what the continuation should keep: the aspect ratio, the resolution, the provider that
+holds the video, and the model when it can extend.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class ExtensionSource:
 
     video: VideoInput
     aspect_ratio: str | None = None  # the source's, when known
+    resolution: str | None = None  # the source's, when the extending model keeps it (Omni); else 720p
     provider: str | None = None  # the provider that holds the source (a job's), when the video is theirs
     model: str | None = None  # the source job's model, when it can extend
     job_id: str | None = None
@@ -100,21 +105,30 @@ def from_job(
             allowed=list(range(len(source.results))),
         )
     result, req = source.results[index], source.request
-    aspect = EXTENDABLE_SIZES.get((result.width, result.height))
-    if aspect is None or str(req.get("resolution", "720p")) != "720p":
-        raise InvalidRequest(
-            f"{field}: job {source.id} is {req.get('resolution')} ({result.width}x{result.height}); "
-            "Veo extends only 720p videos",
-            field=field,
-            allowed=["720p"],
-        )
     target = provider or source.provider
     offer = catalog.find(catalog_provider(source.provider), source.model)
     model = source.model if offer and "extension" in offer.features else None
+    resolution = str(req.get("resolution", "720p"))
+    # The model that will extend decides which resolutions it takes; without one (the source's cannot extend),
+    # the continuation runs on a Veo model, which takes 720p.
+    allowed = offer.extension_resolutions if offer is not None and model is not None else ["720p"]
+    aspect: str | None
+    if allowed is None:  # any of the model's own resolutions, kept
+        aspect = "16:9" if result.width >= result.height else "9:16"
+    else:
+        aspect = EXTENDABLE_SIZES.get((result.width, result.height))
+        if aspect is None or resolution not in allowed:
+            raise InvalidRequest(
+                f"{field}: job {source.id} is {resolution} ({result.width}x{result.height}); "
+                f"Veo extends only {', '.join(allowed)} videos",
+                field=field,
+                allowed=list(allowed),
+            )
     video = _video_of(source, result.remote_uri, Path(result.path), target, catalog, now or utcnow(), field)
     return ExtensionSource(
         video,
         aspect_ratio=aspect,
+        resolution=resolution if allowed is None else None,
         provider=target,
         model=model,
         job_id=source.id,
@@ -135,6 +149,10 @@ def _video_of(
                 field=field,
             )
         return VideoInput(uri=f"{prefix}//{source.operation_name}")
+    made_by = catalog.find(catalog_provider(source.provider), source.model)
+    reference = made_by.extension_reference if made_by is not None else None
+    if reference is not None and same and source.operation_name:
+        return VideoInput(uri=f"{reference}//{source.operation_name}")  # the provider continues its own operation
     kept_until = (source.finished_at or source.created_at) + dt.timedelta(
         days=catalog.retention_days(catalog_provider(source.provider))
     )
@@ -169,7 +187,8 @@ def check_fits(source: ExtensionSource, offer: Offer) -> None:
 def extension_request(source: ExtensionSource, **fields: Any) -> GenerateRequest:
     """The continuation request: ``fields`` as for :meth:`GenerateRequest.build`, with the source's video, its
     aspect ratio (a different one is an error naming ``aspect_ratio``), and its model unless one is given.
-    Resolution and duration default to what an extension is: 720p, 8 s."""
+    Resolution and duration default to what an extension is: the source's resolution where the model keeps it,
+    else 720p; 8 s."""
     aspect = fields.get("aspect_ratio")
     if aspect is not None and source.aspect_ratio is not None and aspect != source.aspect_ratio:
         raise InvalidRequest(
@@ -179,6 +198,6 @@ def extension_request(source: ExtensionSource, **fields: Any) -> GenerateRequest
         )
     fields["aspect_ratio"] = aspect or source.aspect_ratio or "16:9"
     fields["model"] = fields.get("model") or source.model
-    fields["resolution"] = fields.get("resolution") or "720p"
+    fields["resolution"] = fields.get("resolution") or source.resolution or "720p"
     fields["duration_seconds"] = fields.get("duration_seconds") or 8
     return GenerateRequest.build(video=source.video, **fields)

@@ -9,6 +9,12 @@ rejects the request for it (a feature it lacks, a resolution, a duration, ...), 
 it does not take (options are provider-specific: asking for Kie's ``watermark`` rules out the others).
 Among the rest the lowest estimate wins.
 
+Auto compares *within* the family the user asked for, never across models: Gemini Omni is a different model
+from Veo (another look, native editing, no negative prompt), so a Veo request never silently becomes an Omni
+video or the reverse, whatever the price. To compare anyway, a route also lists **alternatives**: the
+cheapest offer of every other live family that could run the same request, priced per second for it; the
+user picks one by naming it with ``--model``.
+
 ``VEOKIT_PROVIDER_PREFERENCE`` (e.g. ``kie,vertex``) is a **tie-break, not a hard order**: auto exists to
 save money, so a preferred provider never wins at a higher price; at the same price the earlier one wins, then
 the providers not listed, in veokit's default order. To always use one provider, name it with ``--provider``.
@@ -59,6 +65,8 @@ class Route:
     request: GenerateRequest
     candidates: tuple[Candidate, ...]  # the choice first, then the other eligible by price, then the excluded
     preference: tuple[str, ...]
+    # The cheapest offer of each other model family that accepts the same request (never chosen by auto).
+    alternatives: tuple[Candidate, ...] = ()
 
     @property
     def chosen(self) -> Candidate | None:
@@ -119,7 +127,22 @@ def route(request: GenerateRequest, catalog: Catalog, settings: Settings, *, tod
         price = c.estimate.total_usd if c.estimate else float("inf")
         return (0 if c.eligible else 1, price if c.eligible else 0.0, order.index(c.provider))
 
-    return Route(family, request, tuple(sorted(candidates, key=key)), preference)
+    ranked = tuple(sorted(candidates, key=key))
+    return Route(family, request, ranked, preference, _alternatives(family, request, catalog, settings, today))
+
+
+def _alternatives(
+    family: str, request: GenerateRequest, catalog: Catalog, settings: Settings, today: dt.date
+) -> tuple[Candidate, ...]:
+    """For each other family, its cheapest offer that accepts the request (with credentials first on a tie)."""
+    found: list[Candidate] = []
+    for other in sorted({o.model_family for o in catalog.offers} - {family}):
+        assessed = [_assess(s, other, request, catalog, settings, today) for s in registry.auto_candidates()]
+        # Only what the catalog accepts; a missing credential is shown, not disqualifying.
+        usable = [c for c in assessed if c.estimate and all(r.startswith("no credentials") for r in c.reasons)]
+        if usable:
+            found.append(min(usable, key=lambda c: (c.estimate.total_usd if c.estimate else 0.0, bool(c.reasons))))
+    return tuple(sorted(found, key=lambda c: c.estimate.total_usd if c.estimate else 0.0))
 
 
 def _assess(

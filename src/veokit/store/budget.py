@@ -174,6 +174,7 @@ class SpendRow:
     reserved_usd: float
     unknown_usd: float
     released: int
+    spent_estimate_usd: float = 0.0  # what the spent rows were estimated at: estimate vs actual
 
     @property
     def committed_usd(self) -> float:
@@ -213,15 +214,19 @@ class SpendSummary:
         }
 
 
-def fold_spend(groups: list[tuple[str, str, str, str, int, float]]) -> list[SpendRow]:
-    """Ledger sums grouped by (day, provider, model, status) → one row per (day, provider, model), newest first."""
+def fold_spend(groups: list[tuple[str, str, str, str, int, float, float]]) -> list[SpendRow]:
+    """Ledger sums grouped by (day, provider, model, status), each ``(…, count, amount, estimate)`` → one row
+    per (day, provider, model), newest first."""
     acc: dict[tuple[str, str, str], dict[str, float]] = {}
-    for day, provider, model, status, count, amount in groups:
-        slot = acc.setdefault((day, provider, model), {s.value: 0.0 for s in LedgerStatus} | {"n": 0, "released": 0})
+    for day, provider, model, status, count, amount, estimate in groups:
+        zero = {s.value: 0.0 for s in LedgerStatus} | {"n": 0, "released": 0, "spent_estimate": 0.0}
+        slot = acc.setdefault((day, provider, model), zero)
         slot[status] += amount
         slot["n"] += count
         if status == L.RELEASED:
             slot["released"] += count
+        if status == L.SPENT:
+            slot["spent_estimate"] += estimate
     rows = [
         SpendRow(
             day,
@@ -232,6 +237,7 @@ def fold_spend(groups: list[tuple[str, str, str, str, int, float]]) -> list[Spen
             round(v[L.RESERVED], 4),
             round(v[L.UNKNOWN], 4),
             int(v["released"]),
+            round(v["spent_estimate"], 4),
         )
         for (day, provider, model), v in acc.items()
     ]

@@ -224,11 +224,12 @@ class MemoryJobStore(MemoryTenancy):
             for rows in self._ledger.values():
                 for r in rows:
                     if since is None or r.day >= since:
-                        slot = groups.setdefault((r.day, r.provider, r.model, r.status.value), [0, 0.0])
+                        slot = groups.setdefault((r.day, r.provider, r.model, r.status.value), [0, 0.0, 0.0])
                         slot[0] += 1
                         slot[1] += r.amount_usd
+                        slot[2] += r.estimate_usd
             queued = [j for j in self._jobs.values() if j.state is S.QUEUED]
-        folded = budget.fold_spend([(*k, int(v[0]), v[1]) for k, v in groups.items()])
+        folded = budget.fold_spend([(*k, int(v[0]), v[1], v[2]) for k, v in groups.items()])
         return SpendSummary(folded, len(queued), round(sum(j.estimate_usd for j in queued), 4))
 
     # -- leases ---------------------------------------------------------------------------------------------

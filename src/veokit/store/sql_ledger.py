@@ -85,10 +85,12 @@ async def spend(conn: AsyncConnection, since: str | None) -> budget.SpendSummary
         ledger.status,
         sa.func.count(),
         sa.func.coalesce(sa.func.sum(ledger.amount_usd), 0.0),
+        sa.func.coalesce(sa.func.sum(ledger.estimate_usd), 0.0),
     ).group_by(ledger.day, ledger.provider, ledger.model, ledger.status)
     if since is not None:
         query = query.where(ledger.day >= since)
-    groups = [(str(d), str(p), str(m), str(s), int(n), float(a)) for d, p, m, s, n, a in await conn.execute(query)]
+    rows = await conn.execute(query)
+    groups = [(str(d), str(p), str(m), str(s), int(n), float(a), float(e)) for d, p, m, s, n, a, e in rows]
     queued = (
         await conn.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(jobs.c.estimate_usd), 0.0)).where(
