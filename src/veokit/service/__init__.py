@@ -8,6 +8,7 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
     planning.py       one plan(): provider (auto too), model, validation, estimate, limits
     extension.py      what can be extended and how it is sent      views.py    the job as a user sees it
     outcome.py        what a job's end means: the error it raises, a command's exit code
+    film.py           storyboards rendered as resumable graphs of jobs, stitched, with timeline and contact sheet
     batch.py          batch files, batch status      batch_enqueue.py / follow.py   enqueue and follow a batch
     runtime.py        jobs running in the background, for surfaces whose calls are shorter than their jobs
     sync_client.py    the blocking facade             routing.py / providers.py / doctor.py / resilience.py
@@ -20,6 +21,7 @@ from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_ba
 from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
+from veokit.service.film import FilmResult, FilmStatus, PickPreview
 from veokit.service.outcome import exit_code_for, job_error, raise_for_job
 from veokit.service.planning import Plan
 from veokit.service.routing import Candidate, Route
@@ -36,10 +38,13 @@ __all__ = [
     "Candidate",
     "EnqueuedBatch",
     "ExtensionSource",
+    "FilmResult",
+    "FilmStatus",
     "Job",
     "JobEvent",
     "JobRuntime",
     "JobState",
+    "PickPreview",
     "Plan",
     "Progress",
     "ProgressFn",
