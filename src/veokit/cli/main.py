@@ -494,10 +494,11 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, worker_cmds
+    from veokit.cli import agent_cmds, film_cmds, worker_cmds
 
     worker_cmds.register(app)
     agent_cmds.register(app)
+    film_cmds.register(app)
 
 
 _register_command_groups()
