@@ -42,6 +42,7 @@ from ruamel.yaml import YAML
 from veokit import errors as E
 from veokit.media.contact_sheet import contact_sheet_html, contact_sheet_png, sheet_from_plan
 from veokit.media.frames import last_frame_png
+from veokit.media.probe import probe_mp4
 from veokit.media.stitch import Clip, stitch
 from veokit.media.timeline import film_timeline, write_timeline
 from veokit.models.film_plan import FilmPlan, PlanContext, ShotPlan, TakePlan, plan_film
@@ -413,7 +414,17 @@ async def _assemble(st: FilmStatus, out_dir: Path, recorded: int) -> FilmResult:
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     film_path, otio_path = out_dir / "film.mp4", out_dir / "film.otio"
     png_path, html_path = out_dir / "contact-sheet.png", out_dir / "index.html"
-    probe = await asyncio.to_thread(stitch, clips, film_path)
+    # The film is a function of its pieces: the same videos cut the same way are not encoded again.
+    edit = json.dumps(
+        [[str(c.path), chosen_sha(chosen, c.path), c.start_s, c.end_s, c.crossfade_s] for c in clips], sort_keys=True
+    )
+    stamp = out_dir / ".film-edit.json"
+    same = await asyncio.to_thread(lambda: film_path.is_file() and stamp.is_file() and stamp.read_text() == edit)
+    if same:
+        duration_s = (await asyncio.to_thread(probe_mp4, film_path)).duration_s
+    else:
+        duration_s = (await asyncio.to_thread(stitch, clips, film_path)).duration_s
+        await asyncio.to_thread(stamp.write_text, edit)
     timeline = film_timeline(st.plan, videos, durations=durations, relative_to=out_dir)
     await asyncio.to_thread(write_timeline, timeline, otio_path)
     take_videos: dict[tuple[str, int], Path] = {}
@@ -430,7 +441,15 @@ async def _assemble(st: FilmStatus, out_dir: Path, recorded: int) -> FilmResult:
     await asyncio.to_thread(
         lambda: contact_sheet_html(rows, html_path, title=st.plan.title, total_usd=st.plan.total_usd, film=film_path)
     )
-    return FilmResult(st, film_path, otio_path, png_path, html_path, probe.duration_s, recorded)
+    return FilmResult(st, film_path, otio_path, png_path, html_path, duration_s, recorded)
+
+
+def chosen_sha(chosen: Mapping[str, Job | None], path: Path) -> str | None:
+    """The recorded SHA-256 of a chosen video (verified when it was saved), so a replaced file is noticed."""
+    for job in chosen.values():
+        if job is not None and Path(job.results[0].path) == path:
+            return job.results[0].sha256
+    return None
 
 
 # -- picks ---------------------------------------------------------------------------------------------------
