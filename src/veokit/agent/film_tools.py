@@ -110,9 +110,11 @@ class FilmTools:
                 running = self._films.get(str(path))
                 if running is not None and not running.done():
                     return False
-                self._films[str(path)] = asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(
                     client.film_render(path, out_dir=out, provider=provider, max_cost_usd=ceiling)
                 )
+                self.runtime.keep(task)
+                self._films[str(path)] = task
                 return True
 
             started = await self.runtime.call(start)

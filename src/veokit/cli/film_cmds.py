@@ -180,10 +180,10 @@ def pick_cmd(
             soft_wrap=True,
             highlight=False,
         )
-        if not yes:
+        if not yes and render:  # only rendering pays; recording the pick alone costs nothing
             if not sys.stdin.isatty():
                 raise fail("re-rendering costs money: pass --yes to confirm (or --no-render to only record the pick)")
-            if not typer.confirm("Record the pick" + (" and render them?" if render else "?"), default=False):
+            if not typer.confirm("Record the pick and render them?", default=False):
                 raise typer.Exit(1)
     else:
         what = f"the shots that follow it ({', '.join(p.dependents)}) are" if p.dependents else "nothing follows it;"
