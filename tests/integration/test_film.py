@@ -314,3 +314,21 @@ def test_the_cli_says_so_in_one_line_and_exits_2(emu: EmulatorServer, tmp_path: 
     )
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip() == f"error: bad.yaml:12: {expected} (characters: none are defined)"
+
+
+def test_picking_from_the_cli_asks_before_paying_and_records_the_pick_in_the_file(
+    emu: EmulatorServer, tmp_path: Path
+) -> None:
+    reset(emu)
+    board = tmp_path / "kites.yaml"
+    board.write_text(SMALL)
+    run = [*VEOKIT, "film", "pick", "kites.yaml", "rise", "2"]
+    p = subprocess.run(run, capture_output=True, text=True, timeout=120, env=_env(emu, tmp_path), cwd=tmp_path)
+    assert p.returncode == 2 and "dive take 1, $0.40" in p.stdout and "pass --yes" in p.stderr
+    assert board.read_text() == SMALL  # refused: nothing written, nothing sent
+
+    p = subprocess.run(
+        [*run, "--no-render"], capture_output=True, text=True, timeout=120, env=_env(emu, tmp_path), cwd=tmp_path
+    )
+    assert p.returncode == 0, p.stderr
+    assert load_storyboard(board).shot("rise").pick == 2 and stats(emu)["submits_total"] == 0
