@@ -176,12 +176,15 @@ def load(board: Storyboard | str | Path) -> Storyboard:
     return board if isinstance(board, Storyboard) else load_storyboard(board)
 
 
-def context(client: VeoClient, provider: str | None = None) -> PlanContext:
+def context(client: VeoClient, board: Storyboard, provider: str | None = None) -> PlanContext:
     settings = client.settings
+    named = provider or board.defaults.provider or all(s.provider for s in board.shots)
     try:
         default = client.default_provider()
     except E.ConfigError:
-        default = "vertex"  # only reached when the storyboard names no provider: the catalog error says so
+        if not named:
+            raise  # a shot would go to the default provider, and there is none: say how to set one
+        default = ""  # never used: every shot names its provider
     return PlanContext(
         catalog=client.catalog,
         default_provider=default,
@@ -199,13 +202,13 @@ def plan(
     picks: Mapping[str, int] | None = None,
 ) -> FilmPlan:
     images = load_reference_images(board)
-    return plan_film(board, context(client, provider), images=images, picks=picks)
+    return plan_film(board, context(client, board, provider), images=images, picks=picks)
 
 
 async def status(client: VeoClient, board: Storyboard, provider: str | None = None) -> FilmStatus:
     """Plan the film with its picks resolved from the store, and find each take's job."""
     images = await asyncio.to_thread(load_reference_images, board)
-    ctx = context(client, provider)
+    ctx = context(client, board, provider)
     jobs: dict[str, Job] = {}
     picks: dict[str, int] = {}
     for _ in range(len(board.shots) + 2):  # each round settles at least one more shot, in render order
