@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
 from veokit.emulator import EmulatorServer
 from veokit.emulator.task_media import credential_id
-from veokit.media.probe import probe_mp4
+from veokit.media.probe import first_frame_rgb, probe_mp4
 
 KEY = "test-kie-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -196,6 +197,10 @@ def test_extend_returns_a_new_task_with_the_full_video(emu_http: httpx.Client, t
     full = probe_mp4(fetch(emu_http, data["response"]["fullResultUrls"][0], tmp_path, "full.mp4"))
     part = probe_mp4(fetch(emu_http, data["response"]["resultUrls"][0], tmp_path, "part.mp4"))
     assert round(full.duration_s) == 15 and round(part.duration_s) == 7
+    # The full video is the source followed by the new seconds.
+    source = fetch(emu_http, wait(emu_http, parent)["response"]["resultUrls"][0], tmp_path, "source.mp4")
+    pictures = [first_frame_rgb(tmp_path / "full.mp4"), first_frame_rgb(source)]
+    assert np.abs(pictures[0].astype(np.float32) - pictures[1].astype(np.float32)).mean() < 3
     r = emu_http.post("/api/v1/veo/extend", headers=AUTH, json={"taskId": "nope", "prompt": "x"})
     assert r.json()["code"] == 422
 

@@ -29,6 +29,7 @@ from google.oauth2 import service_account
 from PIL import Image
 
 from veokit.emulator import EmulatorServer
+from veokit.media.frames import frame_at_rgb
 from veokit.media.probe import first_frame_rgb, last_frame_rgb, probe_mp4
 
 MODEL = "veo-3.1-generate-001"
@@ -220,11 +221,23 @@ def test_extension_adds_seven_seconds_from_bytes_or_gcs(emu_http: httpx.Client, 
         {"bytesBase64Encoded": base64.b64encode(media.content).decode(), "mimeType": "video/mp4"},
         {"gcsUri": source["gcsUri"], "mimeType": "video/mp4"},
     ]
+    original = tmp_path / "source.mp4"
+    original.write_bytes(media.content)
     for i, video in enumerate(inputs):
         op = wait_done(emu_http, submit(emu_http, body("the lighthouse at night", instance={"video": video})))
-        info = probe_mp4(save(op["response"]["videos"][0], tmp_path / f"ext{i}.mp4"))
+        path = save(op["response"]["videos"][0], tmp_path / f"ext{i}.mp4")
+        info = probe_mp4(path)
         assert info.duration_s == pytest.approx(8 + 7, abs=0.1)
-        assert (info.width, info.height) == (1280, 720)
+        assert (info.width, info.height) == (1280, 720) and info.audio_codec == "aac"
+        # Like Veo, the result is the input video followed by the new seconds, which start where it ends.
+        assert _diff(first_frame_rgb(path), first_frame_rgb(original)) < 3
+        assert _diff(frame_at_rgb(path, 8 - 1 / 24), last_frame_rgb(original)) < 3
+        assert _diff(frame_at_rgb(path, 8), last_frame_rgb(original)) < 3
+        assert _diff(last_frame_rgb(path), last_frame_rgb(original)) > 3
+
+
+def _diff(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
 
 
 # -- outcomes -----------------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ from veokit.service.file_roots import FileRoots
 log = logging.getLogger("veokit.agent")
 
 MAX_BLOB_BYTES = 200 * 1024 * 1024  # base64 in one JSON message: past this, use the file path
-READ_ONLY = {"estimate_cost", "video_status", "list_videos"}
-SPENDS = {"generate_video", "extend_video", "resume_video"}
+READ_ONLY = {"estimate_cost", "video_status", "list_videos", "film_status"}
+SPENDS = {"generate_video", "extend_video", "resume_video", "render_film"}
 
 
 def build_mcp_server(toolkit: VideoToolkit) -> MCPServer[Any]:

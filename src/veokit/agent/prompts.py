@@ -22,6 +22,9 @@ HOW_TO_WORK = """\
   charged: rephrase.
 - Jobs persist: list_videos and video_status find earlier ones; resume_video continues an unfinished job
   from an earlier session without paying again.
+- A film of several shots (a scene with dialogue, continuity between shots, longer than one clip) is a
+  storyboard: call plan_film with its YAML, fix what it names, tell the user the price, and only when they
+  agree call render_film with confirm_usd set to that price; then film_status until the film is ready.
 - Use the provider and model the user configured. Do not switch to the emulator provider unless the user
   asks for it: its videos are synthetic test patterns.
 """

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from veokit import errors as E
+from veokit.agent.film_tools import FilmTools
 from veokit.agent.results import ToolResult, fail, failure_from, job_summary, job_view, ok, progress_view
 from veokit.config import PROVIDERS, Settings, load_settings
 from veokit.media.probe import probe_mp4
@@ -117,7 +118,7 @@ Options = Annotated[dict[str, Any] | None, _options_help()]
 JobId = Annotated[str, "The job id a previous tool returned (job_…)."]
 
 
-class VideoToolkit:
+class VideoToolkit(FilmTools):
     """veokit's video tools over one :class:`~veokit.service.client.VeoClient`.
 
     The toolkit owns the client and runs it on its own event-loop thread (see :mod:`veokit.service.runtime`),
@@ -138,6 +139,9 @@ class VideoToolkit:
         "extend_video",
         "resume_video",
         "cancel_video",
+        "plan_film",
+        "render_film",
+        "film_status",
     )
 
     def __init__(
@@ -162,6 +166,7 @@ class VideoToolkit:
         self.submit_wait_s = submit_wait_s
         # Where tools may read images and write videos (the MCP server always sets it); None: anywhere.
         self.roots = roots
+        self._films = {}  # storyboard path -> its render, on the runtime loop
 
     @property
     def catalog(self) -> Catalog:

@@ -606,13 +606,14 @@ def emulator(
 
 def _register_command_groups() -> None:
     # Command groups live in their own modules so each stays small; each adds its commands to `app`.
-    from veokit.cli import agent_cmds, config_cmds, server_cmds, view_cmds, worker_cmds
+    from veokit.cli import agent_cmds, config_cmds, film_cmds, server_cmds, view_cmds, worker_cmds
 
     worker_cmds.register(app)
     view_cmds.register(app)
     config_cmds.register(app)
     agent_cmds.register(app)
     server_cmds.register(app)
+    film_cmds.register(app)
 
 
 _register_command_groups()

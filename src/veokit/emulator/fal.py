@@ -14,6 +14,7 @@ app (``fal-ai/veo3.1``) whatever endpoint the request came in through, as on fal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -175,9 +176,14 @@ async def _parse(state: EmulatorState, body: dict[str, Any], offer: Offer, mode:
     first, last = _frames(state, body, offer, mode)
     w, h = state.catalog.dims(resolution, aspect)
     seconds = float(duration[:-1])
+    source: tuple[str, str] | None = None
     if mode == "extend-video":
-        seconds = await _extended_length(state, body)
-    return Frame(prompt, w, h, seconds, audio, seed if seed is not None else state.config.seed, first, last)
+        seconds, source = await _extended_length(state, body)
+    seed = seed if seed is not None else state.config.seed
+    if source is None:
+        return Frame(prompt, w, h, seconds, audio, seed, first, last)
+    # The result is the input video followed by the new seconds, as Veo returns it.
+    return Frame(prompt, w, h, seconds, audio, seed, first, last, extends=source[0], extends_sha256=source[1])
 
 
 def _image(state: EmulatorState, body: dict[str, Any], field: str) -> bytes:
@@ -207,7 +213,8 @@ def _frames(state: EmulatorState, body: dict[str, Any], offer: Offer, mode: str)
     return None, None
 
 
-async def _extended_length(state: EmulatorState, body: dict[str, Any]) -> float:
+async def _extended_length(state: EmulatorState, body: dict[str, Any]) -> tuple[float, tuple[str, str]]:
+    """The extension's length, and the input video as the emulator keeps it (path, SHA-256)."""
     data = fetch_input(state, body.get("video_url"))
     if data is None:
         raise Invalid(
@@ -218,7 +225,8 @@ async def _extended_length(state: EmulatorState, body: dict[str, Any]) -> float:
         raise Invalid("video_url", "The video could not be decoded", "video_load_error")
     if info[0] > MAX_EXTENDABLE_S:
         raise Invalid("video_url", f"Input videos up to 8 seconds can be extended (got {info[0]:.1f} s)")
-    return info[0] + EXTENSION_ADDS_S
+    digest = hashlib.sha256(data).hexdigest()
+    return info[0] + EXTENSION_ADDS_S, (str(state.inputs_dir / f"{digest}.mp4"), digest)
 
 
 # -- status, result, cancel ------------------------------------------------------------------------------------

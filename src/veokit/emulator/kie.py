@@ -310,7 +310,8 @@ async def extend(request: Request) -> Response:
         return envelope(422, "Only successfully generated videos can be extended")
     if body.get("model", "fast") not in ("fast", EXTEND_MODEL):
         return envelope(422, "model must be fast")
-    info = await probe_input_video(state, parent.renders["main"].result().path.read_bytes())
+    source = parent.renders["main"].result()
+    info = await probe_input_video(state, source.path.read_bytes())
     if info is None:
         return envelope(500, "The source video could not be read")
     fault, answer = await fire_fault(state, "submit", EXTEND_MODEL, "outcome")
@@ -328,6 +329,9 @@ async def extend(request: Request) -> Response:
         info[0] + EXTENSION_ADDS_S,
         True,
         seed if isinstance(seed, int) else parent.frame.seed,
+        # Kie's whole video is the source followed by the new seconds (the segment is the new seconds alone).
+        extends=str(source.path),
+        extends_sha256=source.sha256_b64,
     )
     segment = Frame(prompt, full.width, full.height, EXTENSION_ADDS_S, True, full.seed)
     task = Task(

@@ -16,7 +16,7 @@ import os
 import pathlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -53,6 +53,10 @@ class RenderSpec:
     label: str = ""
     noise: bool = False
     bitrate_hint: int | None = None
+    # An extension: this MP4 plays first, then the new seconds, as Veo returns the input plus 7 s. The path is
+    # where the emulator keeps it; the key uses its content hash.
+    extends: str | None = None
+    extends_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
@@ -74,6 +78,8 @@ def render_key(spec: RenderSpec) -> str:
     doc: dict[str, Any] = {"renderer": _RENDERER_VERSION}
     for f in fields(spec):
         value = getattr(spec, f.name)
+        if f.name == "extends":
+            continue  # where the input is kept does not change the render; its content (extends_sha256) does
         if isinstance(value, bytes):
             value = "sha256:" + hashlib.sha256(value).hexdigest()
         elif f.name == "duration_s":
@@ -85,11 +91,67 @@ def render_key(spec: RenderSpec) -> str:
 
 def render_mp4(spec: RenderSpec, out: pathlib.Path) -> None:
     """Render ``spec`` to ``out`` atomically (readers never see a partial file)."""
+    if spec.extends is not None:
+        _render_extension(spec, spec.extends, pathlib.Path(out))
+        return
     n = spec.n_frames
     frames = _noise_frames(spec.width, spec.height, spec.seed, n) if spec.noise else _Scene(spec).frames()
     with _atomic_path(pathlib.Path(out)) as tmp, _Encoder(tmp, spec) as enc:
         for yuv in frames:
             enc.write_video(yuv)
+
+
+def _render_extension(spec: RenderSpec, source: str, out: pathlib.Path) -> None:
+    """The input video (pictures and sound, re-encoded) followed by new seconds that start on its last frame,
+    ``spec.duration_s`` in all: what Veo returns for an extension. Streamed: one input frame at a time."""
+    with av.open(source) as probe:
+        stream = probe.streams.video[0]
+        head = sum(1 for _ in probe.decode(stream))
+    tail = spec.n_frames - head
+    if tail < 1:
+        raise ValueError(f"an extension of {head} frames must be longer than its input, not {spec.n_frames} frames")
+    new = replace(spec, duration_s=tail / spec.fps, extends=None, extends_sha256=None)
+    last: U8 | None = None
+    with _atomic_path(out) as tmp, _Encoder(tmp, spec, prefix=_InputAudio(source, head, spec.fps)) as enc:
+        with av.open(source) as c:
+            for frame in c.decode(c.streams.video[0]):
+                picture = frame.reformat(width=spec.width, height=spec.height, format="yuv420p")
+                last = np.asarray(picture.to_ndarray(), dtype=np.uint8)
+                enc.write_video(last)
+        scene = _Scene(new)
+        scene.first = last  # the continuation picks up where the input ends
+        for yuv in scene.frames():
+            enc.write_video(yuv)
+
+
+class _InputAudio:
+    """The input video's sound as 48 kHz stereo, exactly as long as its pictures (silence where it has none)."""
+
+    def __init__(self, source: str, frames: int, fps: int) -> None:
+        self.total = frames * AUDIO_RATE // fps
+        self._chunks = self._read(source)
+        self._buf = np.zeros((2, 0), dtype=np.float32)
+
+    def _read(self, source: str) -> Iterator[F32]:
+        with av.open(source) as c:
+            if c.streams.audio:
+                resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+                for frame in c.decode(c.streams.audio[0]):
+                    for out in resampler.resample(frame):
+                        yield np.asarray(out.to_ndarray(), dtype=np.float32)
+        while True:
+            yield np.zeros((2, 4096), dtype=np.float32)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def read(self, n: int) -> F32:
+        while self._buf.shape[1] < n:
+            self._buf = np.concatenate([self._buf, next(self._chunks)], axis=1)
+        out, self._buf = self._buf[:, :n], self._buf[:, n:]
+        return out
 
 
 def render_large_mp4(
@@ -138,8 +200,9 @@ def _atomic_path(out: pathlib.Path) -> Iterator[pathlib.Path]:
 class _Encoder:
     """H.264 (+ optional AAC) MP4 writer; audio is generated and interleaved as video advances."""
 
-    def __init__(self, path: pathlib.Path, spec: RenderSpec) -> None:
+    def __init__(self, path: pathlib.Path, spec: RenderSpec, prefix: _InputAudio | None = None) -> None:
         self._spec = spec
+        self._prefix = prefix
         # A track timescale equal to the frame rate makes every video timestamp an exact integer.
         options = {**_CONTAINER_OPTIONS, "video_track_timescale": str(spec.fps)}
         self._container = av.open(str(path), "w", format="mp4", container_options=options)
@@ -169,7 +232,8 @@ class _Encoder:
         v.options = opts
         self._video = v
         self._audio: av.audio.stream.AudioStream | None = None
-        self._tone = _Tone(spec) if spec.audio else None
+        tone_spec = spec if prefix is None else replace(spec, duration_s=spec.duration_s - prefix.total / AUDIO_RATE)
+        self._tone = _Tone(tone_spec) if spec.audio else None
         if spec.audio:
             a = self._container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
             a.time_base = Fraction(1, AUDIO_RATE)
@@ -185,6 +249,8 @@ class _Encoder:
                 self._flush()
         finally:
             self._container.close()
+            if self._prefix is not None:
+                self._prefix.close()
 
     def write_video(self, yuv: U8) -> None:
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -201,7 +267,12 @@ class _Encoder:
         target = n_video_frames * AUDIO_RATE // self._spec.fps
         while self._samples < target:
             s1 = min(target, self._samples + 1024)
-            pcm = self._tone.samples(self._samples, s1)
+            head = 0 if self._prefix is None else self._prefix.total
+            if self._prefix is not None and self._samples < head:  # an extension: the input's own sound first
+                s1 = min(s1, head)
+                pcm = np.ascontiguousarray(self._prefix.read(s1 - self._samples))
+            else:
+                pcm = self._tone.samples(self._samples - head, s1 - head)
             frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
             frame.sample_rate = AUDIO_RATE
             frame.pts = self._samples

@@ -40,6 +40,8 @@ class InputVideo:
     duration_s: float
     width: int
     height: int
+    path: Path
+    sha256: str
 
 
 async def create_operation(
@@ -54,8 +56,10 @@ async def create_operation(
     image = _resolve_image(state, req.image, "instances[0].image")
     last = _resolve_image(state, req.last_frame, "instances[0].lastFrame")
     duration = float(req.duration_s)
+    source: InputVideo | None = None
     if req.video is not None:
-        duration = (await _resolve_video(state, req)).duration_s + EXTENSION_ADDS_S
+        source = await _resolve_video(state, req)
+        duration = source.duration_s + EXTENSION_ADDS_S
     chosen = outcome or req.outcome
     op_id = str(uuid.uuid4()) if req.protocol == "vertex" else new_short_id()
     now = state.clock.now()
@@ -70,7 +74,7 @@ async def create_operation(
         request=_without_payloads(req),
         outcome=chosen,
     )
-    op.recipes = _recipes(state, req, chosen, duration, image, last)
+    op.recipes = _recipes(state, req, chosen, duration, image, last, source)
     op.renders = [state.renders.submit(r) for r in op.recipes]
     op.watch_renders(state.clock.now)
     state.add_operation(op)
@@ -84,6 +88,7 @@ def _recipes(
     duration_s: float,
     image: bytes | None,
     last: bytes | None,
+    source: InputVideo | None = None,
 ) -> list[Recipe]:
     if outcome.kind == "failed":
         return []  # no video will be delivered, so none is rendered
@@ -108,6 +113,9 @@ def _recipes(
             first_frame=image,
             last_frame=last,
             label=f"{req.model} #{i}",
+            # Veo returns the input video with the new seconds after it, not the new seconds alone.
+            extends=str(source.path) if source is not None else None,
+            extends_sha256=source.sha256 if source is not None else None,
         )
         recipes.append(spec)
     return recipes
@@ -181,7 +189,15 @@ async def _resolve_video(state: EmulatorState, req: GenerationRequest) -> InputV
             raise invalid_argument(
                 f"{field}: only {', '.join(allowed)} videos can be extended (got {info.width}x{info.height})"
             )
-    return InputVideo(info.duration_s, info.width, info.height)
+    return InputVideo(info.duration_s, info.width, info.height, path, await asyncio.to_thread(_sha256_of, path))
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_once(path: Path, data: bytes) -> None:

@@ -43,6 +43,8 @@ class Frame:
     seed: int
     first_frame: bytes | None = None
     last_frame: bytes | None = None
+    extends: str | None = None  # an extension: the input video (played first) and its content hash
+    extends_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class TaskStore:
             first_frame=frame.first_frame,
             last_frame=frame.last_frame,
             label=f"{task.provider} {task.model}",
+            extends=frame.extends,
+            extends_sha256=frame.extends_sha256,
         )
 
     def get(self, task_id: str, provider: str) -> Task | None:

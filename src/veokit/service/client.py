@@ -25,9 +25,11 @@ from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
 from veokit.engine.worker import EventFn, Worker, WorkerConfig, operation_gone, revive_leased, run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, default_catalog
+from veokit.models.film_plan import FilmPlan
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
+from veokit.models.storyboard import Storyboard
 from veokit.providers import registry
 from veokit.providers.base import Provider
 from veokit.providers.http import new_client
@@ -35,6 +37,7 @@ from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.polling import until_next_poll
 from veokit.service import cancel as cancelling
 from veokit.service import extension, gallery, output_dir
+from veokit.service import film as films
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
@@ -42,7 +45,7 @@ from veokit.service.meters import Meters
 from veokit.service.next_step import status_line
 from veokit.service.outcome import raise_for_job as raise_for_job
 from veokit.service.planning import Plan, check_limits, plan_request
-from veokit.service.providers import build_provider
+from veokit.service.providers import build_provider, pick_provider
 from veokit.service.resilience import resilience_from
 from veokit.service.routing import Route, route
 from veokit.service.tenants import Tenants
@@ -294,6 +297,15 @@ class VeoClient:
         """A stored input's content in chunks, checked against its hash after the last one."""
         return self._store.read_blob(sha256)
 
+    async def jobs_by_key(self, keys: Iterable[str]) -> dict[str, Job]:
+        """The jobs recorded under these client keys, by key; keys with no job are left out."""
+        found: dict[str, Job] = {}
+        for key in dict.fromkeys(keys):
+            job = await self._store.find_by_client_key(key)
+            if job is not None:
+                found[key] = job
+        return found
+
     async def get_job(self, job_id: str) -> Job:
         return await self._store.get(job_id)
 
@@ -530,6 +542,52 @@ class VeoClient:
             breakers=self._engine.breaker_states(),
             spend_today_usd=by_provider,
         )
+
+    # -- films (see veokit.service.film) ----------------------------------------------------------------------
+    def default_provider(self) -> str:
+        """The provider a request naming none goes to (settings, then the first with credentials)."""
+        return pick_provider(self.settings, None)
+
+    def film_plan(self, board: Storyboard | str | Path, *, provider: str | None = None) -> FilmPlan:
+        """Check a storyboard against the catalog and price it (every take; nothing recorded, no store needed).
+        Raises :class:`~veokit.errors.StoryboardError` naming the shot and field."""
+        return films.plan(self, films.load(board), provider)
+
+    async def film_status(self, board: Storyboard | str | Path, *, provider: str | None = None) -> films.FilmStatus:
+        """The film as the store knows it: picks resolved, each take's job, what is still to pay."""
+        return await films.status(self, films.load(board), provider)
+
+    async def film_render(
+        self,
+        board: Storyboard | str | Path,
+        *,
+        out_dir: Path,
+        provider: str | None = None,
+        max_cost_usd: float | None = None,
+        concurrency: int | None = None,
+        on_event: films.EventFn | None = None,
+    ) -> films.FilmResult:
+        """Render what the film is missing (resumable; never pays twice), then stitch it with its timeline and
+        contact sheet into ``out_dir``. Budget caps are checked for the whole film before anything is paid."""
+        return await films.render(
+            self,
+            films.load(board),
+            provider=provider,
+            out_dir=out_dir,
+            max_cost_usd=max_cost_usd,
+            concurrency=concurrency,
+            on_event=on_event,
+        )
+
+    async def film_pick(
+        self, board: str | Path, shot: str, take: int, *, provider: str | None = None, write: bool = True
+    ) -> films.PickPreview:
+        """Choose ``take`` of ``shot``: returns what re-rendering its dependents costs, and (``write``) sets
+        ``pick`` in the storyboard file. Nothing is rendered: :meth:`film_render` then renders the dependents."""
+        preview = await films.preview_pick(self, films.load(board), shot, take, provider)
+        if write:
+            await asyncio.to_thread(films.write_pick, board, shot, take)
+        return preview
 
     # -- costs ----------------------------------------------------------------------------------------------
     async def costs(self, *, days: int | None = None) -> SpendSummary:

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from veokit import errors as E
 from veokit.engine.runner import Progress
@@ -71,6 +71,7 @@ class JobRuntime:
         self._client_started = False
         self._start_lock = asyncio.Lock()  # binds to the runtime loop on first use (Python >= 3.10)
         self._live: dict[str, LiveJob] = {}
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- the loop -------------------------------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -138,8 +139,15 @@ class JobRuntime:
         if not thread.is_alive():
             loop.close()
 
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Stop ``task`` (one started on the runtime loop, e.g. a film's render) with the runtime; its jobs stay
+        in the store, resumable."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _shutdown(self) -> None:
         tasks = [j.task for j in self._live.values() if j.task is not None and not j.task.done()]
+        tasks += [t for t in self._background if not t.done()]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
