@@ -107,7 +107,13 @@ def estimate_line(est: Estimate) -> str:
 
 
 def print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+    text = json.dumps(data, default=str, indent=2, ensure_ascii=False)
+    if out.is_terminal:
+        out.print_json(text)  # coloured for a person
+    else:
+        # For a program: the same JSON, written as is (rich's highlighting and wrapping took over a minute for a
+        # 10,000-job batch).
+        out.file.write(text + "\n")
 
 
 def result_table(job: Job) -> Table:
