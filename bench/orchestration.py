@@ -331,6 +331,10 @@ def verify(files: list[str]) -> int:
     return len(files)
 
 
+def worker_cpu(row: dict[str, Any], jobs: int) -> float:
+    return float(row["cpu_s"] - row["cpu_enqueue_s"]) / jobs
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -426,7 +430,8 @@ def main() -> int:
             f"{who}: {r['submits']} submits counted by the emulator, {r['verified']} valid videos"
             + (
                 f"; enqueueing took {r['enqueue_s']:.1f} s ({r['cpu_enqueue_s'] / args.jobs * 1000:.1f} ms CPU/job)"
-                " before the makespan started"
+                f" before the makespan started; the worker alone: {worker_cpu(r, args.jobs) * 1000:.1f} ms CPU/job"
+                + (f" ({worker_cpu(r, args.jobs) / floor_cpu:.2f}x the floor)" if floor_cpu else "")
                 if who == "veokit"
                 else ""
             )
