@@ -1,18 +1,27 @@
-"""Many jobs at once: veokit's worker vs the google-genai SDK quickstart pattern, same emulator, same concurrency.
+"""Many jobs at once: veokit's worker vs the physical floor (and the google-genai SDK quickstart), same emulator.
 
-Both sides run N jobs (default 1,000) against one `veokit emulator` process whose generation latency is drawn
+Every side runs N jobs (default 1,000) against one `veokit emulator` process whose generation latency is drawn
 uniformly from Veo's real range scaled down 60x (11-360 s -> 0.18-6 s). Each side runs in a fresh subprocess:
 
 * veokit: the jobs are enqueued in a SQLite store, then one in-process `Worker` with ``--concurrency`` slots
   runs them (async polling on veokit's schedule, scaled by the same factor: ``VEOKIT_POLL_SCALE=1/60``);
-* SDK: the quickstart loop (``generate_videos``; ``while not op.done: time.sleep(10); operations.get(op)``;
-  save the video) with the sleep scaled by the same factor, run in a thread pool of the same size.
+* floor: ``bench/floor_client.py``, the least a correct client does (aiohttp, the same wire calls on the same
+  poll schedule, the inline video decoded to disk while streaming, an MP4 check, five durable SQLite commits per
+  job), no veokit code;
+* SDK (``--sides veokit,floor,sdk``): the quickstart loop (``generate_videos``; ``while not op.done:
+  time.sleep(10); operations.get(op)``; save the video) with the sleep scaled by the same factor, run in a
+  thread pool of the same size.
 
-Reported: makespan; polls per job (the emulator's count); completion-noticed lag (when the client learned a
-result was ready minus when the emulator made it ready) p50/p95; peak RSS; RSS growth per in-flight job
-(peak growth over the post-warm-up baseline / peak jobs in flight). Every video is verified afterwards.
+Reported: CPU seconds per job (user + system of the client process over its measured run, enqueueing
+included: stable under a noisy neighbour, unlike wall time) and veokit's ratio to the floor; the load average
+while each side ran; makespan; polls per job (the emulator's count); completion-noticed lag (when the client
+learned a result was ready minus when the emulator made it ready) p50/p95; peak RSS; RSS growth per in-flight
+job (peak growth over the post-warm-up baseline / peak jobs in flight). Every video is verified afterwards.
 
     uv run --group test python bench/orchestration.py [--jobs 1000] [--concurrency 100] [--scale 60]
+        [--sides veokit,floor,sdk]
+
+Exit status is non-zero when a side loses a job or a video fails verification.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +46,9 @@ from _common import PeakSampler, free_port, wait_up  # bench/ is on sys.path whe
 MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
 VEO_LATENCY_S = (11.0, 360.0)
+CATALOG_LATENCY_S = (11.0, 45.0, 300.0)  # the catalog's [min, typical, max] for MODEL: the floor polls on it
 QUICKSTART_SLEEP_S = 10.0
+SIDES = ["veokit", "floor", "sdk"]
 
 
 # -- veokit ---------------------------------------------------------------------------------------------
@@ -68,6 +81,7 @@ def child_veokit(
             for prompt in PROMPTS:  # warm-up: imports, connection pools, the emulator's render cache
                 await veo.generate(GenerateRequest(prompt=prompt, model=MODEL, duration_seconds=4))
             reset_emulator(base)
+            cpu0 = cpu_s()
             t_enqueue = time.perf_counter()
             ids = [
                 (
@@ -78,12 +92,14 @@ def child_veokit(
                 for i in range(jobs)
             ]
             enqueue_s = time.perf_counter() - t_enqueue
+            cpu_enqueue = cpu_s() - cpu0
             sampler = PeakSampler(0.005)
             t0 = time.time()
             # As shipped (max_starting and all); drain: return once every job has ended.
             worker = veo.worker(WorkerConfig(concurrency=concurrency, lease_s=30, idle_s=0.05, drain=True))
             stats = await worker.run()
             makespan = time.time() - t0
+            cpu_total = cpu_s() - cpu0
             sampler.stop()
             done = await veo.get_many(ids)
             noticed: dict[str, float] = {}
@@ -94,6 +110,8 @@ def child_veokit(
         return {
             "makespan_s": makespan,
             "enqueue_s": enqueue_s,
+            "cpu_s": cpu_total,
+            "cpu_enqueue_s": cpu_enqueue,
             "rss_base": sampler.baseline,
             "rss_peak": sampler.peak,
             "peak_in_flight": stats.peak_in_flight,
@@ -103,6 +121,40 @@ def child_veokit(
         }
 
     return asyncio.run(go())
+
+
+def cpu_s() -> float:
+    """User + system CPU of this process, every thread included (aiosqlite's, the floor's writer)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# -- the floor ------------------------------------------------------------------------------------------
+def child_floor(base: str, out: Path, jobs: int, concurrency: int, scale: float) -> dict[str, Any]:
+    import asyncio
+
+    import floor_client
+
+    kw: dict[str, Any] = {"model": MODEL, "latency_s": CATALOG_LATENCY_S, "scale": scale}
+    warm = out / "warm-up"
+    warm.mkdir()
+    asyncio.run(floor_client.run(base, warm, prompts=PROMPTS, jobs=len(PROMPTS), concurrency=4, **kw))
+    reset_emulator(base)
+    sampler = PeakSampler(0.005)
+    cpu0, t0 = cpu_s(), time.time()
+    row = asyncio.run(floor_client.run(base, out, prompts=PROMPTS, jobs=jobs, concurrency=concurrency, **kw))
+    makespan, cpu = time.time() - t0, cpu_s() - cpu0
+    sampler.stop()
+    return {
+        **row,
+        "makespan_s": makespan,
+        "enqueue_s": 0.0,
+        "cpu_s": cpu,
+        "cpu_enqueue_s": 0.0,
+        "rss_base": sampler.baseline,
+        "rss_peak": sampler.peak,
+        "states": {"succeeded": len(row["files"])},
+    }
 
 
 async def empty(database_url: str) -> None:
@@ -172,14 +224,16 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
     reset_emulator(base)
     in_flight[1] = 0
     sampler = PeakSampler(0.005)
-    t0 = time.time()
+    cpu0, t0 = cpu_s(), time.time()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results = list(pool.map(one, range(jobs)))
-    makespan = time.time() - t0
+    makespan, cpu = time.time() - t0, cpu_s() - cpu0
     sampler.stop()
     return {
         "makespan_s": makespan,
         "enqueue_s": 0.0,
+        "cpu_s": cpu,
+        "cpu_enqueue_s": 0.0,
         "rss_base": sampler.baseline,
         "rss_peak": sampler.peak,
         "peak_in_flight": in_flight[1],
@@ -210,6 +264,7 @@ def epoch(rfc3339: str) -> float:
 def run_side(who: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"veokit-bench-{who}-") as out:
         extra = ["--database-url", args.database_url] if args.database_url else []
+        load = LoadSampler()
         p = subprocess.run(
             [
                 sys.executable,
@@ -232,10 +287,11 @@ def run_side(who: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
             text=True,
             check=False,
         )
+        row: dict[str, Any] = {"load": load.stop()}
         if p.returncode != 0:
             print(p.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"{who} run failed")
-        row: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+        row.update(json.loads(p.stdout.strip().splitlines()[-1]))
         stats = emulator_get(base, "stats")
         ops = {o["name"]: o for o in emulator_get(base, "operations")["operations"]}
         lags = [
@@ -248,12 +304,35 @@ def run_side(who: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
+class LoadSampler:
+    """The 1-minute load average every second while a side runs: how busy the shared machine was."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._t.join()
+        return self.samples or [os.getloadavg()[0]]
+
+
 def verify(files: list[str]) -> int:
     from veokit.media.probe import Expectation, verify_mp4
 
     for f in files:
         verify_mp4(f, Expectation(width=1280, height=720, duration_s=4.0))
     return len(files)
+
+
+def worker_cpu(row: dict[str, Any], jobs: int) -> float:
+    return float(row["cpu_s"] - row["cpu_enqueue_s"]) / jobs
 
 
 def pct(values: list[float], q: float) -> float:
@@ -266,14 +345,17 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=100, help="jobs in flight: worker slots / SDK threads")
     ap.add_argument("--scale", type=float, default=60.0, help="Veo latency and poll intervals divided by this")
     ap.add_argument("--database-url", help="veokit's store (default: a fresh SQLite file); a DISPOSABLE database")
-    ap.add_argument("--only", choices=["veokit", "sdk"], help="Run one side only")
-    ap.add_argument("--child", choices=["veokit", "sdk"])
+    ap.add_argument("--sides", default="veokit,floor", help="Comma-separated, in order: veokit, floor, sdk")
+    ap.add_argument("--only", choices=SIDES, help="Run one side only")
+    ap.add_argument("--child", choices=SIDES)
     ap.add_argument("--base")
     ap.add_argument("--out")
     args = ap.parse_args()
     if args.child:
         if args.child == "veokit":
             row = child_veokit(args.base, Path(args.out), args.jobs, args.concurrency, args.scale, args.database_url)
+        elif args.child == "floor":
+            row = child_floor(args.base, Path(args.out), args.jobs, args.concurrency, args.scale)
         else:
             row = child_sdk(args.base, Path(args.out), args.jobs, args.concurrency, args.scale)
         print(json.dumps(row))
@@ -303,9 +385,10 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     rows = {}
+    sides = [args.only] if args.only else [w.strip() for w in args.sides.split(",")]
     try:
         wait_up(base)
-        for who in [args.only] if args.only else ["veokit", "sdk"]:
+        for who in sides:
             print(f"running {args.jobs} jobs through {who} (concurrency {args.concurrency}) ...", file=sys.stderr)
             rows[who] = run_side(who, base, args)
     finally:
@@ -315,26 +398,43 @@ def main() -> int:
     mb = 1024 * 1024
     print(
         f"\n{args.jobs} jobs, concurrency {args.concurrency}, emulator latency U({lo:.2f}, {hi:.2f}) s "
-        f"(Veo's 11-360 s / {args.scale:g}); same emulator, separate client processes\n"
+        f"(Veo's 11-360 s / {args.scale:g}); same emulator, separate client processes, one after another\n"
     )
     header = (
-        f"{'client':<30}{'makespan':>10}{'polls/job':>11}{'lag p50':>10}{'lag p95':>10}{'peak RSS':>11}"
-        f"{'RSS/in-flight job':>19}{'in flight':>11}{'videos ok':>11}"
+        f"{'client':<30}{'CPU/job':>9}{'ratio':>7}{'load avg':>10}{'makespan':>10}{'polls/job':>11}{'lag p50':>9}"
+        f"{'lag p95':>9}{'peak RSS':>10}{'RSS/in-flight':>15}{'in flight':>11}{'videos ok':>11}"
     )
     print(header)
-    labels = {"veokit": "veokit worker (1 process)", "sdk": f"SDK quickstart ({args.concurrency} threads)"}
+    labels = {
+        "veokit": "veokit worker (1 process)",
+        "floor": "floor (aiohttp + 5 commits)",
+        "sdk": f"SDK quickstart ({args.concurrency} threads)",
+    }
+    floor_cpu = rows["floor"]["cpu_s"] / args.jobs if "floor" in rows else None
     for who, r in rows.items():
         per_job = (r["rss_peak"] - r["rss_base"]) / max(r["peak_in_flight"], 1)
+        cpu = r["cpu_s"] / args.jobs
+        ratio = f"{cpu / floor_cpu:.2f}x" if floor_cpu else "-"
+        load = r["load"]
         print(
-            f"{labels[who]:<30}{r['makespan_s']:>9.1f}s{r['polls'] / args.jobs:>11.1f}"
-            f"{pct(r['lags'], 50) * 1000:>8.0f}ms{pct(r['lags'], 95) * 1000:>8.0f}ms"
-            f"{r['rss_peak'] / mb:>8.0f} MB{per_job / 1024:>16.1f} KB{r['peak_in_flight']:>11}"
+            f"{labels[who]:<30}{cpu * 1000:>6.1f} ms{ratio:>7}{statistics.mean(load):>5.1f}-{max(load):<4.1f}"
+            f"{r['makespan_s']:>9.1f}s{r['polls'] / args.jobs:>11.1f}"
+            f"{pct(r['lags'], 50) * 1000:>7.0f}ms{pct(r['lags'], 95) * 1000:>7.0f}ms"
+            f"{r['rss_peak'] / mb:>7.0f} MB{per_job / 1024:>12.1f} KB{r['peak_in_flight']:>11}"
             f"{r['verified']:>6}/{args.jobs}"
         )
+    print("\n(CPU/job: user+system seconds of the client process over its run / jobs; load avg: mean-max of the")
+    print(" 1-minute load average sampled each second while that side ran.)")
     for who, r in rows.items():
         print(
             f"{who}: {r['submits']} submits counted by the emulator, {r['verified']} valid videos"
-            + (f"; enqueueing took {r['enqueue_s']:.1f} s before the makespan started" if who == "veokit" else "")
+            + (
+                f"; enqueueing took {r['enqueue_s']:.1f} s ({r['cpu_enqueue_s'] / args.jobs * 1000:.1f} ms CPU/job)"
+                f" before the makespan started; the worker alone: {worker_cpu(r, args.jobs) * 1000:.1f} ms CPU/job"
+                + (f" ({worker_cpu(r, args.jobs) / floor_cpu:.2f}x the floor)" if floor_cpu else "")
+                if who == "veokit"
+                else ""
+            )
         )
         if r["submits"] != args.jobs or r["verified"] != args.jobs:
             return 1

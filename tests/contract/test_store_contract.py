@@ -218,6 +218,66 @@ async def test_concurrent_create_or_get_creates_once(opener: Opener) -> None:
     assert len({job.id for job, _ in outcomes}) == 1
 
 
+async def test_create_many_records_whole_jobs_in_order_and_answers_known_keys(store: JobStore) -> None:
+    earlier = await store.create(make_job(client_key="ck-earlier-" + uuid.uuid4().hex))
+    key = "ck-" + uuid.uuid4().hex
+    batch = [make_job(client_key=f"{key}-{i}") for i in range(5)]
+    batch.insert(2, make_job(client_key=earlier.client_key))  # recorded before: answered, not written
+    batch.append(make_job(client_key=f"{key}-0"))  # twice in one call: the first one wins
+    batch.append(make_job())  # no key: always new
+    outcomes = await store.create_many(batch, messages=[f"queued {i}" for i in range(len(batch))])
+
+    assert [created for _, created in outcomes] == [True, True, False, True, True, True, False, True]
+    assert outcomes[2][0] == earlier
+    assert outcomes[6][0] == outcomes[0][0]
+    for i, (job, created) in enumerate(outcomes):
+        assert await store.get(job.id) == job
+        if created:
+            assert job.id == batch[i].id
+            assert [(e.from_state, e.to_state, e.message) for e in await store.events(job.id)] == [
+                (None, S.QUEUED, f"queued {i}")
+            ]
+
+
+async def test_create_many_again_adds_only_what_is_missing(store: JobStore) -> None:
+    key = "ck-" + uuid.uuid4().hex
+
+    def batch() -> list[Job]:
+        return [make_job(client_key=f"{key}-{i}") for i in range(12)]
+
+    first = await store.create_many(batch()[:5])  # as if the first run stopped after five jobs
+    again = await store.create_many(batch())
+    assert [created for _, created in again] == [False] * 5 + [True] * 7
+    assert [job for job, _ in again[:5]] == [job for job, _ in first]
+    for job, _ in again:
+        assert len(await store.events(job.id)) == 1
+    assert len(await store.list(limit=100)) == 12
+
+
+async def test_create_many_never_leaves_half_a_job(store: JobStore) -> None:
+    taken = await store.create(make_job())
+    good = make_job(client_key="ck-" + uuid.uuid4().hex)
+    with pytest.raises(JobStateError, match="already exists"):
+        await store.create_many([good, make_job(id=taken.id)])  # the second collides with a recorded id
+    assert await store.get(taken.id) == taken
+    recorded = await store.find_by_client_key(str(good.client_key))
+    if recorded is not None:  # recorded whole (row and first event), or not at all
+        assert len(await store.events(recorded.id)) == 1
+    assert len(await store.events(taken.id)) == 1
+
+
+async def test_concurrent_create_many_creates_each_key_once(opener: Opener) -> None:
+    stores = [await opener(), await opener()]
+    key = "ck-" + uuid.uuid4().hex
+    outcomes = await asyncio.gather(
+        *(stores[i % 2].create_many([make_job(client_key=f"{key}-{k}") for k in range(20)]) for i in range(4))
+    )
+    for k in range(20):
+        column = [outcome[k] for outcome in outcomes]
+        assert sum(created for _, created in column) == 1
+        assert len({job.id for job, _ in column}) == 1
+
+
 # --- transitions ---------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from veokit import errors as E
-from veokit.providers.inline_json import InlineJsonError, InlineJsonReader, cut_short, parse_json, resolve_placeholder
+from veokit.providers.inline_json import (
+    DECODE_BYTES,
+    InlineJsonError,
+    InlineJsonReader,
+    cut_short,
+    parse_json,
+    resolve_placeholder,
+)
 
 
 def _body(videos: list[bytes], *, key: str = "bytesBase64Encoded", escape_slash: bool = False) -> bytes:
@@ -61,6 +68,18 @@ def test_random_chunk_boundaries(tmp_path: Path) -> None:
         doc, blobs = _feed(body, tmp_path, sizes)
         blob = resolve_placeholder(doc["response"]["videos"][0]["encodedVideo"], blobs)
         assert blob is not None and blob.path.read_bytes() == video
+
+
+def test_a_video_larger_than_the_decode_batch_comes_out_whole(tmp_path: Path) -> None:
+    # Several DECODE_BYTES batches, with chunk edges (and escaped slashes) falling anywhere in them.
+    rng = random.Random(11)
+    video = os.urandom(DECODE_BYTES * 2 + 12345)
+    body = _body([video], escape_slash=True)
+    sizes = [rng.randint(1, 70_000) for _ in range(len(body) // 35_000)]
+    doc, blobs = _feed(body, tmp_path, sizes)
+    blob = resolve_placeholder(doc["response"]["videos"][0]["bytesBase64Encoded"], blobs)
+    assert blob is not None and blob.path.read_bytes() == video
+    assert blob.size == len(video) and blob.sha256 == hashlib.sha256(video).hexdigest()
 
 
 def test_truncated_body_is_an_error_and_leaves_no_files(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import random
@@ -26,7 +27,7 @@ from veokit import errors as E
 from veokit.engine import inputs, submits
 from veokit.engine.download import download
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
-from veokit.models.catalog import Catalog, Offer
+from veokit.models.catalog import Catalog, Estimate, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.providers import registry
@@ -66,6 +67,20 @@ def catalog_provider(provider: str) -> str:
 def _slug(text: str, n: int = 40) -> str:
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return s[:n].rstrip("-") or "video"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A request to record as a queued job (see :meth:`Engine.enqueue_many`)."""
+
+    request: GenerateRequest
+    provider: str
+    out_dir: Path
+    client_key: str | None = None
+    note: str = ""
+    # The request's catalog row and price when the caller has just validated it (a service Plan): not again.
+    priced: tuple[Offer, Estimate] | None = None
+    job_id: str | None = None  # chosen by the caller (the HTTP service answers with it before recording)
 
 
 @dataclass
@@ -167,29 +182,41 @@ class Engine:
     ) -> Job:
         """Record a queued job. ``owner``: a key of the HTTP service, whose ``limits`` are checked atomically
         with the insert (:meth:`~veokit.store.base.JobStore.create_owned`)."""
-        offer = self.validate(request, provider)
-        estimate = self.catalog.estimate(request, offer)
-        stored = await inputs.record(self.store, request)
-        now = utcnow()
-        job_id = job_id or new_job_id()
-        job = Job(
-            id=job_id,
-            state=S.QUEUED,
-            provider=provider,
-            model=offer.model,
-            request=stored,
-            fingerprint=request.fingerprint(),
-            client_key=client_key,
-            out_dir=os.path.abspath(out_dir),  # noqa: ASYNC240 - string work, no I/O
-            estimate_usd=estimate.total_usd,
-            created_at=now,
-            updated_at=now,
-        )
-        message = f"queued; estimate {estimate.describe()}" + (f"; {note}" if note else "")
+        job, message = await self._new_job(NewJob(request, provider, out_dir, client_key, note, job_id=job_id))
         if owner is not None:
             created, _ = await self.store.create_owned(job, owner, limits=limits, message=message)
             return created
         return await self.store.create(job, message=message)
+
+    async def enqueue_many(self, new: list[NewJob]) -> list[tuple[Job, bool]]:
+        """:meth:`enqueue` for many requests in few transactions (:meth:`JobStore.create_many`): each job is
+        recorded whole or not at all, and a ``client_key`` already recorded answers with its job and ``False``."""
+        built = [await self._new_job(n) for n in new]
+        return await self.store.create_many([job for job, _ in built], messages=[m for _, m in built])
+
+    async def _new_job(self, new: NewJob) -> tuple[Job, str]:
+        if new.priced is not None:
+            offer, estimate = new.priced
+        else:
+            offer = self.validate(new.request, new.provider)
+            estimate = self.catalog.estimate(new.request, offer)
+        stored = await inputs.record(self.store, new.request)
+        now = utcnow()
+        job_id = new.job_id or new_job_id()
+        job = Job(
+            id=job_id,
+            state=S.QUEUED,
+            provider=new.provider,
+            model=offer.model,
+            request=stored,
+            fingerprint=new.request.fingerprint(),
+            client_key=new.client_key,
+            out_dir=os.path.abspath(new.out_dir),  # noqa: ASYNC240 - string work, no I/O
+            estimate_usd=estimate.total_usd,
+            created_at=now,
+            updated_at=now,
+        )
+        return job, f"queued; estimate {estimate.describe()}" + (f"; {new.note}" if new.note else "")
 
     # -- run ------------------------------------------------------------------------------------------------
     async def run(
@@ -584,7 +611,9 @@ class Engine:
                     self._resumed[job.id] = self._resumed.get(job.id, 0) + got.resumes
                 self.counters.download_bytes[job.provider] += size
                 try:
-                    probe = verify_mp4(dest, expect)
+                    # Reads sample tables and decodes frames: milliseconds of CPU per video, off the event loop
+                    # so a thousand polling jobs are not held up by it.
+                    probe = await asyncio.to_thread(verify_mp4, dest, expect)
                 except CorruptMediaError as exc:
                     dest.unlink(missing_ok=True)
                     raise E.CorruptVideo(

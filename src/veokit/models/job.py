@@ -80,11 +80,7 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 def new_job_id() -> str:
     """Sortable, URL-safe id: 48-bit millisecond time then 40 random bits (Crockford base32)."""
     n = (int(time.time() * 1000) << 40) | secrets.randbits(40)
-    out = []
-    for _ in range(18):
-        n, r = divmod(n, 32)
-        out.append(_ALPHABET[r])
-    return "job_" + "".join(reversed(out))
+    return "job_" + "".join([_ALPHABET[(n >> shift) & 31] for shift in range(85, -1, -5)])
 
 
 def utcnow() -> dt.datetime:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from veokit import errors as E
+from veokit.engine.runner import NewJob
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service.batch import BatchItem
 from veokit.service.planning import Plan
@@ -63,10 +64,28 @@ async def enqueue_batch(
             raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
         plans.append((item, plan))
     started = utcnow()
-    jobs = [
-        await client.submit(plan, out_dir=item.out_dir or out_dir, client_key=item.client_key, fresh=fresh)
-        for item, plan in plans
-    ]
+    # A line with a seed may be answered by an earlier identical video (a look-up and a file copy each): those go
+    # one by one. Every other line is recorded in bulk, a thousand jobs per transaction, each job whole.
+    one_by_one = {i for i, (_, plan) in enumerate(plans) if not fresh and plan.request.seed is not None}
+    bulk = [i for i in range(len(plans)) if i not in one_by_one]
+    default_dir = out_dir or client.settings.out_dir
+    recorded = await client._engine.enqueue_many(
+        [
+            NewJob(
+                plan.request,
+                plan.provider,
+                item.out_dir or default_dir,
+                item.client_key,
+                priced=(plan.offer, plan.estimate),
+            )
+            for item, plan in (plans[i] for i in bulk)
+        ]
+    )
+    found: dict[int, Job] = {i: job for i, (job, _) in zip(bulk, recorded, strict=True)}
+    for i in sorted(one_by_one):
+        item, plan = plans[i]
+        found[i] = await client.submit(plan, out_dir=item.out_dir or out_dir, client_key=item.client_key, fresh=fresh)
+    jobs = [found[i] for i in range(len(plans))]
     new = [j for j in jobs if j.created_at >= started]
     return EnqueuedBatch(
         jobs=jobs,

@@ -51,6 +51,16 @@ class JobStore(Protocol):
         Datetimes must be timezone-aware (naive ones raise ``ValueError``); they are stored as UTC.
         """
 
+    async def create_many(
+        self, jobs: builtins.list[Job], *, messages: builtins.list[str] | None = None
+    ) -> builtins.list[tuple[Job, bool]]:
+        """:meth:`create_or_get` for many jobs (``messages[i]`` for ``jobs[i]``, default ``"created"``), in
+        order, in few transactions: each transaction holds whole jobs (the row and its first event), so an
+        interruption leaves some jobs recorded completely and the rest not at all, and calling again with the
+        same client keys records only the rest. A job whose ``client_key`` exists already (or appears earlier
+        in ``jobs``) is answered with the stored job and ``False``.
+        """
+
     async def get(self, job_id: str) -> Job:
         """The job, or :class:`~veokit.errors.JobNotFound`."""
 

@@ -98,6 +98,11 @@ class FencedStore:
     async def create_or_get(self, job: Job, *, message: str = "created") -> tuple[Job, bool]:
         return await self.inner.create_or_get(job, message=message)
 
+    async def create_many(
+        self, jobs: builtins.list[Job], *, messages: builtins.list[str] | None = None
+    ) -> builtins.list[tuple[Job, bool]]:
+        return await self.inner.create_many(jobs, messages=messages)
+
     async def get(self, job_id: str) -> Job:
         return await self.inner.get(job_id)
 

@@ -72,6 +72,12 @@ class MemoryJobStore(MemoryTenancy):
             ]
             return clone(job), True
 
+    async def create_many(
+        self, jobs: builtins.list[Job], *, messages: builtins.list[str] | None = None
+    ) -> builtins.list[tuple[Job, bool]]:
+        texts = rules.create_messages(jobs, messages)
+        return [await self.create_or_get(job, message=text) for job, text in zip(jobs, texts, strict=True)]
+
     async def get(self, job_id: str) -> Job:
         async with self._lock:
             job = self._jobs.get(job_id)

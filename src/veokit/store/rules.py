@@ -102,3 +102,12 @@ def mismatch_error(job_id: str, actual: Job | None, expected: tuple[JobState, ..
 def check_limit(limit: int) -> None:
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+
+
+def create_messages(jobs: list[Job], messages: list[str] | None) -> list[str]:
+    """``create_many``'s first-event messages, one per job."""
+    if messages is None:
+        return ["created"] * len(jobs)
+    if len(messages) != len(jobs):
+        raise ValueError(f"create_many: {len(messages)} messages for {len(jobs)} jobs")
+    return messages

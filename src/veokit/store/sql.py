@@ -42,6 +42,9 @@ from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, Webhook
 S = JobState
 # ids per IN (...) list in get_many: far below every driver's bound-parameter limit.
 _IDS_CHUNK = 500
+# Jobs per transaction in create_many: 10,000 jobs are ten commits, and no transaction holds SQLite's write
+# lock (other processes wait on it) for more than a fraction of a second.
+_CREATE_CHUNK = 1000
 POOL_TIMEOUT_S = 300.0
 # Whole-operation attempts while the database is locked (each waits up to SQLite's busy timeout) or a
 # PostgreSQL connection drops: about 20 s in all before the lock is reported as the user's problem.
@@ -170,6 +173,48 @@ class SqlJobStore:
             stored = await self._fetch(conn, job.id)
         assert stored is not None
         return stored, True
+
+    @_named_faults
+    async def create_many(
+        self, jobs: builtins.list[Job], *, messages: builtins.list[str] | None = None
+    ) -> builtins.list[tuple[Job, bool]]:
+        texts = rules.create_messages(jobs, messages)
+        todo = [(codec.normalise_job(job), text) for job, text in zip(jobs, texts, strict=True)]
+        done: builtins.list[tuple[Job, bool]] = []
+        for start in range(0, len(todo), _CREATE_CHUNK):
+            chunk = todo[start : start + _CREATE_CHUNK]
+            try:
+                done.extend(await self._create_chunk(chunk))
+            except IntegrityError:
+                # Another process recorded one of these client keys meanwhile (the chunk rolled back whole):
+                # one at a time, the unique index arbitrates each.
+                done.extend([await self.create_or_get(job, message=text) for job, text in chunk])
+        return done
+
+    async def _create_chunk(self, chunk: builtins.list[tuple[Job, str]]) -> builtins.list[tuple[Job, bool]]:
+        keys = [job.client_key for job, _ in chunk if job.client_key is not None]
+        async with self._write() as conn:
+            known: dict[str, Job] = {}
+            for start in range(0, len(keys), _IDS_CHUNK):
+                query = sa.select(jobs).where(jobs.c.client_key.in_(keys[start : start + _IDS_CHUNK]))
+                known.update((r["client_key"], codec.row_to_job(r)) for r in (await conn.execute(query)).mappings())
+            answer: builtins.list[tuple[Job, bool]] = []
+            rows: builtins.list[dict[str, Any]] = []
+            events: builtins.list[dict[str, Any]] = []
+            for job, text in chunk:
+                found = None if job.client_key is None else known.get(job.client_key)
+                if found is not None:
+                    answer.append((found, False))
+                    continue
+                if job.client_key is not None:
+                    known[job.client_key] = job
+                answer.append((job, True))
+                rows.append(codec.job_to_row(job))
+                events.append(codec.event_row(job.id, job.created_at, None, job.state, text))
+            if rows:  # executemany: one statement each for all the rows and all their first events
+                await conn.execute(sa.insert(jobs), rows)
+                await conn.execute(sa.insert(job_events), events)
+        return answer
 
     @_named_faults
     async def get(self, job_id: str) -> Job:

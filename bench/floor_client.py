@@ -1,0 +1,194 @@
+"""The physical floor for orchestrating Veo jobs: the least a correct client must do, with no veokit code.
+
+Per job: the same Vertex wire calls veokit makes (``predictLongRunning``, then ``fetchPredictOperation`` on
+veokit's poll schedule for the model: first poll at the minimum latency, then geometric intervals with one poll
+placed at the typical latency), the inline base64 video decoded to disk while the body streams in (SHA-256 on
+the way), the file checked as an MP4 (top-level boxes walk the whole file: ``ftyp`` first, ``moov`` and
+``mdat`` present, box sizes adding up to the file size), and **five durable SQLite commits** (queued, submitting,
+running with the operation name, downloading, succeeded with path and hash: WAL, default ``synchronous``, one
+transaction each, on one writer thread so an fsync never blocks the event loop).
+
+What it leaves out, and veokit has to pay for: leases and heartbeats, budget ledger, retries and error mapping,
+events, validation against a catalog, a complete MP4 probe (PyAV reads the sample tables and decodes frames).
+``bench/orchestration.py`` runs it beside veokit against the same emulator, so the ratio is measured, not
+remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import sqlite3
+import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+KEY = b'"bytesBase64Encoded"'
+READ_CHUNK = 256 * 1024
+
+
+class Schedule:
+    """veokit's poll schedule for a catalog row [min, typical, max] latency, scaled (see resilience/polling)."""
+
+    def __init__(self, latency_s: tuple[float, float, float], scale: float) -> None:
+        lo, typical, _ = (x * scale for x in latency_s)
+        self.first, self.typical = lo, typical
+        self.interval, self.max_interval, self.growth = max(0.05, 5.0 * scale), max(0.1, 20.0 * scale), 1.5
+
+    def delay(self, polls_done: int, elapsed: float) -> float:
+        if polls_done == 0:
+            return max(0.0, self.first - elapsed)
+        d = min(self.max_interval, self.interval * self.growth ** (polls_done - 1))
+        until = self.typical - elapsed
+        return max(self.interval, until) if 0 < until < d else d
+
+
+class Db:
+    """Five commits per job on one thread: sqlite3 in autocommit mode, so each statement is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="floor-db")
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, prompt TEXT NOT NULL,"
+            " operation TEXT, path TEXT, sha256 TEXT, updated REAL NOT NULL)"
+        )
+
+    async def commit(self, sql: str, *params: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.pool, self.conn.execute, sql, (*params, time.time()))
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.conn.close()
+
+
+async def stream_video(content: Any, dest: Path) -> str:
+    """Decode the inline base64 value of a streamed JSON body into ``dest``; return its SHA-256."""
+    digest = hashlib.sha256()
+    head, carry, inside, ended = b"", b"", False, False
+    with open(dest, "wb") as fh:  # noqa: ASYNC230 - small writes into the page cache, as veokit's spooler does
+        async for chunk in content.iter_chunked(READ_CHUNK):
+            if ended:
+                continue
+            if not inside:
+                head += chunk
+                at = head.find(KEY)
+                if at < 0:
+                    head = head[-len(KEY) :]
+                    continue
+                quote = head.find(b'"', at + len(KEY))
+                if quote < 0:
+                    continue
+                chunk, inside = head[quote + 1 :], True
+            end = chunk.find(b'"')
+            if end >= 0:
+                chunk, ended = chunk[:end], True
+            data = carry + chunk.replace(b"\\/", b"/")
+            cut = len(data) if ended else len(data) - len(data) % 4
+            raw = base64.b64decode(data[:cut], validate=True)
+            carry = data[cut:]
+            fh.write(raw)
+            digest.update(raw)
+    if not ended:
+        raise ValueError("no inline video in the response")
+    return digest.hexdigest()
+
+
+def check_mp4(path: Path) -> None:
+    size = os.path.getsize(path)
+    seen: list[bytes] = []
+    with open(path, "rb") as fh:
+        at = 0
+        while at < size:
+            fh.seek(at)
+            n, kind = struct.unpack(">I4s", fh.read(8))
+            if n == 1:
+                (n,) = struct.unpack(">Q", fh.read(8))
+            if n < 8 or at + n > size:
+                raise ValueError(f"{path}: bad box {kind!r} at {at}")
+            seen.append(kind)
+            at += n
+    if not seen or seen[0] != b"ftyp" or b"moov" not in seen or b"mdat" not in seen:
+        raise ValueError(f"{path}: not an MP4 ({seen})")
+
+
+async def run(
+    base: str,
+    out: Path,
+    *,
+    model: str,
+    prompts: list[str],
+    jobs: int,
+    concurrency: int,
+    latency_s: tuple[float, float, float],
+    scale: float,
+) -> dict[str, Any]:
+    import aiohttp
+
+    schedule = Schedule(latency_s, 1 / scale)
+    db = Db(out / "floor.db")
+    prefix = f"{base}/v1/projects/bench/locations/us-central1/publishers/google/models/{model}"
+    headers = {"Authorization": "Bearer test-token"}
+    slots = asyncio.Semaphore(concurrency)
+    in_flight = [0, 0]
+    noticed: dict[str, float] = {}
+    files: list[str] = []
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        prompt = prompts[i % len(prompts)]
+        await db.commit("INSERT INTO jobs (id, state, prompt, updated) VALUES (?, 'queued', ?, ?)", i, prompt)
+        async with slots:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+            try:
+                await db.commit("UPDATE jobs SET state='submitting', updated=? WHERE id=?", i)
+                body = {
+                    "instances": [{"prompt": prompt}],
+                    "parameters": {
+                        "sampleCount": 1,
+                        "durationSeconds": 4,
+                        "aspectRatio": "16:9",
+                        "resolution": "720p",
+                        "generateAudio": True,
+                    },
+                }
+                async with session.post(f"{prefix}:predictLongRunning", json=body, headers=headers) as r:
+                    r.raise_for_status()
+                    name = (await r.json())["name"]
+                start = time.monotonic()
+                await db.commit("UPDATE jobs SET state='running', operation=?, updated=? WHERE id=?", name, i)
+                polls = 0
+                dest = out / f"floor-{i}.mp4"
+                while True:
+                    await asyncio.sleep(schedule.delay(polls, time.monotonic() - start))
+                    polls += 1
+                    url = f"{base}/v1/{name.rpartition('/operations/')[0]}:fetchPredictOperation"
+                    async with session.post(url, json={"operationName": name}, headers=headers) as r:
+                        r.raise_for_status()
+                        if r.content_length is not None and r.content_length < 4096:
+                            doc = await r.json()
+                            if doc.get("done"):
+                                raise RuntimeError(f"{name}: finished without a video: {doc}")
+                            continue
+                        noticed[name] = time.time()
+                        await db.commit("UPDATE jobs SET state='downloading', updated=? WHERE id=?", i)
+                        sha = await stream_video(r.content, dest)
+                    break
+                await asyncio.to_thread(check_mp4, dest)
+                await db.commit(
+                    "UPDATE jobs SET state='succeeded', path=?, sha256=?, updated=? WHERE id=?", str(dest), sha, i
+                )
+                files.append(str(dest))
+            finally:
+                in_flight[0] -= 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(one(session, i) for i in range(jobs)))
+    db.close()
+    return {"noticed": noticed, "files": files, "peak_in_flight": in_flight[1]}
