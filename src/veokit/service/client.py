@@ -31,7 +31,7 @@ from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
 from veokit.models.storyboard import Storyboard
 from veokit.providers import registry
-from veokit.providers.base import Provider
+from veokit.providers.base import Cancellable, Provider
 from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.polling import until_next_poll
@@ -464,10 +464,11 @@ class VeoClient:
         )
 
     def _provider_cancel(self, name: str) -> cancelling.CancelFn | None:
-        if name == "emulator":  # the in-process emulator speaks Vertex, which has no cancel
+        # Asked of the spec first: building a provider may start a server (the in-process emulator) for nothing.
+        if not registry.get(name).supports(Cancellable):
             return None
-        call = getattr(self._provider(name), "cancel", None)
-        return call if callable(call) else None
+        provider = self._provider(name)
+        return provider.cancel if isinstance(provider, Cancellable) else None
 
     def _stop_local(self, job_id: str) -> None:
         for w in list(self._workers):
