@@ -15,7 +15,9 @@ from tests.integration.conftest import BEFORE_GEMINI_SHUTDOWN as BEFORE_GEMINI_S
 CHROMIUM = os.environ.get("VEOKIT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+# Module scope, never session: while Playwright's sync API is started, its event loop counts as running in the
+# main thread, and every asyncio test collected after the browser tests would fail to start its own loop.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: scripts/test.sh installs Debian's chromium package")
