@@ -4,8 +4,8 @@
 
 const POLL_MS = 1000;
 
-export function initFilms({ api, key, el, usd, toast, duration, $ }) {
-  const films = { current: null, timer: null, pick: null, loaded: false };
+export function initFilms({ api, key, el, usd, toast, duration, $, onSpend }) {
+  const films = { current: null, timer: null, pick: null, loaded: false, wasRendering: false };
 
   const path = (id, tail = "") => `/v1/veokit/films/${encodeURIComponent(id)}${tail}`;
 
@@ -109,7 +109,7 @@ export function initFilms({ api, key, el, usd, toast, duration, $ }) {
       toPay.replaceChildren(el("span", { class: "usd", "data-testid": "film-price" }, usd(film.to_pay_usd)),
         el("span", { class: "muted" }, film.to_pay_usd > 0 ? " still to pay" : " (every take is rendered)"));
       button.disabled = !!film.film_url;
-      button.textContent = film.to_pay_usd > 0 ? `Render · ${usd(film.to_pay_usd)}`
+      button.textContent = film.film_url ? "Rendered" : film.to_pay_usd > 0 ? `Render · ${usd(film.to_pay_usd)}`
         : film.done ? "Stitch the film" : "Continue rendering";
     }
     $("#film-render-error").textContent = film.render_error || "";
@@ -132,6 +132,8 @@ export function initFilms({ api, key, el, usd, toast, duration, $ }) {
     }
     clearTimeout(films.timer);
     if (film.rendering) films.timer = setTimeout(refresh, POLL_MS);
+    else if (films.wasRendering) onSpend(); // its takes are the key's videos: the day's spend moved
+    films.wasRendering = film.rendering;
   }
 
   function shotCard(s) {

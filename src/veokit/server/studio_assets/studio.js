@@ -515,7 +515,7 @@ async function remove() {
 }
 
 // ---------- tabs: videos and films ----------------------------------------------------------------------
-const filmsTab = initFilms({ api, key: () => state.key, el, usd, toast, duration, $ });
+const filmsTab = initFilms({ api, key: () => state.key, el, usd, toast, duration, $, onSpend: () => refreshSpend() });
 
 function showTab(name) {
   for (const tab of document.querySelectorAll(".tab")) {
