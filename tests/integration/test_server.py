@@ -149,6 +149,7 @@ def test_bad_requests_are_400s_naming_the_field_and_record_and_submit_nothing(
         ({"prompt": "a fox", "size": "1920x1080", "seconds": "4"}, "seconds"),
         ({"prompt": "a fox", "input_reference": ("a.png", b"not an image", "image/png")}, "input_reference"),
         ({"prompt": "a fox", "extra_body": {"negativ_prompt": "blur"}}, "negativ_prompt"),
+        ({"prompt": "a fox", "extra_body": {"provider": "sora"}}, "provider"),
     ]:
         with pytest.raises(openai.BadRequestError) as info:
             client.videos.create(**kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import io
 import json
@@ -198,6 +199,24 @@ def test_reference_images_are_read_relative_to_the_file(tmp_path: pathlib.Path) 
     (tmp_path / "refs" / "mara.png").unlink()
     with pytest.raises(StoryboardError, match=r"story.yaml:3: characters.mara.images\[0\]: no such file"):
         load_reference_images(board)
+
+
+def test_images_inline_as_data_urls_and_no_local_file_for_a_sender_without_files(tmp_path: pathlib.Path) -> None:
+    png = _png((0, 90, 200))
+    inline = "data:image/png;base64," + base64.b64encode(png).decode()
+    with_image = BASE.replace("a woman in a green coat}", "a woman in a green coat, images: ['IMAGE']}")
+    board = parse_storyboard(with_image.replace("IMAGE", inline), local_files=False)
+    assert load_reference_images(board)[inline].data == png
+
+    (tmp_path / "secret.png").write_bytes(png)  # a real image: refused for where it is, not what
+    for path in (str(tmp_path / "secret.png"), "secret.png", "../secret.png", "~/secret.png"):
+        sent = parse_storyboard(with_image.replace("IMAGE", path), local_files=False)
+        with pytest.raises(StoryboardError, match=r"line 3: characters.mara.images\[0\]: give the image inline"):
+            load_reference_images(sent, base_dir=tmp_path)
+    with pytest.raises(StoryboardError, match="base64 is not valid"):
+        load_reference_images(
+            parse_storyboard(with_image.replace("IMAGE", "data:image/png;base64,%%%"), local_files=False)
+        )
 
 
 def test_the_published_schema_is_up_to_date() -> None:

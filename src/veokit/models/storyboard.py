@@ -25,6 +25,8 @@ Every problem is a :class:`~veokit.errors.StoryboardError` naming file, line, sh
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import difflib
@@ -87,6 +89,9 @@ class SourceMap:
     name: str | None = None
     lines: dict[Path_, int] = field(default_factory=dict)
     base_dir: Path | None = None
+    # False for a storyboard from someone who may not read this machine's files (posted to the HTTP service):
+    # its reference images must then be inline data: URLs, never paths.
+    local_files: bool = True
 
     def line(self, where: Path_) -> int | None:
         """The line of ``where``, or of the nearest enclosing value that has one."""
@@ -147,7 +152,8 @@ class Character(_Model):
     images: tuple[str, ...] = Field(
         default=(),
         max_length=MAX_CHARACTER_IMAGES,
-        description="Reference images (paths relative to the storyboard), sent with the shots they are in.",
+        description="Reference images (paths relative to the storyboard, or data: URLs), sent with the shots they "
+        "are in.",
     )
 
 
@@ -288,10 +294,16 @@ def load_storyboard(path: str | Path) -> Storyboard:
 
 
 def parse_storyboard(
-    text: str, *, name: str | None = None, fmt: Literal["json", "yaml"] | None = None, base_dir: Path | None = None
+    text: str,
+    *,
+    name: str | None = None,
+    fmt: Literal["json", "yaml"] | None = None,
+    base_dir: Path | None = None,
+    local_files: bool = True,
 ) -> Storyboard:
-    """Parse and check a storyboard; raises :class:`StoryboardError` listing every problem found."""
-    source = SourceMap(name=name, base_dir=base_dir)
+    """Parse and check a storyboard; raises :class:`StoryboardError` listing every problem found. Without
+    ``local_files`` its reference images may only be data: URLs (see :func:`load_reference_images`)."""
+    source = SourceMap(name=name, base_dir=base_dir, local_files=local_files)
     if fmt is None:
         fmt = "json" if text.lstrip().startswith("{") else "yaml"
     data = _parse_json(text, source) if fmt == "json" else _parse_yaml(text, source)
@@ -541,7 +553,8 @@ def _graph_problems(board: Storyboard, ids: Mapping[str, int]) -> Iterable[Story
 
 # -- reference images and schema ---------------------------------------------------------------------------------
 def load_reference_images(board: Storyboard, base_dir: Path | None = None) -> dict[str, ImageInput]:
-    """Read every character's reference images (relative to the storyboard), keyed by the path as written."""
+    """Read every character's reference images (relative to the storyboard, or inline as data: URLs), keyed by
+    the path as written. A storyboard parsed without ``local_files`` names no file: a path is refused unread."""
     root = base_dir or board.source.base_dir or Path.cwd()
     images: dict[str, ImageInput] = {}
     for key, character in board.characters.items():
@@ -549,11 +562,30 @@ def load_reference_images(board: Storyboard, base_dir: Path | None = None) -> di
             if written in images:
                 continue
             try:
-                images[written] = ImageInput.from_path(root / Path(written).expanduser(), field="images")
+                if written[:5].lower() == "data:":
+                    images[written] = ImageInput.from_bytes(_data_url(written), name=f"{key}-{j + 1}", field="images")
+                elif not board.source.local_files:
+                    raise InvalidRequest(
+                        "images: give the image inline as a data: URL (data:image/png;base64,...); "
+                        "a storyboard sent to the service cannot name files on its machine",
+                        field="images",
+                    )
+                else:
+                    images[written] = ImageInput.from_path(root / Path(written).expanduser(), field="images")
             except InvalidRequest as exc:
                 reason = exc.message.removeprefix("images: ")
                 raise board.problem(("characters", key, "images", j), reason) from None
     return images
+
+
+def _data_url(url: str) -> bytes:
+    head, sep, payload = url.partition(",")
+    if not sep or not head.lower().endswith(";base64"):
+        raise InvalidRequest("images: a data: URL here is base64 (data:image/png;base64,...)", field="images")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("images: the data: URL's base64 is not valid", field="images") from None
 
 
 def storyboard_json_schema() -> dict[str, Any]:

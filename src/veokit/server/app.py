@@ -2,6 +2,7 @@
 
     videos.py    /v1/videos (OpenAI's Videos API) and its cancel    events.py   its Server-Sent Events
     bridge.py    the design's /api/veo3 routes                      veokit_api.py  /v1/veokit: spend, estimate, rerun
+    films.py     /v1/veokit/films: storyboards planned, rendered in the background, takes picked
     auth.py      Bearer keys            errors.py  OpenAI-style errors     webhooks.py  the outbox's deliverer
     requests.py  create bodies          fetch.py   image URLs, SSRF-guarded  links.py  signed file links
     metrics.py   /metrics               shapes.py  the Video object        state.py  what routes reach
@@ -29,13 +30,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from veokit.config import Settings, load_settings
-from veokit.server import bridge, errors, events, studio, veokit_api, videos
+from veokit.server import bridge, errors, events, films, studio, veokit_api, videos
 from veokit.server.errors import ApiError
 from veokit.server.fetch import ImageFetcher
 from veokit.server.metrics import CONTENT_TYPE
 from veokit.server.state import Service, service
 from veokit.server.webhooks import WebhookSender
-from veokit.service import VeoClient
+from veokit.service import KeyFilms, VeoClient
 
 access_log = logging.getLogger("veokit.server.access")
 BODY_OVERHEAD = 256 * 1024  # form fields and multipart framing around the uploads themselves
@@ -60,6 +61,7 @@ def create_app(
             timeout_s=settings.server_fetch_timeout_s,
             max_bytes=settings.server_upload_max_bytes,
         ),
+        KeyFilms(client),
     )
 
     @contextlib.asynccontextmanager
@@ -83,6 +85,7 @@ def create_app(
             stop.set()
             sender.wake()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await svc.films.aclose()
             await sender.aclose()
             await svc.fetcher.aclose()
             await client.aclose()
@@ -98,7 +101,7 @@ def create_app(
     )
     app.state.veokit = svc
     errors.install(app)
-    for router in (videos.router, events.router, bridge.router, veokit_api.router):
+    for router in (videos.router, events.router, bridge.router, films.router, veokit_api.router):
         app.include_router(router)
     studio.install(app)
     _operations(app)

@@ -41,6 +41,7 @@ class ApiError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -49,9 +50,11 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+        self.extra = extra or {}  # more about where, beside OpenAI's fields (a storyboard's shot and line)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
+        error = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
+        return {"error": {**error, **self.extra}}
 
     def response(self, path: str = "") -> JSONResponse:
         body = self.bridge_body() if path.startswith(BRIDGE_PREFIX) else self.body()

@@ -25,6 +25,13 @@ def content_url(
     return f"{base_url.rstrip('/')}/v1/videos/{job_id}/content?{urlencode(query)}"
 
 
+def film_url(tenants: Tenants, base_url: str, key_id: str, film_id: str) -> str:
+    """A stitched film's link (:mod:`veokit.server.films`), signed as a video's is, for the variant "film"."""
+    expires = (int(time.time()) // STEP_S + 1) * STEP_S + TTL_S
+    query = {"k": key_id, "exp": expires, "sig": tenants.sign(_payload(key_id, film_id, "film", 0, expires))}
+    return f"{base_url.rstrip('/')}/v1/veokit/films/{film_id}/content?{urlencode(query)}"
+
+
 def verify(tenants: Tenants, key_id: str, job_id: str, variant: str, index: int, expires: int, sig: str) -> bool:
     if expires < time.time():
         return False

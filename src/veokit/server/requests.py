@@ -22,6 +22,7 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 
 from veokit import errors as E
+from veokit.config import AUTO, PROVIDERS
 from veokit.models.catalog import Catalog
 from veokit.models.request import GenerateRequest, ImageInput
 from veokit.server.errors import ApiError
@@ -148,6 +149,9 @@ async def build_request(body: Body, catalog: Catalog, fetcher: ImageFetcher) -> 
     if images["reference_images"]:
         values["reference_images"] = tuple(images["reference_images"])
     provider = _text("provider", f["provider"]) if f.get("provider") not in (None, "") else None
+    if provider is not None and provider not in (*PROVIDERS, AUTO):  # the caller's mistake (400), not the service's
+        known = ", ".join((*PROVIDERS, AUTO))
+        raise E.InvalidRequest(f"provider: unknown provider {provider!r}; choose one of {known}", field="provider")
     return GenerateRequest.build(**values), provider
 
 

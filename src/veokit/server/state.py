@@ -9,7 +9,7 @@ from fastapi import Request
 from veokit.config import Settings
 from veokit.server.fetch import ImageFetcher
 from veokit.server.metrics import Metrics
-from veokit.service import VeoClient, Worker
+from veokit.service import KeyFilms, VeoClient, Worker
 
 
 @dataclass
@@ -17,6 +17,7 @@ class Service:
     client: VeoClient
     settings: Settings
     fetcher: ImageFetcher
+    films: KeyFilms
     metrics: Metrics = field(default_factory=Metrics)
     worker: Worker | None = None  # set when this process runs jobs too
     ready: bool = False  # the store is open and current

@@ -10,6 +10,7 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
     outcome.py        what a job's end means: the error it raises, a command's exit code
     next_step.py      what to do next about a job, as the exact command
     film.py           storyboards rendered as resumable graphs of jobs, stitched, with timeline and contact sheet
+    key_films.py      an API key's films for the HTTP service: storyboards kept per key, renders in the background
     batch.py          batch files, batch status      batch_enqueue.py / follow.py   enqueue and follow a batch
     runtime.py        jobs running in the background, for surfaces whose calls are shorter than their jobs
     cancel.py         stopping a job, and the cost that stands     tenants.py  the HTTP service's keys and videos
@@ -25,6 +26,7 @@ from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
 from veokit.service.film import FilmResult, FilmStatus, PickPreview
+from veokit.service.key_films import KeyFilm, KeyFilms
 from veokit.service.meters import Meters
 from veokit.service.next_step import next_step, status_line
 from veokit.service.outcome import environment_fault, exit_code_for, job_error, raise_for_job
@@ -58,6 +60,8 @@ __all__ = [
     "JobEvent",
     "JobRuntime",
     "JobState",
+    "KeyFilm",
+    "KeyFilms",
     "KeyUsage",
     "Meters",
     "NewKey",

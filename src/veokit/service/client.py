@@ -52,6 +52,7 @@ from veokit.service.tenants import Tenants
 from veokit.store import open_store
 from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
+from veokit.store.tenancy import ApiKey
 
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
 NOT_STARTED = "VeoClient is not started: use `async with VeoClient() as veo`"
@@ -554,9 +555,12 @@ class VeoClient:
         Raises :class:`~veokit.errors.StoryboardError` naming the shot and field."""
         return films.plan(self, films.load(board), provider)
 
-    async def film_status(self, board: Storyboard | str | Path, *, provider: str | None = None) -> films.FilmStatus:
-        """The film as the store knows it: picks resolved, each take's job, what is still to pay."""
-        return await films.status(self, films.load(board), provider)
+    async def film_status(
+        self, board: Storyboard | str | Path, *, provider: str | None = None, owner: ApiKey | None = None
+    ) -> films.FilmStatus:
+        """The film as the store knows it: picks resolved, each take's job, what is still to pay. ``owner``: the
+        film of that API key (see :mod:`veokit.service.film`)."""
+        return await films.status(self, films.load(board), provider, owner)
 
     async def film_render(
         self,
@@ -567,6 +571,7 @@ class VeoClient:
         max_cost_usd: float | None = None,
         concurrency: int | None = None,
         on_event: films.EventFn | None = None,
+        owner: ApiKey | None = None,
     ) -> films.FilmResult:
         """Render what the film is missing (resumable; never pays twice), then stitch it with its timeline and
         contact sheet into ``out_dir``. Budget caps are checked for the whole film before anything is paid."""
@@ -578,15 +583,25 @@ class VeoClient:
             max_cost_usd=max_cost_usd,
             concurrency=concurrency,
             on_event=on_event,
+            owner=owner,
         )
 
     async def film_pick(
-        self, board: str | Path, shot: str, take: int, *, provider: str | None = None, write: bool = True
+        self,
+        board: Storyboard | str | Path,
+        shot: str,
+        take: int,
+        *,
+        provider: str | None = None,
+        write: bool = True,
+        owner: ApiKey | None = None,
     ) -> films.PickPreview:
         """Choose ``take`` of ``shot``: returns what re-rendering its dependents costs, and (``write``) sets
         ``pick`` in the storyboard file. Nothing is rendered: :meth:`film_render` then renders the dependents."""
-        preview = await films.preview_pick(self, films.load(board), shot, take, provider)
+        preview = await films.preview_pick(self, films.load(board), shot, take, provider, owner)
         if write:
+            if isinstance(board, Storyboard):
+                raise TypeError("film_pick(write=True) needs the storyboard's file")
             await asyncio.to_thread(films.write_pick, board, shot, take)
         return preview
 

@@ -10,6 +10,10 @@
 kill, an edit, a new pick) finds every take already rendered or running and pays only for takes whose
 address is new: the edited shot and the shots downstream of it.
 
+**A film of an API key** (the HTTP service's, ``owner``) records its takes as that key's videos, under keys
+that name the key too: the key's limits apply to each take, and two keys rendering the same storyboard share
+nothing.
+
 **Rendering** repeats, until every shot's chosen take has succeeded or nothing more can move:
 
 1. look at the store: plan the film with each shot's pick resolved (the file's ``pick``, else the
@@ -53,6 +57,7 @@ from veokit.providers import registry
 from veokit.service.extension import ExtensionSource
 from veokit.service.planning import EPSILON_USD
 from veokit.store.budget import budget_day
+from veokit.store.tenancy import ApiKey
 
 if TYPE_CHECKING:
     from veokit.service.client import VeoClient
@@ -62,8 +67,8 @@ EventFn = Callable[[str], None]
 S = JobState
 
 
-def take_key(take: TakePlan) -> str:
-    return KEY_PREFIX + take.address
+def take_key(take: TakePlan, owner: ApiKey | None = None) -> str:
+    return KEY_PREFIX + (f"{owner.id}:" if owner is not None else "") + take.address
 
 
 @dataclass(frozen=True)
@@ -205,17 +210,19 @@ def plan(
     return plan_film(board, context(client, board, provider), images=images, picks=picks)
 
 
-async def status(client: VeoClient, board: Storyboard, provider: str | None = None) -> FilmStatus:
-    """Plan the film with its picks resolved from the store, and find each take's job."""
+async def status(
+    client: VeoClient, board: Storyboard, provider: str | None = None, owner: ApiKey | None = None
+) -> FilmStatus:
+    """Plan the film with its picks resolved from the store, and find each take's job (``owner``'s takes)."""
     images = await asyncio.to_thread(load_reference_images, board)
     ctx = context(client, board, provider)
     jobs: dict[str, Job] = {}
     picks: dict[str, int] = {}
     for _ in range(len(board.shots) + 2):  # each round settles at least one more shot, in render order
         film = plan_film(board, ctx, images=images, picks=picks)
-        missing = [take_key(t) for s in film.shots for t in s.takes if t.address not in jobs]
+        missing = {take_key(t, owner): t.address for s in film.shots for t in s.takes if t.address not in jobs}
         for key, job in (await client.jobs_by_key(missing)).items():
-            jobs[key.removeprefix(KEY_PREFIX)] = job
+            jobs[missing[key]] = job
         resolved = dict(picks)
         for s in film.shots:
             if s.pick_source != "file" and (n := _first_succeeded(s, jobs)) is not None:
@@ -242,7 +249,9 @@ def _in(film: FilmPlan, address: str) -> bool:
     return any(t.address == address for s in film.shots for t in s.takes)
 
 
-async def check_budget(client: VeoClient, st: FilmStatus, max_cost_usd: float | None = None) -> None:
+async def check_budget(
+    client: VeoClient, st: FilmStatus, max_cost_usd: float | None = None, owner: ApiKey | None = None
+) -> None:
     """The caps, applied to everything the film still has to pay for as one sum, before anything is paid."""
     unpaid = st.unrecorded()
     total = round(sum(s.estimate.total_usd for s, _ in unpaid), 4)
@@ -253,6 +262,8 @@ async def check_budget(client: VeoClient, st: FilmStatus, max_cost_usd: float | 
             limit_usd=max_cost_usd,
             estimate_usd=total,
         )
+    if owner is not None and unpaid:
+        await _check_key(client, owner, total)
     caps = client.budget
     if caps is None or not unpaid:
         return
@@ -284,6 +295,24 @@ async def check_budget(client: VeoClient, st: FilmStatus, max_cost_usd: float | 
             )
 
 
+async def _check_key(client: VeoClient, owner: ApiKey, need: float) -> None:
+    """The key's daily budget for the whole film at once (each take is checked again, atomically, as it is
+    recorded; this refuses a film that cannot fit before its first take is paid)."""
+    cap = client.tenants.limits(owner).daily_usd
+    if cap is None:
+        return
+    used = (await client.tenants.usage(owner)).total_usd
+    if used + need > cap + EPSILON_USD:
+        raise E.BudgetExceeded(
+            f"budget: the film needs ${need:.2f} more, and key {owner.name} has ${used:.2f} spent or queued today: "
+            f"over its daily budget of ${cap:.2f}. Nothing was recorded",
+            cap="key",
+            limit_usd=cap,
+            committed_usd=used,
+            estimate_usd=need,
+        )
+
+
 # -- rendering -----------------------------------------------------------------------------------------------
 @dataclass
 class _Run:
@@ -293,6 +322,7 @@ class _Run:
     takes_dir: Path
     concurrency: int
     on_event: EventFn
+    owner: ApiKey | None = None
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     ran: set[str] = field(default_factory=set)  # jobs driven to an end (or a halt) by this run
     recorded: int = 0
@@ -301,7 +331,7 @@ class _Run:
         slots = asyncio.Semaphore(self.concurrency)
         try:
             while True:
-                st = await status(self.client, self.board, self.provider)
+                st = await status(self.client, self.board, self.provider, self.owner)
                 for shot_id in st.plan.order:
                     shot = st.plan.shot(shot_id)
                     if not st.ready(shot):
@@ -309,7 +339,10 @@ class _Run:
                     for take in shot.takes:
                         job = st.job(take)
                         if job is None:
-                            job = await self._record(st, shot, take)
+                            try:
+                                job = await self._record(st, shot, take)
+                            except E.TooManyInFlight:
+                                break  # the key's in-flight cap: recorded once one of its videos ends
                         runnable = job.state.active and job.state is not S.NEEDS_ATTENTION
                         if runnable and job.id not in self.running and job.id not in self.ran:
                             self.running[job.id] = asyncio.create_task(self._drive(job, shot, take, slots))
@@ -341,7 +374,18 @@ class _Run:
                 source = await self.client.extension_source(up, provider=shot.provider)
                 request = shot.request_for(take.number, video=source.video)
         planned = self.client.plan(request, shot.provider, extending=source)
-        job = await self.client.submit(planned, out_dir=self.takes_dir, client_key=take_key(take))
+        key = take_key(take, self.owner)
+        if self.owner is None:
+            job = await self.client.submit(planned, out_dir=self.takes_dir, client_key=key)
+        else:
+            job = await self.client.tenants.submit(
+                self.owner,
+                planned,
+                idempotency_key=key,
+                request_hash=take.address,
+                client_key=key,
+                note=f'film "{st.plan.title}" shot {shot.id} take {take.number} for key {self.owner.name}',
+            )
         self.recorded += 1
         self.on_event(f"{shot.id} take {take.number}: recorded {job.id} ({planned.estimate.describe()})")
         return job
@@ -367,13 +411,15 @@ async def render(
     max_cost_usd: float | None = None,
     concurrency: int | None = None,
     on_event: EventFn | None = None,
+    owner: ApiKey | None = None,
 ) -> FilmResult:
     """Render what is missing, then stitch the chosen takes into ``out_dir/film.mp4`` with its timeline
     (``film.otio``) and contact sheet (``contact-sheet.png``, ``index.html``). When a shot ends with no take
     to choose this raises :class:`~veokit.errors.GenerationFailed` (or :class:`~veokit.errors.NeedsAttention`
-    for a take only the user can decide on); what was rendered stays recorded, and a rerun continues."""
-    first = await status(client, board, provider)
-    await check_budget(client, first, max_cost_usd)
+    for a take only the user can decide on); what was rendered stays recorded, and a rerun continues.
+    ``owner``: render it as that API key's film (its takes are the key's videos, under its limits)."""
+    first = await status(client, board, provider, owner)
+    await check_budget(client, first, max_cost_usd, owner)
     run = _Run(
         client,
         board,
@@ -381,6 +427,7 @@ async def render(
         out_dir / "takes",
         max(1, concurrency or client.settings.worker_concurrency),
         on_event or (lambda line: None),
+        owner,
     )
     st = await run.go()
     if not st.done:
@@ -473,10 +520,15 @@ def with_pick(board: Storyboard, shot_id: str, take: int) -> Storyboard:
 
 
 async def preview_pick(
-    client: VeoClient, board: Storyboard, shot_id: str, take: int, provider: str | None = None
+    client: VeoClient,
+    board: Storyboard,
+    shot_id: str,
+    take: int,
+    provider: str | None = None,
+    owner: ApiKey | None = None,
 ) -> PickPreview:
-    before = await status(client, board, provider)
-    after = await status(client, with_pick(board, shot_id, take), provider)
+    before = await status(client, board, provider, owner)
+    after = await status(client, with_pick(board, shot_id, take), provider, owner)
     dependents = after.plan.dependents(shot_id)
     to_render = tuple((s.id, t.number) for s, t in after.unrecorded() if s.id in dependents)
     return PickPreview(shot_id, take, before.plan.shot(shot_id).pick, dependents, after, to_render)

@@ -163,11 +163,13 @@ class Tenants:
         idempotency_key: str | None = None,
         request_hash: str | None = None,
         note: str = "",
+        client_key: str | None = None,
     ) -> Job:
         """Record a planned job as the key's, after its limits, atomically (see
         :meth:`~veokit.store.base.JobStore.create_owned`). The same ``idempotency_key`` and ``request_hash``
         return the job first made; another hash is :class:`~veokit.errors.IdempotencyConflict`.
         Identical seeded requests are not answered with an earlier video here: that video may be another key's.
+        ``client_key`` also names the job for :meth:`VeoClient.jobs_by_key` (a film's take; it must name the key).
         """
         job_id = new_job_id()
         owner = Ownership(
@@ -178,6 +180,7 @@ class Tenants:
             plan.provider,
             Path(self.settings.out_dir) / API_DIR / key.id / job_id,
             note=note or f"for key {key.name}",
+            client_key=client_key,
             owner=owner,
             limits=self.limits(key),
             job_id=job_id,

@@ -2,6 +2,8 @@
 // The key lives in localStorage and goes out as a Bearer header; video/thumbnail links are signed by the
 // server, so <video src> and downloads need no header. Errors are shown as the API words them.
 
+import { initFilms } from "./films.js";
+
 const KEY_STORE = "veokit.key";
 const PAGE = 24;
 const ACTIVE = new Set(["queued", "in_progress"]);
@@ -90,6 +92,8 @@ async function signIn(key) {
   $("#studio").hidden = false;
   $("#who").hidden = false;
   $("#who-name").textContent = `Key: ${spend.key}`;
+  $("#tabs").hidden = false;
+  showTab("studio");
   showSpend(spend);
   await loadModels();
   await loadVideos(true);
@@ -102,6 +106,9 @@ function signOut() {
   state.key = "";
   localStorage.removeItem(KEY_STORE);
   $("#studio").hidden = true;
+  $("#films").hidden = true;
+  $("#tabs").hidden = true;
+  filmsTab.reset();
   $("#who").hidden = true;
   $("#spend").hidden = true;
   $("#sign-in").hidden = false;
@@ -507,8 +514,23 @@ async function remove() {
   }
 }
 
+// ---------- tabs: videos and films ----------------------------------------------------------------------
+const filmsTab = initFilms({ api, key: () => state.key, el, usd, toast, duration, $, onSpend: () => refreshSpend() });
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll(".tab")) {
+    const on = tab.dataset.tab === name;
+    tab.classList.toggle("active", on);
+    tab.setAttribute("aria-pressed", String(on));
+  }
+  $("#studio").hidden = name !== "studio";
+  $("#films").hidden = name !== "films";
+  if (name === "films") filmsTab.shown();
+}
+
 // ---------- wiring --------------------------------------------------------------------------------------
 function wire() {
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
   $("#sign-in-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     $("#sign-in-error").textContent = "";
