@@ -128,9 +128,11 @@ async def run(
     latency_s: tuple[float, float, float],
     scale: float,
     counts: dict[str, int] | None = None,
+    connections: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``jobs`` jobs, ``concurrency`` at once. ``counts`` (if given) is kept current: ``in_flight`` (jobs
-    holding a slot) and ``polling`` (jobs past the recorded operation name), for a caller watching the run."""
+    """Run ``jobs`` jobs, ``concurrency`` at once, over at most ``connections`` (default: ``concurrency``).
+    ``counts`` (if given) is kept current: ``in_flight`` (jobs holding a slot) and ``polling`` (jobs past the
+    recorded operation name), for a caller watching the run."""
     import aiohttp
 
     schedule = Schedule(latency_s, 1 / scale)
@@ -198,7 +200,7 @@ async def run(
                 counts["in_flight"] -= 1
                 counts["polling"] -= polling
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    connector = aiohttp.TCPConnector(limit=connections or concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(one(session, i) for i in range(jobs)))
     db.close()

@@ -5,7 +5,7 @@ measurement: every job that was submitted stays in flight, polling on its model'
 fresh process, one after the other, against the same emulator (reset in between):
 
 * floor: ``bench/floor_client.py`` with every job in flight at once (aiohttp, one coroutine per job, five
-  durable SQLite commits per job, no veokit code);
+  durable SQLite commits per job, no veokit code) over 100 connections, as many as veokit's pool;
 * veokit: N jobs recorded by ``VeoClient.enqueue_batch`` in a separate process beforehand (target 3 measures
   that), then one ``Worker`` with ``concurrency=N`` as shipped, on a SQLite store;
 * before (``--before-src DIR``): the same veokit side with another tree's ``src/`` first on ``sys.path`` (main's,
@@ -50,6 +50,9 @@ MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
 CATALOG_LATENCY_S = (11.0, 45.0, 300.0)  # the catalog's [min, typical, max] for MODEL: the floor polls on it
 SIDES = ["floor", "before", "veokit"]
+# The floor's connections, as many as veokit's pool (providers/http.py): thousands of sockets to one server is
+# not what either client should do (the emulator resets connections well before 1,000).
+CONNECTIONS = 100
 
 
 def cpu_s() -> float:
@@ -124,6 +127,7 @@ def child_floor(base: str, out: Path, args: argparse.Namespace) -> dict[str, Any
                 latency_s=CATALOG_LATENCY_S,
                 scale=args.scale,
                 counts=counts,
+                connections=CONNECTIONS,
             )
         )
         row = await measure(
@@ -135,6 +139,8 @@ def child_floor(base: str, out: Path, args: argparse.Namespace) -> dict[str, Any
             ramp_limit_s=args.ramp_limit,
             hold_s=args.hold,
         )
+        if run.done():  # a job failed, so the whole run stopped: that is a bench failure, not a figure
+            run.result()
         run.cancel()
         return row
 
