@@ -127,7 +127,12 @@ async def run(
     concurrency: int,
     latency_s: tuple[float, float, float],
     scale: float,
+    counts: dict[str, int] | None = None,
+    connections: int | None = None,
 ) -> dict[str, Any]:
+    """Run ``jobs`` jobs, ``concurrency`` at once, over at most ``connections`` (default: ``concurrency``).
+    ``counts`` (if given) is kept current: ``in_flight`` (jobs holding a slot) and ``polling`` (jobs past the
+    recorded operation name), for a caller watching the run."""
     import aiohttp
 
     schedule = Schedule(latency_s, 1 / scale)
@@ -136,6 +141,8 @@ async def run(
     headers = {"Authorization": "Bearer test-token"}
     slots = asyncio.Semaphore(concurrency)
     in_flight = [0, 0]
+    counts = {} if counts is None else counts
+    counts.update(in_flight=0, polling=0)
     noticed: dict[str, float] = {}
     files: list[str] = []
 
@@ -145,6 +152,8 @@ async def run(
         async with slots:
             in_flight[0] += 1
             in_flight[1] = max(in_flight[1], in_flight[0])
+            counts["in_flight"] += 1
+            polling = False
             try:
                 await db.commit("UPDATE jobs SET state='submitting', updated=? WHERE id=?", i)
                 body = {
@@ -162,6 +171,8 @@ async def run(
                     name = (await r.json())["name"]
                 start = time.monotonic()
                 await db.commit("UPDATE jobs SET state='running', operation=?, updated=? WHERE id=?", name, i)
+                counts["polling"] += 1
+                polling = True
                 polls = 0
                 dest = out / f"floor-{i}.mp4"
                 while True:
@@ -186,8 +197,10 @@ async def run(
                 files.append(str(dest))
             finally:
                 in_flight[0] -= 1
+                counts["in_flight"] -= 1
+                counts["polling"] -= polling
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    connector = aiohttp.TCPConnector(limit=connections or concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(one(session, i) for i in range(jobs)))
     db.close()

@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 
 from veokit.errors import ConfigError, JobNotFound, JobStateError, LeaseLost
 from veokit.models.job import TERMINAL, Job, JobState, VideoResult, new_job_id, utcnow
-from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url
+from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url, sql_leases
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
@@ -811,6 +811,23 @@ async def test_renew_extends_only_leases_still_held(store: JobStore) -> None:
     assert await store.claim("w2", lease_s=10, limit=3, job_ids=[made[0].id, made[2].id], now=at(17)) == []
     assert await store.renew("w2", {made[0].id: tokens[made[0].id]}, lease_s=10, now=at(9)) == {made[0].id}
     assert await store.renew("w1", {}, lease_s=10) == set()
+
+
+async def test_renew_checks_each_token_across_statement_chunks(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker renews every lease it holds in one call, split into statements of ``_RENEW_CHUNK`` pairs; a
+    stale token (this owner's earlier lease on a job it has since claimed again) is lost in every chunk."""
+    monkeypatch.setattr(sql_leases, "_RENEW_CHUNK", 2)
+    made = await seed_jobs(store, 5)
+    claimed = await store.claim("w1", lease_s=10, limit=5, now=at(0))
+    tokens = {j.id: j.lease_token for j in claimed}
+    stale = {made[1].id: tokens[made[1].id] - 1, made[4].id: tokens[made[4].id] + 1}
+    lost = await store.renew("w1", tokens | stale, lease_s=10, now=at(5))
+    assert lost == set(stale)
+    for job in made:
+        expected = at(10) if job.id in stale else at(15)
+        assert (await store.get(job.id)).lease_expires_at == expected
 
 
 async def test_release_frees_the_job_with_an_optional_back_off(store: JobStore) -> None:

@@ -373,3 +373,26 @@ async def test_drain_does_not_wait_for_jobs_held_back_by_the_budget(
     await enqueue(client, 3)
     result = await asyncio.wait_for(client.worker(config(budget_retry_s=30)).run(), 30)
     assert result.finished == {"succeeded": 1} and stats(emu)["submits_total"] == 1
+
+
+async def test_jobs_between_claim_and_first_poll_are_bounded_and_polling_ones_counted(
+    clients: Callable[..., Any], emu: EmulatorServer
+) -> None:
+    """``max_starting`` bounds the jobs being submitted; once their operations are recorded they count as
+    ``polling`` (kept as a counter: the claim loop must not scan thousands of jobs in flight each time one
+    starts) and free a starting slot. Time stands still (ManualClock), so no job polls or finishes."""
+    client = await clients(clock=ManualClock())
+    jobs = await enqueue(client, 7)
+    submit_hold = emu.state.holds.add("submit")
+    worker = client.worker(config(drain=False, concurrency=5, max_starting=2))
+    running = asyncio.create_task(worker.run())
+    await eventually(lambda: submit_hold.waiting == 2)
+    assert worker.in_flight == 2 and worker.polling == 0  # no third claim while two are starting
+    emu.state.holds.release(submit_hold.id)
+    await eventually(lambda: worker.polling == 5)
+    assert worker.in_flight == 5 and worker.stats.claimed == 5 and stats(emu)["submits_total"] == 5
+    worker.stop()
+    await asyncio.wait_for(running, 30)
+    assert worker.in_flight == 0 and worker.polling == 0
+    states = [j.state for j in await client.get_many([j.id for j in jobs])]
+    assert sorted(s.value for s in states) == ["queued"] * 2 + ["running"] * 5

@@ -103,7 +103,8 @@ class WorkerStats:
 
 @dataclass
 class _Running:
-    job: Job
+    # The lease token, not the claimed Job: a row held for the hours a job polls is memory per job in flight.
+    token: int
     task: asyncio.Task[None]
     polling: bool = False  # the engine reported progress: past the paid submit, safe to interrupt
     polls: int = 0
@@ -127,6 +128,7 @@ class Worker:
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._wall = wall
         self._running: dict[str, _Running] = {}
+        self._polling = 0  # entries of _running past their paid submit: kept, not counted, per claim
         self._failures: Counter[str] = Counter()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -134,6 +136,11 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._running)
+
+    @property
+    def polling(self) -> int:
+        """Jobs in flight past their paid submit (their operation recorded): waiting on the provider."""
+        return self._polling
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully (see the module docstring). Safe from a signal handler."""
@@ -157,7 +164,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()  # before claiming: a job finishing from here on wakes the wait below
-                starting = sum(not r.polling for r in self._running.values())
+                starting = len(self._running) - self._polling
                 free = min(self.config.concurrency - len(self._running), self.config.max_starting - starting)
                 claimed: list[Job] = []
                 if free > 0:
@@ -186,7 +193,9 @@ class Worker:
             # job is ever in a paid call here (engine/submits.py relies on it).
             work = self._run_one(job) if earlier is None else self._run_after(earlier.task, job)
             task = asyncio.create_task(work, name=f"veokit-job:{job.id}")
-            self._running[job.id] = _Running(job, task)
+            if earlier is not None and earlier.polling:
+                self._polling -= 1  # replaced below: its task's end no longer finds it
+            self._running[job.id] = _Running(job.lease_token, task)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._running))
         return claimed
 
@@ -203,26 +212,31 @@ class Worker:
         return len(queued) < DRAIN_SCAN and all(isinstance(E.from_record(j.error), E.BudgetExceeded) for j in queued)
 
     async def _run_one(self, job: Job) -> None:
-        token = job.lease_token
+        job_id, token = job.id, job.lease_token
+        budget_note = (job.error or {}).get("message")
+        # Its operation lived in the process that died (the in-process emulator's do): it is gone. (A worker
+        # never re-claims its own live jobs, so this is always a takeover.)
+        gone = None if registry.durable(job.provider) or job.state is S.QUEUED else (job.state, job.provider)
+        del job  # the engine reads its own copy; this one would be held for as long as the job polls
         try:
-            final = await self._advance(job, token)
+            final = await self._advance(job_id, token, gone)
         except E.LeaseLost:
             self.stats.lost += 1
-            now = await self._state_of(job.id)
+            now = await self._state_of(job_id)
             if now is S.CANCELLED:
-                self._event(f"{job.id}: cancelled by the user; stopped working on it")
+                self._event(f"{job_id}: cancelled by the user; stopped working on it")
             else:
                 self._event(
-                    f"{job.id}: lease lost to another worker; stopped (an operation the provider accepted is "
+                    f"{job_id}: lease lost to another worker; stopped (an operation the provider accepted is "
                     "recorded for it to continue)"
                 )
         except E.SubmitInFlight as exc:
             # Not a failure: another worker's paid call may still be answering. Look again soon.
-            await self._release(job.id, token, delay_s=exc.retry_after_s, message=exc.message)
+            await self._release(job_id, token, delay_s=exc.retry_after_s, message=exc.message)
         except E.BudgetExceeded as exc:
-            first = (job.error or {}).get("message") != exc.message
+            first = budget_note != exc.message
             await self._release(
-                job.id,
+                job_id,
                 token,
                 delay_s=self.config.budget_retry_s,
                 error=exc.to_dict(),
@@ -231,32 +245,28 @@ class Worker:
         except asyncio.CancelledError:
             raise  # shutdown or a lost lease: whoever cancelled us releases (or has lost) the lease
         except Exception as exc:
-            await self._back_off(job, token, exc)
+            await self._back_off(job_id, token, exc)
         else:
-            self._failures.pop(job.id, None)
+            self._failures.pop(job_id, None)
             self.stats.finished[final.state.value] += 1
             self._event(_describe(final))
             if not final.state.terminal:
-                await self._release(job.id, token)
+                await self._release(job_id, token)
         finally:
-            entry = self._running.get(job.id)
+            entry = self._running.get(job_id)
             if entry is not None and entry.task is asyncio.current_task():  # not a later claim's (see _claim)
-                del self._running[job.id]
+                del self._running[job_id]
+                self._polling -= entry.polling
                 self.stats.polls += entry.polls
             self._wake.set()
 
-    async def _advance(self, job: Job, token: int) -> Job:
-        if not registry.durable(job.provider) and job.state is not S.QUEUED:
-            # Its operation lived in the process that died (the in-process emulator's do): it is gone.
-            # (A worker never re-claims its own live jobs, so this is always a takeover.)
+    async def _advance(self, job_id: str, token: int, gone: tuple[JobState, str] | None) -> Job:
+        if gone is not None:
+            state, provider = gone
             return await self.store.transition(
-                job.id,
-                expect=job.state,
-                to=S.NEEDS_ATTENTION,
-                fence=token,
-                message=operation_gone(job.provider),
+                job_id, expect=state, to=S.NEEDS_ATTENTION, fence=token, message=operation_gone(provider)
             )
-        return await self.engine.run(job.id, self._progress_for(job.id), fence=token, wall=self._wall)
+        return await self.engine.run(job_id, self._progress_for(job_id), fence=token, wall=self._wall)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
         def progress(p: Progress) -> None:
@@ -264,16 +274,17 @@ class Worker:
             if running is not None:
                 if not running.polling:
                     self._wake.set()  # a starting slot is free: claim the next job now
+                    self._polling += 1
                 running.polling = True
                 running.polls = p.polls
 
         return progress
 
-    async def _back_off(self, job: Job, token: int, exc: Exception) -> None:
-        self._failures[job.id] += 1
+    async def _back_off(self, job_id: str, token: int, exc: Exception) -> None:
+        self._failures[job_id] += 1
         # Full jitter: many jobs failing together (a provider outage) must not come back together.
         delay = backoff(
-            self._failures[job.id],
+            self._failures[job_id],
             base_s=self.config.backoff_base_s,
             cap_s=self.config.backoff_max_s,
             rng=self.engine.rng,
@@ -281,9 +292,9 @@ class Worker:
         )
         what = exc.message if isinstance(exc, E.VeokitError) else f"{type(exc).__name__}: {E.redact(str(exc))[:200]}"
         if not isinstance(exc, E.VeokitError):
-            log.exception("unexpected error running %s", job.id, exc_info=exc)
-        self._event(f"{job.id}: {what}; trying again in {delay:.0f} s")
-        await self._release(job.id, token, delay_s=delay, message=f"{what}; released for a retry in {delay:.0f} s")
+            log.exception("unexpected error running %s", job_id, exc_info=exc)
+        self._event(f"{job_id}: {what}; trying again in {delay:.0f} s")
+        await self._release(job_id, token, delay_s=delay, message=f"{what}; released for a retry in {delay:.0f} s")
 
     async def _release(
         self,
@@ -309,7 +320,7 @@ class Worker:
         period = self.config.lease_s / 3  # two missed beats still leave the lease alive
         while True:
             await self.clock.sleep(period)
-            held = {job_id: r.job.lease_token for job_id, r in self._running.items()}
+            held = {job_id: r.token for job_id, r in self._running.items()}
             if not held:
                 continue
             try:
@@ -334,18 +345,19 @@ class Worker:
         # Heartbeats continue while submits finish, so no lease expires under a job still being submitted.
         while self._running:
             self._wake.clear()  # set when a job ends or reaches its first poll: look again then
-            interrupt = [r for r in self._running.values() if r.polling or self.clock.monotonic() >= deadline]
-            for r in interrupt:
+            late = self.clock.monotonic() >= deadline
+            interrupt = [(job_id, r) for job_id, r in self._running.items() if r.polling or late]
+            for job_id, r in interrupt:
                 if not r.polling:
                     self._event(
-                        f"{r.job.id}: still submitting after {self.config.stop_grace_s:.0f} s; "
+                        f"{job_id}: still submitting after {self.config.stop_grace_s:.0f} s; "
                         "interrupted (it will need your decision)"
                     )
                 r.task.cancel()
-            for r in interrupt:
+            for job_id, r in interrupt:
                 with contextlib.suppress(asyncio.CancelledError):
                     await r.task
-                await self._release(r.job.id, r.job.lease_token, message=f"worker {self.owner} stopped")
+                await self._release(job_id, r.token, message=f"worker {self.owner} stopped")
             if self._running and not interrupt:
                 await self.clock.wait(self._wake, deadline - self.clock.monotonic())
         heartbeat.cancel()

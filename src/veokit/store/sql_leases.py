@@ -25,7 +25,7 @@ from veokit.store import leases as lease_rules
 from veokit.store.schema import job_events, jobs
 
 # Each (id, token) pair is two bound parameters; stay far below every driver's limit.
-_RENEW_CHUNK = 200
+_RENEW_CHUNK = 1000
 
 
 def _claimable(now: dt.datetime, take_over: str | None) -> sa.ColumnElement[bool]:
@@ -95,7 +95,9 @@ async def renew(
     pairs = list(leases.items())
     for start in range(0, len(pairs), _RENEW_CHUNK):
         chunk = pairs[start : start + _RENEW_CHUNK]
-        held = sa.or_(*(sa.and_(jobs.c.id == job_id, jobs.c.lease_token == token) for job_id, token in chunk))
+        # A row-value IN: one cached statement whatever the pairs (an OR of ANDs is compiled anew each beat,
+        # which at 10,000 jobs in flight cost more than the update itself).
+        held = sa.tuple_(jobs.c.id, jobs.c.lease_token).in_(chunk)
         # updated_at stays: a heartbeat is not a change anyone reading the job cares about.
         result = await conn.execute(
             sa.update(jobs)
