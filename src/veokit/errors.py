@@ -47,8 +47,10 @@
         └── JobStateError ....................... 2  e.g. resuming a job that needs attention
             ├── NeedsAttention .................. 6  the job is set aside for your decision (retry, abandon, …)
             ├── LeaseLost ....................... 2  another worker owns the job now; this one must stop
-            └── SubmitInFlight .................. 2  mid-submit under a worker that may still be waiting for the
-                                                     provider's answer: looked at again later, never resent
+            ├── SubmitInFlight .................. 2  mid-submit under a worker that may still be waiting for the
+            │                                        provider's answer: looked at again later, never resent
+            └── TwinInFlight .................... 2  an identical seeded job is being paid for: this one waits for
+                                                     it and gets its video at $0 (nothing sent, nothing reserved)
 
 Each error carries ``retryable``, ``provider``, the HTTP ``status_code``, the provider's own ``status``
 and ``reason``, and never a secret: messages are built from fields we control, and provider bodies pass
@@ -525,6 +527,18 @@ class SubmitInFlight(JobStateError):
     def __init__(self, message: str, *, retry_after_s: float = 0.0, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after_s = retry_after_s
+
+
+class TwinInFlight(JobStateError):
+    """Not submitted: an identical request with the same seed (``twin_id``) is being paid for, or has just
+    been delivered. The job stays ``queued`` with ``twin_of`` set, and ends as its twin does (see
+    :mod:`veokit.store.twins`)."""
+
+    fields = recorded(twin_id=_text)
+
+    def __init__(self, message: str, *, twin_id: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.twin_id = twin_id
 
 
 def _types() -> dict[str, type[VeokitError]]:

@@ -313,7 +313,7 @@ async def test_wrong_expected_state_raises_and_changes_nothing(store: JobStore) 
 async def test_disallowed_transition_raises_before_writing(store: JobStore) -> None:
     job = await store.create(make_job())
     with pytest.raises(JobStateError, match="not an allowed transition"):
-        await store.transition(job.id, expect=S.QUEUED, to=S.SUCCEEDED)
+        await store.transition(job.id, expect=S.QUEUED, to=S.DOWNLOADING)
     with pytest.raises(JobStateError, match="not an allowed transition"):
         # allowed from QUEUED but not from SUBMITTING: every expected state must allow it
         await store.transition(job.id, expect=[S.QUEUED, S.SUBMITTING], to=S.ABANDONED)
@@ -1071,6 +1071,7 @@ async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: P
     from veokit.store.migrate import upgrade_connection
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    LATER = {"fresh", "twin_of"}  # columns added since 0001 (0006)
     engine = create_async_engine(url)
     sqlite_setup.configure(engine)
     job = make_job()
@@ -1079,10 +1080,14 @@ async def test_upgrade_from_0001_keeps_jobs_and_makes_them_claimable(tmp_path: P
             await conn.run_sync(lambda c: upgrade_connection(c, "0001"))
             await conn.execute(
                 sa.insert(
-                    sa.table("jobs", *(sa.column(c.name, c.type) for c in jobs.c), sa.column("idempotency_key"))
+                    sa.table(
+                        "jobs",
+                        *(sa.column(c.name, c.type) for c in jobs.c if c.name not in LATER),
+                        sa.column("idempotency_key"),
+                    )
                 ).values(
                     {
-                        **job.model_dump(mode="json", exclude={"state"}),
+                        **job.model_dump(mode="json", exclude={"state", *LATER}),
                         "idempotency_key": f"veokit-{job.id}",  # a column until 0003
                         "state": "queued",
                         "created_at": job.created_at,
@@ -1364,3 +1369,95 @@ async def test_a_large_blob_streams_in_and_out_with_flat_memory(opener: Opener) 
     assert read.hexdigest() == ref.sha256
     assert put_peak < 32 * CHUNK_BYTES, f"put peaked at {put_peak / CHUNK_BYTES:.1f} MiB"
     assert read_peak < 16 * CHUNK_BYTES, f"read peaked at {read_peak / CHUNK_BYTES:.1f} MiB"
+
+
+# --- twins: identical seeded requests in flight pay once (veokit.store.twins) ---------------------------------
+
+
+def twin_jobs(n: int, *, fingerprint: str | None = None, **overrides: Any) -> list[Job]:
+    """``n`` identical seeded requests, oldest first."""
+    fp = fingerprint or "fp-" + uuid.uuid4().hex
+    request = {"prompt": "a lighthouse at dusk", "duration_seconds": 4, "seed": 42}
+    base = utcnow()
+    return [
+        make_job(request=request, fingerprint=fp, created_at=base + dt.timedelta(milliseconds=i), **overrides)
+        for i in range(n)
+    ]
+
+
+async def test_a_twin_being_paid_for_holds_back_an_identical_seeded_job(store: JobStore) -> None:
+    from veokit.errors import TwinInFlight
+
+    first, second = [await store.create(j) for j in twin_jobs(2)]
+    await store.begin_submit(first.id, attempts=1, now=T0)
+    for _ in range(2):  # asked again: the same answer, one event
+        with pytest.raises(TwinInFlight) as held:
+            await store.begin_submit(second.id, attempts=1, now=T0)
+        assert held.value.twin_id == first.id and first.id in held.value.message
+    waiting = await store.get(second.id)
+    assert (waiting.state, waiting.twin_of, waiting.attempts) == (S.QUEUED, first.id, 0)
+    assert await store.submissions(second.id) == []  # nothing begun, nothing reserved
+    assert (await store.spend()).committed(DAY) == pytest.approx(first.estimate_usd)
+    events = [e.message for e in await store.events(second.id)]
+    assert sum(f"waiting for its twin {first.id}" in m for m in events) == 1
+    # Delivered: the waiting job is held back still (its video is there), until its files are found gone.
+    await advance(store, await store.get(first.id), S.RUNNING, S.DOWNLOADING, S.SUCCEEDED)
+    with pytest.raises(TwinInFlight):
+        await store.begin_submit(second.id, attempts=1, now=T0)
+    begun = await store.begin_submit(second.id, attempts=1, now=T0, passed={first.id})
+    assert (begun.state, begun.twin_of) == (S.SUBMITTING, None)
+
+
+async def test_fresh_and_unseeded_jobs_neither_wait_nor_are_waited_for(store: JobStore) -> None:
+    fresh_first, plain = [await store.create(j) for j in twin_jobs(2)]
+    fresh_first = await store.create(make_job(**(fresh_first.model_dump() | {"id": new_job_id(), "fresh": True})))
+    await store.begin_submit(fresh_first.id, attempts=1, now=T0)
+    assert (await store.begin_submit(plain.id, attempts=1, now=T0)).state is S.SUBMITTING  # a fresh one holds no one
+    [late] = [await store.create(j) for j in twin_jobs(1, fingerprint=plain.fingerprint, fresh=True)]
+    assert (await store.begin_submit(late.id, attempts=1, now=T0)).state is S.SUBMITTING  # --fresh pays its own
+    assert late.fresh and (await store.get(late.id)).fresh
+    unseeded = [await store.create(make_job(fingerprint="fp-same-unseeded")) for _ in range(2)]
+    for job in unseeded:  # no seed: every run is a different video, so identical requests are not twins
+        assert (await store.begin_submit(job.id, attempts=1, now=T0)).state is S.SUBMITTING
+
+
+async def test_the_oldest_twin_pays_unless_nobody_is_running_it(store: JobStore) -> None:
+    from veokit.errors import TwinInFlight
+
+    older, younger = [await store.create(j) for j in twin_jobs(2)]
+    claimed = await store.claim("w1", lease_s=10, limit=2, now=at(0))
+    assert {j.id for j in claimed} == {older.id, younger.id}
+    with pytest.raises(TwinInFlight) as held:  # the older one is about to be submitted: it pays
+        await store.begin_submit(younger.id, attempts=1, now=at(1))
+    assert held.value.twin_id == older.id
+    # Nobody renews the older one's lease: the younger no longer waits for it, pays, and the older waits instead.
+    begun = await store.begin_submit(younger.id, attempts=1, now=at(11))
+    assert (begun.state, begun.twin_of) == (S.SUBMITTING, None)
+    with pytest.raises(TwinInFlight) as held:
+        await store.begin_submit(older.id, attempts=1, now=at(11))
+    assert held.value.twin_id == younger.id and (await store.get(older.id)).twin_of == younger.id
+
+
+async def test_a_lost_lease_is_reported_before_a_twin(store: JobStore) -> None:
+    first, second = [await store.create(j) for j in twin_jobs(2)]
+    await store.begin_submit(first.id, attempts=1, now=T0)
+    with pytest.raises(LeaseLost):
+        await store.begin_submit(second.id, attempts=1, now=T0, fence=99)
+    assert (await store.get(second.id)).twin_of is None
+
+
+async def test_twins_submitted_at_once_by_many_workers_pay_once(opener: Opener) -> None:
+    """Workers on separate store instances (separate processes) claim every twin and submit them all at once:
+    exactly one begins its paid call, every other is held back naming it."""
+    from veokit.errors import TwinInFlight
+
+    stores = [await opener(), await opener(), await opener()]
+    made = [await stores[0].create(j) for j in twin_jobs(9)]
+    outcomes = await asyncio.gather(
+        *(stores[i % 3].begin_submit(job.id, attempts=1, now=T0) for i, job in enumerate(made)),
+        return_exceptions=True,
+    )
+    begun = [o for o in outcomes if isinstance(o, Job)]
+    assert len(begun) == 1, outcomes
+    assert all(isinstance(o, TwinInFlight) and o.twin_id == begun[0].id for o in outcomes if o is not begun[0])
+    assert sum([len(await stores[1].submissions(j.id)) for j in made]) == 1

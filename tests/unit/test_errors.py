@@ -27,6 +27,7 @@ SAMPLES: dict[str, Any] = {
     "allowed": [4, 6, 8],
     "replacement": "veo-3.1-generate-001",
     "retry_after_s": 12.5,
+    "twin_id": "job_01twin",
     "reasons": ["celebrity", "violence"],
     "cap": "daily",
     "limit_usd": 3.0,

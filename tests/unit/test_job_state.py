@@ -53,6 +53,8 @@ def test_terminal_set() -> None:
         (S.RUNNING, S.CANCELLED),  # the provider's cancel where it has one; the cost that stands otherwise
         (S.SUBMITTING, S.CANCELLED),  # only once its submitter is gone (veokit.service.cancel)
         (S.NEEDS_ATTENTION, S.CANCELLED),
+        (S.QUEUED, S.SUCCEEDED),  # its twin's video, at $0 (store/twins.py)
+        (S.QUEUED, S.FILTERED),  # its twin was filtered
     ],
 )
 def test_allowed(src: JobState, dst: JobState) -> None:
@@ -63,7 +65,7 @@ def test_allowed(src: JobState, dst: JobState) -> None:
     ("src", "dst"),
     [
         (S.QUEUED, S.RUNNING),  # must pass through submitting
-        (S.QUEUED, S.SUCCEEDED),
+        (S.QUEUED, S.DOWNLOADING),
         (S.SUBMITTING, S.SUBMITTING),  # a second submit could pay twice
         (S.SUBMITTING, S.ABANDONED),
         (S.RUNNING, S.SUCCEEDED),  # must download first

@@ -282,9 +282,12 @@ async def _generate(
             ui.info(f"job {job.id}: {plan.describe()} · {ui.estimate_line(plan.estimate)}")
     with ui.LiveProgress(enabled=not as_json) as live:
         job = await client.finish(job.id, on_progress=live, retry_filtered=retry_filtered)
+    twin = None if reused else await client.reused_from(job)  # an identical job in flight paid for it
     if as_json:
-        ui.print_json({**job_view(job), "reused_from": reused, "next": next_step(job)})
+        ui.print_json({**job_view(job), "reused_from": reused or twin, "next": next_step(job)})
     elif job.state is JobState.SUCCEEDED:
+        if twin:
+            ui.info(f"job {job.id}: same request and seed as {twin}, in flight together: got its video, nothing paid")
         ui.print_saved(job)
     check_job(job, shown=as_json)
 

@@ -26,7 +26,12 @@ async def find_reusable(store: JobStore, request: GenerateRequest) -> Job | None
     """The newest succeeded job for the same request and seed whose files are all still on disk."""
     if request.seed is None:
         return None
-    found = await store.find_succeeded_by_fingerprint(request.fingerprint())
+    return await find_delivered(store, request.fingerprint())
+
+
+async def find_delivered(store: JobStore, fingerprint: str) -> Job | None:
+    """The newest succeeded job with this fingerprint whose files are all still on disk."""
+    found = await store.find_succeeded_by_fingerprint(fingerprint)
     if found is None or not found.results:
         return None
     present = await asyncio.to_thread(lambda: all(Path(r.path).is_file() for r in found.results))
@@ -37,8 +42,9 @@ REUSED_FROM = "reused the video(s) of "
 
 
 def reused_from(events: list[JobEvent]) -> str | None:
-    """The id of the job whose videos a reused job got (read from its first event), else ``None``."""
-    for e in events[:1]:
+    """The id of the job whose videos a reused job got (read from its events: the first, or the one that ended
+    a job that waited for its twin), else ``None``."""
+    for e in events:
         if e.message.startswith(REUSED_FROM):
             return e.message[len(REUSED_FROM) :].split(":", 1)[0].strip() or None
     return None
@@ -81,6 +87,23 @@ async def reuse(
         message=f"{REUSED_FROM}{source.id}: same request and seed, nothing paid (--fresh generates a new one)",
     )
     return recorded
+
+
+async def take_twins(store: JobStore, job: Job, source: Job) -> Job:
+    """End ``job`` (queued, waiting for its twin) with ``source``'s videos placed in its out dir, at $0."""
+    target = Path(job.out_dir)
+    results = await asyncio.to_thread(_place, source.results, target, job.id)
+    return await store.transition(
+        job.id,
+        expect=JobState.QUEUED,
+        to=JobState.SUCCEEDED,
+        results=results,
+        cost_usd=0.0,
+        twin_of=source.id,
+        error=None,
+        message=f"{REUSED_FROM}{source.id}: same request and seed, paid for once; nothing paid for this one "
+        "(--fresh generates a new one)",
+    )
 
 
 def _place(results: list[VideoResult], out_dir: Path, job_id: str) -> list[VideoResult]:

@@ -25,6 +25,7 @@ import httpx
 
 from veokit import errors as E
 from veokit.engine import inputs, submits
+from veokit.engine import twins as engine_twins
 from veokit.engine.download import download
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Estimate, Offer
@@ -38,12 +39,14 @@ from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.gate import ProviderGate
 from veokit.resilience.polling import PollPolicy, expected_remaining, next_poll_delay
 from veokit.resilience.retry import RetryPolicy, backoff, server_hint
+from veokit.store import twins
 from veokit.store.base import JobStore
 from veokit.store.budget import BudgetCaps
 from veokit.store.fenced import FencedStore, lease_fence
 from veokit.store.tenancy import KeyLimits, Ownership
 
 S = JobState
+TWIN_CHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class NewJob:
     # The request's catalog row and price when the caller has just validated it (a service Plan): not again.
     priced: tuple[Offer, Estimate] | None = None
     job_id: str | None = None  # chosen by the caller (the HTTP service answers with it before recording)
+    fresh: bool = False  # never wait for an identical seeded job in flight (store/twins.py), nor be waited for
 
 
 @dataclass
@@ -136,6 +140,8 @@ class Engine:
         self.allow_retired = allow_retired
         self.resilience = resilience or Resilience()
         self.rng = random.Random(self.resilience.seed)
+        # How often a job waiting for its twin looks at it: as often as polls go at this engine's time scale.
+        self.twin_check_s = max(0.02, TWIN_CHECK_S * poll_scale)
         self._gates: dict[str, ProviderGate] = {}
         self._resumed: dict[str, int] = {}  # downloads resumed with Range, reported on success
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -179,10 +185,13 @@ class Engine:
         owner: Ownership | None = None,
         limits: KeyLimits | None = None,
         job_id: str | None = None,
+        fresh: bool = False,
     ) -> Job:
         """Record a queued job. ``owner``: a key of the HTTP service, whose ``limits`` are checked atomically
         with the insert (:meth:`~veokit.store.base.JobStore.create_owned`)."""
-        job, message = await self._new_job(NewJob(request, provider, out_dir, client_key, note, job_id=job_id))
+        job, message = await self._new_job(
+            NewJob(request, provider, out_dir, client_key, note, job_id=job_id, fresh=fresh)
+        )
         if owner is not None:
             created, _ = await self.store.create_owned(job, owner, limits=limits, message=message)
             return created
@@ -215,6 +224,7 @@ class Engine:
             estimate_usd=estimate.total_usd,
             created_at=now,
             updated_at=now,
+            fresh=new.fresh,
         )
         return job, f"queued; estimate {estimate.describe()}" + (f"; {new.note}" if new.note else "")
 
@@ -240,11 +250,35 @@ class Engine:
             with lease_fence(fence):
                 return await self.run(job_id, on_progress, extend_deadline=extend_deadline, wall=wall)
         job = await self.store.get(job_id)
-        slots = self.gate(job.provider).in_flight if job.state.active else None
-        if slots is None:
-            return await self._run(job, on_progress, extend_deadline, wall)
-        async with slots:  # at most max_in_flight jobs of this provider between submit and done
-            return await self._run(await self.store.get(job_id), on_progress, extend_deadline, wall)
+        passed: frozenset[str] = frozenset()
+        while True:
+            if job.state is S.QUEUED and twins.eligible(job):
+                # Outside the provider's slots: a job waiting for its twin must not keep that twin from running.
+                job, passed = await self._await_twin(job, on_progress, wall)
+                if job.state is not S.QUEUED:
+                    return job
+            slots = self.gate(job.provider).in_flight if job.state.active else None
+            try:
+                if slots is None:
+                    return await self._run(job, on_progress, extend_deadline, wall, passed)
+                async with slots:  # at most max_in_flight jobs of this provider between submit and done
+                    return await self._run(await self.store.get(job_id), on_progress, extend_deadline, wall, passed)
+            except E.TwinInFlight:  # the store named a twin being paid for: wait for it (twin_of), then again
+                job = await self.store.get(job_id)
+
+    async def _await_twin(
+        self, job: Job, on_progress: ProgressFn | None, wall: Callable[[], dt.datetime]
+    ) -> tuple[Job, frozenset[str]]:
+        start = self.clock.monotonic()
+
+        def waiting(twin: Job) -> None:
+            if on_progress is not None:  # a worker counts the job as past its start: safe to interrupt, nothing sent
+                message = f"waiting for its twin {twin.id} ({twin.state.value}): same request and seed, paid once"
+                on_progress(Progress(job.id, job.state.value, self.clock.monotonic() - start, None, 0, message))
+
+        return await engine_twins.await_twin(
+            self.store, job, clock=self.clock, interval_s=self.twin_check_s, now=wall, waiting=waiting
+        )
 
     async def _run(
         self,
@@ -252,6 +286,7 @@ class Engine:
         on_progress: ProgressFn | None,
         extend_deadline: bool = False,
         wall: Callable[[], dt.datetime] = utcnow,
+        passed: frozenset[str] = frozenset(),
     ) -> Job:
         notify = on_progress or (lambda p: None)
         if job.state is S.SUBMITTING:
@@ -263,7 +298,7 @@ class Engine:
                 provider = None
             job = await submits.settle(self.store, job, provider, lambda: self._wire_request(found), now=wall())
         if job.state is S.QUEUED:
-            job = await self._submit(job)
+            job = await self._submit(job, twins_passed=passed, wall=wall)
         if job.state in (S.RUNNING, S.DOWNLOADING):
             job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
@@ -276,7 +311,14 @@ class Engine:
         """The job's request with its input images and video read back from the store, ready to send."""
         return await inputs.load(self.store, job)
 
-    async def _submit(self, job: Job, loaded: GenerateRequest | None = None) -> Job:
+    async def _submit(
+        self,
+        job: Job,
+        loaded: GenerateRequest | None = None,
+        *,
+        twins_passed: frozenset[str] = frozenset(),
+        wall: Callable[[], dt.datetime] = utcnow,
+    ) -> Job:
         if loaded is None:
             # Read before `submitting` is written: a crash while reading a large input leaves the job queued,
             # not looking as if it might have been paid for.
@@ -295,9 +337,15 @@ class Engine:
         breaker.allow()
         await gate.before_request()
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
-        # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun.
+        # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun. An identical
+        # seeded job being paid for holds it back instead (TwinInFlight: see store/twins.py).
         job = await self.store.begin_submit(
-            job.id, caps=self.budget, attempts=job.attempts + 1, message=f"submitting to {job.provider}"
+            job.id,
+            caps=self.budget,
+            attempts=job.attempts + 1,
+            message=f"submitting to {job.provider}",
+            now=wall(),
+            passed=twins_passed,
         )
         seq = (await self.store.submissions(job.id))[-1].seq
         notes: list[RetryNote] = []
@@ -368,7 +416,7 @@ class Engine:
                     error=exc.to_dict(),
                     message=f"failover {job.provider} → {to_provider} ({offer.model}): {exc.message}{history}",
                 )
-                return await self._submit(moved, loaded)
+                return await self._submit(moved, loaded, twins_passed=twins_passed, wall=wall)
             await self.store.transition(
                 job.id,
                 expect=S.SUBMITTING,

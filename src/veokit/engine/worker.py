@@ -317,17 +317,21 @@ class Worker:
 
     # -- heartbeat ------------------------------------------------------------------------------------------
     async def _heartbeat(self) -> None:
-        period = self.config.lease_s / 3  # two missed beats still leave the lease alive
+        beats = Beats(self.clock, self.config.lease_s)
         while True:
-            await self.clock.sleep(period)
+            await beats.until_due()
             held = {job_id: r.token for job_id, r in self._running.items()}
             if not held:
+                beats.renewed(self.clock.monotonic())  # nothing to renew: leases claimed from now on are fresh
                 continue
+            started = self.clock.monotonic()
             try:
                 lost = await self.store.renew(self.owner, held, lease_s=self.config.lease_s, now=self._wall())
-            except Exception as exc:  # try again next beat; if the outage outlasts the lease, fencing protects
+            except Exception as exc:  # soon again; if the outage outlasts the lease, fencing protects
                 self._event(f"heartbeat failed ({type(exc).__name__}); retrying")
+                await beats.failed()
                 continue
+            beats.renewed(started)
             for job_id in lost:
                 running = self._running.get(job_id)
                 if running is not None and running.polling:
@@ -372,6 +376,26 @@ class Worker:
             return (await self.store.get(job_id)).state
         except Exception:  # only for the message: the outcome is the same
             return None
+
+
+class Beats:
+    """When to renew a lease: a third of it after the start of the last renewal that succeeded (that is when
+    the lease was extended from), not a third after the last one ended, so a renewal slowed down by a busy
+    database or event loop does not push the next one past the expiry; after a failure, again soon."""
+
+    def __init__(self, clock: Clock, lease_s: float) -> None:
+        self.clock = clock
+        self.period = lease_s / 3  # two missed beats still leave the lease alive
+        self.last_ok = clock.monotonic()
+
+    async def until_due(self) -> None:
+        await self.clock.sleep(max(0.0, self.last_ok + self.period - self.clock.monotonic()))
+
+    def renewed(self, started: float) -> None:
+        self.last_ok = started
+
+    async def failed(self) -> None:
+        await self.clock.sleep(self.period / 4)
 
 
 def _describe(job: Job) -> str:
@@ -470,12 +494,16 @@ async def run_under_lease(
     run = asyncio.create_task(engine.run(job_id, progress, fence=token, extend_deadline=extend_deadline, wall=wall))
 
     async def beat() -> None:
+        beats = Beats(engine.clock, lease_s)
         while True:
-            await engine.clock.sleep(lease_s / 3)
+            await beats.until_due()
+            started = engine.clock.monotonic()
             try:
                 lost = await store.renew(owner, {job_id: token}, lease_s=lease_s, now=wall())
-            except Exception:  # try again next beat; a lost lease surfaces as LeaseLost at the next write
-                lost = set()
+            except Exception:  # soon again; a lost lease surfaces as LeaseLost at the next write
+                await beats.failed()
+                continue
+            beats.renewed(started)
             if lost and polling:  # taken over (a cancel, or another process after late beats): stop polling
                 nonlocal taken_over
                 taken_over = True

@@ -11,11 +11,16 @@
    abandoned ◄┘  queued (user: `veokit jobs retry`) or running (reconciled: operation found)
 
     queued, submitting, running, needs_attention ──► cancelled   (user: `veokit jobs cancel`)
+    queued ──► succeeded, filtered, failed   (its twin's outcome: see below)
 
 ``cancelled`` is the user stopping a job: before its submit nothing was paid; after it, the provider's
 cancel is called where it has one and the cost that stands is recorded (see :mod:`veokit.service.cancel`).
 A job being downloaded is not cancelled: its video is already paid for. ``abandoned`` is giving up on a job
 needing attention without asking the provider anything.
+
+Twins: a job with a fixed seed whose identical request is already being paid for (``twin_of``: see
+:mod:`veokit.store.twins`) is not submitted; it waits in ``queued`` and then ends as its twin did, with its
+video at $0 (``succeeded``), or ``filtered``/``failed`` like it.
 
 ``succeeded``, ``failed``, ``filtered``, ``abandoned`` and ``cancelled`` are terminal and never change again.
 """
@@ -57,7 +62,7 @@ TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.FILTERED, Jo
 
 S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    S.QUEUED: frozenset({S.SUBMITTING, S.ABANDONED, S.FAILED, S.CANCELLED}),
+    S.QUEUED: frozenset({S.SUBMITTING, S.ABANDONED, S.FAILED, S.CANCELLED, S.SUCCEEDED, S.FILTERED}),
     S.SUBMITTING: frozenset({S.RUNNING, S.QUEUED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}),
     S.RUNNING: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.FILTERED, S.NEEDS_ATTENTION, S.CANCELLED}),
     S.DOWNLOADING: frozenset({S.DOWNLOADING, S.SUCCEEDED, S.FAILED, S.RUNNING}),
@@ -147,6 +152,10 @@ class Job(BaseModel):
     lease_owner: str | None = None
     lease_token: int = 0
     lease_expires_at: dt.datetime | None = None
+    # Recorded with `--fresh`: never waits for an identical seeded job in flight, and none waits for it.
+    fresh: bool = False
+    # The identical seeded job this one waits for, or whose video it got for $0 (veokit.store.twins).
+    twin_of: str | None = None
 
 
 class Submission(BaseModel):

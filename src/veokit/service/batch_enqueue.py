@@ -77,6 +77,7 @@ async def enqueue_batch(
                 item.out_dir or default_dir,
                 item.client_key,
                 priced=(plan.offer, plan.estimate),
+                fresh=fresh,
             )
             for item, plan in (plans[i] for i in bulk)
         ]

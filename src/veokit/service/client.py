@@ -209,7 +209,8 @@ class VeoClient:
 
         ``client_key`` makes enqueueing idempotent: the same key returns the job it first created. Unless
         ``fresh``, a request with a fixed seed identical to one that already succeeded (see
-        :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0. A request over the
+        :mod:`veokit.engine.reuse`) gets that video as a new job, succeeded at $0; one identical to a job still
+        in flight waits for it and gets its video at $0 too (:mod:`veokit.store.twins`). A request over the
         per-job budget cap raises :class:`~veokit.errors.BudgetExceeded` and records nothing.
         """
         plan = request if isinstance(request, Plan) else self._price(request, provider)
@@ -230,7 +231,9 @@ class VeoClient:
                 client_key=client_key,
                 estimate_usd=plan.estimate.total_usd,
             )
-        return await self._engine.enqueue(plan.request, plan.provider, target, client_key=client_key, note=note)
+        return await self._engine.enqueue(
+            plan.request, plan.provider, target, client_key=client_key, note=note, fresh=fresh
+        )
 
     async def wait(self, job_id: str, *, on_progress: ProgressFn | None = None) -> Job:
         """Run the job here, under a lease, until it ends or needs a decision. While another process (a

@@ -184,6 +184,7 @@ class Tenants:
             owner=owner,
             limits=self.limits(key),
             job_id=job_id,
+            fresh=True,  # nor does it wait for another key's identical job in flight
         )
 
     async def get(self, key: ApiKey, job_id: str) -> Job:

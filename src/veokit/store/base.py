@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from veokit.models.inputs import BlobRef
@@ -102,9 +102,11 @@ class JobStore(Protocol):
         fence: int | None = None,
         message: str = "",
         now: dt.datetime | None = None,
+        passed: Collection[str] = (),
         **fields: Any,
     ) -> Job:
-        """``queued → submitting`` and the reservation of the job's estimate, only if ``caps`` allow it.
+        """``queued → submitting`` and the reservation of the job's estimate, only if ``caps`` allow it, and
+        only if no twin holds the job back.
 
         Checked in one transaction under the budget lock (an advisory lock on PostgreSQL, the write lock on
         SQLite), so concurrent workers see each other's reservations: the sum reserved or spent for the UTC
@@ -113,6 +115,13 @@ class JobStore(Protocol):
 
         The same transaction appends a :class:`~veokit.models.job.Submission` (the job's next ``seq``, owner
         ``lease_owner``, started at the new ``updated_at``): the paid call about to be made.
+
+        Twins (:mod:`veokit.store.twins`): when an identical seeded job holds this one back (by
+        :func:`~veokit.store.twins.blocking` at ``now``, leaving out succeeded twins in ``passed``), its id is
+        recorded as the job's ``twin_of`` (an event when it changes) and :class:`~veokit.errors.TwinInFlight`
+        is raised after the lease and state checks and before the budget's; nothing else is written. The
+        decision is serialised per fingerprint, so of twins submitted at once only one goes ahead. Going ahead
+        clears ``twin_of``.
         """
 
     async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -66,10 +66,17 @@ class FencedStore:
         fence: int | None = None,
         message: str = "",
         now: dt.datetime | None = None,
+        passed: Collection[str] = (),
         **fields: Any,
     ) -> Job:
         return await self.inner.begin_submit(
-            job_id, caps=caps, fence=_FENCE.get() if fence is None else fence, message=message, now=now, **fields
+            job_id,
+            caps=caps,
+            fence=_FENCE.get() if fence is None else fence,
+            message=message,
+            now=now,
+            passed=passed,
+            **fields,
         )
 
     async def check_fence(self, job_id: str) -> None:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from veokit.errors import JobNotFound, JobStateError
+from veokit.errors import JobNotFound, JobStateError, TwinInFlight
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
-from veokit.store import blobs, budget, rules
+from veokit.store import blobs, budget, rules, twins
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
@@ -124,13 +124,21 @@ class MemoryJobStore(MemoryTenancy):
         fence: int | None = None,
         message: str = "",
         now: dt.datetime | None = None,
+        passed: Collection[str] = (),
         **fields: Any,
     ) -> Job:
         rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
         values = rules.validate_fields(fields)
-        day = budget.budget_day(lease_rules.current_time(now))
+        at = lease_rules.current_time(now)
+        day = budget.budget_day(at)
         async with self._lock:
             job = self._check(job_id, (S.QUEUED,), fence)
+            twin = twins.blocking(job, self._jobs.values(), now=at, passed=passed)
+            if twin is not None:
+                if job.twin_of != twin.id:
+                    self._apply(job_id, S.QUEUED, {"twin_of": twin.id}, twins.waiting_message(twin), day)
+                raise TwinInFlight(twins.held_back(job_id, twin), twin_id=twin.id)
+            values["twin_of"] = None  # it pays for its own video: it waits for no twin now
             if caps is not None:
                 caps.check_job(job.id, job.estimate_usd, job.provider)
                 if caps.needs_ledger:

@@ -29,6 +29,7 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "lease_expires_at",
         "model",
         "provider",
+        "twin_of",
     }
 )
 

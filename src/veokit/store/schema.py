@@ -60,6 +60,10 @@ jobs = sa.Table(
     sa.Column("lease_owner", sa.Text(), nullable=True),
     sa.Column("lease_token", sa.BigInteger(), nullable=False),
     sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+    # Twins (veokit.store.twins; 0006): recorded with --fresh (never waits, never waited for), and the identical
+    # seeded job this one waits for or got its video from.
+    sa.Column("fresh", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("twin_of", sa.String(64), nullable=True),
     sa.Index("ux_jobs_client_key", "client_key", unique=True),
     sa.Index("ix_jobs_fingerprint", "fingerprint"),
     sa.Index("ix_jobs_state", "state"),

@@ -6,7 +6,7 @@ import asyncio
 import builtins
 import datetime as dt
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from veokit.errors import JobNotFound, JobStateError, VeokitError
+from veokit.errors import JobNotFound, JobStateError, TwinInFlight, VeokitError
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
 from veokit.store import (
@@ -29,8 +29,10 @@ from veokit.store import (
     sql_ledger,
     sql_submits,
     sql_tenancy,
+    sql_twins,
     sqlite,
     tenancy,
+    twins,
 )
 from veokit.store import leases as lease_rules
 from veokit.store.blobs import BlobSource
@@ -261,33 +263,51 @@ class SqlJobStore:
         fence: int | None = None,
         message: str = "",
         now: dt.datetime | None = None,
+        passed: Collection[str] = (),
         **fields: Any,
     ) -> Job:
         rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
         values = rules.validate_fields(fields)
-        day = budget.budget_day(lease_rules.current_time(now))
+        at = lease_rules.current_time(now)
+        day = budget.budget_day(at)
         async with self._write() as conn:
-            if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
-                begun = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
-                await sql_submits.begin(conn, begun, begun.updated_at)
-                return begun
+            twin = await sql_twins.hold_back(conn, job_id, fence=fence, now=at, passed=passed)
+            if twin is None:  # it pays for its own video: it waits for no twin now
+                return await self._begin_submit(conn, job_id, caps, fence, message, {**values, "twin_of": None}, day)
+        # Raised after the commit: the job keeps the twin it waits for (and the event saying so).
+        raise TwinInFlight(twins.held_back(job_id, twin), twin_id=twin.id)
+
+    async def _begin_submit(
+        self,
+        conn: AsyncConnection,
+        job_id: str,
+        caps: BudgetCaps | None,
+        fence: int | None,
+        message: str,
+        values: dict[str, Any],
+        day: str,
+    ) -> Job:
+        if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
+            begun = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+            await sql_submits.begin(conn, begun, begun.updated_at)
+            return begun
+        if caps.needs_ledger:
+            await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
+        job = await self._fetch(conn, job_id)
+        if job is None or job.state is not S.QUEUED or (fence is not None and job.lease_token != fence):
+            raise rules.mismatch_error(job_id, job, (S.QUEUED,), fence)
+        if caps is not None:
+            caps.check_job(job.id, job.estimate_usd, job.provider)
             if caps.needs_ledger:
-                await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
-            job = await self._fetch(conn, job_id)
-            if job is None or job.state is not S.QUEUED or (fence is not None and job.lease_token != fence):
-                raise rules.mismatch_error(job_id, job, (S.QUEUED,), fence)
-            if caps is not None:
-                caps.check_job(job.id, job.estimate_usd, job.provider)
-                if caps.needs_ledger:
-                    caps.check_day(
-                        job,
-                        day=day,
-                        committed_usd=await sql_ledger.committed(conn, day, exclude=caps.emulated),
-                        committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
-                    )
-            submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
-            await sql_submits.begin(conn, submitting, submitting.updated_at)
-            return submitting
+                caps.check_day(
+                    job,
+                    day=day,
+                    committed_usd=await sql_ledger.committed(conn, day, exclude=caps.emulated),
+                    committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
+                )
+        submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
+        await sql_submits.begin(conn, submitting, submitting.updated_at)
+        return submitting
 
     @_named_faults
     async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
