@@ -18,8 +18,8 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import settings_for, stats
-from .service_fixtures import InProcessService, make_key, wait_until
+from .conftest import settings_for, stats, until
+from .service_fixtures import InProcessService, make_key
 
 UPLOAD_MAX = 2 * 2**20
 
@@ -250,7 +250,7 @@ def test_cancel_over_http(svc: InProcessService, settings: Settings, emu: Emulat
     emu.state.set_latency(3600.0, None)
     client = sdk(svc, make_key(settings, "gina").secret)
     video = client.videos.create(prompt="a slow sunrise", seconds="4")
-    wait_until(lambda: stats(emu)["polls"] >= 1)
+    until(lambda: stats(emu)["polls"] >= 1)
     cancelled = client.post(f"/videos/{video.id}/cancel", cast_to=openai.types.Video)
     assert cancelled.status == "failed" and cancelled.error is not None and cancelled.error.code == "cancelled"
     assert client.videos.retrieve(video.id).model_extra["veokit"]["state"] == "cancelled"  # type: ignore[index]
@@ -285,6 +285,6 @@ def test_litellm_uses_it_as_an_openai_video_provider(svc: InProcessService, sett
 
     auth = {"api_base": f"{svc.url}/v1", "api_key": make_key(settings, "ivan").secret, "custom_llm_provider": "openai"}
     made = litellm.video_generation(model="openai/veo-3.1-fast", prompt="a paper boat", seconds="4", **auth)
-    wait_until(lambda: litellm.video_status(made.id, **auth).status == "completed")
+    until(lambda: litellm.video_status(made.id, **auth).status == "completed")
     (tmp_path / "boat.mp4").write_bytes(litellm.video_content(made.id, **auth))
     verify_mp4(tmp_path / "boat.mp4", Expectation(width=1280, height=720, duration_s=4.0))

@@ -20,8 +20,8 @@ from PIL import Image
 from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 
-from .conftest import settings_for, stats
-from .service_fixtures import InProcessService, make_key, wait_until
+from .conftest import settings_for, stats, until
+from .service_fixtures import InProcessService, make_key
 
 
 class Receiver:
@@ -132,7 +132,7 @@ def test_the_bridge_routes(svc: InProcessService, settings: Settings, emu: Emula
         assert got["success"] and got["data"]["status"] in ("pending", "processing", "completed")
         return got["data"] if got["data"]["status"] == "completed" else None
 
-    data = wait_until(finished)
+    data = until(finished)
     assert data["progress"] == 100 and data["videoUrl"].startswith(svc.url)
     assert key not in data["videoUrl"] and "googleapis" not in data["videoUrl"]
     assert httpx.get(data["videoUrl"]).headers["content-type"] == "video/mp4"  # a browser can play it as is
@@ -157,7 +157,7 @@ def test_webhooks_are_signed_verified_by_the_sdk_retried_and_delivered_once(
         client = openai.OpenAI(base_url=f"{svc.url}/v1", api_key=made.secret)
         ok = client.videos.create(prompt="a lantern", seconds="4")
         client.videos.poll(ok.id, poll_interval_ms=50)
-        wait_until(lambda: len(receiver.deliveries) >= 2)  # refused once, then delivered
+        until(lambda: len(receiver.deliveries) >= 2)  # refused once, then delivered
         (first_headers, first_body), (headers, body) = receiver.deliveries[:2]
         verifier = openai.OpenAI(api_key="unused", webhook_secret=made.webhook_secret)
         verifier.webhooks.verify_signature(body, headers)
@@ -169,7 +169,7 @@ def test_webhooks_are_signed_verified_by_the_sdk_retried_and_delivered_once(
 
         cancelled = client.videos.create(prompt="never mind", seconds="4")
         client.post(f"/videos/{cancelled.id}/cancel", cast_to=openai.types.Video)
-        wait_until(lambda: len(receiver.deliveries) >= 3)
+        until(lambda: len(receiver.deliveries) >= 3)
         failed = json.loads(receiver.deliveries[2][1])
         assert (failed["type"], failed["data"]["id"]) == ("video.failed", cancelled.id)
         quiet = make_key(settings, "quiet")  # no webhook: nothing sent for its videos

@@ -483,14 +483,18 @@ class VeoClient:
         concurrency: int | None = None,
         lease_s: float | None = None,
         drain: bool = False,
+        take_over: str | None = None,
     ) -> WorkerConfig:
-        """A worker's configuration: settings (``VEOKIT_WORKER_*``) unless given, and a fresh lease owner."""
+        """A worker's configuration: settings (``VEOKIT_WORKER_*``) unless given, and a fresh lease owner;
+        ``take_over``: a lease owner known to be dead whose jobs it claims at once (see
+        :mod:`veokit.service.instance`)."""
         try:
             return WorkerConfig(
                 owner=worker_id(kind),
                 concurrency=self.settings.worker_concurrency if concurrency is None else concurrency,
                 lease_s=self.settings.worker_lease_s if lease_s is None else lease_s,
                 drain=drain,
+                take_over=take_over,
             )
         except ValueError as exc:
             raise E.InvalidRequest(str(exc), field="worker") from None
