@@ -126,12 +126,7 @@ def _operations(app: FastAPI) -> None:
     @app.get("/readyz", tags=["operations"], summary="The store is reachable and its schema current")
     async def readyz(request: Request) -> JSONResponse:
         svc = service(request)
-        problem = None if svc.ready else "starting or stopping"
-        if problem is None:
-            try:
-                await svc.client.list_jobs(limit=1)
-            except Exception as exc:
-                problem = f"the job store is not reachable ({type(exc).__name__})"
+        problem = await svc.client.store_problem() if svc.ready else "starting or stopping"
         body = {"ready": problem is None, "problem": problem, "runs_jobs": svc.worker is not None}
         return JSONResponse(body, status_code=200 if problem is None else 503)
 
