@@ -74,10 +74,11 @@ def test_every_counter_has_a_series_for_every_provider_in_use() -> None:
 
 @pytest.fixture
 def veokit_logger() -> Iterator[logging.Logger]:
-    ours = logging.getLogger("veokit")
-    saved = (ours.handlers[:], ours.level, ours.propagate)
+    ours, emulator = logging.getLogger("veokit"), logging.getLogger("veokit.emulator")
+    saved = (ours.handlers[:], ours.level, ours.propagate, emulator.level)
     yield ours
     ours.handlers, ours.level, ours.propagate = list(saved[0]), saved[1], saved[2]
+    emulator.setLevel(saved[3])
 
 
 def test_the_service_logs_its_access_lines_whatever_the_cli_set(veokit_logger: logging.Logger) -> None:
@@ -89,3 +90,4 @@ def test_the_service_logs_its_access_lines_whatever_the_cli_set(veokit_logger: l
     [handler] = veokit_logger.handlers
     assert handler.formatter is not None and "%(asctime)s" in (handler.formatter._fmt or "")
     assert veokit_logger.propagate is False  # not printed twice through the CLI's root handler
+    assert not logging.getLogger("veokit.emulator").isEnabledFor(logging.INFO)  # its own per-request lines

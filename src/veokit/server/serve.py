@@ -35,3 +35,8 @@ def _log_to_stderr() -> None:
     ours.handlers = [handler]
     ours.setLevel(min(ours.getEffectiveLevel(), logging.INFO))
     ours.propagate = False
+    # The in-process emulator (VEOKIT_PROVIDER=emulator) logs each request it answers: the provider's side of
+    # every poll, not the service's record.
+    emulator = logging.getLogger("veokit.emulator")
+    if emulator.level == logging.NOTSET:
+        emulator.setLevel(logging.WARNING)
