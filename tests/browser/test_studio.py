@@ -164,6 +164,17 @@ def test_sign_in_price_generate_play_rerun_delete(
     expect(page.locator("#studio")).to_be_visible()
     expect(page.locator(".tile")).to_have_count(2)
 
+    # A screenshot of the studio as it was left (kept beside the test's files): a real render, posters drawn.
+    expect(page.locator(".tile img").first).to_have_js_property("complete", True)
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+    shot.save(Path(settings.out_dir).parent / "studio.png")
+    assert shot.width == 1280 and shot.height >= 900
+    box = page.locator(".tile img").first.bounding_box()
+    assert box is not None
+    poster = shot.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"])))
+    colours = poster.getcolors(maxcolors=4096)
+    assert colours is None or len(colours) > 50, "the poster frame is blank in the screenshot"
+
 
 def test_live_queue_and_cancel(page: Page, slow: tuple[InProcessService, Settings, EmulatorServer]) -> None:
     svc, settings, emu = slow

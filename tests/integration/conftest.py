@@ -78,12 +78,16 @@ async def eventually(check: Callable[[], Any], timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def until(check: Callable[[], Any], timeout_s: float = 60.0) -> None:
-    """:func:`eventually` for tests that drive subprocesses without an event loop."""
+def until(check: Callable[[], Any], timeout_s: float = 60.0, every_s: float = 0.02) -> Any:
+    """:func:`eventually` for tests without an event loop (subprocesses, a server in another thread): returns
+    the check's first truthy result."""
     deadline = time.monotonic() + timeout_s
-    while not check():
+    while True:
+        result = check()
+        if result:
+            return result
         assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+        time.sleep(every_s)
 
 
 def add_faults(emu: EmulatorServer, *rules: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import uvicorn
 from veokit.config import Settings
 from veokit.server.app import create_app
 from veokit.service import NewKey, VeoClient
+
+from .conftest import until
 
 
 class InProcessService:
@@ -60,17 +61,6 @@ def make_key(settings: Settings, name: str, **kw: Any) -> NewKey:
     return asyncio.run(go())
 
 
-def wait_until(check: Callable[[], Any], timeout_s: float = 60.0, every_s: float = 0.05) -> Any:
-    """Wait for a condition the test does not control (a job's progress in another thread or process)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(every_s)
-
-
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 
 
@@ -96,7 +86,7 @@ def serve_process(env: dict[str, str], port: int, tmp_path: Path, *args: str) ->
             return False
 
     try:
-        wait_until(up, timeout_s=180, every_s=0.1)  # an import-heavy start on a loaded machine
+        until(up, timeout_s=180, every_s=0.1)  # an import-heavy start on a loaded machine
     except BaseException:  # the caller never gets the process to stop: stop it here
         proc.kill()
         proc.wait(30)

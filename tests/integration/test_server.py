@@ -18,8 +18,8 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import settings_for, stats
-from .service_fixtures import InProcessService, make_key, wait_until
+from .conftest import settings_for, stats, until
+from .service_fixtures import InProcessService, make_key
 
 UPLOAD_MAX = 2 * 2**20
 
@@ -148,6 +148,7 @@ def test_bad_requests_are_400s_naming_the_field_and_record_and_submit_nothing(
         ({"prompt": "a fox", "model": "sora-2"}, "model"),
         ({"prompt": "a fox", "size": "1920x1080", "seconds": "4"}, "seconds"),
         ({"prompt": "a fox", "input_reference": ("a.png", b"not an image", "image/png")}, "input_reference"),
+        ({"prompt": "a fox", "input_reference": ("cut.png", png()[:300], "image/png")}, "input_reference"),
         ({"prompt": "a fox", "extra_body": {"negativ_prompt": "blur"}}, "negativ_prompt"),
         ({"prompt": "a fox", "extra_body": {"provider": "sora"}}, "provider"),
     ]:
@@ -156,6 +157,8 @@ def test_bad_requests_are_400s_naming_the_field_and_record_and_submit_nothing(
         body: Any = info.value.body
         assert body["param"] == param, (kwargs, body)
         assert body["type"] == "invalid_request_error" and body["message"]
+        # Named as the caller named it ("seconds", not veokit's "duration_seconds").
+        assert body["message"].startswith(f"{param}:") or body["code"] == "unknown_parameter", body
     # JSON (the SDK sends a reference object only that way): an image URL on this machine is not fetched.
     for ref in ("http://127.0.0.1:1/x.png", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd"):
         r = httpx.post(
@@ -250,7 +253,7 @@ def test_cancel_over_http(svc: InProcessService, settings: Settings, emu: Emulat
     emu.state.set_latency(3600.0, None)
     client = sdk(svc, make_key(settings, "gina").secret)
     video = client.videos.create(prompt="a slow sunrise", seconds="4")
-    wait_until(lambda: stats(emu)["polls"] >= 1)
+    until(lambda: stats(emu)["polls"] >= 1)
     cancelled = client.post(f"/videos/{video.id}/cancel", cast_to=openai.types.Video)
     assert cancelled.status == "failed" and cancelled.error is not None and cancelled.error.code == "cancelled"
     assert client.videos.retrieve(video.id).model_extra["veokit"]["state"] == "cancelled"  # type: ignore[index]
@@ -280,11 +283,27 @@ def test_a_body_over_the_upload_limit_is_413_declared_or_streamed_and_submits_no
     assert client.videos.list().data == [] and stats(emu)["submits_total"] == 0
 
 
+def test_a_service_that_cannot_save_videos_answers_503_and_submits_nothing(emu: EmulatorServer, tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("a file where the videos would go")
+    settings = settings_for(emu, tmp_path, out_dir=tmp_path / "not-a-dir")
+    running = InProcessService(settings).start()
+    try:
+        client = sdk(running, make_key(settings, "jack").secret)
+        with pytest.raises(openai.InternalServerError) as info:
+            client.videos.create(prompt="a fox", seconds="4")
+        body: Any = info.value.body
+        assert (info.value.status_code, body["code"]) == (503, "storage_unavailable")
+        assert str(tmp_path) not in body["message"]  # the server's paths are its own business
+        assert client.videos.list().data == [] and stats(emu)["submits_total"] == 0
+    finally:
+        running.stop()
+
+
 def test_litellm_uses_it_as_an_openai_video_provider(svc: InProcessService, settings: Settings, tmp_path: Path) -> None:
     import litellm
 
     auth = {"api_base": f"{svc.url}/v1", "api_key": make_key(settings, "ivan").secret, "custom_llm_provider": "openai"}
     made = litellm.video_generation(model="openai/veo-3.1-fast", prompt="a paper boat", seconds="4", **auth)
-    wait_until(lambda: litellm.video_status(made.id, **auth).status == "completed")
+    until(lambda: litellm.video_status(made.id, **auth).status == "completed")
     (tmp_path / "boat.mp4").write_bytes(litellm.video_content(made.id, **auth))
     verify_mp4(tmp_path / "boat.mp4", Expectation(width=1280, height=720, duration_s=4.0))

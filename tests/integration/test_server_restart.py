@@ -16,8 +16,8 @@ import openai
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats
-from .service_fixtures import VEOKIT, serve_process, wait_until
+from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats, until
+from .service_fixtures import VEOKIT, serve_process
 from .test_server_streams import Receiver
 
 
@@ -80,7 +80,7 @@ def test_keys_cli_and_a_server_killed_mid_job_finishes_it_once_with_one_webhook(
         servers.append(serve_process(env, port, tmp_path))
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
         video = client.videos.create(prompt="a lighthouse in a storm", seconds="4")
-        wait_until(lambda: stats(emu)["polls"] >= 1)  # submitted: the operation is recorded
+        until(lambda: stats(emu)["polls"] >= 1)  # submitted: the operation is recorded
         servers[0].send_signal(signal.SIGKILL)
         servers[0].wait(30)
 
@@ -97,7 +97,7 @@ def test_keys_cli_and_a_server_killed_mid_job_finishes_it_once_with_one_webhook(
                 row = db.execute("select webhook_status from api_videos where job_id = ?", (video.id,)).fetchone()
             return row is not None and row[0] == "delivered"
 
-        wait_until(delivered)
+        until(delivered)
         [(headers, body)] = receiver.deliveries
         openai.OpenAI(api_key="unused", webhook_secret=secret).webhooks.verify_signature(body, headers)
         assert json.loads(body)["data"]["id"] == video.id

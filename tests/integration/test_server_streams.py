@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,8 +21,8 @@ from PIL import Image
 from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 
-from .conftest import settings_for, stats
-from .service_fixtures import InProcessService, make_key, wait_until
+from .conftest import settings_for, stats, until
+from .service_fixtures import InProcessService, make_key
 
 
 class Receiver:
@@ -132,12 +133,15 @@ def test_the_bridge_routes(svc: InProcessService, settings: Settings, emu: Emula
         assert got["success"] and got["data"]["status"] in ("pending", "processing", "completed")
         return got["data"] if got["data"]["status"] == "completed" else None
 
-    data = wait_until(finished)
+    data = until(finished)
     assert data["progress"] == 100 and data["videoUrl"].startswith(svc.url)
     assert key not in data["videoUrl"] and "googleapis" not in data["videoUrl"]
     assert httpx.get(data["videoUrl"]).headers["content-type"] == "video/mp4"  # a browser can play it as is
     bad = httpx.post(f"{svc.url}/api/veo3/generate", headers=auth(key), json={"prompt": "x" * 9000})
     assert bad.status_code in (400, 422) and bad.json().get("success", False) is False
+    # Named as this route's body names its fields (not /v1/videos' input_reference).
+    bad = httpx.post(f"{svc.url}/api/veo3/generate", headers=auth(key), json={"prompt": "x", "image": "aGVsbG8="})
+    assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("image:"), bad.text
     assert stats(emu)["submits_total"] == 1
     missing = httpx.get(f"{svc.url}/api/veo3/status/job_nosuchjob", headers=auth(key))
     assert missing.status_code == 404
@@ -157,7 +161,7 @@ def test_webhooks_are_signed_verified_by_the_sdk_retried_and_delivered_once(
         client = openai.OpenAI(base_url=f"{svc.url}/v1", api_key=made.secret)
         ok = client.videos.create(prompt="a lantern", seconds="4")
         client.videos.poll(ok.id, poll_interval_ms=50)
-        wait_until(lambda: len(receiver.deliveries) >= 2)  # refused once, then delivered
+        until(lambda: len(receiver.deliveries) >= 2)  # refused once, then delivered
         (first_headers, first_body), (headers, body) = receiver.deliveries[:2]
         verifier = openai.OpenAI(api_key="unused", webhook_secret=made.webhook_secret)
         verifier.webhooks.verify_signature(body, headers)
@@ -169,7 +173,7 @@ def test_webhooks_are_signed_verified_by_the_sdk_retried_and_delivered_once(
 
         cancelled = client.videos.create(prompt="never mind", seconds="4")
         client.post(f"/videos/{cancelled.id}/cancel", cast_to=openai.types.Video)
-        wait_until(lambda: len(receiver.deliveries) >= 3)
+        until(lambda: len(receiver.deliveries) >= 3)
         failed = json.loads(receiver.deliveries[2][1])
         assert (failed["type"], failed["data"]["id"]) == ("video.failed", cancelled.id)
         quiet = make_key(settings, "quiet")  # no webhook: nothing sent for its videos
@@ -184,20 +188,20 @@ def test_extending_a_video_of_the_key(svc: InProcessService, settings: Settings,
     client = openai.OpenAI(base_url=f"{svc.url}/v1", api_key=key)
     source = client.videos.create(prompt="a fox walks", seconds="8")
     client.videos.poll(source.id, poll_interval_ms=50)
-    extended = client.post(
-        "/videos/extensions",
-        body={"prompt": "the fox runs", "seconds": "8", "video": {"id": source.id}},
-        cast_to=openai.types.Video,
+    # The SDK's extend() sends form data and takes only a file for `video`: a video id goes in extra_body.
+    extended = client.videos.extend(
+        prompt="the fox runs", seconds="8", video=openai.omit, extra_body={"video": {"id": source.id}}
     )
     done = client.videos.poll(extended.id, poll_interval_ms=50)
     assert done.status == "completed" and int(done.seconds) > 8  # the whole video, as OpenAI counts it
-    with pytest.raises(openai.BadRequestError) as info:
-        client.post(
-            "/videos/extensions",
-            body={"prompt": "again", "seconds": "4", "video": {"id": source.id}},
-            cast_to=openai.types.Video,
-        )
+    mp4 = client.videos.download_content(source.id).content
+    with pytest.raises(openai.BadRequestError) as info:  # an uploaded MP4, probed; 4 s is not an extension
+        client.videos.extend(prompt="again", seconds="4", video=("fox.mp4", mp4, "video/mp4"))
     assert info.value.body["param"] == "seconds"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as info:  # a truncated upload, named as the caller named it
+        client.videos.extend(prompt="again", seconds="8", video=("half.mp4", mp4[: len(mp4) // 2], "video/mp4"))
+    body: Any = info.value.body
+    assert body["param"] == "video" and "half.mp4" in body["message"] and "key_" not in body["message"], body
     remixed = client.videos.remix(source.id, prompt="a fox sleeps")
     assert client.videos.poll(remixed.id, poll_interval_ms=50).status == "completed"
     assert stats(emu)["submits_total"] == 3
@@ -227,12 +231,19 @@ def test_operations_endpoints(svc: InProcessService, settings: Settings) -> None
         spec["paths"]
     )
     assert httpx.get(f"{svc.url}/docs").status_code == 200
+    edit = httpx.post(f"{svc.url}/v1/videos/edits", headers=auth(key), data={"prompt": "x"})
+    assert edit.status_code == 404 and "remix" in edit.json()["error"]["message"]  # said, not a bare 405
     estimate = httpx.post(
         f"{svc.url}/v1/veokit/estimate",
         headers=auth(key),
         json={"prompt": "a fox", "seconds": "8", "size": "1920x1080"},
     ).json()
     assert estimate["estimate_usd"] > 0 and estimate["size"] == "1920x1080" and estimate["fits_budget"]
+    # A newer veokit sharing the store migrated it past what this one knows: not ready, and why.
+    with sqlite3.connect(str(settings.database_url).removeprefix("sqlite:///")) as db:
+        db.execute("update veokit_schema_version set version_num = '9999'")
+    ready = httpx.get(f"{svc.url}/readyz")
+    assert ready.status_code == 503 and "revision 9999" in ready.json()["problem"], ready.text
 
 
 def test_the_access_log_names_the_key_never_the_secret(

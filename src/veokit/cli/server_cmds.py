@@ -50,7 +50,11 @@ def register(app: typer.Typer) -> None:
                 why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
                 raise fail(f"--port: {host}:{port} {why}") from None
         runs = "records jobs only (--no-run)" if no_run else "runs jobs in this process"
-        ui.err.print(f"veokit serve on http://{host}:{port} ({runs}); docs at /docs; Ctrl-C stops", highlight=False)
+        ui.err.print(
+            f"veokit serve on http://{host}:{port} ({runs}); the studio at /, the API docs at /docs; Ctrl-C stops",
+            highlight=False,
+            soft_wrap=True,
+        )
         run_server(settings, host=host, port=port, run_jobs=not no_run, concurrency=workers_inline)
 
     @keys_app.command("create")

@@ -82,6 +82,9 @@ class WorkerConfig:
     budget_retry_s: float = 60.0
     stop_grace_s: float = 15.0
     drain: bool = False  # return once no job is left to run here or elsewhere, except ones over a budget cap
+    # The lease owner this worker replaces, known to be dead (a service restarted after a crash, see
+    # veokit.service.instance): its jobs are claimed at once instead of once their leases expire.
+    take_over: str | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_starting < 1:
@@ -132,6 +135,7 @@ class Worker:
         self._failures: Counter[str] = Counter()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._take_over = self.config.take_over
 
     @property
     def in_flight(self) -> int:
@@ -180,11 +184,16 @@ class Worker:
 
     # -- claiming and running -------------------------------------------------------------------------------
     async def _claim(self, limit: int) -> list[Job]:
+        dead = self._take_over
         try:
-            claimed = await self.store.claim(self.owner, lease_s=self.config.lease_s, limit=limit, now=self._wall())
+            claimed = await self.store.claim(
+                self.owner, lease_s=self.config.lease_s, limit=limit, now=self._wall(), take_over=dead
+            )
         except Exception as exc:  # the database is unreachable: nothing is lost, try again shortly
             self._event(f"claim failed ({type(exc).__name__}: {E.redact(str(exc))[:200]}); retrying")
             return []
+        if dead is not None and len(claimed) < limit:
+            self._take_over = None  # nothing of the dead owner's is left unclaimed
         for job in claimed:
             self.stats.claimed += 1
             earlier = self._running.get(job.id)

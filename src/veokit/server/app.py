@@ -36,7 +36,7 @@ from veokit.server.fetch import ImageFetcher
 from veokit.server.metrics import CONTENT_TYPE
 from veokit.server.state import Service, service
 from veokit.server.webhooks import WebhookSender
-from veokit.service import KeyFilms, VeoClient
+from veokit.service import InstanceSlot, KeyFilms, VeoClient
 
 access_log = logging.getLogger("veokit.server.access")
 BODY_OVERHEAD = 256 * 1024  # form fields and multipart framing around the uploads themselves
@@ -71,8 +71,15 @@ def create_app(
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
         sender = WebhookSender(client, settings, svc.metrics)
+        slot: InstanceSlot | None = None
         if run_jobs:
-            svc.worker = client.worker(client.worker_config("serve", concurrency=concurrency))
+            # This server's previous process, if it died, held jobs: continue them now (veokit.service.instance).
+            slot = await asyncio.to_thread(InstanceSlot.acquire, settings.data_dir, "serve")
+            previous = slot.previous if slot is not None else None
+            config = client.worker_config("serve", concurrency=concurrency, take_over=previous)
+            if slot is not None:
+                await asyncio.to_thread(slot.record, config.owner)
+            svc.worker = client.worker(config)
             tasks.append(asyncio.create_task(svc.worker.run(), name="veokit-serve-worker"))
         if deliver_webhooks:
             tasks.append(asyncio.create_task(sender.run(stop), name="veokit-serve-webhooks"))
@@ -86,6 +93,8 @@ def create_app(
             sender.wake()
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.films.aclose()
+            if slot is not None:
+                slot.release()  # after the worker gave its leases back
             await sender.aclose()
             await svc.fetcher.aclose()
             await client.aclose()
@@ -117,12 +126,7 @@ def _operations(app: FastAPI) -> None:
     @app.get("/readyz", tags=["operations"], summary="The store is reachable and its schema current")
     async def readyz(request: Request) -> JSONResponse:
         svc = service(request)
-        problem = None if svc.ready else "starting or stopping"
-        if problem is None:
-            try:
-                await svc.client.list_jobs(limit=1)
-            except Exception as exc:
-                problem = f"the job store is not reachable ({type(exc).__name__})"
+        problem = await svc.client.store_problem() if svc.ready else "starting or stopping"
         body = {"ready": problem is None, "problem": problem, "runs_jobs": svc.worker is not None}
         return JSONResponse(body, status_code=200 if problem is None else 503)
 

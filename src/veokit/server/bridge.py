@@ -19,7 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from veokit import errors as E
 from veokit.server.auth import Key
+from veokit.server.errors import ApiError, from_veokit, renamed
 from veokit.server.links import content_url
 from veokit.server.models import BRIDGE_ERRORS
 from veokit.server.requests import Body, build_request
@@ -29,6 +31,8 @@ from veokit.server.state import service
 router = APIRouter(prefix="/api/veo3", tags=["bridge"])
 BRIDGE_STATUS = {"queued": "pending", "in_progress": "processing", "completed": "completed", "failed": "failed"}
 QUALITY_FAMILY = {"fast": "veo-3.1-fast", "quality": "veo-3.1"}
+# /v1/videos' parameters (as errors name them) → this route's fields.
+BRIDGE_FIELDS = {"input_reference": "image", "size": "aspectRatio", "model": "quality"}
 
 
 class GenerateBody(BaseModel):
@@ -52,8 +56,13 @@ async def generate(request: Request, key: Key, body: GenerateBody) -> JSONRespon
         fields["input_reference"] = {
             "image_url": image if image.startswith(("http://", "https://", "data:")) else f"data:;base64,{image}"
         }
-    generate_request, provider = await build_request(Body(fields), svc.client.catalog, svc.fetcher)
-    plan = svc.client.plan(generate_request, provider)
+    try:
+        generate_request, provider = await build_request(Body(fields), svc.client.catalog, svc.fetcher)
+        plan = svc.client.plan(generate_request, provider)
+    except E.VeokitError as exc:  # named as this route's body names its fields
+        raise renamed(from_veokit(exc), BRIDGE_FIELDS) from None
+    except ApiError as exc:
+        raise renamed(exc, BRIDGE_FIELDS) from None
     job = await svc.client.tenants.submit(key, plan, note=f"bridge route for key {key.name}")
     svc.wake_worker()
     return JSONResponse(

@@ -52,6 +52,9 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}  # more about where, beside OpenAI's fields (a storyboard's shot and line)
 
+    def with_message(self, message: str) -> ApiError:
+        return ApiError(self.status, message, type=self.type, code=self.code, param=self.param, headers=self.headers)
+
     def body(self) -> dict[str, Any]:
         error = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}
         return {"error": {**error, **self.extra}}
@@ -81,6 +84,22 @@ def param_of(field: str | None) -> str | None:
     return PARAMS.get(head, head)
 
 
+def renamed(err: ApiError, names: dict[str, str]) -> ApiError:
+    """The error with its parameter called as the caller knows it (``names``: ours → theirs; a dotted path is
+    named by its head), in ``param`` and at the head of the message ("duration_seconds: …" → "seconds: …")."""
+    field = err.param
+    if field is None:
+        return err
+    head = field.split(".")[0]
+    name = names.get(head, head)
+    message = err.message
+    for said in dict.fromkeys((field, head)):
+        if name != head and message.startswith(f"{said}:"):
+            message = name + message[len(said) :]
+            break
+    return ApiError(err.status, message, type=err.type, code=err.code, param=name, headers=err.headers)
+
+
 def from_veokit(exc: E.VeokitError) -> ApiError:
     """The one mapping from veokit's error tree to HTTP."""
     message = exc.message
@@ -94,8 +113,18 @@ def from_veokit(exc: E.VeokitError) -> ApiError:
         return ApiError(413, message, code="input_too_large", param=param_of(getattr(exc, "field", None)))
     if isinstance(exc, E.InvalidRequest):
         field = getattr(exc, "field", None)
+        if field == "out_dir":  # the service's own directory, not the caller's input: theirs is fine
+            log.error("cannot accept videos: %s", message)
+            return ApiError(
+                503,
+                "the service cannot save videos now (its output directory is not writable); nothing was recorded "
+                "or paid: try again later",
+                type="server_error",
+                code="storage_unavailable",
+                headers={"Retry-After": "30"},
+            )
         code = "model_not_found" if isinstance(exc, E.ModelNotFound) else "invalid_value"
-        return ApiError(400, message, code=code, param=param_of(field))
+        return renamed(ApiError(400, message, code=code, param=field), PARAMS)
     if isinstance(exc, E.JobNotFound):
         return not_found()
     if isinstance(exc, E.JobStateError):
@@ -130,6 +159,11 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No such route: {where} (the API is described at /docs)"
+        elif exc.status_code == 405:
+            detail = f"{where} is not supported (the API is described at /docs)"
         return ApiError(exc.status_code, detail, type=kind, headers=dict(exc.headers or {})).response(request.url.path)
 
     @app.exception_handler(Exception)

@@ -32,6 +32,10 @@ class _Snapshot(Collector):
         for (state, provider), n in sorted(m.jobs.items()):
             jobs.add_metric([state, provider], n)
         yield jobs
+        # Every counter has a sample for every provider this process has used, 0 included: an alert on a rate of
+        # retries or 429s needs the series before the first one happens.
+        used = set(m.breakers) | set(m.submits) | set(m.polls) | set(m.retries) | set(m.rate_limited)
+        used |= set(m.download_bytes)
         for name, doc, values in (
             ("veokit_submits", "Paid submit calls made by this process, retries included", m.submits),
             ("veokit_polls", "Operation polls made by this process", m.polls),
@@ -40,8 +44,8 @@ class _Snapshot(Collector):
             ("veokit_download_bytes", "Bytes of video this process downloaded", m.download_bytes),
         ):
             family = CounterMetricFamily(name, doc, labels=["provider"])
-            for provider, n in sorted(values.items()):
-                family.add_metric([provider], n)
+            for provider in sorted(used):
+                family.add_metric([provider], values.get(provider, 0))
             yield family
         breakers = GaugeMetricFamily(
             "veokit_breaker_state", "Circuit breaker per provider: 0 closed, 1 half open, 2 open", labels=["provider"]

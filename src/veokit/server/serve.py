@@ -12,7 +12,7 @@ from veokit.server.app import create_app
 
 
 def serve(settings: Settings, *, host: str, port: int, run_jobs: bool, concurrency: int | None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _log_to_stderr()
     app = create_app(settings, run_jobs=run_jobs, concurrency=concurrency)
     config = uvicorn.Config(
         app,
@@ -24,3 +24,19 @@ def serve(settings: Settings, *, host: str, port: int, run_jobs: bool, concurren
         server_header=False,
     )
     uvicorn.Server(config).run()
+
+
+def _log_to_stderr() -> None:
+    """A service's log is its record: veokit's INFO lines (the access log, the worker's job events, webhook
+    deliveries) go to stderr with their time, whatever the CLI set for its one-shot commands."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    ours = logging.getLogger("veokit")
+    ours.handlers = [handler]
+    ours.setLevel(min(ours.getEffectiveLevel(), logging.INFO))
+    ours.propagate = False
+    # The in-process emulator (VEOKIT_PROVIDER=emulator) logs each request it answers: the provider's side of
+    # every poll, not the service's record.
+    emulator = logging.getLogger("veokit.emulator")
+    if emulator.level == logging.NOTSET:
+        emulator.setLevel(logging.WARNING)

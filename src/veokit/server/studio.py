@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from veokit.config import AUTO
 from veokit.models.catalog import Catalog, Offer
+from veokit.providers.registry import catalog_key
 from veokit.server.auth import Key
 from veokit.server.models import ERRORS
 from veokit.server.state import service
@@ -66,14 +67,15 @@ def _sizes(catalog: Catalog, offer: Offer) -> dict[str, str]:
 def studio_models(catalog: Catalog, provider: str | None, today: dt.date) -> list[StudioModel]:
     """The models a create may name: the configured provider's (every provider's when it routes ``auto``),
     retired ones left out."""
-    providers = None if provider in (None, AUTO) else {provider}
+    # A provider may sell another's rows (the emulator sells Vertex's): list those, under the provider's name.
+    rows = None if provider in (None, AUTO) else catalog_key(provider)
     models = []
     for o in catalog.offers:
-        if (providers is not None and o.provider not in providers) or o.lifecycle.is_retired(today):
+        if (rows is not None and o.provider != rows) or o.lifecycle.is_retired(today):
             continue
         models.append(
             StudioModel(
-                provider=o.provider,
+                provider=o.provider if provider in (None, AUTO) else provider,
                 model=o.model,
                 title=o.title,
                 status=o.lifecycle.status,
@@ -101,10 +103,11 @@ async def list_models(request: Request, key: Key) -> StudioModels:
     svc = service(request)
     provider = svc.settings.provider
     catalog = svc.client.catalog
-    concrete = provider not in (None, AUTO) and bool(catalog.models_for(provider))
+    rows = catalog_key(provider) if provider not in (None, AUTO) else None
+    concrete = rows is not None and bool(catalog.models_for(rows))
     return StudioModels(
         default_provider=provider,
-        default_model=(svc.settings.model or catalog.default_model(provider)) if concrete and provider else None,
+        default_model=(svc.settings.model or catalog.default_model(rows)) if concrete and rows else None,
         models=studio_models(catalog, provider, dt.datetime.now(dt.UTC).date()),
     )
 

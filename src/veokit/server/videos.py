@@ -19,10 +19,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from veokit import errors as E
 from veokit.models.job import Job
 from veokit.models.request import GenerateRequest
 from veokit.server.auth import Key, OptionalKey
-from veokit.server.errors import ApiError
+from veokit.server.errors import ApiError, from_veokit
 from veokit.server.links import verify
 from veokit.server.models import CREATE_BODY, ERRORS, EXTEND_BODY, RemixRequest, Video, VideoDeleted, VideoList
 from veokit.server.requests import EXTEND_FIELDS, build_request, check_known, read_body, whole
@@ -67,6 +68,20 @@ async def create_video(request: Request, key: Key, idempotency_key: IdempotencyK
     job = await svc.client.tenants.submit(key, plan, idempotency_key=idempotency_key, request_hash=body.digest())
     svc.wake_worker()
     return video_response(svc, request, key, job)
+
+
+@router.post("/edits", include_in_schema=False)
+@router.post("/characters", include_in_schema=False)
+@router.get("/characters/{character_id}", include_in_schema=False)
+async def not_for_veo(request: Request, key: Key) -> None:
+    """OpenAI's video edits and characters, which Veo has no counterpart for: said in words, not a bare 405."""
+    what = request.url.path.removeprefix("/v1/videos/").split("/")[0]
+    raise ApiError(
+        404,
+        f"video {what} are not available with Veo; POST /v1/videos/{{id}}/remix (the same settings, a new prompt) "
+        "and POST /v1/videos/extensions (continue a video) are",
+        code="unsupported",
+    )
 
 
 @router.get("", response_model=VideoList, responses=ERRORS, summary="List the key's videos (cursor pages)")
@@ -207,6 +222,9 @@ async def _uploaded_source(svc: Service, key: ApiKey, uploads: list[tuple[str | 
     await asyncio.to_thread(path.write_bytes, uploads[0][1])
     try:
         return await svc.client.extension_source(str(path), field="video")  # probed: a complete 720p MP4
+    except E.VeokitError as exc:  # named by the caller's file name, not this server's spool file
+        shown = (uploads[0][0] or "the uploaded video").replace("\n", " ")[:200]
+        raise from_veokit(exc).with_message(exc.message.replace(path.name, shown)) from None
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)  # the request holds its bytes now
 

@@ -26,6 +26,7 @@ from veokit.service.batch_enqueue import EnqueuedBatch
 from veokit.service.client import VeoClient
 from veokit.service.extension import ExtensionSource, extension_request
 from veokit.service.film import FilmResult, FilmStatus, PickPreview
+from veokit.service.instance import InstanceSlot
 from veokit.service.key_films import KeyFilm, KeyFilms
 from veokit.service.meters import Meters
 from veokit.service.next_step import next_step, status_line
@@ -56,6 +57,7 @@ __all__ = [
     "ExtensionSource",
     "FilmResult",
     "FilmStatus",
+    "InstanceSlot",
     "Job",
     "JobEvent",
     "JobRuntime",

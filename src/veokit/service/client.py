@@ -49,9 +49,10 @@ from veokit.service.providers import build_provider, pick_provider
 from veokit.service.resilience import resilience_from
 from veokit.service.routing import Route, route
 from veokit.service.tenants import Tenants
-from veokit.store import open_store
+from veokit.store import migrate, open_store
 from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
+from veokit.store.sql import SqlJobStore
 from veokit.store.tenancy import ApiKey
 
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
@@ -317,6 +318,20 @@ class VeoClient:
         """The jobs with these ids, in the order given; unknown ids are skipped."""
         return await self._store.get_many(job_ids)
 
+    async def store_problem(self) -> str | None:
+        """Why the job store cannot serve now (unreachable, or a schema other than the one this veokit knows, e.g.
+        migrated by a newer veokit sharing it), in words; None when it can."""
+        try:
+            await self._store.list(limit=1)
+            if isinstance(self._store, SqlJobStore):
+                revisions = await self._store.schema_revisions()
+                if revisions != [migrate.HEAD]:
+                    found = ", ".join(revisions) or "none"
+                    return f"the job store's schema is at revision {found}; this veokit needs {migrate.HEAD}"
+        except Exception as exc:
+            return f"the job store is not reachable ({type(exc).__name__})"
+        return None
+
     async def list_jobs(self, *, states: Iterable[JobState] | None = None, limit: int = 50) -> list[Job]:
         return await self._store.list(states=states, limit=limit)
 
@@ -486,14 +501,18 @@ class VeoClient:
         concurrency: int | None = None,
         lease_s: float | None = None,
         drain: bool = False,
+        take_over: str | None = None,
     ) -> WorkerConfig:
-        """A worker's configuration: settings (``VEOKIT_WORKER_*``) unless given, and a fresh lease owner."""
+        """A worker's configuration: settings (``VEOKIT_WORKER_*``) unless given, and a fresh lease owner;
+        ``take_over``: a lease owner known to be dead whose jobs it claims at once (see
+        :mod:`veokit.service.instance`)."""
         try:
             return WorkerConfig(
                 owner=worker_id(kind),
                 concurrency=self.settings.worker_concurrency if concurrency is None else concurrency,
                 lease_s=self.settings.worker_lease_s if lease_s is None else lease_s,
                 drain=drain,
+                take_over=take_over,
             )
         except ValueError as exc:
             raise E.InvalidRequest(str(exc), field="worker") from None

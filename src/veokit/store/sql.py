@@ -110,6 +110,11 @@ class SqlJobStore:
             raise
         self._engine, self._writer = engine, writer
 
+    async def schema_revisions(self) -> builtins.list[str]:
+        """The schema revisions the database records (``[migrate.HEAD]`` when it is the one this veokit knows)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrate.current_revisions)
+
     @property
     def _where(self) -> str:
         """The database as messages name it (no password)."""

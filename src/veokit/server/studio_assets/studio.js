@@ -411,9 +411,11 @@ async function onEvent(id, ev) {
   // a state change: fetch the whole object (files, cost, error) and redraw
   try {
     const fresh = await api(`/v1/videos/${encodeURIComponent(id)}`);
+    const was = state.videos.get(id);
     state.videos.set(id, fresh);
     render();
-    if (!ACTIVE.has(fresh.status)) {
+    // Several state events can land at once (downloading, then succeeded): say the end only once.
+    if (!ACTIVE.has(fresh.status) && was && ACTIVE.has(was.status)) {
       refreshSpend();
       if (fresh.status === "completed") toast("A video is ready");
       else toast(`A video failed: ${(fresh.error && fresh.error.message) || fresh.veokit.state}`, true);
