@@ -76,7 +76,7 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
                 exc.error.message, exc.error.exit_code, hint=exc.hint, error=exc.error.to_dict(), shown=exc.shown
             ) from None
         except E.VeokitError as exc:
-            raise fail(exc.message, exc.exit_code, hint=_hint_for(exc), error=exc.to_dict()) from None
+            raise fail(_all_problems(exc), exc.exit_code, hint=_hint_for(exc), error=exc.to_dict()) from None
         except KeyboardInterrupt:
             raise fail(
                 "interrupted",
@@ -99,8 +99,17 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def _all_problems(exc: E.VeokitError) -> str:
+    """A storyboard's problems, every one on its own line (its message names only the first)."""
+    if isinstance(exc, E.StoryboardError) and len(exc.problems) > 1:
+        return f"{len(exc.problems)} problems:\n" + "\n".join(f"  {p.message}" for p in exc.problems)
+    return exc.message
+
+
 def _hint_for(exc: E.VeokitError) -> str | None:
     """The next step for an error that is not about one job (those come with :func:`check_job`)."""
     if isinstance(exc, E.JobNotFound):
         return "`veokit jobs list` shows the recorded jobs"
+    if isinstance(exc, E.KeyNameError):
+        return "`veokit keys list` shows the keys; a revoked key keeps its name"
     return None
