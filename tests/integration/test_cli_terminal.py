@@ -60,6 +60,7 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
             "VEOKIT_VERTEX_PROJECT": "proj-1",
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
+            "VEOKIT_JOB_DEADLINE_S": "600",  # a loaded machine is slow, not stuck: never a timeout here
         }
     )
     settings = Settings(
@@ -71,6 +72,7 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
         data_dir=root / "data",
         out_dir=root / "videos",
         poll_scale=0.01,
+        job_deadline_s=600,
         rate_limit="off",
     )
 

@@ -337,7 +337,11 @@ def models(
     provider: Annotated[
         str | None,
         typer.Option(
-            "--provider", "-p", help=f"Only this provider's models: {', '.join(PROVIDERS)}.", show_default=False
+            "--provider",
+            "-p",
+            metavar="NAME",
+            help=f"Only this provider's models: {', '.join(PROVIDERS)}.",
+            show_default=False,
         ),
     ] = None,
     as_json: opt.Json = False,
@@ -394,10 +398,14 @@ def jobs_list(
     state: Annotated[
         list[str] | None,
         typer.Option(
-            "--state", "-s", help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}."
+            "--state",
+            "-s",
+            metavar="STATE",
+            help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}.",
+            show_default=False,
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-l", help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-l", metavar="N", help="At most this many, newest first.")] = 50,
     as_json: opt.Json = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the job ids, one per line.")] = False,
 ) -> None:
