@@ -188,3 +188,45 @@ def test_open_prints_the_path_without_a_display_and_gallery_writes_one_page(worl
     page = Path(out.strip()).read_text()
     assert world.video in page and "a red fox trotting" in page
     assert "data:image/jpeg;base64," in page and '<video controls preload="none"' in page
+
+
+def test_keys_list_keeps_ids_whole_piped_is_tab_separated_and_errors_say_what_next(world: World) -> None:
+    for name in ("ci-pipeline-with-a-long-name", "laptop"):
+        code, out, err = world.pipe("keys", "create", name, "--webhook", "https://example.com/a/long/hook/path")
+        assert code == 0, err
+        assert out.splitlines()[-1].startswith("vk_")  # the key alone on the last line
+    s = world.tty("keys", "list")
+    assert s.code == 0, s.text
+    fits(s)
+    code, out, _ = world.pipe("keys", "list")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and not ANSI.search(out) and "┃" not in out and "│" not in out
+    ids = {row[0]: row[1] for row in rows}
+    assert set(ids) == {"ci-pipeline-with-a-long-name", "laptop"}
+    for name, key_id in ids.items():
+        assert any(name in line and key_id in line for line in s.lines), f"{name} {key_id} split:\n{s.text}"
+    code, out, _ = world.pipe("keys", "list", "-q")
+    assert code == 0 and sorted(out.split()) == ["ci-pipeline-with-a-long-name", "laptop"]
+
+    code, out, err = world.pipe("keys", "revoke", "nobody", "--json")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["type"] == "KeyNameError" and "veokit keys list" in error["next"]
+    assert "veokit keys list" in err
+
+
+def test_film_plan_fits_and_names_the_next_command_and_config_show_names_flags(world: World) -> None:
+    board = Path(__file__).parents[2] / "examples" / "last-train.yaml"
+    s = world.tty("film", "plan", str(board), "--provider", "emulator")
+    assert s.code == 0, s.text
+    fits(s)
+    for shot in ("platform", "closeup", "doors", "departure"):
+        assert any(line.startswith(shot) for line in s.lines), s.text
+    assert f"veokit film render {board} --provider emulator" in s.text
+    code, out, _ = world.pipe("film", "plan", str(board))
+    assert code == 0 and "━" not in out and out.splitlines()[0].split("\t")[:2] == ["platform", "cut"]
+
+    code, out, err = world.pipe("config", "show", "--provider", "emulator", "--set", "retry_filtered=2", "--json")
+    assert code == 0, err
+    source = {row["name"]: row["source"] for row in json.loads(out)}
+    assert source["provider"] == "flag" and source["retry_filtered"] == "flag" and source["out_dir"] == "env"

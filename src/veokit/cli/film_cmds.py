@@ -15,6 +15,7 @@ import typer
 from veokit.cli import output as ui
 from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
+from veokit.cli.options import complete_provider
 from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, load_settings
 from veokit.models.film_plan import FilmPlan
@@ -35,6 +36,7 @@ Provider = Annotated[
     typer.Option(
         "--provider",
         "-p",
+        autocompletion=complete_provider,
         metavar="NAME",
         help=f"Run every shot on this provider ({', '.join(PROVIDERS)}), whatever the storyboard says. "
         "Default: each shot's own, else the storyboard's defaults, else VEOKIT_PROVIDER.",
@@ -171,11 +173,10 @@ def render_cmd(
             st = await client.film_status(file, provider=provider)
             todo = len(st.unrecorded())
             if not as_json:
-                ui.err.print(
+                ui.line(  # the title is the user's text: never read as markup
                     f"{st.plan.title}: {todo} of {st.plan.takes} takes to render, ${st.to_pay_usd:.2f} "
                     f"(film total ${st.plan.total_usd:.2f})",
-                    soft_wrap=True,
-                    highlight=False,
+                    to_err=True,
                 )
 
             def event(line: str) -> None:
@@ -229,30 +230,32 @@ def pick_cmd(
 
     p = asyncio.run(preview())
     if p.previous == take:
-        ui.out.print(f"{shot}: take {take} is already the chosen take; nothing changes", highlight=False)
+        ui.line(f"{shot}: take {take} is already the chosen take; nothing changes")
         return
     if p.to_render:
         takes = ", ".join(f"{s} take {n}" for s, n in p.to_render)
-        ui.out.print(
+        ui.line(
             f"{shot}: take {p.previous} -> {take}; the shots that follow it ({', '.join(p.dependents)}) need "
-            f"{len(p.to_render)} new take(s): {takes}, ${p.usd:.2f}",
-            soft_wrap=True,
-            highlight=False,
+            f"{len(p.to_render)} new take(s): {takes}, ${p.usd:.2f}"
         )
         if not yes and render:  # only rendering pays; recording the pick alone costs nothing
             if not sys.stdin.isatty():
                 raise fail("re-rendering costs money: pass --yes to confirm (or --no-render to only record the pick)")
             if not typer.confirm("Record the pick and render them?", default=False):
-                raise typer.Exit(1)
+                raise fail(
+                    "not confirmed: nothing changed",
+                    1,
+                    hint=f"`veokit film pick {file} {shot} {take} --no-render` records the pick without rendering",
+                )
     else:
         what = f"the shots that follow it ({', '.join(p.dependents)}) are" if p.dependents else "nothing follows it;"
-        ui.out.print(f"{shot}: take {p.previous} -> {take}; {what} already rendered: $0.00", highlight=False)
+        ui.line(f"{shot}: take {p.previous} -> {take}; {what} already rendered: $0.00")
 
     async def record() -> None:
         async with VeoClient(load_settings()) as client:
             await client.film_pick(file, shot, take, provider=provider, write=True)
 
     asyncio.run(record())
-    ui.out.print(f"{file}: shot {shot} now uses take {take}", highlight=False, soft_wrap=True)
+    ui.line(f"{file}: shot {shot} now uses take {take}")
     if render:
         render_cmd(file, provider=provider, out=out, max_cost=None, as_json=False)

@@ -170,6 +170,7 @@ def generate(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
             "Env: VEOKIT_PROVIDER.",
@@ -301,6 +302,7 @@ def doctor(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"Check only these (repeatable): {', '.join(PROVIDERS)}. Default: every provider with credentials.",
             show_default=False,
@@ -339,6 +341,7 @@ def models(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"Only this provider's models: {', '.join(PROVIDERS)}.",
             show_default=False,
@@ -400,6 +403,7 @@ def jobs_list(
         typer.Option(
             "--state",
             "-s",
+            autocompletion=opt.complete_state,
             metavar="STATE",
             help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}.",
             show_default=False,

@@ -193,6 +193,7 @@ def enqueue(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
             "Env: VEOKIT_PROVIDER.",
@@ -267,6 +268,7 @@ def batch(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"Provider for lines that name none: {', '.join(PROVIDERS)} or auto. Default: VEOKIT_PROVIDER.",
             show_default=False,
