@@ -112,8 +112,6 @@ def _hint_for(exc: E.VeokitError) -> str | None:
         return "`veokit jobs list` shows the recorded jobs"
     if isinstance(exc, E.KeyNameError):
         return "`veokit keys list` shows the keys; a revoked key keeps its name"
-    if isinstance(exc, E.StoryboardError):
-        return "fix the storyboard and check it again with `veokit film plan FILE` (nothing was sent)"
     if isinstance(exc, E.ModelNotFound):
         return "`veokit models` lists the models each provider sells"
     if isinstance(exc, E.BudgetExceeded):
