@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from veokit import errors as E
 from veokit.cli import output as ui
 from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
@@ -196,7 +197,20 @@ def render_cmd(
             "recorded": result.recorded,
         }
 
-    view = asyncio.run(go())
+    again = f"`veokit film render {file}" + (f" --provider {provider}" if provider else "") + "`"
+    try:
+        view = asyncio.run(go())
+    except KeyboardInterrupt:
+        raise fail("interrupted", E.ExitCode.INTERRUPTED, hint=f"{again} continues; nothing is paid twice") from None
+    except E.VeokitError as exc:
+        if exc.exit_code == E.ExitCode.BAD_INPUT:
+            raise  # the storyboard or a cap: the message says what to change
+        raise fail(
+            exc.message,
+            exc.exit_code,
+            hint=f"{again} continues where this run stopped; takes already made are not paid again",
+            error=exc.to_dict(),
+        ) from None
     if as_json:
         ui.print_json(view)
         return
