@@ -114,6 +114,8 @@ def _hint_for(exc: E.VeokitError) -> str | None:
         return "`veokit keys list` shows the keys; a revoked key keeps its name"
     if isinstance(exc, E.ModelNotFound):
         return "`veokit models` lists the models each provider sells"
+    if isinstance(exc, E.BudgetExceeded) and exc.cap == "film":
+        return "raise --max-cost, or see what each shot costs with `veokit film plan FILE`; nothing was sent"
     if isinstance(exc, E.BudgetExceeded):
         return "`veokit costs` shows today's spend against the caps (VEOKIT_BUDGET_*); nothing was sent"
     if isinstance(exc, E.ConfigError):
