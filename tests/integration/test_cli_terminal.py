@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,3 +232,13 @@ def test_film_plan_fits_and_names_the_next_command_and_config_show_names_flags(w
     assert code == 0, err
     source = {row["name"]: row["source"] for row in json.loads(out)}
     assert source["provider"] == "flag" and source["retry_filtered"] == "flag" and source["out_dir"] == "env"
+
+
+def test_serve_on_a_busy_port_is_one_line_naming_the_way_out(world: World) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        code, out, err = world.pipe("serve", "--port", port)
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: --port: 127.0.0.1:{port} is in use (next: pick another with --port)"
