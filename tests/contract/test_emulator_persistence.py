@@ -269,3 +269,27 @@ def test_without_state_dir_nothing_is_written(emulator_config: EmulatorConfig, t
     with EmulatorServer(cfg) as emu:
         vertex_submit(emu)
     assert not (tmp_path / "renders" / "journal").exists()
+
+
+def test_finished_work_past_retention_is_pruned_at_start(start: Callable[..., EmulatorServer], tmp_path: Path) -> None:
+    first = start()
+    old = vertex_submit(first, prompt="an old lighthouse")
+    first.state.clock.advance(LATENCY_S)
+    until_done(lambda: vertex_poll(first, old), lambda d: bool(d.get("done")))
+    finished = next(op for op in first.state.operations.values() if op.name == old)
+    assert finished.result is not None
+    render = finished.result.videos[0].file.path
+    first.state.clock.advance(2 * 86400 + 1)  # the old operation is now past the 2-day retention
+    running = vertex_submit(first, prompt="a new lighthouse")  # written with the advanced clock
+    first.stop()
+    records = tmp_path / "state" / "journal" / "operations"
+    assert len(list(records.glob("*.json"))) == 2 and render.is_file()
+
+    second = start()
+    assert len(list(records.glob("*.json"))) == 1  # the old record is gone from disk …
+    assert not render.exists()  # … with the render only it named
+    assert "done" not in vertex_poll(second, running)  # work still in flight is kept
+    r = httpx.post(
+        second.base_url + vertex_path(method="fetchPredictOperation"), json={"operationName": old}, headers=BEARER
+    )
+    assert r.status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
             "VEOKIT_VERTEX_PROJECT": "proj-1",
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
+            "VEOKIT_JOB_DEADLINE_S": "600",  # a loaded machine is slow, not stuck: never a timeout here
         }
     )
     settings = Settings(
@@ -71,6 +73,7 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
         data_dir=root / "data",
         out_dir=root / "videos",
         poll_scale=0.01,
+        job_deadline_s=600,
         rate_limit="off",
     )
 
@@ -186,3 +189,56 @@ def test_open_prints_the_path_without_a_display_and_gallery_writes_one_page(worl
     page = Path(out.strip()).read_text()
     assert world.video in page and "a red fox trotting" in page
     assert "data:image/jpeg;base64," in page and '<video controls preload="none"' in page
+
+
+def test_keys_list_keeps_ids_whole_piped_is_tab_separated_and_errors_say_what_next(world: World) -> None:
+    for name in ("ci-pipeline-with-a-long-name", "laptop"):
+        code, out, err = world.pipe("keys", "create", name, "--webhook", "https://example.com/a/long/hook/path")
+        assert code == 0, err
+        assert out.splitlines()[-1].startswith("vk_")  # the key alone on the last line
+    s = world.tty("keys", "list")
+    assert s.code == 0, s.text
+    fits(s)
+    code, out, _ = world.pipe("keys", "list")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and not ANSI.search(out) and "┃" not in out and "│" not in out
+    ids = {row[0]: row[1] for row in rows}
+    assert set(ids) == {"ci-pipeline-with-a-long-name", "laptop"}
+    for name, key_id in ids.items():
+        assert any(name in line and key_id in line for line in s.lines), f"{name} {key_id} split:\n{s.text}"
+    code, out, _ = world.pipe("keys", "list", "-q")
+    assert code == 0 and sorted(out.split()) == ["ci-pipeline-with-a-long-name", "laptop"]
+
+    code, out, err = world.pipe("keys", "revoke", "nobody", "--json")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["type"] == "KeyNameError" and "veokit keys list" in error["next"]
+    assert "veokit keys list" in err
+
+
+def test_film_plan_fits_and_names_the_next_command_and_config_show_names_flags(world: World) -> None:
+    board = Path(__file__).parents[2] / "examples" / "last-train.yaml"
+    s = world.tty("film", "plan", str(board), "--provider", "emulator")
+    assert s.code == 0, s.text
+    table = [line for line in s.lines if not line.startswith(("next:", "4 shots"))]  # prose is never cut
+    assert table and all(len(line) <= WIDTH for line in table), s.text
+    for shot in ("platform", "closeup", "doors", "departure"):
+        assert any(line.startswith(shot) for line in s.lines), s.text
+    assert f"veokit film render {board} --provider emulator" in s.text
+    code, out, _ = world.pipe("film", "plan", str(board))
+    assert code == 0 and "━" not in out and out.splitlines()[0].split("\t")[:2] == ["platform", "cut"]
+
+    code, out, err = world.pipe("config", "show", "--provider", "emulator", "--set", "retry_filtered=2", "--json")
+    assert code == 0, err
+    source = {row["name"]: row["source"] for row in json.loads(out)}
+    assert source["provider"] == "flag" and source["retry_filtered"] == "flag" and source["out_dir"] == "env"
+
+
+def test_serve_on_a_busy_port_is_one_line_naming_the_way_out(world: World) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        code, out, err = world.pipe("serve", "--port", port)
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: --port: 127.0.0.1:{port} is in use (next: pick another with --port)"

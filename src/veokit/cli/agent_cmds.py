@@ -28,8 +28,28 @@ QUIT_WORDS = {"exit", "quit", ":q"}
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command("agent")(agent)
-    app.command("mcp")(mcp)
+    app.command("agent", epilog=AGENT_EXAMPLES)(agent)
+    app.command("mcp", epilog=MCP_EXAMPLES)(mcp)
+
+
+AGENT_EXAMPLES = """Examples:
+
+  VEOKIT_AGENT_MODEL=gemini/gemini-2.5-flash veokit agent "a 6 s clip of waves at dusk, under $1"
+
+  veokit agent --provider emulator
+
+  veokit agent -m gpt-4o --api-base http://localhost:4000 --proxy
+"""
+MCP_EXAMPLES = """Examples:
+
+  veokit mcp
+
+  VEOKIT_MCP_TOKEN=secret veokit mcp --http --port 8001
+
+  claude mcp add veokit -- veokit mcp --max-cost 2
+"""
+PROVIDER_HELP = "Video provider. Default: VEOKIT_PROVIDER, else the first with credentials."
+MAX_COST_HELP = "Refuse any job estimated above this many USD. Env: VEOKIT_AGENT_MAX_COST_USD."
 
 
 def _require_extra(module: str) -> None:
@@ -70,34 +90,59 @@ def _close(toolkit: VideoToolkit) -> None:
 # ---------------------------------------------------------------------------------------------------------
 @cli_errors
 def agent(
-    prompt: Annotated[str | None, typer.Argument(help="One request; omit it for an interactive session.")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Argument(metavar="PROMPT", help="One request; omit it for an interactive session.", show_default=False),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="LiteLLM model id, e.g. gemini/gemini-2.5-flash (default: VEOKIT_AGENT_MODEL)."
+            "--model",
+            "-m",
+            metavar="MODEL",
+            help="The chat model, a LiteLLM id, e.g. gemini/gemini-2.5-flash. Env: VEOKIT_AGENT_MODEL.",
+            show_default=False,
         ),
     ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
             "--api-key",
-            help="Key for the chat model (default: VEOKIT_AGENT_API_KEY, else the provider's own variable).",
+            metavar="KEY",
+            help="Key for the chat model. Env: VEOKIT_AGENT_API_KEY, else the model provider's own variable "
+            "(e.g. GEMINI_API_KEY).",
+            show_default=False,
         ),
     ] = None,
-    api_base: Annotated[str | None, typer.Option("--api-base", help="Base URL, e.g. a LiteLLM proxy.")] = None,
-    proxy: Annotated[bool | None, typer.Option("--proxy/--no-proxy", help="api-base is a LiteLLM proxy.")] = None,
-    provider: Annotated[
+    api_base: Annotated[
         str | None,
         typer.Option(
-            "--provider", "-p", help="Video provider (default: VEOKIT_PROVIDER or the first with credentials)."
+            "--api-base",
+            metavar="URL",
+            help="The chat model's base URL, e.g. a LiteLLM proxy. Env: VEOKIT_AGENT_API_BASE.",
+            show_default=False,
         ),
     ] = None,
+    proxy: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy/--no-proxy",
+            help="--api-base is a LiteLLM proxy. Env: VEOKIT_AGENT_PROXY. Default: no.",
+            show_default=False,
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", "-p", metavar="NAME", help=PROVIDER_HELP, show_default=False)
+    ] = None,
     max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Refuse any job estimated above this many USD.")
+        float | None, typer.Option("--max-cost", metavar="USD", help=MAX_COST_HELP, show_default=False)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show tool activity on stderr.")] = False,
 ) -> None:
-    """Ask a video agent (Strands + LiteLLM) to make videos; without a prompt, chat until EOF or `exit`."""
+    """Ask a video agent (Strands + LiteLLM) to make videos; without a prompt, chat until EOF or `exit`.
+
+    Needs the agent extra (pip install 'veokit[agent]') and a chat model (--model or VEOKIT_AGENT_MODEL; its
+    parameters as JSON in VEOKIT_AGENT_PARAMS). Videos use veokit's usual settings (`veokit config show`)."""
     _require_extra("strands")
     from veokit.agent.factory import agent_settings, create_video_agent, litellm_model
 
@@ -186,22 +231,21 @@ class ActivityPrinter:
 @cli_errors
 def mcp(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
-    host: Annotated[str, typer.Option("--host", help="HTTP address (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
-    path: Annotated[str, typer.Option("--path", help="HTTP endpoint path.")] = "/mcp",
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="HTTP address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="HTTP port.")] = 8000,
+    path: Annotated[str, typer.Option("--path", metavar="PATH", help="HTTP endpoint path.")] = "/mcp",
     provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider", "-p", help="Video provider (default: VEOKIT_PROVIDER or the first with credentials)."
-        ),
+        str | None, typer.Option("--provider", "-p", metavar="NAME", help=PROVIDER_HELP, show_default=False)
     ] = None,
     max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Refuse any job estimated above this many USD.")
+        float | None, typer.Option("--max-cost", metavar="USD", help=MAX_COST_HELP, show_default=False)
     ] = None,
     root: Annotated[
         list[str] | None,
         typer.Option(
             "--root",
+            metavar="DIR",
+            show_default=False,
             help="A folder tools may read images from and write videos to (repeatable). "
             "Default: the out dir, plus the current directory on stdio.",
         ),
@@ -210,13 +254,17 @@ def mcp(
         str | None,
         typer.Option(
             "--token",
+            metavar="TOKEN",
             envvar="VEOKIT_MCP_TOKEN",
             show_envvar=True,
             help="HTTP: require Authorization: Bearer TOKEN on every request.",
         ),
     ] = None,
 ) -> None:
-    """Serve veokit's video tools to MCP clients (stdio by default; --http for streamable HTTP)."""
+    """Serve veokit's video tools to MCP clients (stdio by default; --http for streamable HTTP).
+
+    Needs the agent extra (pip install 'veokit[agent]'). Videos use veokit's usual settings (`veokit config
+    show`); they are saved under your videos folder (veokit/) unless VEOKIT_OUT_DIR says otherwise."""
     # stdout carries the protocol on stdio: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     _require_extra("mcp.server.mcpserver")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from veokit.cli import output as ui
 from veokit.cli import tables
-from veokit.cli.failures import cli_errors
+from veokit.cli.failures import cli_errors, fail
+from veokit.cli.options import complete_provider
 from veokit.cli.tables import Column
-from veokit.config import config_file, load_settings
+from veokit.config import PROVIDERS, Settings, config_file, load_settings
 from veokit.service.settings_view import effective_settings
 
 config_app = typer.Typer(
@@ -22,19 +24,70 @@ config_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    config_app.command("show", epilog="Examples:\n\n  veokit config show\n\n  veokit config show --all --json")(
-        cli_errors(show)
-    )
-    config_app.command("path")(cli_errors(path))
+    config_app.command("show", epilog=SHOW_EXAMPLES)(cli_errors(show))
+    config_app.command("path", epilog='Examples:\n\n  ${EDITOR:-vi} "$(veokit config path)"')(cli_errors(path))
     app.add_typer(config_app, name="config")
+
+
+SHOW_EXAMPLES = """Examples:
+
+  veokit config show
+
+  veokit config show --all --json
+
+  veokit config show --provider kie --set budget_daily_usd=5    # what `generate --provider kie` would use
+"""
+
+
+def _flags(provider: str | None, model: str | None, out: Path | None, pairs: list[str] | None) -> dict[str, Any]:
+    """The settings the given flags set, by field name (``--set`` takes any setting, by its config-file name)."""
+    given: dict[str, Any] = {"provider": provider, "model": model, "out_dir": out}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        name = name.strip().lower().removeprefix("veokit_")
+        if not sep or name not in Settings.model_fields:
+            raise fail(f"--set: {pair!r} is not NAME=VALUE with NAME a setting (`veokit config show --all` lists them)")
+        given[name] = value
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def show(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Also settings left at their default.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            autocompletion=complete_provider,
+            metavar="NAME",
+            help=f"As if a command were given --provider NAME ({', '.join(PROVIDERS)} or auto).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", metavar="MODEL", help="As if given --model MODEL.", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="DIR", help="As if given --out DIR.", show_default=False)
+    ] = None,
+    pairs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="NAME=VALUE",
+            help="As if a flag set this setting (repeatable; names as in the config file).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (errors too).")] = False,
 ) -> None:
-    """Each setting's effective value and its source: flag, env, .env, config file or default (secrets masked)."""
-    rows = effective_settings(load_settings())
+    """Each setting's effective value and its source: flag, env, .env, config file or default (secrets masked).
+
+    Flags win over the environment, which wins over .env, then the config file (`veokit config path`), then the
+    defaults. The flags given here show what a command given the same flags would use, checked the same way."""
+    flags = _flags(provider, model, out, pairs)
+    rows = effective_settings(load_settings(**flags), frozenset(flags))
     if as_json:
         ui.print_json([r.__dict__ for r in rows])
         return

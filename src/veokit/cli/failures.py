@@ -48,15 +48,16 @@ def fail(
     hint: str | None = None,
     error: dict[str, Any] | None = None,
     shown: bool = False,
+    inline: bool | None = None,
 ) -> typer.Exit:
     if ui.mode.json and not shown and not ui.mode.json_printed:  # stdout holds one JSON document, never two
         record = dict(error or {"type": "UsageError", "message": message})
         ui.print_json({"error": {**record, "exit_code": int(code), "next": hint}})
     # The message is data (it may quote `veokit[agent]` or a prompt): escape it, style only the label.
-    # Bad input stays one line (the next step joins it); other failures say what next on a line of its own.
-    inline = f" (next: {hint})" if hint and code == E.ExitCode.BAD_INPUT else ""
-    ui.err.print(f"[bold red]error:[/] {escape(message + inline)}", highlight=False, markup=True, soft_wrap=True)
-    if hint and not inline:
+    # Bad input stays one line (the next step joins it); a job's failure says what next on a line of its own.
+    joined = f" (next: {hint})" if hint and (inline if inline is not None else code == E.ExitCode.BAD_INPUT) else ""
+    ui.err.print(f"[bold red]error:[/] {escape(message + joined)}", highlight=False, markup=True, soft_wrap=True)
+    if hint and not joined:
         ui.hint(hint)
     return typer.Exit(int(code))
 
@@ -76,7 +77,8 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
                 exc.error.message, exc.error.exit_code, hint=exc.hint, error=exc.error.to_dict(), shown=exc.shown
             ) from None
         except E.VeokitError as exc:
-            raise fail(exc.message, exc.exit_code, hint=_hint_for(exc), error=exc.to_dict()) from None
+            # One line, its next step included: the error came from one call, not from a job with a history.
+            raise fail(exc.message, exc.exit_code, hint=_hint_for(exc), error=exc.to_dict(), inline=True) from None
         except KeyboardInterrupt:
             raise fail(
                 "interrupted",
@@ -103,4 +105,16 @@ def _hint_for(exc: E.VeokitError) -> str | None:
     """The next step for an error that is not about one job (those come with :func:`check_job`)."""
     if isinstance(exc, E.JobNotFound):
         return "`veokit jobs list` shows the recorded jobs"
+    if isinstance(exc, E.KeyNameError):
+        return "`veokit keys list` shows the keys; a revoked key keeps its name"
+    if isinstance(exc, E.ModelNotFound):
+        return "`veokit models` lists the models each provider sells"
+    if isinstance(exc, E.BudgetExceeded) and exc.cap == "film":
+        return "raise --max-cost, or see what each shot costs with `veokit film plan FILE`; nothing was sent"
+    if isinstance(exc, E.BudgetExceeded):
+        return "`veokit costs` shows today's spend against the caps (VEOKIT_BUDGET_*); nothing was sent"
+    if isinstance(exc, E.ConfigError):
+        return "`veokit config show` shows each setting and where it comes from"
+    if isinstance(exc, E.AuthenticationError | E.PermissionDenied | E.BillingError | E.QuotaExhausted):
+        return "`veokit doctor` checks each provider's credentials, models and balance"
     return None

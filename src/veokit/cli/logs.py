@@ -11,7 +11,18 @@ import logging
 import os
 import sys
 
-NOISY = ("stamina", "LiteLLM", "litellm", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "strands", "mcp")
+NOISY = (
+    "stamina",
+    "sqlalchemy",
+    "LiteLLM",
+    "litellm",
+    "LiteLLM Router",
+    "LiteLLM Proxy",
+    "httpx",
+    "httpcore",
+    "strands",
+    "mcp",
+)
 
 
 def configure(*, verbose: bool) -> None:
@@ -34,3 +45,10 @@ def configure(*, verbose: bool) -> None:
             lg.propagate = True
     if not verbose:
         os.environ.setdefault("LITELLM_LOG", "ERROR")  # LiteLLM reads it when imported (lazily, by `agent`)
+
+
+def timestamps() -> None:
+    """Long-running services (`serve`): each log line says when it happened."""
+    for h in logging.getLogger().handlers:
+        if getattr(h, "_veokit", False):
+            h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

@@ -44,6 +44,7 @@ jobs_app = typer.Typer(help="Inspect and decide on recorded jobs.", no_args_is_h
 app.add_typer(jobs_app, name="jobs")
 
 T = TypeVar("T")
+JobId = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (job_…; `veokit jobs list` shows them).")]
 
 
 def _version(value: bool) -> None:
@@ -169,6 +170,7 @@ def generate(
         typer.Option(
             "--provider",
             "-p",
+            autocompletion=opt.complete_provider,
             metavar="NAME",
             help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
             "Env: VEOKIT_PROVIDER.",
@@ -292,14 +294,25 @@ async def _generate(
     check_job(job, shown=as_json)
 
 
-@app.command()
+@app.command(epilog="Examples:\n\n  veokit doctor\n\n  veokit doctor -p vertex -p kie")
 @cli_errors
 def doctor(
     provider: Annotated[
-        list[str] | None, typer.Option("--provider", "-p", help="Check only these (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            autocompletion=opt.complete_provider,
+            metavar="NAME",
+            help=f"Check only these (repeatable): {', '.join(PROVIDERS)}. Default: every provider with credentials.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
-    """Check each configured provider: credentials, model availability, balance, latency."""
+    """Check each configured provider: credentials, model availability, balance, latency.
+
+    Exit 0 when every check passes, 1 when one fails, 2 when nothing is configured (it then lists what each
+    provider needs: the environment variables to set)."""
     from veokit.service.doctor import run_doctor, what_each_needs
     from veokit.service.providers import pick_provider
 
@@ -326,7 +339,12 @@ def models(
     provider: Annotated[
         str | None,
         typer.Option(
-            "--provider", "-p", help=f"Only this provider's models: {', '.join(PROVIDERS)}.", show_default=False
+            "--provider",
+            "-p",
+            autocompletion=opt.complete_provider,
+            metavar="NAME",
+            help=f"Only this provider's models: {', '.join(PROVIDERS)}.",
+            show_default=False,
         ),
     ] = None,
     as_json: opt.Json = False,
@@ -383,10 +401,15 @@ def jobs_list(
     state: Annotated[
         list[str] | None,
         typer.Option(
-            "--state", "-s", help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}."
+            "--state",
+            "-s",
+            autocompletion=opt.complete_state,
+            metavar="STATE",
+            help=f"Only jobs in this state (repeatable): {', '.join(s.value for s in JobState)}.",
+            show_default=False,
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-l", help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-l", metavar="N", help="At most this many, newest first.")] = 50,
     as_json: opt.Json = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the job ids, one per line.")] = False,
 ) -> None:
@@ -407,9 +430,11 @@ def jobs_list(
     run(go())
 
 
-@jobs_app.command("show")
+@jobs_app.command(
+    "show", epilog="Examples:\n\n  veokit jobs show job_01JD8Z3K2M4N5P6Q7R\n\n  veokit jobs show ID --json"
+)
 @cli_errors
-def jobs_show(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")], as_json: opt.Json = False) -> None:
+def jobs_show(job_id: JobId, as_json: opt.Json = False) -> None:
     """One job: request, state history, results and cost."""
 
     async def go() -> None:
@@ -445,9 +470,9 @@ def _finish_and_report(job: Job) -> None:
     check_job(job)
 
 
-@jobs_app.command("retry")
+@jobs_app.command("retry", epilog="Examples:\n\n  veokit jobs retry job_01JD8Z3K2M4N5P6Q7R")
 @cli_errors
-def jobs_retry(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")]) -> None:
+def jobs_retry(job_id: JobId) -> None:
     """Submit a job that needs attention again. It may already have been accepted: you may pay twice."""
 
     async def go() -> None:
@@ -461,11 +486,20 @@ def jobs_retry(job_id: Annotated[str, typer.Argument(help="The job's id (job_…
     run(go())
 
 
-@jobs_app.command("reconcile")
+@jobs_app.command(
+    "reconcile",
+    epilog="Examples:\n\n  veokit jobs reconcile job_01JD8Z3K2M4N5P6Q7R "
+    "projects/p/locations/us-central1/publishers/google/models/veo-3.1-generate-001/operations/0a1b2c",
+)
 @cli_errors
 def jobs_reconcile(
-    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
-    operation: Annotated[str, typer.Argument(help="The operation name you found in the provider's console/logs.")],
+    job_id: JobId,
+    operation: Annotated[
+        str,
+        typer.Argument(
+            metavar="OPERATION", help="The operation name (or task id) you found in the provider's console or logs."
+        ),
+    ],
 ) -> None:
     """Attach the operation a job's interrupted submit created, and finish it without paying again."""
 
@@ -480,9 +514,9 @@ def jobs_reconcile(
     run(go())
 
 
-@jobs_app.command("cancel")
+@jobs_app.command("cancel", epilog="Examples:\n\n  veokit jobs cancel job_01JD8Z3K2M4N5P6Q7R")
 @cli_errors
-def jobs_cancel(job_id: str) -> None:
+def jobs_cancel(job_id: JobId) -> None:
     """Stop a queued or running job: the provider's cancel is called where it has one (fal, Replicate); on Veo
     (Vertex, Gemini API), which has none, the generation goes on there and its cost stands."""
 
@@ -496,9 +530,9 @@ def jobs_cancel(job_id: str) -> None:
     run(go())
 
 
-@jobs_app.command("abandon")
+@jobs_app.command("abandon", epilog="Examples:\n\n  veokit jobs abandon job_01JD8Z3K2M4N5P6Q7R")
 @cli_errors
-def jobs_abandon(job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")]) -> None:
+def jobs_abandon(job_id: JobId) -> None:
     """Give up on a job (nothing is sent to the provider)."""
 
     async def go() -> None:
@@ -509,32 +543,96 @@ def jobs_abandon(job_id: Annotated[str, typer.Argument(help="The job's id (job_�
     run(go())
 
 
-@app.command()
+EMULATOR_EXAMPLES = """Examples:
+
+  veokit emulator --port 8089 --latency 5
+
+  veokit emulator --state-dir ~/.veokit-emulator --fault submit:http:429@0.1
+
+  veokit emulator --quota 10/min --as-of 2026-06-01
+"""
+
+
+@app.command(epilog=EMULATOR_EXAMPLES)
 @cli_errors
 def emulator(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8089,
-    latency: Annotated[float, typer.Option("--latency", help="Seconds each generation takes.")] = 2.0,
-    latency_range: Annotated[tuple[float, float] | None, typer.Option("--latency-range", help="LO HI seconds.")] = None,
-    api_key: Annotated[list[str] | None, typer.Option("--api-key", help="Accepted API key (repeatable).")] = None,
-    token: Annotated[list[str] | None, typer.Option("--token", help="Accepted bearer token (repeatable).")] = None,
-    retention: Annotated[float, typer.Option("--retention", help="File retention, seconds.")] = 2 * 86400,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Emulate the service as of YYYY-MM-DD.")] = None,
-    storage_dir: Annotated[Path | None, typer.Option("--storage-dir", help="Where renders are cached.")] = None,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port to listen on.")] = 8089,
+    latency: Annotated[
+        float, typer.Option("--latency", metavar="SECONDS", help="Seconds each generation takes.")
+    ] = 2.0,
+    latency_range: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            "--latency-range",
+            metavar="LO HI",
+            help="Draw each generation's seconds between LO and HI (seeded by --seed) instead of --latency.",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key", metavar="KEY", help="Accepted API key (repeatable). Default: test-key.", show_default=False
+        ),
+    ] = None,
+    token: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            help="Accepted bearer token (repeatable). Default: test-token.",
+            show_default=False,
+        ),
+    ] = None,
+    retention: Annotated[
+        float, typer.Option("--retention", metavar="SECONDS", help="How long generated files can be downloaded.")
+    ] = 2 * 86400,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="YYYY-MM-DD",
+            help="Emulate the service as of this day (models launched, deprecated, retired). Default: today.",
+            show_default=False,
+        ),
+    ] = None,
+    storage_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--storage-dir",
+            metavar="DIR",
+            help="Where renders are cached. Default: a temporary folder (the state dir with --state-dir).",
+            show_default=False,
+        ),
+    ] = None,
     state_dir: Annotated[
         Path | None,
         typer.Option(
             "--state-dir",
+            metavar="DIR",
             help="Keep accepted operations, tasks and their results here, so a restarted emulator still answers "
-            "them (renders too, unless --storage-dir says otherwise).",
+            "them (renders too, unless --storage-dir says otherwise). Finished work older than --retention is "
+            "dropped when it starts.",
+            show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds latency draws and probabilistic faults.")] = 0,
-    quota: Annotated[str | None, typer.Option("--quota", help="Submits per credential, e.g. 10/min; then 429.")] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seeds latency draws and probabilistic faults.")] = 0,
+    quota: Annotated[
+        str | None,
+        typer.Option(
+            "--quota",
+            metavar="N/WINDOW",
+            help="Submits per credential, e.g. 10/min or 100/hour; then 429. Default: no quota.",
+            show_default=False,
+        ),
+    ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(
             "--fault",
+            metavar="RULE",
+            show_default=False,
             help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
             "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
             "outcome:filtered|failed. Without @PROBABILITY a rule fires ONCE (the next matching request), "
@@ -543,7 +641,8 @@ def emulator(
         ),
     ] = None,
     faults_file: Annotated[
-        Path | None, typer.Option("--faults-file", help="JSON list of admin-API fault rules.")
+        Path | None,
+        typer.Option("--faults-file", metavar="FILE", help="JSON list of admin-API fault rules.", show_default=False),
     ] = None,
     tls: Annotated[
         bool,
@@ -554,7 +653,11 @@ def emulator(
         ),
     ] = False,
 ) -> None:
-    """Run the emulator (Vertex AI, Gemini API, Gemini Omni and resellers' wire protocols, real MP4s) until Ctrl-C."""
+    """Run the emulator (Vertex AI, Gemini API, Gemini Omni and resellers' wire protocols, real MP4s) until Ctrl-C.
+
+    Point veokit at it with a provider's base URL, e.g. VEOKIT_VERTEX_BASE_URL=http://127.0.0.1:8089 with
+    VEOKIT_VERTEX_PROJECT=any and VEOKIT_VERTEX_ACCESS_TOKEN=test-token. (`--provider emulator` needs none of
+    this: it runs one in-process.)"""
     from veokit.emulator import EmulatorConfig
     from veokit.emulator.server import serve
 

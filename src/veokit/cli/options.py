@@ -16,6 +16,19 @@ from veokit.service.extension import is_job_id
 from veokit.service.providers import specs
 
 
+def complete_provider(incomplete: str) -> list[str]:
+    """Shell completion for ``--provider``: the providers veokit knows, and ``auto``."""
+    from veokit.config import AUTO, PROVIDERS
+
+    return [p for p in (*PROVIDERS, AUTO) if p.startswith(incomplete)]
+
+
+def complete_state(incomplete: str) -> list[str]:
+    from veokit.models.job import JobState
+
+    return [s.value for s in JobState if s.value.startswith(incomplete)]
+
+
 def _options_help() -> str:
     known = "; ".join(f"{s.name}: {', '.join(o.name for o in s.options)}" for s in specs() if s.options and s.auto)
     return f"A provider's own option, NAME=VALUE (repeatable). {known}."

@@ -91,9 +91,12 @@ GALLERY_EXAMPLES = """Examples:
 
 def gallery(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="The HTML file to write (its players link to the MP4s beside it).")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="FILE", help="The HTML file to write (its players link to the MP4s beside it)."
+        ),
     ] = Path("veokit-gallery.html"),
-    limit: Annotated[int, typer.Option("--limit", "-l", help="The newest N jobs.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-l", metavar="N", help="The newest N jobs.")] = 50,
     all_states: Annotated[
         bool, typer.Option("--all", help="Include jobs without a video (failed, filtered, running), with why.")
     ] = False,

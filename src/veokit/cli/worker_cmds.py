@@ -24,7 +24,7 @@ from veokit.cli import output as ui
 from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
 from veokit.cli.tables import Column
-from veokit.config import load_settings
+from veokit.config import PROVIDERS, load_settings
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service import (
     BatchItem,
@@ -47,10 +47,42 @@ from veokit.service.providers import specs
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command("worker")(cli_errors(worker))
-    app.command("enqueue")(cli_errors(enqueue))
-    app.command("batch")(cli_errors(batch))
-    app.command("costs")(cli_errors(costs))
+    app.command("worker", epilog=WORKER_EXAMPLES)(cli_errors(worker))
+    app.command("enqueue", epilog=ENQUEUE_EXAMPLES)(cli_errors(enqueue))
+    app.command("batch", epilog=BATCH_EXAMPLES)(cli_errors(batch))
+    app.command("costs", epilog=COSTS_EXAMPLES)(cli_errors(costs))
+
+
+WORKER_EXAMPLES = """Examples:
+
+  veokit worker
+
+  veokit worker --drain
+
+  VEOKIT_DATABASE_URL=postgresql://host/veokit veokit worker -c 50
+"""
+ENQUEUE_EXAMPLES = """Examples:
+
+  veokit enqueue "a red fox trotting through fresh snow" --seed 7
+
+  veokit enqueue -f prompt.txt --client-key order-1234 --json
+
+  veokit enqueue - < prompt.txt && veokit worker --drain
+"""
+BATCH_EXAMPLES = """Examples:
+
+  veokit batch prompts.jsonl
+
+  veokit batch shots.csv --provider emulator --out clips/
+
+  veokit batch prompts.jsonl --no-run && veokit worker
+"""
+COSTS_EXAMPLES = """Examples:
+
+  veokit costs
+
+  veokit costs --days 0 --json
+"""
 
 
 def _fail(message: str, code: int = E.ExitCode.BAD_INPUT) -> typer.Exit:
@@ -88,17 +120,32 @@ def _on_signals(first: Callable[[], None], what: str) -> None:
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", "-c", help="Jobs in flight at once (default VEOKIT_WORKER_CONCURRENCY, 200)."),
+        typer.Option(
+            "--concurrency",
+            "-c",
+            metavar="N",
+            help="Jobs in flight at once. Default: VEOKIT_WORKER_CONCURRENCY (200).",
+            show_default=False,
+        ),
     ] = None,
     lease: Annotated[
         float | None,
-        typer.Option("--lease", help="Lease seconds, renewed every third (default VEOKIT_WORKER_LEASE_S, 30)."),
+        typer.Option(
+            "--lease",
+            metavar="SECONDS",
+            help="How long a claimed job stays this worker's without a heartbeat (renewed every third); a killed "
+            "worker's jobs go to another after it. Default: VEOKIT_WORKER_LEASE_S (30).",
+            show_default=False,
+        ),
     ] = None,
     drain: Annotated[
         bool, typer.Option("--drain", help="Exit once no job is left to run (jobs held back by a budget cap excepted).")
     ] = False,
 ) -> None:
-    """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases)."""
+    """Run queued jobs from the store until stopped (SIGTERM/Ctrl-C: finish submits, release leases).
+
+    Any number of workers share one store (VEOKIT_DATABASE_URL: SQLite on one machine, PostgreSQL across
+    machines); each job runs once, and the budget caps (VEOKIT_BUDGET_*) hold across all of them."""
     settings = load_settings()
     client = VeoClient(settings)
     config = client.worker_config(concurrency=concurrency, lease_s=lease, drain=drain)
@@ -140,10 +187,26 @@ def enqueue(
     storage_uri: opt.StorageUri = None,
     option: opt.ProviderOptions = None,
     out: opt.Out = None,
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider (see `veokit generate`).")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            autocompletion=opt.complete_provider,
+            metavar="NAME",
+            help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
+            "Env: VEOKIT_PROVIDER.",
+            show_default=False,
+        ),
+    ] = None,
     client_key: Annotated[
         str | None,
-        typer.Option("--client-key", help="Idempotency key: enqueueing the same key again returns the same job."),
+        typer.Option(
+            "--client-key",
+            metavar="KEY",
+            help="Idempotency key: enqueueing the same key again returns the same job.",
+            show_default=False,
+        ),
     ] = None,
     fresh: Annotated[
         bool,
@@ -196,9 +259,30 @@ def enqueue(
 
 # -- veokit batch -----------------------------------------------------------------------------------------
 def batch(
-    file: Annotated[Path, typer.Argument(help="Requests, one per line: .jsonl, or .csv with a header row.")],
-    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Default provider for the lines.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Default directory for the MP4s.")] = None,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Requests, one per line: .jsonl, or .csv with a header row.")
+    ],
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            autocompletion=opt.complete_provider,
+            metavar="NAME",
+            help=f"Provider for lines that name none: {', '.join(PROVIDERS)} or auto. Default: VEOKIT_PROVIDER.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Folder for the MP4s of lines that name none. Default: VEOKIT_OUT_DIR (./videos).",
+            show_default=False,
+        ),
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Do not reuse earlier identical seeded videos.")] = False,
     run_here: Annotated[
         bool,
@@ -207,10 +291,23 @@ def batch(
         ),
     ] = True,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the batch until every job ends.")] = True,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="For the in-process worker.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            metavar="N",
+            help="Jobs the in-process worker runs at once. Default: VEOKIT_WORKER_CONCURRENCY (200).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the batch's jobs as JSON.")] = False,
 ) -> None:
-    """Enqueue every request in FILE (safe to re-run: nothing is enqueued twice), then follow the batch."""
+    """Enqueue every request in FILE (safe to re-run: nothing is enqueued twice), then follow the batch.
+
+    A line is one request, e.g. {"prompt": "a red fox in snow", "seed": 7, "duration": 4, "image": "fox.png"},
+    plus provider, out (a folder) and client_key; a CSV file has a header row of the same names. Paths are
+    relative to the file."""
     items = read_batch(file)
     client = VeoClient(load_settings())
     config = client.worker_config("batch", concurrency=concurrency)
@@ -324,10 +421,13 @@ def _print_batch(items: list[BatchItem], jobs: list[Job], as_json: bool) -> None
 
 # -- veokit costs -----------------------------------------------------------------------------------------
 def costs(
-    days: Annotated[int, typer.Option("--days", help="The last N UTC days (0: everything).")] = 30,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    days: Annotated[int, typer.Option("--days", metavar="N", help="The last N UTC days (0: everything).")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (errors too).")] = False,
 ) -> None:
-    """Spend by UTC day, provider and model: spent, still reserved by jobs in flight, and of unknown outcome."""
+    """Spend by UTC day, provider and model: spent, still reserved by jobs in flight, and of unknown outcome.
+
+    The caps it reports are VEOKIT_BUDGET_PER_JOB_USD, VEOKIT_BUDGET_DAILY_USD and VEOKIT_BUDGET_PROVIDER_USD;
+    the emulator's play money is shown apart and never counted against them."""
     if days < 0:
         raise _fail("--days must be >= 0")
     settings = load_settings()

@@ -90,6 +90,13 @@ class Journal:
             return None
         return doc if isinstance(doc, dict) else None
 
+    def delete(self, kind: str, key: str) -> None:
+        (self.root / kind / f"{_safe(key)}.json").unlink(missing_ok=True)
+
+    def mentions(self) -> str:
+        """Every record's text, to ask whether any still names a file (a render shared by records)."""
+        return "\n".join(p.read_text(errors="replace") for p in self.root.glob("*/*.json"))
+
     def clear(self) -> None:
         """Forget every record (the admin reset); blobs are content-addressed and stay."""
         with self._lock:
@@ -512,6 +519,10 @@ class Persistence:
     def clear(self) -> None:
         pass
 
+    def forget(self, operations: list[Operation], files: list[StoredFile], renders: Path) -> int:
+        """Drop these records and the renders under ``renders`` that no remaining record names; files removed."""
+        return 0
+
     def meta_doc(self, key: str) -> dict[str, Any]:
         return {}
 
@@ -578,6 +589,20 @@ class JournalPersistence(Persistence):
 
     def clear(self) -> None:
         self.journal.clear()
+
+    def forget(self, operations: list[Operation], files: list[StoredFile], renders: Path) -> int:
+        for op in operations:
+            self.journal.delete("operations", op.id)
+        for f in files:
+            self.journal.delete("files", f.id)
+        paths = {v.file.path for op in operations if op.result for v in op.result.videos} | {f.file.path for f in files}
+        named = self.journal.mentions()
+        removed = 0
+        for path in paths:
+            if path.is_relative_to(renders) and str(path) not in named:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def meta_doc(self, key: str) -> dict[str, Any]:
         return self.journal.get("meta", key) or {}

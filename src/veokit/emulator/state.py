@@ -89,10 +89,29 @@ class EmulatorState:
             self.clock.advance(offset - self.clock.offset_s)
         self.credentials.restore(self.persist.meta_doc("tokens"))
         self.stats_counters.restore(self.persist.meta_doc("stats"))
-        self.files = {f.id: f for f in self.persist.files()}
+        # Finished work past its retention is never asked for again (its files have expired): a state dir that
+        # is used every day (the quick-start emulator's) would otherwise grow by every video forever.
+        horizon = self.clock.now() - self.config.retention_s
+        files = self.persist.files()
+        operations = self.persist.operations()
+        stale_ops = [op for op in operations if op.result is not None and op.result.done_at < horizon]
+        stale_files = [f for f in files if f.expires_at < horizon]
+        if stale_ops or stale_files:
+            removed = self.persist.forget(stale_ops, stale_files, self.storage_dir / "renders")
+            log.info(
+                "emulator state: dropped %d operation(s) and %d file(s) finished before the retention window "
+                "(%d render(s) deleted)",
+                len(stale_ops),
+                len(stale_files),
+                removed,
+            )
+        gone = {op.id for op in stale_ops} | {f.id for f in stale_files}
+        self.files = {f.id: f for f in files if f.id not in gone}
         self.objects = {(o.bucket, o.name): o for o in self.persist.gcs_objects()}
         self._generation = max((o.generation for o in self.objects.values()), default=0)
-        for op in self.persist.operations():
+        for op in operations:
+            if op.id in gone:
+                continue
             if op.result is None:  # still running when the emulator stopped: render it again (or find it cached)
                 op.renders = [self.renders.submit(r) for r in op.recipes]
             op.watch_renders(self.clock.now)

@@ -11,7 +11,16 @@ from veokit.config import Settings
 from veokit.server.app import create_app
 
 
-def serve(settings: Settings, *, host: str, port: int, run_jobs: bool, concurrency: int | None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    run_jobs: bool,
+    concurrency: int | None,
+    log_level: str = "info",
+) -> None:
+    """Run until SIGINT/SIGTERM. ``log_level`` is uvicorn's own (its start and stop lines are at info)."""
     _log_to_stderr()
     app = create_app(settings, run_jobs=run_jobs, concurrency=concurrency)
     config = uvicorn.Config(
@@ -19,7 +28,7 @@ def serve(settings: Settings, *, host: str, port: int, run_jobs: bool, concurren
         host=host,
         port=port,
         access_log=False,  # veokit.server.access logs each request with the key's name instead
-        log_level="info",
+        log_level=log_level,
         timeout_graceful_shutdown=30,
         server_header=False,
     )
