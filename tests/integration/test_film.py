@@ -31,7 +31,7 @@ from veokit.media.probe import first_frame_rgb, last_frame_rgb, probe_mp4
 from veokit.models.storyboard import load_storyboard
 from veokit.service import JobState, VeoClient
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, expire_leases, settings_for, stats
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "last-train.yaml"
@@ -233,6 +233,8 @@ async def test_killed_mid_render_and_run_again_it_pays_for_each_take_once(
         finally:
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 30)
+        # Its leases run out now rather than 30 s of wall clock later: the three jobs it was running.
+        assert expire_leases(tmp_path / "jobs.db") == 3
     finally:
         emu.state.set_latency(0.2, None)
     emu.state.clock.advance(20_000)  # the killed run's operations are done now
