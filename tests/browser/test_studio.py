@@ -112,7 +112,7 @@ def test_sign_in_price_generate_play_rerun_delete(
     expect(page.locator(".job")).to_have_count(0)
     assert stats(emu)["submits_total"] == 1
     # The poster frame is a real image the browser decoded.
-    expect(tile.locator("img")).to_have_js_property("complete", True)
+    expect(tile.locator("img")).to_have_js_property("complete", True, timeout=WAIT_MS)
     assert tile.locator("img").evaluate("img => img.naturalWidth") > 0
     expect(page.locator("#spend-text")).to_have_text(f"Today: ${expected:.2f} spent of $50.00")
 

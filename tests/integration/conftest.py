@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -88,6 +90,16 @@ def until(check: Callable[[], Any], timeout_s: float = 60.0, every_s: float = 0.
             return result
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(every_s)
+
+
+def expire_leases(db: Path) -> int:
+    """Move the expiry of every job lease in a SQLite store into the past, as waiting out a killed process's
+    leases would (they are wall-clock time); returns how many jobs were leased."""
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        cursor = conn.execute(
+            "update jobs set lease_expires_at = '2000-01-01 00:00:00.000000' where lease_owner is not null"
+        )
+        return cursor.rowcount
 
 
 def add_faults(emu: EmulatorServer, *rules: dict[str, Any]) -> None:

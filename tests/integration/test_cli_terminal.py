@@ -24,6 +24,7 @@ from veokit.models.job import JobState
 from veokit.models.request import GenerateRequest
 from veokit.service.client import VeoClient
 
+from .conftest import DEADLINE_NOT_UNDER_TEST_S
 from .terminal import ANSI, Screen, in_terminal, piped
 
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
@@ -61,7 +62,8 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
             "VEOKIT_VERTEX_PROJECT": "proj-1",
             "VEOKIT_VERTEX_ACCESS_TOKEN": "test-token",
             "VEOKIT_POLL_SCALE": "0.01",
-            "VEOKIT_JOB_DEADLINE_S": "600",  # a loaded machine is slow, not stuck: never a timeout here
+            "VEOKIT_JOB_DEADLINE_S": str(DEADLINE_NOT_UNDER_TEST_S),
+            "VEOKIT_RATE_LIMIT": "off",
         }
     )
     settings = Settings(
@@ -73,7 +75,7 @@ def world(emulator_session: EmulatorServer, tmp_path_factory: pytest.TempPathFac
         data_dir=root / "data",
         out_dir=root / "videos",
         poll_scale=0.01,
-        job_deadline_s=600,
+        job_deadline_s=DEADLINE_NOT_UNDER_TEST_S,
         rate_limit="off",
     )
 

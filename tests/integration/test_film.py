@@ -2,18 +2,22 @@
 
 One emulator serves the module and keeps its renders, so a request rendered by one test is not encoded again by
 the next; submits are counted at the emulator, per shot (by the shot's prompt inside the request it received).
+Rendering and stitching 720p video is what costs here, so every shot is Veo's shortest (4 s), and the tests that
+start from a finished film (edit, pick) each start from a copy of one store rendered once for the module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from veokit.media.probe import first_frame_rgb, last_frame_rgb, probe_mp4
 from veokit.models.storyboard import load_storyboard
 from veokit.service import JobState, VeoClient
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, expire_leases, settings_for, stats
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "last-train.yaml"
@@ -62,6 +66,48 @@ async def client(emu: EmulatorServer, tmp_path: Path) -> AsyncIterator[VeoClient
         yield c
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """SMALL rendered once: its store (``jobs.db``, ``data/``) and the takes it recorded, which the copies share."""
+
+    root: Path
+
+    def copy_to(self, tmp_path: Path) -> Path:
+        """The store as a test of its own starts from: a copy (the takes stay where they are, read-only)."""
+        shutil.copy2(self.root / "jobs.db", tmp_path / "jobs.db")
+        if (self.root / "data").is_dir():
+            shutil.copytree(self.root / "data", tmp_path / "data")
+        board = tmp_path / "kites.yaml"
+        board.write_text(SMALL)
+        return board
+
+
+@pytest.fixture(scope="module")
+def rendered(emu: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    root = tmp_path_factory.mktemp("kites")
+    board = root / "kites.yaml"
+    board.write_text(SMALL)
+
+    async def go() -> None:
+        async with VeoClient(settings_for(emu, root, job_deadline_s=600)) as veo:
+            result = await veo.film_render(board, out_dir=root / "film")
+            assert result.status.done and result.recorded == 4
+
+    asyncio.run(go())  # the client is closed: jobs.db is whole on disk, with nothing left in a journal
+    return Rendered(root)
+
+
+@pytest.fixture
+async def finished(emu: EmulatorServer, rendered: Rendered, tmp_path: Path) -> AsyncIterator[tuple[VeoClient, Path]]:
+    """A client on a store of its own where SMALL's film is finished, and the board; the emulator's count at 0."""
+    board = rendered.copy_to(tmp_path)
+    reset(emu)
+    async with VeoClient(settings_for(emu, tmp_path, job_deadline_s=600)) as veo:
+        st = await veo.film_status(board)
+        assert st.done and st.unrecorded() == []
+        yield veo, board
+
+
 def submits_by_shot(emu: EmulatorServer, board_path: Path) -> Counter[str]:
     board = load_storyboard(board_path)
     counts: Counter[str] = Counter()
@@ -81,15 +127,31 @@ def diff(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
 
 
 # -- the sample storyboard, end to end --------------------------------------------------------------------------
+def short_example(tmp_path: Path) -> Path:
+    """The sample storyboard with shorter shots: the same shots, takes, continuity, crossfade, characters and
+    dialogue, a third less video to render and stitch. The platform keeps 6 s for its line at 5 s; the others are
+    Veo's shortest, 4 s. (The sample as written is planned in the unit tests.)"""
+    text = EXAMPLE.read_text()
+    shorter = {"\n  duration: 8\n": "\n  duration: 6\n", "\n    duration: 6\n": "\n    duration: 4\n"}
+    shorter["\n    duration: 8\n"] = "\n    duration: 4\n"
+    for long, short in shorter.items():
+        assert text.count(long) == 1, long
+        text = text.replace(long, short)
+    board = tmp_path / "last-train.yaml"
+    board.write_text(text)
+    return board
+
+
 async def test_the_sample_storyboard_renders_into_one_film_as_long_as_planned(
     emu: EmulatorServer, client: VeoClient, tmp_path: Path
 ) -> None:
     reset(emu)
-    plan = client.film_plan(EXAMPLE)
-    result = await client.film_render(EXAMPLE, out_dir=tmp_path / "film")
+    board = short_example(tmp_path)
+    plan = client.film_plan(board)
+    result = await client.film_render(board, out_dir=tmp_path / "film")
 
     # Exactly one paid submit per take, and a film as long as the plan said (every take succeeded).
-    assert submits_by_shot(emu, EXAMPLE) == {s.id: len(s.takes) for s in plan.shots}
+    assert submits_by_shot(emu, board) == {s.id: len(s.takes) for s in plan.shots}
     assert result.recorded == plan.takes == 5
     film = probe_mp4(result.video)
     assert film.duration_s == pytest.approx(plan.film_seconds, abs=0.5 / 24)
@@ -103,7 +165,7 @@ async def test_the_sample_storyboard_renders_into_one_film_as_long_as_planned(
     assert other is not None and other.state is JobState.SUCCEEDED  # a different seed: another picture
     assert diff(first_frame_rgb(video["closeup"]), last_frame_rgb(other.results[0].path)) > 10
     # extend: the doors shot is Veo's whole video, the close-up and 7 s more, played once in the film.
-    assert probe_mp4(video["doors"]).duration_s == pytest.approx(6 + 7, abs=0.05)
+    assert probe_mp4(video["doors"]).duration_s == pytest.approx(4 + 7, abs=0.05)
     assert diff(first_frame_rgb(video["doors"]), first_frame_rgb(video["closeup"])) < 3
 
     timeline = otio.adapters.read_from_file(str(result.timeline))
@@ -171,6 +233,8 @@ async def test_killed_mid_render_and_run_again_it_pays_for_each_take_once(
         finally:
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 30)
+        # Its leases run out now rather than 30 s of wall clock later: the three jobs it was running.
+        assert expire_leases(tmp_path / "jobs.db") == 3
     finally:
         emu.state.set_latency(0.2, None)
     emu.state.clock.advance(20_000)  # the killed run's operations are done now
@@ -187,13 +251,9 @@ async def test_killed_mid_render_and_run_again_it_pays_for_each_take_once(
 
 
 async def test_an_edited_shot_re_renders_only_itself_and_the_shots_that_follow_it(
-    emu: EmulatorServer, client: VeoClient, tmp_path: Path
+    emu: EmulatorServer, finished: tuple[VeoClient, Path], tmp_path: Path
 ) -> None:
-    board = tmp_path / "kites.yaml"
-    board.write_text(SMALL)
-    await client.film_render(board, out_dir=tmp_path / "film")
-    reset(emu)
-
+    client, board = finished
     board.write_text(SMALL.replace("rises over an empty beach", "rises over a crowded beach"))
     await client.film_render(board, out_dir=tmp_path / "film")
     assert submits_by_shot(emu, board) == {"rise": 2, "dive": 1}  # "waves" is reused
@@ -205,13 +265,10 @@ async def test_an_edited_shot_re_renders_only_itself_and_the_shots_that_follow_i
 
 
 async def test_picking_another_take_prices_then_re_renders_only_what_follows(
-    emu: EmulatorServer, client: VeoClient, tmp_path: Path
+    emu: EmulatorServer, finished: tuple[VeoClient, Path], tmp_path: Path
 ) -> None:
-    board = tmp_path / "kites.yaml"
+    client, board = finished
     board.write_text("# my film\n" + SMALL)
-    await client.film_render(board, out_dir=tmp_path / "film")
-    reset(emu)
-
     preview = await client.film_pick(board, "rise", 2, write=False)
     assert (preview.previous, preview.dependents, preview.to_render) == (1, ("dive",), (("dive", 1),))
     assert preview.usd == client.film_plan(board).shot("dive").price_usd

@@ -16,7 +16,7 @@ import openai
 from veokit.emulator import EmulatorServer
 from veokit.media.probe import Expectation, verify_mp4
 
-from .conftest import DEADLINE_NOT_UNDER_TEST_S, stats, until
+from .conftest import DEADLINE_NOT_UNDER_TEST_S, expire_leases, stats, until
 from .service_fixtures import VEOKIT, serve_process
 from .test_server_streams import Receiver
 
@@ -83,6 +83,8 @@ def test_keys_cli_and_a_server_killed_mid_job_finishes_it_once_with_one_webhook(
         until(lambda: stats(emu)["polls"] >= 1)  # submitted: the operation is recorded
         servers[0].send_signal(signal.SIGKILL)
         servers[0].wait(30)
+        # The dead server's lease runs out now, not 10 s of wall clock later: the one job, leased by it.
+        assert expire_leases(tmp_path / "jobs.db") == 1
 
         httpx.post(f"{emu.base_url}/_emulator/clock", json={"advance_s": 7200})  # the operation is done now
         servers.append(serve_process(env, port, tmp_path))
