@@ -18,8 +18,8 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.media.probe import probe_mp4
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats
-from .service_fixtures import InProcessService, make_key, wait_until
+from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats, until
+from .service_fixtures import InProcessService, make_key
 
 FILM = """\
 title: Kites
@@ -119,7 +119,7 @@ def test_plan_render_pick_and_download_a_film_over_http(
 
     started = alice.post(f"/films/{fid}/render", json={"confirm_usd": film["to_pay_usd"]})
     assert started.status_code == 202, started.text
-    done = wait_until(lambda: (f := alice.get(f"/films/{fid}").json())["film_url"] and f)
+    done = until(lambda: (f := alice.get(f"/films/{fid}").json())["film_url"] and f, timeout_s=600)
     assert done["done"] and done["render_error"] is None and done["to_pay_usd"] == 0
     assert submits(emu) == 3  # takes, exactly
     rise, dive = done["shots"]
