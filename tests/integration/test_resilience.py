@@ -85,17 +85,24 @@ async def test_a_server_delay_past_the_cap_fails_fast(client: VeoClient, emu: Em
 
 
 @pytest.mark.parametrize("when", ["after_body", "before_body"])
-async def test_a_reset_submit_is_never_sent_again(client: VeoClient, emu: EmulatorServer, when: str) -> None:
-    """From the client's side a reset before or after the server read the body look the same; the first may
-    have been billed, so veokit never resends on its own and says what to do instead."""
+async def test_a_reset_submit_is_settled_by_the_providers_listing(
+    client: VeoClient, emu: EmulatorServer, when: str
+) -> None:
+    """From the client's side a reset before or after the server read the body look the same, and the first may
+    have been billed. Where the provider lists what it accepted (here the emulator's listing, through Vertex's
+    ``find_submitted``) veokit asks instead of guessing or resending blindly: the accepted operation is continued,
+    a request that never arrived is queued again. Either way it is paid once, and nobody has to decide.
+    (Without a listing the job is set aside: tests/integration/test_provider_omni.py.)"""
     add_faults(emu, {"route": "submit", "fault": {"kind": "reset", "when": when}})
-    with pytest.raises(E.SubmitOutcomeUnknown, match="may have accepted"):
-        await client.generate(GenerateRequest(prompt="ambiguous", duration_seconds=4))
-    [job] = await client.list_jobs()
-    assert job.state is JobState.NEEDS_ATTENTION
-    assert f"veokit jobs retry {job.id}" in job.error["message"] and "abandon" in job.error["message"]
-    assert stats(emu)["submits_total"] == (1 if when == "after_body" else 0)
-    assert (await client.resume()) == []  # resume does not touch it either
+    job = await client.generate(GenerateRequest(prompt="ambiguous", duration_seconds=4))
+    assert job.state is JobState.SUCCEEDED
+    assert stats(emu)["submits_total"] == 1
+    log = await messages(client, job.id)
+    if when == "after_body":
+        assert "lists operation" in log and "continuing" in log
+    else:
+        assert "lists no operation" in log and "queued to be submitted again" in log
+    assert (await client.resume()) == []
 
 
 async def test_poll_errors_and_resets_do_not_fail_the_job(client: VeoClient, emu: EmulatorServer) -> None:
@@ -284,16 +291,23 @@ async def test_job_deadline_sets_it_aside_and_resume_keeps_waiting(tmp_path: Pat
 
 
 async def test_reconcile_attaches_the_operation_an_ambiguous_submit_created(
-    client: VeoClient, emu: EmulatorServer
+    emu: EmulatorServer, tmp_path: Path
 ) -> None:
+    """The Gemini API lists no operations, so an ambiguous submit is set aside, never resent; the user attaches
+    the operation found in the console and the job finishes, paid once."""
     add_faults(emu, {"route": "submit", "fault": {"kind": "reset", "when": "after_body"}})
-    with pytest.raises(E.SubmitOutcomeUnknown):
-        await client.generate(GenerateRequest(prompt="found it", duration_seconds=4))
-    [job] = await client.list_jobs()
-    import httpx
+    async with VeoClient(settings_for(emu, tmp_path, provider="gemini", gemini_api_key="test-key")) as client:
+        with pytest.raises(E.SubmitOutcomeUnknown, match="may have accepted"):
+            await client.generate(GenerateRequest(prompt="found it", duration_seconds=4))
+        [job] = await client.list_jobs()
+        assert job.state is JobState.NEEDS_ATTENTION
+        assert f"veokit jobs retry {job.id}" in job.error["message"] and "abandon" in job.error["message"]
+        assert (await client.resume()) == []  # resume does not touch it either
+        import httpx
 
-    [op] = [o["name"] for o in httpx.get(f"{emu.base_url}/_emulator/operations").json()["operations"]]  # "the console"
-    await client.reconcile(job.id, op)
-    done = await client.wait(job.id)
+        ops = httpx.get(f"{emu.base_url}/_emulator/operations").json()["operations"]  # "the console"
+        [op] = [o["name"] for o in ops]
+        await client.reconcile(job.id, op)
+        done = await client.wait(job.id)
     assert done.state is JobState.SUCCEEDED and done.operation_name == op
     assert stats(emu)["submits_total"] == 1

@@ -299,6 +299,10 @@ class Engine:
             job = await submits.settle(self.store, job, provider, lambda: self._wire_request(found), now=wall())
         if job.state is S.QUEUED:
             job = await self._submit(job, twins_passed=passed, wall=wall)
+            if job.state is S.QUEUED:
+                # The provider's listing showed the submit never arrived (engine/submits.py): nothing was paid,
+                # so it is sent once more now rather than left for the next run.
+                job = await self._submit(job, twins_passed=passed, wall=wall)
         if job.state in (S.RUNNING, S.DOWNLOADING):
             job = await self._poll_and_finish(job, notify, extend_deadline=extend_deadline)
         return job
@@ -334,7 +338,8 @@ class Engine:
         gate, breaker = self.gate(job.provider), self.breaker(job.provider)
         # The pacing wait comes before `submitting` is written: a job waiting for the rate limiter has sent
         # nothing, and must not look as if it might have been paid for if the process dies meanwhile.
-        breaker.allow()
+        # (The breaker is asked inside the attempt, once `submitting` is written: an open circuit is then a
+        # submit that failed before sending, which fails over like any other.)
         await gate.before_request()
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
         # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun. An identical
