@@ -47,7 +47,10 @@ fi
 unset VEOKIT_PROVIDER VEOKIT_DATABASE_URL GEMINI_API_KEY GOOGLE_API_KEY GOOGLE_APPLICATION_CREDENTIALS || true
 export VEOKIT_CONFIG=/nonexistent/veokit.toml
 set +e
-uv run --frozen --no-sync pytest "$@"
+# Test files run in parallel processes (pytest-xdist, one file per process at a time so module fixtures are
+# shared): most tests wait on emulated latencies and subprocesses, so 3 processes fill 2 cores. VEOKIT_TEST_WORKERS=0
+# runs everything in one process.
+uv run --frozen --no-sync pytest -n "${VEOKIT_TEST_WORKERS:-3}" --dist loadfile "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected no tests: for us that is a failure, never a pass.

@@ -8,7 +8,9 @@ different configuration (token lifetime, ``as_of`` date, latency range).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -17,6 +19,35 @@ import httpx
 import pytest
 
 from veokit.emulator import EmulatorConfig, EmulatorServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database: the store tests delete every job in
+    theirs. Runs in each worker before collection, where test modules read ``VEOKIT_TEST_PG_URL``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("VEOKIT_TEST_PG_URL")
+    if not worker or not url:
+        return
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from veokit.store import resolve_url
+
+    server = sa.make_url(resolve_url(url))
+    name = f"{server.database}_{worker}"
+
+    async def create() -> None:
+        admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await admin.dispose()
+
+    asyncio.run(create())
+    os.environ["VEOKIT_TEST_PG_URL"] = server.set(database=name).render_as_string(hide_password=False)
+
 
 # Before the Gemini API's Veo shutdown (2026-10-22), after Vertex retired Veo 3.0 (2026-06-30), so both
 # live and retired models exist on both protocols.
