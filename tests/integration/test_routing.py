@@ -232,7 +232,8 @@ def test_cli_dry_run_prices_every_provider_and_names_the_choice(tmp_path: Path) 
         **env,
     )
     assert p.returncode == 0, p.stderr
-    rows = {line.split("│")[1].strip(): line for line in p.stdout.splitlines() if line.count("│") > 3}
+    # Piped, the table is tab-separated: provider, model, price, decision.
+    rows = {line.split("\t")[0].strip(): line for line in p.stdout.splitlines() if line.count("\t") >= 3}
     assert "$0.33 (65 credits)" in rows["kie"] and "chosen: cheapest" in rows["kie"]
     assert "$0.96" in rows["vertex"] and "eligible" in rows["vertex"]
     assert "$1.20" in rows["fal"] and "$1.20" in rows["replicate"] and "REPLICATE_API_TOKEN" in rows["replicate"]

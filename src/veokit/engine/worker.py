@@ -528,6 +528,13 @@ async def run_under_lease(
             if not taken_over:
                 raise
             job = await store.get(job_id)  # the job is someone else's now: report it as it stands
+            # A cancel takes the lease first and writes `cancelled` after asking the provider: report its end,
+            # not the moment in between (bounded: a canceller that died leaves the job to its lease).
+            for _ in range(40):
+                if job.state.terminal or ":cancel-" not in (job.lease_owner or ""):
+                    break
+                await engine.clock.sleep(0.25)
+                job = await store.get(job_id)
         return job
     finally:
         heartbeat.cancel()
