@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+
+from veokit.logstream import StderrHandler
 
 NOISY = (
     "stamina",
@@ -31,7 +32,7 @@ def configure(*, verbose: bool) -> None:
     for h in list(root.handlers):
         if getattr(h, "_veokit", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler._veokit = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -32,10 +32,12 @@ async def find_reusable(store: JobStore, request: GenerateRequest) -> Job | None
 async def find_delivered(store: JobStore, fingerprint: str) -> Job | None:
     """The newest succeeded job with this fingerprint whose files are all still on disk."""
     found = await store.find_succeeded_by_fingerprint(fingerprint)
-    if found is None or not found.results:
-        return None
-    present = await asyncio.to_thread(lambda: all(Path(r.path).is_file() for r in found.results))
-    return found if present else None
+    return found if found is not None and await on_disk(found) else None
+
+
+async def on_disk(job: Job) -> bool:
+    """Whether ``job`` has videos and every one of their files is still on disk."""
+    return bool(job.results) and await asyncio.to_thread(lambda: all(Path(r.path).is_file() for r in job.results))
 
 
 REUSED_FROM = "reused the video(s) of "

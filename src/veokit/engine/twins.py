@@ -53,7 +53,11 @@ async def await_twin(
         except E.JobNotFound:  # deleted with its store rows: nothing to wait for
             return job, frozenset(passed)
         if twin.state is S.SUCCEEDED:
-            passed.add(twin.id)  # delivered, but its files are gone: this job makes its own
+            # Delivered since the look-up above (or its files are gone, then this job makes its own): read
+            # here, not from that look-up, or a twin finishing between the two reads would be paid for twice.
+            if await reuse.on_disk(twin):
+                return await reuse.take_twins(store, job, twin), frozenset(passed)
+            passed.add(twin.id)
             return job, frozenset(passed)
         if twin.state in (S.FILTERED, S.FAILED):
             return await _end_like(store, job, twin), frozenset(passed)

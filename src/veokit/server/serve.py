@@ -8,6 +8,7 @@ import logging
 import uvicorn
 
 from veokit.config import Settings
+from veokit.logstream import StderrHandler
 from veokit.server.app import create_app
 
 
@@ -38,7 +39,7 @@ def serve(
 def _log_to_stderr() -> None:
     """A service's log is its record: veokit's INFO lines (the access log, the worker's job events, webhook
     deliveries) go to stderr with their time, whatever the CLI set for its one-shot commands."""
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     ours = logging.getLogger("veokit")
     ours.handlers = [handler]
