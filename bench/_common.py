@@ -53,3 +53,22 @@ def wait_up(base: str, *, tries: int = 400) -> None:
         except httpx.HTTPError:
             time.sleep(0.05)
     raise SystemExit("emulator did not start")
+
+
+class LoadSampler:
+    """The 1-minute load average every second while a side runs: how busy the shared machine was."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._t.join()
+        return self.samples or [os.getloadavg()[0]]

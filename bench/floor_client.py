@@ -117,6 +117,9 @@ def check_mp4(path: Path) -> None:
         raise ValueError(f"{path}: not an MP4 ({seen})")
 
 
+KEEPALIVE_S = 4.0
+
+
 async def run(
     base: str,
     out: Path,
@@ -200,7 +203,9 @@ async def run(
                 counts["in_flight"] -= 1
                 counts["polling"] -= polling
 
-    connector = aiohttp.TCPConnector(limit=connections or concurrency)
+    # Idle connections are dropped before the server's keep-alive timeout (uvicorn's: 5 s) can close them under a
+    # request: aiohttp keeps them 15 s by default, and a poll sent on a connection closing under it fails.
+    connector = aiohttp.TCPConnector(limit=connections or concurrency, keepalive_timeout=KEEPALIVE_S)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(one(session, i) for i in range(jobs)))
     db.close()

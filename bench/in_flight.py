@@ -38,13 +38,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, rss, wait_up  # bench/ is on sys.path when run as a script
+from _common import LoadSampler, free_port, rss, wait_up  # bench/ is on sys.path when run as a script
 
 MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
@@ -221,23 +220,6 @@ def child_veokit(base: str, out: Path, args: argparse.Namespace) -> dict[str, An
 
 
 # -- the parent -----------------------------------------------------------------------------------------
-class LoadSampler:
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.samples.append(os.getloadavg()[0])
-
-    def stop(self) -> list[float]:
-        self._stop.set()
-        self._t.join()
-        return self.samples or [os.getloadavg()[0]]
-
-
 def child(who: str, base: str, out: str, args: argparse.Namespace, src: str | None = None) -> dict[str, Any]:
     env = dict(os.environ)
     if src:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -37,11 +36,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from _common import PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+from _common import LoadSampler, PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+
+T = TypeVar("T")
 
 MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
@@ -129,6 +131,17 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def measured(run: Callable[[], T]) -> tuple[T, dict[str, Any]]:
+    """``run()``'s answer, and the row fields every side without an enqueue phase reports for it."""
+    sampler = PeakSampler(0.005)
+    cpu0, t0 = cpu_s(), time.time()
+    answer = run()
+    makespan, cpu = time.time() - t0, cpu_s() - cpu0
+    sampler.stop()
+    row = {"makespan_s": makespan, "enqueue_s": 0.0, "cpu_s": cpu, "cpu_enqueue_s": 0.0}
+    return answer, row | {"rss_base": sampler.baseline, "rss_peak": sampler.peak}
+
+
 # -- the floor ------------------------------------------------------------------------------------------
 def child_floor(base: str, out: Path, jobs: int, concurrency: int, scale: float) -> dict[str, Any]:
     import asyncio
@@ -140,21 +153,10 @@ def child_floor(base: str, out: Path, jobs: int, concurrency: int, scale: float)
     warm.mkdir()
     asyncio.run(floor_client.run(base, warm, prompts=PROMPTS, jobs=len(PROMPTS), concurrency=4, **kw))
     reset_emulator(base)
-    sampler = PeakSampler(0.005)
-    cpu0, t0 = cpu_s(), time.time()
-    row = asyncio.run(floor_client.run(base, out, prompts=PROMPTS, jobs=jobs, concurrency=concurrency, **kw))
-    makespan, cpu = time.time() - t0, cpu_s() - cpu0
-    sampler.stop()
-    return {
-        **row,
-        "makespan_s": makespan,
-        "enqueue_s": 0.0,
-        "cpu_s": cpu,
-        "cpu_enqueue_s": 0.0,
-        "rss_base": sampler.baseline,
-        "rss_peak": sampler.peak,
-        "states": {"succeeded": len(row["files"])},
-    }
+    row, figures = measured(
+        lambda: asyncio.run(floor_client.run(base, out, prompts=PROMPTS, jobs=jobs, concurrency=concurrency, **kw))
+    )
+    return {**row, **figures, "states": {"succeeded": len(row["files"])}}
 
 
 async def empty(database_url: str) -> None:
@@ -223,19 +225,10 @@ def child_sdk(base: str, out: Path, jobs: int, concurrency: int, scale: float) -
         one(k)
     reset_emulator(base)
     in_flight[1] = 0
-    sampler = PeakSampler(0.005)
-    cpu0, t0 = cpu_s(), time.time()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(one, range(jobs)))
-    makespan, cpu = time.time() - t0, cpu_s() - cpu0
-    sampler.stop()
+        results, figures = measured(lambda: list(pool.map(one, range(jobs))))
     return {
-        "makespan_s": makespan,
-        "enqueue_s": 0.0,
-        "cpu_s": cpu,
-        "cpu_enqueue_s": 0.0,
-        "rss_base": sampler.baseline,
-        "rss_peak": sampler.peak,
+        **figures,
         "peak_in_flight": in_flight[1],
         "noticed": {name: at for name, at, _ in results},
         "states": {"succeeded": len(results)},
@@ -302,25 +295,6 @@ def run_side(who: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
         polls=stats["polls"], submits=stats["submits_total"], lags=lags, verified=verified, jobs_done=len(row["files"])
     )
     return row
-
-
-class LoadSampler:
-    """The 1-minute load average every second while a side runs: how busy the shared machine was."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.samples.append(os.getloadavg()[0])
-
-    def stop(self) -> list[float]:
-        self._stop.set()
-        self._t.join()
-        return self.samples or [os.getloadavg()[0]]
 
 
 def verify(files: list[str]) -> int:

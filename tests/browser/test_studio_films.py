@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.integration.conftest import settings_for, stats
+from tests.integration.conftest import KITES, settings_for, stats
 from tests.integration.service_fixtures import InProcessService
 from veokit.config import Settings
 from veokit.emulator import EmulatorConfig, EmulatorServer
@@ -19,17 +19,7 @@ from veokit.emulator import EmulatorConfig, EmulatorServer
 from .conftest import BEFORE_GEMINI_SHUTDOWN
 from .test_studio import WAIT_MS, new_key, sign_in
 
-FILM = """\
-title: Kites
-defaults: {provider: vertex, model: veo-3.1-fast-generate-001, duration: 4, seed: 7}
-shots:
-  - id: rise
-    prompt: A red kite rises over an empty beach.
-    takes: 2
-  - id: dive
-    continuity: last_frame
-    prompt: The kite dives towards the sand.
-"""
+FILM = KITES
 
 
 @pytest.fixture

@@ -26,6 +26,18 @@ AFTER_GEMINI_SHUTDOWN = dt.date(2026, 11, 1)
 # Emulated jobs poll on a 1/100 time scale, which makes their default deadline ~11 s: a loaded machine can
 # take that long. Tests that are not about deadlines give jobs all the time they need.
 DEADLINE_NOT_UNDER_TEST_S = 600.0
+# A two-shot storyboard (the second continues from the first's last frame): the film tests' shared subject.
+KITES = """\
+title: Kites
+defaults: {provider: vertex, model: veo-3.1-fast-generate-001, duration: 4, seed: 7}
+shots:
+  - id: rise
+    prompt: A red kite rises over an empty beach.
+    takes: 2
+  - id: dive
+    continuity: last_frame
+    prompt: The kite dives towards the sand.
+"""
 
 
 @pytest.fixture

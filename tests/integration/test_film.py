@@ -31,25 +31,19 @@ from veokit.media.probe import first_frame_rgb, last_frame_rgb, probe_mp4
 from veokit.models.storyboard import load_storyboard
 from veokit.service import JobState, VeoClient
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, expire_leases, settings_for, stats
+from .conftest import BEFORE_GEMINI_SHUTDOWN, KITES, expire_leases, settings_for, stats
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "last-train.yaml"
 VEOKIT = [sys.executable, "-m", "veokit.cli.main"]
 
-SMALL = """\
-title: Kites
-defaults: {provider: vertex, model: veo-3.1-fast-generate-001, duration: 4, seed: 7}
-shots:
-  - id: rise
-    prompt: A red kite rises over an empty beach.
-    takes: 2
-  - id: dive
-    continuity: last_frame
-    prompt: The kite dives towards the sand.
+SMALL = (
+    KITES
+    + """\
   - id: waves
     prompt: Waves roll in at dusk.
 """
+)
 
 
 @pytest.fixture(scope="module")

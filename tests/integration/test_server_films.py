@@ -18,20 +18,10 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.media.probe import probe_mp4
 
-from .conftest import BEFORE_GEMINI_SHUTDOWN, settings_for, stats, until
+from .conftest import BEFORE_GEMINI_SHUTDOWN, KITES, settings_for, stats, until
 from .service_fixtures import InProcessService, make_key
 
-FILM = """\
-title: Kites
-defaults: {provider: vertex, model: veo-3.1-fast-generate-001, duration: 4, seed: 7}
-shots:
-  - id: rise
-    prompt: A red kite rises over an empty beach.
-    takes: 2
-  - id: dive
-    continuity: last_frame
-    prompt: The kite dives towards the sand.
-"""
+FILM = KITES
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import typer
 from veokit.cli import output as ui
 from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
-from veokit.cli.options import complete_provider
+from veokit.cli.options import provider_option
 from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, Settings, config_file, load_settings
 from veokit.service.settings_view import effective_settings
@@ -55,14 +55,7 @@ def show(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Also settings left at their default.")] = False,
     provider: Annotated[
         str | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=complete_provider,
-            metavar="NAME",
-            help=f"As if a command were given --provider NAME ({', '.join(PROVIDERS)} or auto).",
-            show_default=False,
-        ),
+        provider_option(f"As if a command were given --provider NAME ({', '.join(PROVIDERS)} or auto)."),
     ] = None,
     model: Annotated[
         str | None,

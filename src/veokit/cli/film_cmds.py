@@ -16,7 +16,7 @@ from veokit import errors as E
 from veokit.cli import output as ui
 from veokit.cli import tables
 from veokit.cli.failures import cli_errors, fail
-from veokit.cli.options import complete_provider
+from veokit.cli.options import provider_option
 from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, load_settings
 from veokit.models.film_plan import FilmPlan
@@ -34,14 +34,9 @@ StoryboardFile = Annotated[
 ]
 Provider = Annotated[
     str | None,
-    typer.Option(
-        "--provider",
-        "-p",
-        autocompletion=complete_provider,
-        metavar="NAME",
-        help=f"Run every shot on this provider ({', '.join(PROVIDERS)}), whatever the storyboard says. "
-        "Default: each shot's own, else the storyboard's defaults, else VEOKIT_PROVIDER.",
-        show_default=False,
+    provider_option(
+        f"Run every shot on this provider ({', '.join(PROVIDERS)}), whatever the storyboard says. "
+        "Default: each shot's own, else the storyboard's defaults, else VEOKIT_PROVIDER."
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help='Print JSON on stdout (errors too, as {"error": …}).')]

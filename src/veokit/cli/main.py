@@ -165,18 +165,7 @@ def generate(
     storage_uri: opt.StorageUri = None,
     option: opt.ProviderOptions = None,
     out: opt.Out = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=opt.complete_provider,
-            metavar="NAME",
-            help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
-            "Env: VEOKIT_PROVIDER.",
-            show_default=False,
-        ),
-    ] = None,
+    provider: opt.Provider = None,
     retry_filtered: Annotated[
         int | None,
         typer.Option(
@@ -188,13 +177,7 @@ def generate(
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and price; spend nothing.")] = False,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh",
-            help="Generate even if this exact request and seed already succeeded (default: reuse that video for $0).",
-        ),
-    ] = False,
+    fresh: opt.Fresh = False,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -299,13 +282,8 @@ async def _generate(
 def doctor(
     provider: Annotated[
         list[str] | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=opt.complete_provider,
-            metavar="NAME",
-            help=f"Check only these (repeatable): {', '.join(PROVIDERS)}. Default: every provider with credentials.",
-            show_default=False,
+        opt.provider_option(
+            f"Check only these (repeatable): {', '.join(PROVIDERS)}. Default: every provider with credentials."
         ),
     ] = None,
 ) -> None:
@@ -338,14 +316,7 @@ def doctor(
 def models(
     provider: Annotated[
         str | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=opt.complete_provider,
-            metavar="NAME",
-            help=f"Only this provider's models: {', '.join(PROVIDERS)}.",
-            show_default=False,
-        ),
+        opt.provider_option(f"Only this provider's models: {', '.join(PROVIDERS)}."),
     ] = None,
     as_json: opt.Json = False,
 ) -> None:

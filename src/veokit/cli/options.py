@@ -23,6 +23,13 @@ def complete_provider(incomplete: str) -> list[str]:
     return [p for p in (*PROVIDERS, AUTO) if p.startswith(incomplete)]
 
 
+def provider_option(help: str) -> Any:
+    """``--provider/-p NAME`` with completion; each command says what it picks."""
+    return typer.Option(
+        "--provider", "-p", autocompletion=complete_provider, metavar="NAME", help=help, show_default=False
+    )
+
+
 def complete_state(incomplete: str) -> list[str]:
     from veokit.models.job import JobState
 
@@ -156,6 +163,28 @@ Out = Annotated[
         metavar="DIR",
         help="Directory for the MP4s. Default: ./videos. Env: VEOKIT_OUT_DIR.",
         show_default=False,
+    ),
+]
+
+
+def _provider_help() -> str:
+    from veokit.config import PROVIDERS
+
+    return (
+        f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
+        "Env: VEOKIT_PROVIDER."
+    )
+
+
+Provider = Annotated[
+    str | None,
+    provider_option(_provider_help()),
+]
+Fresh = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Generate even if this exact request and seed already succeeded (default: reuse that video for $0).",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help='Print JSON on stdout (errors too, as {"error": ...}).')]

@@ -187,18 +187,7 @@ def enqueue(
     storage_uri: opt.StorageUri = None,
     option: opt.ProviderOptions = None,
     out: opt.Out = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=opt.complete_provider,
-            metavar="NAME",
-            help=f"{', '.join(PROVIDERS)}, or auto (the cheapest that can). Default: the one with credentials. "
-            "Env: VEOKIT_PROVIDER.",
-            show_default=False,
-        ),
-    ] = None,
+    provider: opt.Provider = None,
     client_key: Annotated[
         str | None,
         typer.Option(
@@ -208,13 +197,7 @@ def enqueue(
             show_default=False,
         ),
     ] = None,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh",
-            help="Generate even if this exact request and seed already succeeded (default: reuse that video for $0).",
-        ),
-    ] = False,
+    fresh: opt.Fresh = False,
     as_json: opt.Json = False,
 ) -> None:
     """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
@@ -264,13 +247,8 @@ def batch(
     ],
     provider: Annotated[
         str | None,
-        typer.Option(
-            "--provider",
-            "-p",
-            autocompletion=opt.complete_provider,
-            metavar="NAME",
-            help=f"Provider for lines that name none: {', '.join(PROVIDERS)} or auto. Default: VEOKIT_PROVIDER.",
-            show_default=False,
+        opt.provider_option(
+            f"Provider for lines that name none: {', '.join(PROVIDERS)} or auto. Default: VEOKIT_PROVIDER."
         ),
     ] = None,
     out: Annotated[

@@ -11,16 +11,12 @@ google-genai 3.4.0 sends it. Results come inline, or as objects in the caller's 
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import httpx
 
-from veokit import errors as E
 from veokit.models.request import GenerateRequest
 from veokit.providers import vertex
 from veokit.providers.base import DownloadTarget, OfferLookup, RemoteVideo
 from veokit.providers.google_auth import HeaderAuth
-from veokit.providers.http import new_client
 from veokit.providers.omni import Delivery, InteractionsProvider
 from veokit.providers.spec import ProviderSpec
 from veokit.providers.vertex import VertexSettings, default_base_url
@@ -53,7 +49,7 @@ class OmniVertexProvider(InteractionsProvider):
         )
         self.project = project
         self.location = location
-        self.storage_base_url = (storage_base_url or base_url or "https://storage.googleapis.com").rstrip("/")
+        self.storage_base_url = vertex.storage_base(storage_base_url, base_url)
 
     def _collection(self) -> str:
         if self.project:
@@ -73,24 +69,11 @@ class OmniVertexProvider(InteractionsProvider):
         await self._call("GET", f"{self.base_url}/{self.api_version}/publishers/google/models/{model}")
 
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
-        if not video.uri or not video.uri.startswith("gs://"):
-            raise E.InvalidRequest(f"{self.name}: cannot download {video.uri!r}", field="uri")
-        bucket, _, obj = video.uri[5:].partition("/")
-        url = f"{self.storage_base_url}/storage/v1/b/{bucket}/o/{quote(obj, safe='')}?alt=media"
-        return DownloadTarget(url, await self.auth.headers(), self.auth.secret_headers)
+        return await vertex.cloud_storage_target(self.name, self.storage_base_url, self.auth, video.uri)
 
 
 def build_vertex(s: VertexSettings, offer_lookup: OfferLookup) -> OmniVertexProvider:
-    auth, project = vertex.credentials(s, "omni-vertex")
-    return OmniVertexProvider(
-        auth=auth,
-        project=project,
-        location=s.vertex_location,
-        base_url=s.vertex_base_url,
-        storage_base_url=s.vertex_storage_base_url,
-        client=new_client(),
-        offer_lookup=offer_lookup,
-    )
+    return OmniVertexProvider(**vertex.account(s, "omni-vertex"), offer_lookup=offer_lookup)
 
 
 SPEC = ProviderSpec(

@@ -82,7 +82,7 @@ class VertexProvider:
         self.project = project
         self.location = location
         self.base_url = (base_url or default_base_url(location)).rstrip("/")
-        self.storage_base_url = (storage_base_url or (base_url or "https://storage.googleapis.com")).rstrip("/")
+        self.storage_base_url = storage_base(storage_base_url, base_url)
         self.api_version = api_version
         self.client = client
         self.offer_lookup = offer_lookup
@@ -173,11 +173,7 @@ class VertexProvider:
         )
 
     async def download_target(self, video: RemoteVideo) -> DownloadTarget:
-        if not video.uri or not video.uri.startswith("gs://"):
-            raise InvalidRequest(f"vertex: cannot download {video.uri!r}", field="uri")
-        bucket, _, obj = video.uri[5:].partition("/")
-        url = f"{self.storage_base_url}/storage/v1/b/{bucket}/o/{quote(obj, safe='')}?alt=media"
-        return DownloadTarget(url, await self.auth.headers(), self.auth.secret_headers)
+        return await cloud_storage_target(self.name, self.storage_base_url, self.auth, video.uri)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -223,17 +219,38 @@ def credentials(s: VertexSettings, provider: str = "vertex") -> tuple[HeaderAuth
     return auth, project
 
 
+def account(s: VertexSettings, provider: str = "vertex") -> dict[str, Any]:
+    """The constructor arguments every provider on the Vertex account shares: credentials, project, location,
+    endpoints and an HTTP client."""
+    auth, project = credentials(s, provider)
+    return {
+        "auth": auth,
+        "project": project,
+        "location": s.vertex_location,
+        "base_url": s.vertex_base_url,
+        "storage_base_url": s.vertex_storage_base_url,
+        "client": new_client(),
+    }
+
+
+def storage_base(storage_base_url: str | None, base_url: str | None) -> str:
+    """Cloud Storage's endpoint: the one configured, else the API's own (one emulator serves both), else Google's."""
+    return (storage_base_url or base_url or "https://storage.googleapis.com").rstrip("/")
+
+
+async def cloud_storage_target(
+    provider: str, storage_base_url: str, auth: HeaderAuth, uri: str | None
+) -> DownloadTarget:
+    """A ``gs://`` result, fetched through Cloud Storage's JSON API (``alt=media``) with the account's credentials."""
+    if not uri or not uri.startswith("gs://"):
+        raise InvalidRequest(f"{provider}: cannot download {uri!r}", field="uri")
+    bucket, _, obj = uri[5:].partition("/")
+    url = f"{storage_base_url}/storage/v1/b/{bucket}/o/{quote(obj, safe='')}?alt=media"
+    return DownloadTarget(url, await auth.headers(), auth.secret_headers)
+
+
 def build(s: VertexSettings, offer_lookup: OfferLookup) -> VertexProvider:
-    auth, project = credentials(s)
-    return VertexProvider(
-        auth=auth,
-        project=project,
-        location=s.vertex_location,
-        base_url=s.vertex_base_url,
-        storage_base_url=s.vertex_storage_base_url,
-        client=new_client(),
-        offer_lookup=offer_lookup,
-    )
+    return VertexProvider(**account(s), offer_lookup=offer_lookup)
 
 
 SPEC = ProviderSpec(
