@@ -367,6 +367,24 @@ def test_the_cli_says_so_in_one_line_and_exits_2(emu: EmulatorServer, tmp_path: 
     assert p.stderr.strip() == f"error: bad.yaml:12: {expected} (characters: none are defined)"
 
 
+def test_the_cli_lists_every_problem_one_line_each(emu: EmulatorServer, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(SMALL.replace("takes: 2", "takes: 0").replace("Waves roll in at dusk.", '""'))
+    p = subprocess.run(
+        [*VEOKIT, "film", "plan", "bad.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(emu, tmp_path),
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines() == [
+        "error: the storyboard has 2 problems:",
+        '  bad.yaml:6: shots[0] (id "rise"): takes: Input should be greater than or equal to 1, not 0',
+        '  bad.yaml:11: shots[2] (id "waves"): prompt: String should have at least 1 character, not ""',
+    ]
+
+
 def test_picking_from_the_cli_asks_before_paying_and_records_the_pick_in_the_file(
     emu: EmulatorServer, tmp_path: Path
 ) -> None:

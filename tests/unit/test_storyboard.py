@@ -152,6 +152,13 @@ def test_every_problem_is_collected() -> None:
     assert [p.shot for p in err.problems] == ["one", "two"]
 
 
+def test_a_list_with_bad_items_is_not_also_reported_too_short() -> None:
+    """Pydantic adds "at least 1 item" for a list whose every item failed: an echo, not a problem."""
+    text = "title: t\nshots:\n  - id: a\n    prompt: x\n    takes: 0\n"
+    err = _fails(text)
+    assert [p.field for p in err.problems] == ["takes"] and "item" not in err.message
+
+
 @pytest.mark.parametrize(
     ("text", "fmt", "expected"),
     [

@@ -78,7 +78,7 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
             ) from None
         except E.VeokitError as exc:
             # One line, its next step included: the error came from one call, not from a job with a history.
-            raise fail(exc.message, exc.exit_code, hint=_hint_for(exc), error=exc.to_dict(), inline=True) from None
+            raise fail(_message(exc), exc.exit_code, hint=_hint_for(exc), error=exc.to_dict(), inline=True) from None
         except KeyboardInterrupt:
             raise fail(
                 "interrupted",
@@ -99,6 +99,14 @@ def cli_errors(fn: Callable[..., T]) -> Callable[..., T]:
             ) from None
 
     return wrapper
+
+
+def _message(exc: E.VeokitError) -> str:
+    """The error's line; a storyboard's problems one line each, as config problems are (all found in one pass)."""
+    if isinstance(exc, E.StoryboardError) and len(exc.problems) > 1:
+        lines = "\n".join(f"  {p.message}" for p in exc.problems)
+        return f"the storyboard has {len(exc.problems)} problems:\n{lines}"
+    return exc.message
 
 
 def _hint_for(exc: E.VeokitError) -> str | None:

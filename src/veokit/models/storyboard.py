@@ -312,12 +312,19 @@ def parse_storyboard(
     try:
         board = Storyboard.model_validate(data)
     except ValidationError as exc:
-        raise _gather([_pydantic_problem(e, data, source) for e in exc.errors()]) from None
+        raise _gather([_pydantic_problem(e, data, source) for e in _real_errors(exc.errors())]) from None
     board._source = source
     problems = list(_structure_problems(board))
     if problems:
         raise _gather(problems)
     return board
+
+
+def _real_errors(errors: list[Any]) -> list[Any]:
+    """Pydantic's errors without its echo: a list whose items failed is also reported "too short" (its
+    valid items count 0), which is not a problem of its own."""
+    failed_under = {tuple(e["loc"][:n]) for e in errors for n in range(1, len(e["loc"]))}
+    return [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_under)] or errors
 
 
 def _gather(problems: list[StoryboardError]) -> StoryboardError:
