@@ -237,7 +237,9 @@ class FalProvider:
         past :data:`~veokit.providers.lookup.MAX_PAGES`, or shows a candidate whose input it cannot show whole
         (payload storage off or deleted, an image sent as a data URI and shown rewritten)."""
         endpoint, ours = self._wire(request)
-        query = {"endpoint_id": endpoint, "start": since.isoformat(), "expand": "payloads", "limit": 100}
+        # fal's documented form ("2025-01-01T00:00:00Z"); cut to the second, which only widens the window.
+        start = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = {"endpoint_id": endpoint, "start": start, "expand": "payloads", "limit": 100}
         found: list[tuple[dt.datetime, str, Match]] = []
         for _ in range(MAX_PAGES):
             url = f"{self.platform_base_url}/v1/models/requests/by-endpoint?{urlencode(query)}"
