@@ -26,6 +26,7 @@ from veokit.config import Settings
 from veokit.emulator import EmulatorServer
 from veokit.emulator import replicate as emulator_replicate
 from veokit.engine import submits
+from veokit.engine.worker import Worker
 from veokit.models.catalog import default_catalog
 from veokit.models.job import Job, JobState
 from veokit.models.request import GenerateRequest, ImageInput
@@ -35,6 +36,8 @@ from veokit.service.client import VeoClient
 from veokit.service.providers import build_provider
 
 from .conftest import DEADLINE_NOT_UNDER_TEST_S, add_faults, eventually
+from .test_worker import config as worker_config
+from .test_worker import dead_owner, shifted
 
 PROMPT = "a heron lifting off a misty river"
 
@@ -241,3 +244,22 @@ async def test_fal_lookup_finds_ended_requests_only(emulator: EmulatorServer, tm
         assert await p.find_submitted(mine, since=at(emulator) + dt.timedelta(seconds=1)) is None
     finally:
         await p.aclose()
+
+
+@pytest.mark.parametrize("name", ["replicate", "fal"])
+async def test_a_job_whose_worker_died_mid_submit_continues_what_the_provider_lists(
+    emulator: EmulatorServer, tmp_path: Path, name: str
+) -> None:
+    """The worker died after the provider accepted and before anything was recorded; the next claim asks the
+    provider (fal: once the request has ended, as it has by then) and continues that operation. One submit."""
+    async with VeoClient(settings(emulator, tmp_path, name)) as client:
+        job = await client.submit(request(), provider=name)
+        [held] = await client._store.claim(dead_owner(), lease_s=3.0)
+        await client._store.begin_submit(job.id, fence=held.lease_token, attempts=1)
+        accepted = await client._engine.provider_for(name).submit(await client._engine._wire_request(job))
+        await eventually(all_ended(emulator))
+        result = await asyncio.wait_for(Worker(client._engine, worker_config(), wall=shifted(10.0)).run(), 60)
+        assert result.finished == {"succeeded": 1}
+        done = await client.get_job(job.id)
+        assert done.operation_name == accepted and f"{name} lists operation {accepted}" in await log(client, job.id)
+    assert emulator.stats()["submits_total"] == 1
