@@ -2,7 +2,7 @@
 
 Configuration only: ``Client(api_token=..., base_url=emulator)``, a short ``poll_interval`` and, because the client
 wraps only ``https:`` outputs in ``FileOutput``, the emulator's TLS listener trusted through ``SSL_CERT_FILE``.
-Create, poll and fetch go through the client (``run()`` with its blocking ``Prefer: wait`` create, and
+Create, poll, list and fetch go through the client (``run()`` with its blocking ``Prefer: wait`` create, and
 ``predictions.create`` + ``wait()``); the MP4 it hands back must be byte for byte the one the emulator rendered.
 """
 
@@ -20,6 +20,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
 from veokit.emulator import EmulatorServer
+from veokit.emulator import replicate as emulator_replicate
 from veokit.media.probe import first_frame_rgb, probe_mp4
 
 TOKEN = "test-replicate-token"
@@ -136,3 +137,24 @@ def test_image_input_sent_inline_by_the_client(
     video.write_bytes(output.read())
     frame = first_frame_rgb(video).astype(float)
     assert np.abs(frame - np.array([200, 30, 40])).mean() < 12
+
+
+def test_predictions_list_pages_newest_first(
+    client: replicate.Client, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``predictions.list()`` and ``paginate`` follow the ``next`` URL as given; running predictions are listed."""
+    monkeypatch.setattr(emulator_replicate, "PAGE_SIZE", 2)  # 100 on Replicate; two pages from three here
+    emulator.state.set_latency(3600.0)
+    created = []
+    for seed in (1, 2, 3):
+        created.append(client.models.predictions.create(model=MODEL, input={**INPUT, "seed": seed}))
+        emulator.state.clock.advance(1)
+    first = client.predictions.list()
+    assert [p.id for p in first.results] == [created[2].id, created[1].id] and first.next and first.previous is None
+    newest = first.results[0]
+    assert (newest.status, newest.model, newest.input) == ("starting", MODEL, {**INPUT, "seed": 3})
+    assert newest.created_at and newest.created_at > first.results[1].created_at
+    second = client.predictions.list(first.next)
+    assert [p.id for p in second.results] == [created[0].id] and second.next is None and second.previous
+    everything = [p.id for page in replicate.paginate(client.predictions.list) for p in page]
+    assert everything == [c.id for c in reversed(created)]

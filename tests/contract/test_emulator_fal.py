@@ -123,3 +123,42 @@ def test_filtered_failed_and_cancelled(emu_http: httpx.Client) -> None:
 def test_mode_inputs_are_required(emu_http: httpx.Client, endpoint: str, inp: dict[str, Any], field: str) -> None:
     r = emu_http.post(f"/{endpoint}", json={"prompt": "x", **inp}, headers=AUTH)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], r.text
+
+
+def test_platform_api_lists_ended_requests_by_endpoint(emu_http: httpx.Client, emulator: EmulatorServer) -> None:
+    """``GET /v1/models/requests/by-endpoint`` (fal's Platform API): requests that have ended, newest end first,
+    with their input under ``expand=payloads``; one still running is not listed."""
+    listing = "/v1/models/requests/by-endpoint"
+    assert emu_http.get(listing, params={"endpoint_id": "fal-ai/veo3.1/fast"}).status_code == 401
+    r = emu_http.get(listing, headers=AUTH)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "endpoint_id"]
+    hold = emulator.state.holds.add("operation", prompt="still rendering")
+    running = submit(emu_http, prompt="still rendering")
+    older = submit(emu_http, seed=1)
+    emulator.state.clock.advance(1)
+    newer = submit(emu_http, seed=2)
+    submit(emu_http, endpoint="fal-ai/veo3.1")  # another endpoint
+    for done in (older, newer):
+        wait(emu_http, done["request_id"])
+    fast = {"endpoint_id": "fal-ai/veo3.1/fast", "expand": "payloads"}
+    items = emu_http.get(listing, params=fast, headers=AUTH).json()["items"]
+    assert [i["request_id"] for i in items] == [newer["request_id"], older["request_id"]]
+    item = items[0]
+    assert item["endpoint_id"] == "fal-ai/veo3.1/fast" and item["status_code"] == 200
+    assert item["json_input"] == {"prompt": PROMPT, "duration": "4s", "seed": 2}
+    assert item["sent_at"] <= item["started_at"] <= item["ended_at"] and item["json_output"]["video"]["url"]
+    bare = emu_http.get(listing, params={"endpoint_id": "fal-ai/veo3.1/fast"}, headers=AUTH).json()
+    assert "json_input" not in bare["items"][0]  # payloads only when asked for
+    first = emu_http.get(listing, params={**fast, "limit": 1}, headers=AUTH).json()
+    assert first["has_more"] and [i["request_id"] for i in first["items"]] == [newer["request_id"]]
+    rest = emu_http.get(listing, params={**fast, "limit": 1, "cursor": first["next_cursor"]}, headers=AUTH).json()
+    assert not rest["has_more"] and [i["request_id"] for i in rest["items"]] == [older["request_id"]]
+    only = {**fast, "request_id": older["request_id"]}
+    assert [i["request_id"] for i in emu_http.get(listing, params=only, headers=AUTH).json()["items"]] == [
+        older["request_id"]
+    ]
+    later = {**fast, "start": "2999-01-01"}
+    assert emu_http.get(listing, params=later, headers=AUTH).json()["items"] == []
+    emulator.state.holds.release(hold.id)
+    wait(emu_http, running["request_id"])
+    assert len(emu_http.get(listing, params=fast, headers=AUTH).json()["items"]) == 3

@@ -94,7 +94,10 @@ def test_prediction_lifecycle_and_output(emu_http: httpx.Client, emulator: Emula
     assert (info.width, info.height, round(info.duration_s)) == (1280, 720, 4)
     st = emulator.stats()
     assert st["submits"] == {credential_id("replicate", TOKEN): {MODEL: 1}} and TOKEN not in json.dumps(st)
-    assert "image" not in done["input"]  # inputs are echoed without the inline image
+    # Replicate returns no data URLs in `input`: an inline file is shown as the URL of a stored copy.
+    echoed = done["input"]["image"]
+    assert echoed.startswith(emulator.base_url) and not echoed.startswith("data:")
+    assert "data:image/png;base64," + base64.b64encode(emu_http.get(echoed).content).decode() == data_uri()
 
 
 def test_safety_failure_and_cancel(emu_http: httpx.Client) -> None:

@@ -6,6 +6,12 @@
     GET  /fal-ai/veo3.1/requests/{id}          200 {"video": {"url", ...}}; 400 while running; 422 content policy
     PUT  /fal-ai/veo3.1/requests/{id}/cancel   202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
 
+and fal's Platform API (api.fal.ai), served on the same port:
+
+    GET  /v1/models/requests/by-endpoint?endpoint_id=&start=&end=&status=&request_id=&expand=payloads&limit=&cursor=
+         -> {"items": [{request_id, endpoint_id, sent_at, started_at, ended_at, status_code, duration,
+                        json_input?, json_output?}], "next_cursor", "has_more"}
+
 Auth is ``Authorization: Key <key>`` (401 otherwise). Validation errors are 422 with fal's
 ``{"detail": [{"loc", "msg", "type"}]}``. A content-policy block completes, and its result answers 422
 ``content_policy_violation``; other failures carry ``error`` in the status. Status and result live under the
@@ -14,6 +20,9 @@ app (``fal-ai/veo3.1``) whatever endpoint the request came in through, as on fal
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -23,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from veokit.emulator.clock import rfc3339
 from veokit.emulator.outcome import Outcome
 from veokit.emulator.routing import emulator_state, fire_fault
 from veokit.emulator.state import EmulatorState
@@ -36,7 +46,7 @@ from veokit.emulator.task_media import (
     probe_input_video,
     tmp_url,
 )
-from veokit.emulator.tasks import Frame, Task
+from veokit.emulator.tasks import Frame, Task, TaskResult
 from veokit.models.catalog import Offer
 
 FAL = "fal"
@@ -320,7 +330,99 @@ async def cancel(request: Request) -> Response:
     return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
 
 
+# -- Platform API: the requests that have ended ----------------------------------------------------------------
+ENDPOINT_OF_MODE = {mode: sub for sub, mode in MODES.items()}
+STATUS_CLASS = {"succeeded": (200, "success"), "filtered": (422, "user_error"), "canceled": (400, "user_error")}
+LIST_DEFAULT_S = 86400  # ``start`` defaults to 24 hours ago
+
+
+def endpoint_of(task: Task) -> str:
+    sub = ENDPOINT_OF_MODE[task.mode]
+    return f"{task.model}/{sub}" if sub else task.model
+
+
+def _when(value: str | None, default: float) -> float | None:
+    """An ISO 8601 date or date-time (UTC when no offset is given) as epoch seconds; None if unreadable."""
+    if value is None:
+        return default
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _listed(request: Request, task: Task, done: TaskResult, payloads: bool) -> dict[str, Any]:
+    code, _ = STATUS_CLASS.get(done.state, (500, "error"))
+    started = task.created_at + (task.ready_at - task.created_at) / 4
+    item: dict[str, Any] = {
+        "request_id": task.id,
+        "endpoint_id": endpoint_of(task),
+        "sent_at": rfc3339(task.created_at),
+        "started_at": rfc3339(started),
+        "ended_at": rfc3339(done.done_at),
+        "status_code": code,
+        "duration": round(done.done_at - started, 3),
+    }
+    if payloads:
+        item["json_input"] = task.params
+        item["json_output"] = (
+            {"video": {"url": tmp_url(request, done.tokens["main"])}, "seed": task.frame.seed}
+            if done.state == "succeeded"
+            else {"detail": done.message}
+        )
+    return item
+
+
+async def requests_by_endpoint(request: Request) -> Response:
+    """A history of requests that have *ended*, as fal's Platform API lists them (its filters are end states;
+    its sort is end time): a request still queued or running is not in it. Newest end first."""
+    state = emulator_state(request)
+    if (cred := _caller(state, request)) is None:
+        return _detail(401, "Invalid or missing API key")
+    q = request.query_params
+    endpoints = {e for v in q.getlist("endpoint_id") for e in v.split(",") if e}
+    if not endpoints:
+        return Invalid("endpoint_id", "Field required", "missing").response()
+    now = state.clock.now()
+    start, end = _when(q.get("start"), now - LIST_DEFAULT_S), _when(q.get("end"), now)
+    if start is None or end is None:
+        return Invalid("start" if start is None else "end", "Input should be an ISO8601 date", "value_error").response()
+    try:
+        limit = int(q.get("limit", "50"))
+        page = int(base64.b64decode(q["cursor"], validate=True)) if "cursor" in q else 1
+    except (ValueError, binascii.Error):
+        return Invalid("cursor" if "cursor" in q else "limit", "Invalid value", "value_error").response()
+    if not 1 <= limit <= 100 or page < 1:
+        return Invalid("limit", "Input should be between 1 and 100", "value_error").response()
+    payloads = "payloads" in {e for v in q.getlist("expand") for e in v.split(",")}
+    ended: list[tuple[Task, TaskResult]] = []
+    for task in state.tasks.all():
+        if task.provider != FAL or task.credential != cred or endpoint_of(task) not in endpoints:
+            continue
+        done = state.tasks.resolve(task)
+        if done is None or not start <= done.done_at < end:
+            continue
+        if q.get("request_id") not in (None, task.id):
+            continue
+        if q.get("status") not in (None, STATUS_CLASS.get(done.state, (500, "error"))[1]):
+            continue
+        ended.append((task, done))
+    ended.sort(key=lambda td: (td[1].done_at, td[0].id), reverse=True)
+    chunk = ended[(page - 1) * limit : page * limit]
+    more = page * limit < len(ended)
+    return JSONResponse(
+        {
+            "items": [_listed(request, t, d, payloads) for t, d in chunk],
+            "next_cursor": base64.b64encode(str(page + 1).encode()).decode() if more else None,
+            "has_more": more,
+        }
+    )
+
+
 routes = [
+    # Before Replicate's /v1/models/{owner}/{name} (the registry's order puts fal first): same shape of path.
+    Route("/v1/models/requests/by-endpoint", requests_by_endpoint, methods=["GET"]),
     Route("/fal-ai/{app}/requests/{request_id}/status", status, methods=["GET"]),
     Route("/fal-ai/{app}/requests/{request_id}/cancel", cancel, methods=["PUT"]),
     Route("/fal-ai/{app}/requests/{request_id}", result, methods=["GET"]),

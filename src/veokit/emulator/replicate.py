@@ -3,12 +3,16 @@
     POST /v1/models/{owner}/{name}/predictions   {"input": {...}}  -> 201 a prediction (status "starting")
     GET  /v1/predictions/{id}                    starting -> processing -> succeeded | failed | canceled
     POST /v1/predictions/{id}/cancel             -> the prediction, canceled if it was still running
+    GET  /v1/predictions[?cursor=]               -> {"next", "previous", "results"}: the caller's predictions,
+                                                    newest first, running ones included, 100 a page
     GET  /v1/models/{owner}/{name}               -> the model (what ``veokit doctor`` and ``models.get`` read)
 
 Auth is ``Authorization: Bearer <token>`` (``Token`` also works, as on Replicate). Errors are RFC 7807
 problem documents (``{"title", "detail", "status"}``, 422 adds ``invalid_fields``). ``output`` is the video's
 URL once succeeded. A safety block fails the prediction with Replicate's E005 message. Reference images are
-refused unless the request is 16:9 and 8 s, as the model's docs say. ``Prefer: wait[=N]`` on a create holds the
+refused unless the request is 16:9 and 8 s, as the model's docs say. A prediction's ``input`` shows a file sent as
+a data URI as the URL of a stored copy: Replicate stopped returning data URLs in inputs in 2022
+(github.com/replicate/inpainter/issues/1). ``Prefer: wait[=N]`` on a create holds the
 answer until the prediction finishes (at most N s, default 60), as the official client's ``run()`` expects.
 """
 
@@ -29,12 +33,22 @@ from veokit.emulator.replicate_model import model_doc
 from veokit.emulator.routing import emulator_state, fire_fault
 from veokit.emulator.state import EmulatorState, new_short_id
 from veokit.emulator.streaming import json_with_files
-from veokit.emulator.task_media import base_url, check_secret, fetch_input, header_secret, image_problem, tmp_url
+from veokit.emulator.task_media import (
+    base_url,
+    check_secret,
+    decode_data_uri,
+    fetch_input,
+    header_secret,
+    image_problem,
+    tmp_url,
+)
 from veokit.emulator.tasks import Frame, Task
 from veokit.models.catalog import Offer
 
 REPLICATE = "replicate"
 MAX_WAIT_S = 60  # Replicate holds a "Prefer: wait" request for at most 60 s
+PAGE_SIZE = 100  # predictions.list: "It will return 100 records per page"
+FILE_INPUTS = ("image", "last_frame", "reference_images")
 HOLD_POLL_S = 0.02
 FLAGGED = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
 
@@ -103,7 +117,7 @@ async def create(request: Request) -> Response:
         ready_at=now + state.draw_latency(),
         outcome=(fault.outcome() if fault else None) or Outcome.from_prompt(frame.prompt),
         frame=frame,
-        params={k: v for k, v in inp.items() if k not in ("image", "last_frame", "reference_images")},
+        params={k: _echoed(request, state, v) if k in FILE_INPUTS else v for k, v in inp.items()},
     )
     state.tasks.start(task)
     state.stats_counters.submit(cred, model, None)
@@ -113,6 +127,18 @@ async def create(request: Request) -> Response:
     if wait_s:
         return JSONResponse(await _held_prediction(request, state, task, wait_s), status_code=201)
     return JSONResponse(_prediction(request, state, task), status_code=201)
+
+
+def _echoed(request: Request, state: EmulatorState, value: Any) -> Any:
+    """A file input as a prediction shows it: a data URI becomes the URL of a stored copy, a URL stays."""
+    if isinstance(value, list):
+        return [_echoed(request, state, v) for v in value]
+    data = decode_data_uri(value) if isinstance(value, str) and value.startswith("data:") else None
+    if data is None:
+        return value
+    assert isinstance(value, str)
+    token = state.tasks.upload(data, "input", value[5:].split(";", 1)[0] or "application/octet-stream")
+    return f"{base_url(request)}/_emulator/uploads/{token}/input"
 
 
 def prefer_wait(header: str | None) -> float:
@@ -256,6 +282,32 @@ async def get(request: Request) -> Response:
     return json_with_files(_prediction(request, state, task), fault=fault)
 
 
+async def listing(request: Request) -> Response:
+    """``predictions.list``: newest first, the page after ``cursor`` (an opaque offset here) linked by ``next``
+    as a full URL, which the official client requests as given."""
+    state = emulator_state(request)
+    if (cred := _caller(state, request)) is None:
+        return _unauthenticated()
+    mine = sorted(
+        (t for t in state.tasks.all() if t.provider == REPLICATE and t.credential == cred),
+        key=lambda t: (t.created_at, t.id),
+        reverse=True,
+    )
+    cursor = request.query_params.get("cursor", "0")
+    if not cursor.isdigit():
+        return _problem(400, "Bad request", "Invalid cursor.")
+    start = int(cursor)
+    page = mine[start : start + PAGE_SIZE]
+    root = f"{base_url(request)}/v1/predictions"
+    return JSONResponse(
+        {
+            "next": f"{root}?cursor={start + PAGE_SIZE}" if start + PAGE_SIZE < len(mine) else None,
+            "previous": f"{root}?cursor={max(0, start - PAGE_SIZE)}" if start > 0 else None,
+            "results": [_prediction(request, state, t) for t in page],
+        }
+    )
+
+
 async def cancel(request: Request) -> Response:
     state = emulator_state(request)
     if (cred := _caller(state, request)) is None:
@@ -281,6 +333,7 @@ async def model(request: Request) -> Response:
 routes = [
     Route("/v1/models/{owner}/{name}", model, methods=["GET"]),
     Route("/v1/models/{owner}/{name}/predictions", create, methods=["POST"]),
+    Route("/v1/predictions", listing, methods=["GET"]),
     Route("/v1/predictions/{prediction_id}", get, methods=["GET"]),
     Route("/v1/predictions/{prediction_id}/cancel", cancel, methods=["POST"]),
 ]

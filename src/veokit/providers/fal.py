@@ -4,6 +4,8 @@
   status   GET  {base}/{owner}/{app}/requests/{id}/status -> IN_QUEUE | IN_PROGRESS | COMPLETED
   result   GET  {base}/{owner}/{app}/requests/{id}        -> {"video": {"url": ...}}
   cancel   PUT  {base}/{owner}/{app}/requests/{id}/cancel
+  list     GET  {platform}/v1/models/requests/by-endpoint?endpoint_id=...&start=...&expand=payloads
+                (fal's Platform API, https://api.fal.ai: requests that have *ended*, with their ``json_input``)
 
 Auth is ``Authorization: Key <FAL_KEY>``. Each mode is its own endpoint under the model id (the catalog's
 ``fal-ai/veo3.1`` or ``fal-ai/veo3.1/fast``): ``/image-to-video``, ``/first-last-frame-to-video``,
@@ -15,8 +17,10 @@ endpoint, as fal's own client builds them; the operation name veokit records is
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import AliasChoices, Field, SecretStr
@@ -25,11 +29,13 @@ from veokit import errors as E
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
 from veokit.providers.http import call_json, new_client
+from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, verdict
 from veokit.providers.options import ProviderOption, to_wire
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
 
 DEFAULT_BASE_URL = "https://queue.fal.run"
+PLATFORM_BASE_URL = "https://api.fal.ai"  # fal's Platform API (request listings), beside the queue
 _NO_REQUEST = "00000000-0000-4000-8000-000000000000"  # a request id no one has: doctor's status probe
 _PROBE = GenerateRequest(prompt="doctor")
 EXTENSION_DURATION = "7s"  # fal's extend-video adds 7 s, like Veo's own extension
@@ -114,21 +120,32 @@ class FalProvider:
     name = "fal"
 
     def __init__(
-        self, *, key: str, client: httpx.AsyncClient, offer_lookup: OfferLookup, base_url: str | None = None
+        self,
+        *,
+        key: str,
+        client: httpx.AsyncClient,
+        offer_lookup: OfferLookup,
+        base_url: str | None = None,
+        platform_base_url: str | None = None,
     ) -> None:
         self._key = key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # A queue elsewhere (the emulator, a gateway) serves the listing too, unless told otherwise: requests
+        # sent there are not in fal's own listing.
+        self.platform_base_url = (platform_base_url or base_url or PLATFORM_BASE_URL).rstrip("/")
         self.client = client
         self.offer_lookup = offer_lookup
 
     def __repr__(self) -> str:
         return f"FalProvider(base_url={self.base_url!r})"
 
-    async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> Any:
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, paid: bool = False, url: str | None = None
+    ) -> Any:
         doc, _ = await call_json(
             self.client,
             method,
-            f"{self.base_url}/{path}",
+            url or f"{self.base_url}/{path}",
             provider=self.name,
             headers={"Authorization": f"Key {self._key}"},
             json=json,
@@ -138,11 +155,16 @@ class FalProvider:
         )
         return doc
 
-    async def submit(self, request: GenerateRequest) -> str:
+    def _wire(self, request: GenerateRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint and the input a submit sends (a lookup compares listed inputs with this one)."""
         assert request.model is not None
         offer = self.offer_lookup(self.name, request.model)
         endpoint, inp = endpoint_and_input(request, offer.model)
         inp.update(to_wire(self.name, OPTIONS, request.options))
+        return endpoint, inp
+
+    async def submit(self, request: GenerateRequest) -> str:
+        endpoint, inp = self._wire(request)
         doc = await self._call("POST", endpoint, json=inp, paid=True)
         request_id = doc.get("request_id") if isinstance(doc, dict) else None
         if not isinstance(request_id, str) or not request_id:
@@ -202,6 +224,48 @@ class FalProvider:
             ),
         )
 
+    async def find_submitted(self, request: GenerateRequest, *, since: dt.datetime) -> list[str] | None:
+        """The requests fal lists for exactly this request since ``since``, oldest first, or ``None``.
+
+        The queue API lists nothing; fal's Platform API does: ``GET /v1/models/requests/by-endpoint`` with
+        ``endpoint_id``, ``start`` and ``expand=payloads`` gives each request's ``request_id``, ``sent_at`` and
+        ``json_input``, 100 a page with ``next_cursor``/``has_more`` (fal.ai/docs/platform-apis/v1/models/
+        requests/by-endpoint). But it is a history of requests that have *ended* (status success, error or
+        user_error; sorted by end time), so a Veo request still queued or rendering is not in it yet. So a
+        match is an answer (fal accepted it: continue it) and no match is not: it returns ``None``, never
+        ``[]``, and the job is set aside rather than submitted again. ``None`` too when the listing fails, runs
+        past :data:`~veokit.providers.lookup.MAX_PAGES`, or shows a candidate whose input it cannot show whole
+        (payload storage off or deleted, an image sent as a data URI and shown rewritten)."""
+        endpoint, ours = self._wire(request)
+        # fal's documented form ("2025-01-01T00:00:00Z"); cut to the second, which only widens the window.
+        start = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = {"endpoint_id": endpoint, "start": start, "expand": "payloads", "limit": 100}
+        found: list[tuple[dt.datetime, str, Match]] = []
+        for _ in range(MAX_PAGES):
+            url = f"{self.platform_base_url}/v1/models/requests/by-endpoint?{urlencode(query)}"
+            try:
+                doc = await self._call("GET", "", url=url)
+            except E.VeokitError:
+                return None
+            items = doc.get("items") if isinstance(doc, dict) else None
+            if not isinstance(items, list):
+                return None
+            for item in items:
+                sent = parse_time(item.get("sent_at")) if isinstance(item, dict) else None
+                if sent is None or not isinstance(item.get("request_id"), str):
+                    return None  # a listing we cannot read says nothing
+                if item.get("endpoint_id") != endpoint or sent < since:
+                    continue
+                name = f"{app_id(endpoint)}/requests/{item['request_id']}"
+                found.append((sent, name, compare(ours, item.get("json_input"))))
+            if not doc.get("has_more"):
+                return verdict(found) or None  # none listed: it may still be running, unlisted
+            cursor = doc.get("next_cursor")
+            if not isinstance(cursor, str) or not cursor:
+                return None
+            query["cursor"] = cursor
+        return None
+
     # What check() proves, for `veokit doctor`: fal has no free call that names a model.
     check_covers = "credentials accepted (a free status read); the model itself is not checked until a submit"
 
@@ -230,13 +294,20 @@ class FalSettings(ProviderSettings):
         default=None, validation_alias=AliasChoices("VEOKIT_FAL_KEY", "fal_key", "FAL_KEY")
     )
     fal_base_url: str | None = None
+    fal_platform_base_url: str | None = None  # fal's Platform API (default: https://api.fal.ai, or fal_base_url)
 
 
 def build(s: FalSettings, offer_lookup: OfferLookup) -> FalProvider:
     key = s.fal_key.get_secret_value() if s.fal_key is not None else ""
     if not key:
         raise E.ConfigError("fal: no credentials. Set FAL_KEY (or VEOKIT_FAL_KEY)")
-    return FalProvider(key=key, base_url=s.fal_base_url, client=new_client(), offer_lookup=offer_lookup)
+    return FalProvider(
+        key=key,
+        base_url=s.fal_base_url,
+        platform_base_url=s.fal_platform_base_url,
+        client=new_client(),
+        offer_lookup=offer_lookup,
+    )
 
 
 SPEC = ProviderSpec(

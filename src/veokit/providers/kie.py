@@ -10,6 +10,12 @@
 Auth is ``Authorization: Bearer <key>``. Generation yields 720p; a 1080p request polls ``get-1080p-video``
 after the task succeeded (reporting RUNNING while Kie answers "processing"). Results live on temporary hosts
 and need no key, so they are downloaded as soon as they exist and no credential ever travels with them.
+
+No lookup of submits (not :class:`~veokit.providers.base.FindsSubmits`): Kie's API reads one task by its id
+(``record-info``) and lists none; the task history is a web page (kie.ai/logs, per Kie's own getting-started
+notes, old-docs.kie.ai). A generate whose answer was lost therefore cannot be found by its request, and the job
+is set aside for ``veokit jobs reconcile`` with the task id from that page. (Kie's callback does name the task,
+with its ``promptJson``: a configured callback receiver is the one other way to learn it.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
   poll     GET  {base}/v1/predictions/{id}                    status starting | processing | succeeded
                                                               | failed | canceled; ``output`` is the video URL
   cancel   POST {base}/v1/predictions/{id}/cancel
+  list     GET  {base}/v1/predictions                         newest first, 100 a page, ``next`` = next page
   check    GET  {base}/v1/models/{owner}/{name}                  (veokit doctor)
 
 Auth is ``Authorization: Bearer <REPLICATE_API_TOKEN>``. Images go inline as data URIs. A prediction that
@@ -13,6 +14,7 @@ files of API predictions are deleted after about an hour, so they are downloaded
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +26,7 @@ from veokit import errors as E
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
 from veokit.providers.http import call_json, new_client
+from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, verdict
 from veokit.providers.options import ProviderOption, to_wire
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
@@ -75,11 +78,13 @@ class ReplicateProvider:
     def __repr__(self) -> str:
         return f"ReplicateProvider(base_url={self.base_url!r})"
 
-    async def _call(self, method: str, path: str, *, json: Any = None, paid: bool = False) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, paid: bool = False, url: str | None = None
+    ) -> dict[str, Any]:
         doc, _ = await call_json(
             self.client,
             method,
-            f"{self.base_url}/{path}",
+            url or f"{self.base_url}/{path}",
             provider=self.name,
             headers={"Authorization": f"Bearer {self._token}"},
             json=json,
@@ -141,6 +146,48 @@ class ReplicateProvider:
             operation_name,
             error=E.GenerationFailed(f"{self.name}: prediction {status}: {message}", provider=self.name, status=status),
         )
+
+    async def find_submitted(self, request: GenerateRequest, *, since: dt.datetime) -> list[str] | None:
+        """The predictions Replicate created for exactly this request since ``since``, from ``GET
+        /v1/predictions`` (every prediction of the account, running ones included, newest first, 100 a page;
+        replicate.com/docs/reference/http#predictions.list). Each carries ``model``, ``created_at`` and the
+        ``input`` it was given, compared with :func:`to_input`'s. Cannot tell (``None``) when the listing fails,
+        runs past :data:`~veokit.providers.lookup.MAX_PAGES` before reaching ``since``, or shows a candidate
+        whose input it cannot show whole: an image sent as a data URI (Replicate does not return data URLs
+        in ``input``), or a prediction whose data was removed (about an hour after an API prediction ends)."""
+        assert request.model is not None
+        model = self.offer_lookup(self.name, request.model).model
+        ours = to_input(request)
+        found: list[tuple[dt.datetime, str, Match]] = []
+        url: str | None = f"{self.base_url}/v1/predictions"
+        for _ in range(MAX_PAGES):
+            assert url is not None
+            try:
+                doc = await self._call("GET", "", url=url)
+            except E.VeokitError:
+                return None
+            results = doc.get("results")
+            if not isinstance(results, list):
+                return None
+            for item in results:
+                if not isinstance(item, dict):
+                    return None
+                created = parse_time(item.get("created_at"))
+                if created is None or not isinstance(item.get("id"), str):
+                    return None  # a listing we cannot read says nothing
+                if created < since:
+                    return verdict(found)  # newest first: the rest is older still
+                if item.get("model") not in (None, model):
+                    continue
+                match = Match.UNSURE if item.get("data_removed") else compare(ours, item.get("input"))
+                found.append((created, item["id"], match))
+            url = doc.get("next")
+            if url is None:
+                return verdict(found)
+            # The next page's address comes from the server; the token goes nowhere but Replicate's API.
+            if not isinstance(url, str) or not url.startswith(f"{self.base_url}/"):
+                return None
+        return None
 
     async def check(self, model: str) -> None:
         """``veokit doctor``: a free, authenticated read of the model (401 for a bad token, 404 for no model)."""
