@@ -12,7 +12,9 @@ Deciding. A job found in ``submitting`` by its next holder (:func:`settle`) is, 
 2. left alone for now (:class:`~veokit.errors.SubmitInFlight`) while the worker that began the call may still
    be waiting for its answer: not known dead, and less than :data:`IN_FLIGHT_S` since it began;
 3. looked up at the provider where it can list what it accepted (:class:`~veokit.providers.base.FindsSubmits`):
-   one matching operation is continued; none means the request never arrived, so the job is queued again;
+   one matching operation is continued; none means the request never arrived, so the job is queued again; a
+   listing that failed for now (a timeout, a 5xx, a 429 on a loaded machine) is asked again later, for up to
+   :data:`LOOKUP_PATIENCE_S` after the submit began;
 4. otherwise set aside (``needs_attention``): veokit never resubmits a request the provider may have accepted.
 """
 
@@ -41,6 +43,10 @@ IN_FLIGHT_S = 150.0
 # A request sent by a worker that died a moment ago may still be on its way through the provider's front end:
 # its listing is trusted to say "never accepted" only this long after the submit began.
 LISTING_SETTLE_S = 5.0
+# How long a provider's listing that keeps failing is asked again (every LOOKUP_RETRY_S) before the job is set
+# aside: a busy front end, not a reason for a human to decide.
+LOOKUP_PATIENCE_S = 900.0
+LOOKUP_RETRY_S = 10.0
 WRITE_ATTEMPTS = 8
 WRITE_BACKOFF_S = 0.25
 
@@ -130,7 +136,20 @@ async def settle(
                 retry_after_s=LISTING_SETTLE_S - age,
             )
         # The provider's clock may differ from ours: a little slack before the start.
-        found = await provider.find_submitted(await request(), since=last.started_at - dt.timedelta(seconds=60))
+        try:
+            found = await provider.find_submitted(await request(), since=last.started_at - dt.timedelta(seconds=60))
+        except E.VeokitError as exc:
+            if exc.retryable and age < LOOKUP_PATIENCE_S:
+                raise E.SubmitInFlight(
+                    f"job {job.id}: its submit's outcome is unknown and {job.provider}'s listing failed for now "
+                    f"({exc.message}); asking again in {LOOKUP_RETRY_S:.0f} s",
+                    retry_after_s=LOOKUP_RETRY_S,
+                ) from None
+            found = None
+            how = f"kept failing for {age:.0f} s" if exc.retryable else "was refused"
+            lookup_failed = f" ({job.provider}'s listing {how}: {exc.message})"
+        else:
+            lookup_failed = ""
         if found is not None and len(found) == 1:
             [name] = found
             await store.record_accepted(job.id, last.seq, name)
@@ -155,7 +174,7 @@ async def settle(
         detail = (
             f" ({job.provider} lists {len(found)} operations for this identical request: {', '.join(found)})"
             if found
-            else ""
+            else lookup_failed
         )
     else:
         detail = ""

@@ -117,6 +117,7 @@ class FindsSubmits(Protocol):
     async def find_submitted(self, request: GenerateRequest, *, since: dt.datetime) -> list[str] | None:
         """The operations the provider accepted for exactly this request since ``since`` (its listing of
         operations or tasks), oldest first; ``[]`` when it accepted none; ``None`` when it cannot tell (no
-        listing here, or the listing failed). Lets a job whose submit outcome is unknown be settled without a
-        human and without paying twice."""
+        listing here, or one it cannot read). A listing that failed for now raises its retryable error: the
+        engine asks again later. Lets a job whose submit outcome is unknown be settled without a human and
+        without paying twice."""
         ...

@@ -245,7 +245,9 @@ class FalProvider:
             url = f"{self.platform_base_url}/v1/models/requests/by-endpoint?{urlencode(query)}"
             try:
                 doc = await self._call("GET", "", url=url)
-            except E.VeokitError:
+            except E.VeokitError as exc:
+                if exc.retryable:
+                    raise  # a listing that failed for now: the engine asks again later
                 return None
             items = doc.get("items") if isinstance(doc, dict) else None
             if not isinstance(items, list):

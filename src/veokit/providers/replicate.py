@@ -164,7 +164,9 @@ class ReplicateProvider:
             assert url is not None
             try:
                 doc = await self._call("GET", "", url=url)
-            except E.VeokitError:
+            except E.VeokitError as exc:
+                if exc.retryable:
+                    raise  # a listing that failed for now: the engine asks again later
                 return None
             results = doc.get("results")
             if not isinstance(results, list):

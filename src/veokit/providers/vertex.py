@@ -148,7 +148,9 @@ class VertexProvider:
             doc, _ = await call_json(
                 self.client, "GET", f"{self.base_url}/_emulator/operations", provider=self.name, headers={}
             )
-        except VeokitError:
+        except VeokitError as exc:
+            if exc.retryable:
+                raise  # a listing that failed for now: the engine asks again later
             return None
         listed = doc.get("operations") if isinstance(doc, dict) else None
         if not isinstance(listed, list):

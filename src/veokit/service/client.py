@@ -241,9 +241,19 @@ class VeoClient:
         worker) holds it, follow it in the store instead, and take it over if that process dies."""
         start = self.clock.monotonic()
         while True:
-            ran = await run_leased(
-                self._engine, job_id, owner=self.owner, lease_s=self.settings.worker_lease_s, on_progress=on_progress
-            )
+            try:
+                ran = await run_leased(
+                    self._engine,
+                    job_id,
+                    owner=self.owner,
+                    lease_s=self.settings.worker_lease_s,
+                    on_progress=on_progress,
+                )
+            except E.SubmitInFlight as exc:  # its paid call's outcome is still being settled: not a failure
+                if on_progress is not None:
+                    on_progress(Progress(job_id, "submitting", self.clock.monotonic() - start, None, 0, exc.message))
+                await self.clock.sleep(max(exc.retry_after_s, WATCH_INTERVAL_S))
+                continue
             if ran is not None:
                 return ran
             job = await self._store.get(job_id)
