@@ -49,8 +49,8 @@ export VEOKIT_CONFIG=/nonexistent/veokit.toml
 set +e
 # Test files run in parallel processes (pytest-xdist, one file per process at a time so module fixtures are
 # shared): most tests wait on emulated latencies and subprocesses, so 3 processes fill 2 cores. VEOKIT_TEST_WORKERS=0
-# runs everything in one process.
-uv run --frozen --no-sync pytest -n "${VEOKIT_TEST_WORKERS:-3}" --dist loadfile "$@"
+# runs everything in one process. The 20 slowest tests are listed at the end: where the CI budget goes.
+uv run --frozen --no-sync pytest -n "${VEOKIT_TEST_WORKERS:-3}" --dist loadfile --durations=20 "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected no tests: for us that is a failure, never a pass.
