@@ -605,7 +605,7 @@ def emulator(
             metavar="RULE",
             show_default=False,
             help="ROUTE:KIND[:ARG][@PROBABILITY], repeatable. ROUTE submit|poll|download|*; KIND "
-            "http:STATUS, reset:before_body|after_body, truncate:BYTES, corrupt, delay:SECONDS, "
+            "http:STATUS, reset:before_body|after_body, stale, truncate:BYTES, corrupt, delay:SECONDS, "
             "outcome:filtered|failed. Without @PROBABILITY a rule fires ONCE (the next matching request), "
             "then is gone; with it, every matching request fires with that probability, for as long as the "
             "emulator runs. E.g. --fault submit:http:429@0.1 --fault download:truncate:50000@0.2",

@@ -49,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from veokit.emulator import admin, gcs, metadata, oauth, task_media
 from veokit.emulator.config import EmulatorConfig
 from veokit.emulator.errors import RpcError, handle_rpc_error, status_for_http
+from veokit.emulator.keepalive import MarkReusedConnections
 from veokit.emulator.state import EmulatorState
 from veokit.providers import registry
 
@@ -77,6 +78,7 @@ def create_app(config: EmulatorConfig | None = None, *, state: EmulatorState | N
         lifespan=lifespan,
     )
     app.state.emulator = state
+    app.add_middleware(MarkReusedConnections)
     app.add_middleware(AccessLog)
     return app
 

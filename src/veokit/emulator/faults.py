@@ -196,6 +196,28 @@ class ResetFault(Fault):
 
 
 @dataclass(frozen=True)
+class StaleFault(Fault):
+    """A kept-alive connection the server closes just as the client reuses it (its idle timeout ran out while
+    the request was on the wire). Fires only on a request that arrives on a connection which already carried
+    one, before anything is read: the request is dropped unacted on, and the client sees its connection reset
+    with no answer, which for a paid request is an outcome it cannot know. A request on a connection opened for
+    it never matches, so the rule waits for one that reuses a connection."""
+
+    kind: ClassVar[str] = "stale"
+    needs: ClassVar[str | None] = "reused"
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> StaleFault:
+        return cls()
+
+    async def intercept(self, request: Request | None = None) -> Response:
+        if request is None:
+            raise RuntimeError("a stale-connection fault needs the request's connection")
+        reset_connection(request)
+        return Response(status_code=500)  # never reaches the client: the connection is gone
+
+
+@dataclass(frozen=True)
 class CorruptFault(Fault):
     """Serve the bytes with a stretch overwritten: right length, wrong content (a damaged MP4)."""
 
@@ -229,6 +251,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], Fault]] = {
     OutcomeFault.kind: OutcomeFault.parse,
     TruncateFault.kind: TruncateFault.parse,
     ResetFault.kind: ResetFault.parse,
+    StaleFault.kind: StaleFault.parse,
     CorruptFault.kind: CorruptFault.parse,
 }
 
@@ -240,6 +263,7 @@ _CAPABLE_ROUTES = {
     "body": {"poll", "download", "*"},
     "pre": {"submit", "poll", "download", "*"},
     "after": {"submit", "*"},
+    "reused": {"submit", "poll", "download", "*"},
 }
 
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from veokit.emulator.errors import invalid_argument
 from veokit.emulator.faults import Fault
+from veokit.emulator.keepalive import on_reused_connection
 from veokit.emulator.state import EmulatorState
 
 log = logging.getLogger("veokit.emulator")
@@ -39,6 +40,8 @@ async def fire_fault(
     """
     if "pre" in capabilities:
         await state.holds.park(route, model, "before_body")
+        if request is not None and on_reused_connection(request):
+            capabilities = (*capabilities, "reused")
     elif "after" in capabilities:
         await state.holds.park(route, model, "after_body")
     fault = state.faults.take(route, model, frozenset(capabilities))

@@ -15,6 +15,11 @@ short) means a paid submit may have been accepted, and is reported as :class:`Su
     DecodingError                                        UnexpectedResponse (retry)   SubmitOutcomeUnknown
     TooManyRedirects, HTTPStatusError                    UnexpectedResponse           UnexpectedResponse
     StreamError (our misuse of a stream: a bug)          VeokitError                  SubmitOutcomeUnknown
+
+A paid request also goes out on a connection opened for it (:class:`ProviderClient`): a kept-alive connection
+can be closed by the server at the moment it is reused (its idle timeout ran out while the request was on the
+wire), and then the request fails after it was sent, which for a submit means an outcome nobody knows. A
+connection opened for the request has no such moment; a failure to open it sent nothing and may be retried.
 """
 
 from __future__ import annotations
@@ -62,14 +67,44 @@ POOL_CONNECTIONS = 100
 _pool_gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
+class ProviderClient(httpx.AsyncClient):
+    """A provider's HTTP client: polls and downloads share its keep-alive pool; paid requests go through
+    ``fresh``, a twin with the same settings whose pool keeps no idle connection, so each one is sent on a
+    connection opened for it and closed after its answer (one TCP/TLS handshake per submit, which is rare next
+    to the polls). With a ``transport`` of the caller's (tests), that transport decides and ``fresh`` is None.
+    """
+
+    def __init__(self, *, timeout_s: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        # One TLS context for both (loading the CA bundle is most of a client's construction cost).
+        tls = httpx.create_ssl_context(trust_env=True)
+        super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=transport)
+        self.fresh = None if transport else httpx.AsyncClient(**_client_options(timeout_s, keep_alive=0), verify=tls)
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            if self.fresh is not None:
+                await self.fresh.aclose()
+
+
+def _client_options(timeout_s: float, *, keep_alive: int) -> dict[str, Any]:
+    return {
+        "timeout": httpx.Timeout(timeout_s, connect=15.0),
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": False,
+        "limits": httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=keep_alive),
+    }
+
+
 def new_client(*, timeout_s: float = 60.0, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s, connect=15.0),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-        transport=transport,
-        limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
-    )
+    return ProviderClient(timeout_s=timeout_s, transport=transport)
+
+
+def _sender(client: httpx.AsyncClient, paid: bool) -> httpx.AsyncClient:
+    """Who sends: a paid request goes on a connection of its own where the client has one to give."""
+    fresh = client.fresh if paid and isinstance(client, ProviderClient) else None
+    return fresh or client
 
 
 def _pool_gate(client: httpx.AsyncClient) -> asyncio.Semaphore:
@@ -101,7 +136,12 @@ async def exchange(
     answered = False
     try:
         # Waiting here sends nothing: a request cancelled while it waits was never sent.
-        async with _pool_gate(client), client.stream(method, url, headers=headers, json=json) as resp:
+        # The pooled client's timeout rules both (a caller may have changed it after construction).
+        sender = _sender(client, paid)
+        async with (
+            _pool_gate(client),
+            sender.stream(method, url, headers=headers, json=json, timeout=client.timeout) as resp,
+        ):
             answered = True
             yield resp
     except HTTPX_ERRORS as exc:
