@@ -253,3 +253,15 @@ def test_cli_tls_prints_the_certificate_to_trust(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
     assert proc.returncode == 0
+
+
+def test_a_stale_fault_fires_only_on_a_request_that_reuses_a_connection() -> None:
+    from veokit.emulator.fault_flags import parse_fault_flag
+    from veokit.emulator.faults import FaultBook, parse_rule
+
+    book = FaultBook(seed=0)
+    book.add([parse_rule(parse_fault_flag("*:stale"))])
+    assert book.take("submit", "m", frozenset({"pre"})) is None  # a connection opened for this request
+    assert book.take("submit", "m", frozenset({"after"})) is None
+    fault = book.take("poll", "m", frozenset({"pre", "reused"}))
+    assert fault is not None and fault.kind == "stale" and book.describe() == []
