@@ -5,7 +5,7 @@ measurement: every job that was submitted stays in flight, polling on its model'
 fresh process, one after the other, against the same emulator (reset in between):
 
 * floor: ``bench/floor_client.py`` with every job in flight at once (aiohttp, one coroutine per job, five
-  durable SQLite commits per job, no veokit code) over 100 connections, as many as veokit's pool;
+  durable SQLite commits per job, no veokit code) over as many connections as veokit's pool;
 * veokit: N jobs recorded by ``VeoClient.enqueue_batch`` in a separate process beforehand (target 3 measures
   that), then one ``Worker`` with ``concurrency=N`` as shipped, on a SQLite store;
 * before (``--before-src DIR``): the same veokit side with another tree's ``src/`` first on ``sys.path`` (main's,
@@ -45,13 +45,15 @@ from typing import Any
 
 from _common import LoadSampler, free_port, rss, wait_up  # bench/ is on sys.path when run as a script
 
+from veokit.providers.http import POOL_CONNECTIONS
+
 MODEL = "veo-3.1-fast-generate-001"
 PROMPTS = ["a paper boat on a pond", "neon rain on a night street", "a fox in fresh snow", "a lighthouse at dusk"]
 CATALOG_LATENCY_S = (11.0, 45.0, 300.0)  # the catalog's [min, typical, max] for MODEL: the floor polls on it
 SIDES = ["floor", "before", "veokit"]
 # The floor's connections, as many as veokit's pool (providers/http.py): thousands of sockets to one server is
 # not what either client should do (the emulator resets connections well before 1,000).
-CONNECTIONS = 100
+CONNECTIONS = POOL_CONNECTIONS
 
 
 def cpu_s() -> float:

@@ -62,7 +62,10 @@ ErrorMapper = Callable[..., E.VeokitError]
 
 # Connections per client, and requests let into its pool at once. A request queued inside httpcore's pool
 # costs a scan of every queued request each time a connection frees up (O(queued) per request: at 10,000 jobs
-# in flight that scan was nearly all of a worker's CPU); queued here, on a semaphore, it costs O(1).
+# in flight that scan was nearly all of a worker's CPU); queued here, on a semaphore, it costs O(1). Not fewer:
+# httpcore's per-request walk of its connections is cheaper with 8-16 of them, but they would cap a client at
+# ~100-300 polls/s over a real network, less than 10,000 jobs in flight need (docs/benchmarks.md, issue 11,
+# target 6).
 POOL_CONNECTIONS = 100
 _pool_gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
