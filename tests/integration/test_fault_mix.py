@@ -34,6 +34,9 @@ MIX = [
     {"route": "poll", "probability": 0.07, "fault": {"kind": "http", "status": 429, "body": HINT}},
     {"route": "download", "probability": 0.10, "fault": {"kind": "truncate", "after_bytes": 50_000}},
     {"route": "download", "probability": 0.10, "fault": {"kind": "reset", "when": "before_body"}},
+    # Every submit that reuses a kept-alive connection is lost unread (the keep-alive race, every time): paid
+    # submits go out on a connection of their own, so this never fires; if one did, its job could not finish.
+    {"route": "submit", "probability": 1, "times": -1, "fault": {"kind": "stale"}},
 ]
 
 
