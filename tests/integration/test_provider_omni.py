@@ -254,17 +254,20 @@ def test_kill_while_polling_then_resume_never_creates_a_second_interaction(tmp_p
         proc = subprocess.Popen(
             args, env=env_for(tmp_path, **env), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 60
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            jobs = json.loads(veokit(tmp_path, "jobs", "list", "--json", **env).stdout or "[]")
-            job = jobs[0] if jobs else {}
-            if job.get("state") == "running" and emu.stats()["polls"] >= 1:
-                break
-            time.sleep(0.1)
-        assert job.get("state") == "running" and job["operation_name"].startswith("v1_")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        try:
+            # A hang detector, not a speed test: each look is a CLI start, seconds long on a loaded machine.
+            deadline = time.monotonic() + 600
+            job: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                jobs = json.loads(veokit(tmp_path, "jobs", "list", "--json", **env).stdout or "[]")
+                job = jobs[0] if jobs else {}
+                if job.get("state") == "running" and emu.stats()["polls"] >= 1:
+                    break
+                time.sleep(0.1)
+            assert job.get("state") == "running" and job["operation_name"].startswith("v1_")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
         assert emu.stats()["submits_total"] == 1
 
         emu.state.clock.advance(3600)  # now the interaction is done
