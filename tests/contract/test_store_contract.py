@@ -858,6 +858,36 @@ async def test_release_of_a_finished_job_changes_nothing(store: JobStore) -> Non
         await store.release("job_unknown", fence=1)
 
 
+async def test_release_many_gives_back_every_lease_still_held_in_chunks(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stopping worker hands back all its leases in one call (statements of ``_RENEW_CHUNK`` pairs): each
+    as ``release`` would, a stale token or unknown job reported lost and left unchanged, a finished job kept
+    as it is."""
+    monkeypatch.setattr(sql_leases, "_RENEW_CHUNK", 2)
+    made = await seed_jobs(store, 5)
+    claimed = await store.claim("w1", lease_s=10, limit=5, now=at(0))
+    tokens = {j.id: j.lease_token for j in claimed}
+    done = await store.transition(made[3].id, expect=S.QUEUED, to=S.FAILED, fence=tokens[made[3].id])
+    [retaken] = await store.claim("w2", lease_s=10, job_ids=[made[1].id], now=at(11))
+    before = {j.id: j for j in await store.get_many(tokens)}
+    lost = await store.release_many({**tokens, "job_unknown": 7}, message="worker w1 stopped", now=at(12))
+    assert lost == {made[1].id, "job_unknown"}
+    after = {j.id: j for j in await store.get_many(tokens)}
+    for job in (made[0], made[2], made[4]):
+        got = after[job.id]
+        assert (got.lease_owner, got.lease_token, got.lease_expires_at) == (None, tokens[job.id] + 1, None)
+        assert got.state is S.QUEUED and got.updated_at >= before[job.id].updated_at
+        last = (await store.events(job.id))[-1]
+        assert (last.from_state, last.to_state, last.message) == (S.QUEUED, S.QUEUED, "worker w1 stopped")
+    assert after[made[1].id] == retaken  # someone else's now: untouched
+    assert after[made[3].id] == done  # finished: nothing to give back
+    assert [e.message for e in await store.events(made[3].id)][-1] != "worker w1 stopped"
+    claimable = {j.id for j in await store.claim("w3", lease_s=10, limit=5, now=at(12))}
+    assert claimable == {made[0].id, made[2].id, made[4].id}
+    assert await store.release_many({}) == set()
+
+
 async def test_lease_arguments_are_checked(store: JobStore) -> None:
     for bad in (
         {"owner": "", "lease_s": 1},

@@ -177,6 +177,13 @@ class JobStore(Protocol):
         again after ``delay_s`` (a back-off). ``error``, when given, replaces the job's error; ``message``
         adds an event. Releasing a terminal job changes nothing. ``LeaseLost`` when ``fence`` is stale."""
 
+    async def release_many(
+        self, leases: Mapping[str, int], *, message: str = "", now: dt.datetime | None = None
+    ) -> set[str]:
+        """:meth:`release` (no delay, error unchanged) for many leases (job id → token) at once, in few
+        statements: what a worker stopping with thousands of jobs in flight does. Terminal jobs are left as
+        they are. Returns the ids whose lease was lost (stale token or unknown job): those changed nothing."""
+
     async def get_many(self, job_ids: Iterable[str]) -> builtins.list[Job]:
         """The jobs with these ids, in the order given; unknown ids are skipped."""
 

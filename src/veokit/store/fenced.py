@@ -150,6 +150,11 @@ class FencedStore:
     ) -> Job:
         return await self.inner.release(job_id, fence=fence, delay_s=delay_s, message=message, error=error, now=now)
 
+    async def release_many(
+        self, leases: Mapping[str, int], *, message: str = "", now: dt.datetime | None = None
+    ) -> set[str]:
+        return await self.inner.release_many(leases, message=message, now=now)
+
     async def spend(self, *, since: str | None = None) -> SpendSummary:
         return await self.inner.spend(since=since)
 

@@ -7,6 +7,10 @@ with the writers queued behind it; the last one of the group commits for everyon
 undone alone if it fails (the savepoint rolls back), and no writer returns before the commit that makes its
 changes durable: the engine's "record, then act" order (``submitting`` is on disk before the paid call) holds.
 If the commit itself fails, every writer of the group gets the error.
+
+The savepoint costs no round trip of its own: ``SAVEPOINT`` is deferred to ride with the writer's first
+statement and ``RELEASE`` with the next writer's (:mod:`veokit.store.sqlite_driver`); a writer that fails
+before any statement of its own ran needs no rollback at all. Only a failure after one did costs a trip.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from veokit.store import sqlite_driver
+
 # Bounds how long one process holds SQLite's write lock (other processes wait on busy_timeout meanwhile)
 # and how long the first writer of a group waits for its commit.
 MAX_GROUP = 64
@@ -25,11 +31,16 @@ MAX_GROUP = 64
 # is not fair: a process that re-takes the lock the instant it commits can starve the others, whose waits end
 # only at their next wake-up (every 1-100 ms). Writers arriving meanwhile join the next group.
 FAIR_GAP_S = 0.05
+# One name serves every writer: they run one at a time, and each releases (or rolls back to) its own.
+_SAVEPOINT = "SAVEPOINT veokit_writer"
+_RELEASE = "RELEASE veokit_writer"
+_ROLLBACK = "ROLLBACK TO veokit_writer"
 
 
 @dataclass
 class _Group:
     conn: AsyncConnection
+    driver: sqlite_driver.Connection
     transaction: AsyncTransaction
     done: asyncio.Future[None]
     size: int = 0
@@ -64,17 +75,22 @@ class GroupCommitter:
         try:
             group = self._group if self._group is not None else await self._open()
             self._group = group
-            savepoint = await group.conn.begin_nested()
+            driver = group.driver
+            driver.defer(_SAVEPOINT)
             try:
                 yield group.conn
             except BaseException:
-                try:
-                    await savepoint.rollback()  # this writer's changes only
-                except BaseException:
-                    group.broken = True
-                    raise
+                if driver.deferred_failed:
+                    group.broken = True  # a savepoint statement itself failed: what it covers is unknown
+                elif not driver.undefer(_SAVEPOINT):  # else nothing of this writer's ran: nothing to undo
+                    try:
+                        await driver.run_now(_ROLLBACK, _RELEASE)  # this writer's changes only
+                    except BaseException:
+                        group.broken = True
+                        raise
                 raise
-            await savepoint.commit()
+            if not driver.undefer(_SAVEPOINT):
+                driver.defer(_RELEASE)
             succeeded = True
         finally:
             if group is not None:
@@ -95,10 +111,14 @@ class GroupCommitter:
             self._conn = await self.writer.connect()
         try:
             transaction = await self._conn.begin()  # BEGIN IMMEDIATE (see veokit.store.sqlite)
+            driver = (await self._conn.get_raw_connection()).dbapi_connection
         except BaseException:
             await self._drop_connection()
             raise
-        return _Group(self._conn, transaction, asyncio.get_running_loop().create_future())
+        if not isinstance(driver, sqlite_driver.Connection):
+            raise TypeError(f"group commit needs veokit's SQLite driver, not {type(driver).__name__}")
+        driver.deferred_failed = False
+        return _Group(self._conn, driver, transaction, asyncio.get_running_loop().create_future())
 
     async def _drop_connection(self) -> None:
         """After a failure the connection's state is unknown: the next group starts on a fresh one."""

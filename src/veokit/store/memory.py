@@ -356,6 +356,28 @@ class MemoryJobStore(MemoryTenancy):
                 )
             return clone(released)
 
+    async def release_many(
+        self, leases: Mapping[str, int], *, message: str = "", now: dt.datetime | None = None
+    ) -> set[str]:
+        lease_rules.current_time(now)  # checked as release() checks it; no delay, so the time is not used
+        lost: set[str] = set()
+        async with self._lock:
+            stamp = utcnow()
+            for job_id, fence in leases.items():
+                job = self._jobs.get(job_id)
+                if job is None or job.lease_token != fence:
+                    lost.add(job_id)
+                    continue
+                if job.state.terminal:
+                    continue
+                update = {"lease_owner": None, "lease_token": fence + 1, "lease_expires_at": None, "updated_at": stamp}
+                self._jobs[job_id] = clone(job.model_copy(update=update))
+                if message:
+                    self._events[job_id].append(
+                        JobEvent(job_id=job_id, at=stamp, from_state=job.state, to_state=job.state, message=message)
+                    )
+        return lost
+
     # -- look-ups -------------------------------------------------------------------------------------------
     async def events(self, job_id: str) -> builtins.list[JobEvent]:
         async with self._lock:

@@ -31,6 +31,7 @@ from veokit.store import (
     sql_tenancy,
     sql_twins,
     sqlite,
+    sqlite_driver,
     tenancy,
     twins,
 )
@@ -90,8 +91,10 @@ class SqlJobStore:
         # Long-lived PostgreSQL workers outlive server restarts and idle-connection reapers: test before use.
         # pool_timeout: a worker with thousands of jobs may queue for a connection; a write that gives up
         # after a paid submit would lose its operation name, so wait long rather than fail fast.
+        # SQLite: aiosqlite with one thread hand-off per statement (veokit.store.sqlite_driver).
+        driver: dict[str, Any] = {"module": sqlite_driver.dbapi()} if is_sqlite else {}
         engine = create_async_engine(
-            self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite, pool_timeout=POOL_TIMEOUT_S
+            self._url, json_serializer=codec.dumps, pool_pre_ping=not is_sqlite, pool_timeout=POOL_TIMEOUT_S, **driver
         )
         if is_sqlite:
             sqlite.configure(engine)
@@ -404,6 +407,16 @@ class SqlJobStore:
             return await sql_leases.release(
                 conn, job_id, fence=fence, delay_s=delay_s, message=message, error=error, now=at
             )
+
+    @_named_faults
+    async def release_many(
+        self, leases: Mapping[str, int], *, message: str = "", now: dt.datetime | None = None
+    ) -> set[str]:
+        lease_rules.current_time(now)
+        if not leases:
+            return set()
+        async with self._write() as conn:
+            return await sql_leases.release_many(conn, leases, message=message)
 
     # -- look-ups -------------------------------------------------------------------------------------------
     @_named_faults

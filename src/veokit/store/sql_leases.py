@@ -26,6 +26,7 @@ from veokit.store.schema import job_events, jobs
 
 # Each (id, token) pair is two bound parameters; stay far below every driver's limit.
 _RENEW_CHUNK = 1000
+_TERMINAL = [s.value for s in JobState if s.terminal]
 
 
 def _claimable(now: dt.datetime, take_over: str | None) -> sa.ColumnElement[bool]:
@@ -146,3 +147,29 @@ async def release(
             sa.insert(job_events).values(codec.event_row(job_id, stamp, current.state, current.state, message))
         )
     return codec.row_to_job(updated)
+
+
+async def release_many(conn: AsyncConnection, leases: Mapping[str, int], *, message: str) -> set[str]:
+    """:func:`release` for many leases, ``_RENEW_CHUNK`` per statement, and one statement for all the events."""
+    stamp = utcnow()
+    pairs = list(leases.items())
+    released: dict[str, str] = {}
+    for start in range(0, len(pairs), _RENEW_CHUNK):
+        held = sa.tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs[start : start + _RENEW_CHUNK])
+        result = await conn.execute(
+            sa.update(jobs)
+            .where(held, jobs.c.state.not_in(_TERMINAL))
+            .values(lease_owner=None, lease_token=jobs.c.lease_token + 1, lease_expires_at=None, updated_at=stamp)
+            .returning(jobs.c.id, jobs.c.state)
+        )
+        released.update((str(job_id), str(state)) for job_id, state in result)
+    if message and released:
+        events = [codec.event_row(i, stamp, JobState(s), JobState(s), message) for i, s in released.items()]
+        await conn.execute(sa.insert(job_events), events)
+    rest = [(job_id, token) for job_id, token in pairs if job_id not in released]
+    finished: set[str] = set()  # held with that token but terminal: nothing to give back, nothing lost
+    for start in range(0, len(rest), _RENEW_CHUNK):
+        held = sa.tuple_(jobs.c.id, jobs.c.lease_token).in_(rest[start : start + _RENEW_CHUNK])
+        query = sa.select(jobs.c.id).where(held, jobs.c.state.in_(_TERMINAL))
+        finished.update(str(job_id) for job_id in (await conn.execute(query)).scalars())
+    return {job_id for job_id, _ in rest} - finished

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from veokit import errors as E
-from veokit.store import faults
+from veokit.store import faults, sqlite_driver
 
 # Execution option marking transactions that will write: they start with BEGIN IMMEDIATE.
 WRITE = "veokit_write"
@@ -39,8 +39,14 @@ def configure(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the single write lock up front (waiting up to busy_timeout), which serialises
         # writers across processes; readers keep reading the last commit under WAL.
-        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if conn.get_execution_options().get(WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # here, not deferred: waiting for the lock is the point
+            return
+        driver = sqlite_driver.deferring(conn.connection.dbapi_connection)
+        if driver is not None:
+            driver.defer("BEGIN DEFERRED")  # takes no lock and answers nothing: it rides with the first read
+        else:
+            conn.exec_driver_sql("BEGIN DEFERRED")
 
 
 def check_file(database: str | None, where: str) -> None:
