@@ -237,19 +237,22 @@ class Engine:
         fence: int | None = None,
         extend_deadline: bool = False,
         wall: Callable[[], dt.datetime] = utcnow,
+        claimed: list[Job] | None = None,
     ) -> Job:
         """Advance the job as far as it can go; return it in its final (or attention-needing) state.
 
         ``fence``: the caller's lease token (a worker). Every state change is then fenced by it and raises
         :class:`~veokit.errors.LeaseLost`, changing nothing, once another worker has claimed the job.
         ``wall``: the wall clock the caller's leases use (how long ago another worker's submit began).
+        ``claimed``: the job as the claim that took its lease returned it, to start from instead of reading
+        it again; taken out of the list, so that no caller's frame keeps it for as long as the job polls.
         """
         if fence is not None:
             # Set for this task (and tasks it starts): every store write below, including any added later, is
             # then a compare-and-set on the token without threading it through each call.
             with lease_fence(fence):
-                return await self.run(job_id, on_progress, extend_deadline=extend_deadline, wall=wall)
-        job = await self.store.get(job_id)
+                return await self.run(job_id, on_progress, extend_deadline=extend_deadline, wall=wall, claimed=claimed)
+        job = claimed.pop() if claimed else await self.store.get(job_id)
         passed: frozenset[str] = frozenset()
         while True:
             if job.state is S.QUEUED and twins.eligible(job):

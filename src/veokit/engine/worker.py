@@ -226,9 +226,12 @@ class Worker:
         # Its operation lived in the process that died (the in-process emulator's do): it is gone. (A worker
         # never re-claims its own live jobs, so this is always a takeover.)
         gone = None if registry.durable(job.provider) or job.state is S.QUEUED else (job.state, job.provider)
-        del job  # the engine reads its own copy; this one would be held for as long as the job polls
+        # The engine starts from the claimed row (no second read) and takes it out of the box: this frame
+        # must not keep it for as long as the job polls.
+        claimed = [job]
+        del job
         try:
-            final = await self._advance(job_id, token, gone)
+            final = await self._advance(job_id, token, gone, claimed)
         except E.LeaseLost:
             self.stats.lost += 1
             now = await self._state_of(job_id)
@@ -269,13 +272,13 @@ class Worker:
                 self.stats.polls += entry.polls
             self._wake.set()
 
-    async def _advance(self, job_id: str, token: int, gone: tuple[JobState, str] | None) -> Job:
+    async def _advance(self, job_id: str, token: int, gone: tuple[JobState, str] | None, claimed: list[Job]) -> Job:
         if gone is not None:
             state, provider = gone
             return await self.store.transition(
                 job_id, expect=state, to=S.NEEDS_ATTENTION, fence=token, message=operation_gone(provider)
             )
-        return await self.engine.run(job_id, self._progress_for(job_id), fence=token, wall=self._wall)
+        return await self.engine.run(job_id, self._progress_for(job_id), fence=token, wall=self._wall, claimed=claimed)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
         def progress(p: Progress) -> None:

@@ -20,6 +20,18 @@ from veokit.store.schema import budget_ledger, jobs
 PG_BUDGET_LOCK = 0x76656F6B6974 + 1
 
 ledger = budget_ledger.c
+_RESERVED = ("job_id", "day", "provider", "model", "estimate_usd", "amount_usd", "status", "created_at", "updated_at")
+# One statement (INSERT … SELECT) numbers and inserts a reservation, built once (every paid submit makes one).
+# No two transactions can reserve for one job at once: only the winner of queued → submitting gets here.
+_RESERVE = sa.insert(budget_ledger).from_select(
+    [*(ledger[name] for name in _RESERVED), ledger.seq],
+    sa.select(
+        *(sa.bindparam(f"r_{name}", type_=ledger[name].type) for name in _RESERVED),
+        sa.select(sa.func.coalesce(sa.func.max(ledger.seq), 0) + 1)
+        .where(ledger.job_id == sa.bindparam("r_job_id"))
+        .scalar_subquery(),
+    ),
+)
 
 
 async def lock(conn: AsyncConnection) -> None:
@@ -47,9 +59,6 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
     if change is None:
         return
     if change == budget.RESERVE:
-        # One statement (INSERT … SELECT) numbers and inserts the row. No two transactions can reserve for one
-        # job at once: only the winner of queued → submitting gets here.
-        seq = sa.select(sa.func.coalesce(sa.func.max(ledger.seq), 0) + 1).where(ledger.job_id == job.id)
         row = {
             "job_id": job.id,
             "day": day,
@@ -61,10 +70,7 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
             "created_at": now,
             "updated_at": now,
         }
-        columns = [budget_ledger.c[name] for name in row]
-        literals = [sa.literal(v, type_=budget_ledger.c[name].type) for name, v in row.items()]
-        select = sa.select(*literals, seq.scalar_subquery())
-        await conn.execute(sa.insert(budget_ledger).from_select([*columns, ledger.seq], select))
+        await conn.execute(_RESERVE, {f"r_{name}": value for name, value in row.items()})
         return
     assert isinstance(change, budget.Settle)
     where = [ledger.job_id == job.id, ledger.status.in_([s.value for s in change.when])]
