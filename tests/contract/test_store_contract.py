@@ -1209,6 +1209,56 @@ async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_
         await reopened.close()
 
 
+async def test_sqlite_group_writer_that_fails_after_writing_is_undone_alone(tmp_path: Path) -> None:
+    """Writers of one group share a transaction; each runs in its own savepoint (deferred to ride with its
+    first statement). One that fails after writing loses its changes only; one that fails or succeeds
+    without a statement of its own leaves the others' intact."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+    store = SqlJobStore(url)
+    await store.open()
+    made = [await store.create(make_job()) for _ in range(4)]
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(store.engine.sync_engine, "commit", count)
+
+    async def writer(i: int, *, writes: bool, fails: bool) -> None:
+        async with store._write() as conn:
+            if writes:
+                await conn.execute(sa.update(jobs).where(jobs.c.id == made[i].id).values(attempts=i + 1))
+                event = {"job_id": made[i].id, "at": utcnow(), "from_state": "queued", "to_state": "queued"}
+                await conn.execute(sa.insert(job_events).values(**event, message=f"w{i}"))
+            if fails:
+                raise RuntimeError(f"writer {i} failed")
+
+    outcomes = await asyncio.gather(
+        writer(0, writes=True, fails=False),
+        writer(1, writes=True, fails=True),
+        writer(2, writes=False, fails=True),
+        writer(3, writes=False, fails=False),
+        writer(3, writes=True, fails=False),
+        return_exceptions=True,
+    )
+    assert [str(o) if o else None for o in outcomes] == [None, "writer 1 failed", "writer 2 failed", None, None]
+    assert commits == 1  # one group
+    await store.close()
+    reopened = SqlJobStore(url)
+    await reopened.open()
+    try:
+        assert [j.attempts for j in await reopened.get_many([j.id for j in made])] == [1, 0, 0, 4]
+        assert [[e.message for e in await reopened.events(j.id)] for j in made] == [
+            ["created", "w0"],
+            ["created"],
+            ["created"],
+            ["created", "w3"],
+        ]
+    finally:
+        await reopened.close()
+
+
 # --- blobs: input images and videos, once per content --------------------------------------------------------
 
 
