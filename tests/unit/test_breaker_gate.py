@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from veokit import errors as E
+from veokit.engine.pacing import StoreSlots
 from veokit.resilience.breaker import BreakerState, CircuitBreaker
 from veokit.resilience.clock import FakeClock, ManualClock
 from veokit.resilience.gate import ProviderGate, parse_rate
+from veokit.store import MemoryJobStore
 
 
 def test_breaker_opens_after_consecutive_transient_failures_only() -> None:
@@ -88,6 +90,12 @@ async def test_429s_space_requests_out_and_successes_relax_it() -> None:
     assert gate.spacing_s == 0.0
 
 
+async def settle() -> None:
+    """Let every task run until it waits on the clock (or on another task): a few loop turns, no real time."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
 async def test_smooth_pacing_never_bursts_past_the_window() -> None:
     clock = ManualClock()
     gate = ProviderGate(clock, rate=(4, 1.0), max_in_flight=None)
@@ -99,8 +107,10 @@ async def test_smooth_pacing_never_bursts_past_the_window() -> None:
 
     tasks = [asyncio.create_task(request()) for _ in range(10)]  # a burst: all at once
     while len(sent) < 10:
-        await asyncio.sleep(0)
-        if clock.waiting and len(sent) + clock.waiting == 10:
+        await settle()
+        # One request holds a slot and waits for it; the rest queue behind it in the process.
+        assert clock.waiting == (len(sent) < 10)
+        if clock.waiting:
             clock.advance(clock.next_deadline() - clock.monotonic())  # type: ignore[operator]
     await asyncio.gather(*tasks)
     assert sent == pytest.approx([i * 0.25 for i in range(10)])  # evenly spaced, the first at once
@@ -121,3 +131,48 @@ async def test_a_429_while_waiting_for_a_slot_is_waited_out_too() -> None:
     clock.sleep = sleep_then_429  # type: ignore[method-assign]
     await gate.before_request()
     assert clock.sleeps[:2] == [10.0, 30.0] and clock.monotonic() >= 40.0
+
+
+def shared_gates(n: int, clock: ManualClock, store: MemoryJobStore) -> list[ProviderGate]:
+    """``n`` workers' gates for one provider, pacing 1 request/s between them through one store."""
+    return [
+        ProviderGate(clock, rate=(1, 1.0), max_in_flight=None, slots=StoreSlots(store, clock), key="vertex")
+        for _ in range(n)
+    ]
+
+
+async def test_workers_sharing_a_store_pace_one_quota_between_them() -> None:
+    clock, store = ManualClock(), MemoryJobStore()
+    a, b = shared_gates(2, clock, store)
+    sent: list[tuple[str, float]] = []
+
+    async def request(gate: ProviderGate, name: str) -> None:
+        await gate.before_request()
+        sent.append((name, clock.monotonic()))
+
+    tasks = [asyncio.create_task(request(g, f"{n}{i}")) for n, g in (("a", a), ("b", b)) for i in range(3)]
+    while len(sent) < 6:
+        await settle()
+        assert clock.waiting <= 2  # each worker holds at most one slot ahead; its other jobs queue in it
+        if clock.waiting:
+            clock.advance(clock.next_deadline() - clock.monotonic())  # type: ignore[operator]
+    await asyncio.gather(*tasks)
+    assert [t for _, t in sent] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # one a second in all, not one each
+    assert {n[0] for n, t in sent if t in (1.0, 2.0)} == {"a", "b"}  # both workers got slots
+
+
+async def test_a_stopping_worker_loses_at_most_one_slot_of_the_shared_quota() -> None:
+    clock, store = ManualClock(), MemoryJobStore()
+    a, b = shared_gates(2, clock, store)
+    stopping = [asyncio.create_task(a.before_request()) for _ in range(5)]  # five jobs of A wait to submit
+    await settle()
+    other = asyncio.create_task(b.before_request())
+    await settle()
+    assert sum(t.done() for t in stopping) == 1  # A's first went at once; its second holds slot 1
+    for t in stopping:
+        t.cancel()  # A stops: its waiting jobs are cancelled
+    await asyncio.gather(*stopping, return_exceptions=True)
+    clock.advance(2.0)
+    await other  # B's slot was 2, taken before A stopped
+    # Slot 1 was lost, nothing more: A's other three never took slots, so the next one free is 3, not 6.
+    assert await store.take_rate_slot("vertex", gap_s=1.0, now=clock.monotonic()) == 1.0

@@ -27,6 +27,7 @@ from veokit import errors as E
 from veokit.engine import inputs, submits
 from veokit.engine import twins as engine_twins
 from veokit.engine.download import download
+from veokit.engine.pacing import StoreSlots
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Estimate, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
@@ -143,6 +144,7 @@ class Engine:
         # How often a job waiting for its twin looks at it: as often as polls go at this engine's time scale.
         self.twin_check_s = max(0.02, TWIN_CHECK_S * poll_scale)
         self._gates: dict[str, ProviderGate] = {}
+        self._slots = StoreSlots(self.store, self.clock)
         self._resumed: dict[str, int] = {}  # downloads resumed with Range, reported on success
         self._breakers: dict[str, CircuitBreaker] = {}
         self.counters = Counters()
@@ -154,8 +156,13 @@ class Engine:
     def gate(self, provider: str) -> ProviderGate:
         if provider not in self._gates:
             r = self.resilience
+            # Slots come from the store: workers sharing it pace one quota per provider between them.
             self._gates[provider] = ProviderGate(
-                self.clock, rate=r.rate_limits.get(provider), max_in_flight=r.max_in_flight
+                self.clock,
+                rate=r.rate_limits.get(provider),
+                max_in_flight=r.max_in_flight,
+                slots=self._slots,
+                key=provider,
             )
         return self._gates[provider]
 

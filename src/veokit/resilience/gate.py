@@ -5,12 +5,18 @@ Requests go out in slots: each takes the next free one, at least ``gap`` after t
 the configured rate's ``period / count`` (evenly spaced: a bucket of ``count`` would allow a burst of ``count``
 and keep dripping, i.e. up to twice the quota in one window) or the spacing learned from 429s, whichever is
 longer. Every wait is on the injected clock.
+
+Where slots come from is a seam (:class:`Slots`): this process alone (:class:`LocalSlots`), or the job store, so
+that every worker sharing it paces one quota (the engine's ``StoreSlots``, :mod:`veokit.store.rate_slots`). Only
+one request of a process holds a slot at a time (the rest queue in the process, first come first served): a job
+cancelled or a worker stopped while waiting then loses at most that one slot for everyone sharing the quota.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from typing import Protocol
 
 from veokit.errors import ConfigError
 from veokit.resilience.clock import Clock
@@ -32,8 +38,36 @@ def parse_rate(text: str) -> tuple[float, float]:
     return count, mult * _UNIT[unit]
 
 
+class Slots(Protocol):
+    async def take(self, key: str, gap_s: float) -> float:
+        """Take ``key``'s next free slot, at least ``gap_s`` after the one before it; the seconds until it."""
+        ...
+
+
+class LocalSlots:
+    """Slots of this process alone, on its clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._next: dict[str, float] = {}
+
+    async def take(self, key: str, gap_s: float) -> float:
+        now = self.clock.monotonic()
+        slot = max(now, self._next.get(key, now))
+        self._next[key] = slot + gap_s
+        return slot - now
+
+
 class ProviderGate:
-    def __init__(self, clock: Clock, *, rate: tuple[float, float] | None, max_in_flight: int | None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        rate: tuple[float, float] | None,
+        max_in_flight: int | None,
+        slots: Slots | None = None,
+        key: str = "provider",
+    ) -> None:
         self.clock = clock
         self.interval_s = rate[1] / rate[0] if rate else 0.0  # the configured rate, as a gap between requests
         self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
@@ -41,7 +75,9 @@ class ProviderGate:
         # Learned spacing between requests: doubled by each 429, shrunk by successes (AIMD). Without it,
         # every job waiting out a cool-down would wake at the same instant and trip the quota again.
         self.spacing_s = 0.0
-        self._next_slot = 0.0
+        self.slots: Slots = slots or LocalSlots(clock)
+        self.key = key
+        self._turn = asyncio.Lock()  # one waiter of this process holds a slot at a time (see the module's doc)
 
     def cool_down(self, seconds: float) -> None:
         self.cooldown_until = max(self.cooldown_until, self.clock.monotonic() + seconds)
@@ -63,10 +99,9 @@ class ProviderGate:
             gap = max(self.interval_s, self.spacing_s)
             if gap <= 0:
                 return
-            now = self.clock.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + gap
-            if slot > now:
-                await self.clock.sleep(slot - now)
+            async with self._turn:
+                wait = await self.slots.take(self.key, gap)
+                if wait > 0:
+                    await self.clock.sleep(wait)
             if self.clock.monotonic() >= self.cooldown_until:
                 return  # else a 429 arrived while this request waited for its slot: wait that out first
