@@ -14,17 +14,19 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+import pytest
 
 from veokit.emulator import EmulatorConfig, EmulatorServer
 from veokit.models.job import JobState
 from veokit.models.request import GenerateRequest
 from veokit.resilience.clock import ManualClock
+from veokit.resilience.gate import PACING_MARGIN
 from veokit.service import VeoClient, WorkerConfig
 
 from .conftest import BEFORE_GEMINI_SHUTDOWN, eventually, settings_for
 
 S = JobState
-GAP_S = 30.0  # "2/min"
+GAP_S = 30.0 * (1 + PACING_MARGIN)  # "2/min"
 JOBS = 6
 
 
@@ -77,7 +79,8 @@ async def test_two_workers_sharing_a_store_never_exceed_the_quota_between_them(t
                 # alone would have sent two at 0 s, two at 30 s...
                 ops = (await admin.get("/_emulator/operations")).json()["operations"]
                 created = sorted(dt.datetime.fromisoformat(op["created"]) for op in ops)
-                assert [(t - created[0]).total_seconds() for t in created] == [i * GAP_S for i in range(JOBS)]
+                offsets = [(t - created[0]).total_seconds() for t in created]
+                assert offsets == pytest.approx([i * GAP_S for i in range(JOBS)], abs=1e-3)
             finally:
                 for c in clients:
                     await c.aclose()
