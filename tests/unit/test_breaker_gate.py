@@ -179,3 +179,18 @@ async def test_a_stopping_worker_loses_at_most_one_slot_of_the_shared_quota() ->
     await other  # B's slot was the third, taken before A stopped
     # The second slot was lost, nothing more: A's other three never took slots, so the next free is the fourth.
     assert await store.take_rate_slot("vertex", gap_s=1.0, now=clock.monotonic()) == pytest.approx(gap)
+
+
+async def test_a_request_sent_later_than_the_margin_moves_every_later_slot_back() -> None:
+    """A cold first submit that leaves seconds after its slot would otherwise share a window with the request
+    one window later; within the margin (1% of the period) nothing moves."""
+    clock, store = ManualClock(), MemoryJobStore()
+    [gate] = shared_gates(1, clock, store)
+    gap = 1.0 * (1 + PACING_MARGIN)
+    assert await gate.before_request() == 0.0  # released at once: its slot was 0
+    gate.sent(0.005)  # within the margin
+    await settle()
+    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(gap)
+    gate.sent(5.0)  # five seconds late
+    await settle()
+    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(2 * gap + 5.0)

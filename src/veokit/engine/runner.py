@@ -347,7 +347,7 @@ class Engine:
         # nothing, and must not look as if it might have been paid for if the process dies meanwhile.
         # (The breaker is asked inside the attempt, once `submitting` is written: an open circuit is then a
         # submit that failed before sending, which fails over like any other.)
-        await gate.before_request()
+        released = await gate.before_request()
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
         # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun. An identical
         # seeded job being paid for holds it back instead (TwinInFlight: see store/twins.py).
@@ -364,17 +364,19 @@ class Engine:
         paced = True
 
         async def attempt() -> str:
-            nonlocal paced
+            nonlocal paced, released
             breaker.allow()
             if not paced:
-                await gate.before_request()
+                released = await gate.before_request()
             paced = False
             # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
             await self.store.check_fence(job.id)
             self.counters.submits[job.provider] += 1
+            late_s = self.clock.monotonic() - released  # the writes between slot and send, cold or queued
             try:
                 name = await provider.submit(request)
             except E.VeokitError as exc:
+                gate.sent(late_s)
                 breaker.record(exc)
                 if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
                     self.counters.rate_limited[job.provider] += 1
@@ -382,6 +384,7 @@ class Engine:
                 raise
             breaker.record(None)
             gate.succeeded()
+            gate.sent(late_s)
             return name
 
         async def noted(note: RetryNote) -> None:
