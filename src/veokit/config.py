@@ -81,6 +81,7 @@ class Settings(_ProviderFields):
     worker_lease_s: float = 30.0
 
     # Resilience (see veokit.resilience): pacing, retries, breaker, failover.
+    # Submits per provider across every worker of the job store (veokit.store.rate_slots), not per process.
     rate_limit: str | None = None  # every provider, e.g. "10/min"; "off" disables; default: catalog rpm
     rate_limits: str | None = None  # per provider, e.g. "vertex=10/min,gemini=5/min"
     max_in_flight: int | None = None  # jobs submitted and not yet finished, per provider

@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from veokit import errors as E
+from veokit.engine.pacing import StoreSlots
 from veokit.resilience.breaker import BreakerState, CircuitBreaker
 from veokit.resilience.clock import FakeClock, ManualClock
-from veokit.resilience.gate import ProviderGate, parse_rate
+from veokit.resilience.gate import PACING_MARGIN, ProviderGate, parse_rate
+from veokit.store import MemoryJobStore
 
 
 def test_breaker_opens_after_consecutive_transient_failures_only() -> None:
@@ -88,6 +90,12 @@ async def test_429s_space_requests_out_and_successes_relax_it() -> None:
     assert gate.spacing_s == 0.0
 
 
+async def settle() -> None:
+    """Let every task run until it waits on the clock (or on another task): a few loop turns, no real time."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
 async def test_smooth_pacing_never_bursts_past_the_window() -> None:
     clock = ManualClock()
     gate = ProviderGate(clock, rate=(4, 1.0), max_in_flight=None)
@@ -99,11 +107,14 @@ async def test_smooth_pacing_never_bursts_past_the_window() -> None:
 
     tasks = [asyncio.create_task(request()) for _ in range(10)]  # a burst: all at once
     while len(sent) < 10:
-        await asyncio.sleep(0)
-        if clock.waiting and len(sent) + clock.waiting == 10:
+        await settle()
+        # One request holds a slot and waits for it; the rest queue behind it in the process.
+        assert clock.waiting == (len(sent) < 10)
+        if clock.waiting:
             clock.advance(clock.next_deadline() - clock.monotonic())  # type: ignore[operator]
     await asyncio.gather(*tasks)
-    assert sent == pytest.approx([i * 0.25 for i in range(10)])  # evenly spaced, the first at once
+    gap = 0.25 * (1 + PACING_MARGIN)  # a little wider than 1 s / 4: a request a few ms late does not make 5
+    assert sent == pytest.approx([i * gap for i in range(10)])  # evenly spaced, the first at once
     assert max(sum(t <= s < t + 1.0 for s in sent) for t in sent) == 4  # never more than 4 in any 1 s
 
 
@@ -120,4 +131,66 @@ async def test_a_429_while_waiting_for_a_slot_is_waited_out_too() -> None:
 
     clock.sleep = sleep_then_429  # type: ignore[method-assign]
     await gate.before_request()
-    assert clock.sleeps[:2] == [10.0, 30.0] and clock.monotonic() >= 40.0
+    assert clock.sleeps[:2] == pytest.approx([10.0 * (1 + PACING_MARGIN), 30.0]) and clock.monotonic() >= 40.0
+
+
+def shared_gates(n: int, clock: ManualClock, store: MemoryJobStore) -> list[ProviderGate]:
+    """``n`` workers' gates for one provider, pacing 1 request/s between them through one store."""
+    return [
+        ProviderGate(clock, rate=(1, 1.0), max_in_flight=None, slots=StoreSlots(store, clock), key="vertex")
+        for _ in range(n)
+    ]
+
+
+async def test_workers_sharing_a_store_pace_one_quota_between_them() -> None:
+    clock, store = ManualClock(), MemoryJobStore()
+    a, b = shared_gates(2, clock, store)
+    sent: list[tuple[str, float]] = []
+
+    async def request(gate: ProviderGate, name: str) -> None:
+        await gate.before_request()
+        sent.append((name, clock.monotonic()))
+
+    tasks = [asyncio.create_task(request(g, f"{n}{i}")) for n, g in (("a", a), ("b", b)) for i in range(3)]
+    while len(sent) < 6:
+        await settle()
+        assert clock.waiting <= 2  # each worker holds at most one slot ahead; its other jobs queue in it
+        if clock.waiting:
+            clock.advance(clock.next_deadline() - clock.monotonic())  # type: ignore[operator]
+    await asyncio.gather(*tasks)
+    gap = 1.0 * (1 + PACING_MARGIN)
+    assert [t for _, t in sent] == pytest.approx([i * gap for i in range(6)])  # one a second in all, not one each
+    assert {n for n, _ in sent[1:3]} == {"a1", "b0"}  # both workers got slots
+
+
+async def test_a_stopping_worker_loses_at_most_one_slot_of_the_shared_quota() -> None:
+    clock, store = ManualClock(), MemoryJobStore()
+    a, b = shared_gates(2, clock, store)
+    stopping = [asyncio.create_task(a.before_request()) for _ in range(5)]  # five jobs of A wait to submit
+    await settle()
+    other = asyncio.create_task(b.before_request())
+    await settle()
+    assert sum(t.done() for t in stopping) == 1  # A's first went at once; its second holds slot 1
+    for t in stopping:
+        t.cancel()  # A stops: its waiting jobs are cancelled
+    await asyncio.gather(*stopping, return_exceptions=True)
+    gap = 1.0 * (1 + PACING_MARGIN)
+    clock.advance(2 * gap)
+    await other  # B's slot was the third, taken before A stopped
+    # The second slot was lost, nothing more: A's other three never took slots, so the next free is the fourth.
+    assert await store.take_rate_slot("vertex", gap_s=1.0, now=clock.monotonic()) == pytest.approx(gap)
+
+
+async def test_a_request_sent_later_than_the_margin_moves_every_later_slot_back() -> None:
+    """A cold first submit that leaves seconds after its slot would otherwise share a window with the request
+    one window later; within the margin (1% of the period) nothing moves."""
+    clock, store = ManualClock(), MemoryJobStore()
+    [gate] = shared_gates(1, clock, store)
+    gap = 1.0 * (1 + PACING_MARGIN)
+    assert await gate.before_request() == 0.0  # released at once: its slot was 0
+    gate.sent(0.005)  # within the margin
+    await settle()
+    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(gap)
+    gate.sent(5.0)  # five seconds late
+    await settle()
+    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(2 * gap + 5.0)

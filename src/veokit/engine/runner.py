@@ -27,6 +27,7 @@ from veokit import errors as E
 from veokit.engine import inputs, submits
 from veokit.engine import twins as engine_twins
 from veokit.engine.download import download
+from veokit.engine.pacing import StoreSlots
 from veokit.media.probe import CorruptMediaError, Expectation, verify_mp4
 from veokit.models.catalog import Catalog, Estimate, Offer
 from veokit.models.job import Job, JobState, VideoResult, new_job_id, utcnow
@@ -143,6 +144,7 @@ class Engine:
         # How often a job waiting for its twin looks at it: as often as polls go at this engine's time scale.
         self.twin_check_s = max(0.02, TWIN_CHECK_S * poll_scale)
         self._gates: dict[str, ProviderGate] = {}
+        self._slots = StoreSlots(self.store, self.clock)
         self._resumed: dict[str, int] = {}  # downloads resumed with Range, reported on success
         self._breakers: dict[str, CircuitBreaker] = {}
         self.counters = Counters()
@@ -154,8 +156,13 @@ class Engine:
     def gate(self, provider: str) -> ProviderGate:
         if provider not in self._gates:
             r = self.resilience
+            # Slots come from the store: workers sharing it pace one quota per provider between them.
             self._gates[provider] = ProviderGate(
-                self.clock, rate=r.rate_limits.get(provider), max_in_flight=r.max_in_flight
+                self.clock,
+                rate=r.rate_limits.get(provider),
+                max_in_flight=r.max_in_flight,
+                slots=self._slots,
+                key=provider,
             )
         return self._gates[provider]
 
@@ -343,7 +350,7 @@ class Engine:
         # nothing, and must not look as if it might have been paid for if the process dies meanwhile.
         # (The breaker is asked inside the attempt, once `submitting` is written: an open circuit is then a
         # submit that failed before sending, which fails over like any other.)
-        await gate.before_request()
+        released = await gate.before_request()
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
         # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun. An identical
         # seeded job being paid for holds it back instead (TwinInFlight: see store/twins.py).
@@ -360,17 +367,19 @@ class Engine:
         paced = True
 
         async def attempt() -> str:
-            nonlocal paced
+            nonlocal paced, released
             breaker.allow()
             if not paced:
-                await gate.before_request()
+                released = await gate.before_request()
             paced = False
             # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
             await self.store.check_fence(job.id)
             self.counters.submits[job.provider] += 1
+            late_s = self.clock.monotonic() - released  # the writes between slot and send, cold or queued
             try:
                 name = await provider.submit(request)
             except E.VeokitError as exc:
+                gate.sent(late_s)
                 breaker.record(exc)
                 if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
                     self.counters.rate_limited[job.provider] += 1
@@ -378,6 +387,7 @@ class Engine:
                 raise
             breaker.record(None)
             gate.succeeded()
+            gate.sent(late_s)
             return name
 
         async def noted(note: RetryNote) -> None:

@@ -202,6 +202,20 @@ class JobStore(Protocol):
     async def find_succeeded_by_fingerprint(self, fingerprint: str) -> Job | None:
         """The most recently finished succeeded job with this fingerprint (for reusing results)."""
 
+    # -- pacing shared by every worker (veokit.store.rate_slots) ------------------------------------------------
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+        """Take the next free request slot of ``key`` (a provider): at ``now`` or later, at least ``gap_s`` after
+        the slot taken before it by any process sharing the store. Returns the seconds from ``now`` until the
+        slot (0 when it is free now), which the caller waits out on its own clock.
+
+        Atomic across processes: slots taken concurrently never come closer than their ``gap_s``. ``now`` is
+        seconds on the caller's time axis; ``None`` (production) means the store's clock, PostgreSQL's for a
+        PostgreSQL store, so machines' clocks need not agree. A slot further ahead than
+        :func:`veokit.store.rate_slots.horizon_s` is pulled back to it (a clock that went back costs a bounded
+        wait). ``ValueError`` for an empty or over-long key, a ``gap_s`` that is not finite and positive, or a
+        ``now`` that is not finite.
+        """
+
     # -- blobs ----------------------------------------------------------------------------------------------
     async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:
         """Keep ``content`` once, named by its SHA-256, and return its reference.

@@ -93,6 +93,9 @@ class FencedStore:
     async def submissions(self, job_id: str) -> builtins.list[Submission]:
         return await self.inner.submissions(job_id)
 
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+        return await self.inner.take_rate_slot(key, gap_s=gap_s, now=now)
+
     async def open(self) -> None:
         await self.inner.open()
 

@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import datetime as dt
 import hashlib
+import time
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from veokit.errors import JobNotFound, JobStateError, TwinInFlight
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
-from veokit.store import blobs, budget, rules, twins
+from veokit.store import blobs, budget, rate_slots, rules, twins
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
@@ -46,12 +47,20 @@ class MemoryJobStore(MemoryTenancy):
         self._blobs: dict[str, bytes] = {}
         MemoryTenancy.__init__(self)
         self._submissions: dict[str, builtins.list[Submission]] = {}
+        self._next_free: dict[str, float] = {}  # rate slots, on the wall clock unless callers pass ``now``
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+        rate_slots.check(key, gap_s, now)
+        at = time.time() if now is None else now
+        async with self._lock:
+            slot, self._next_free[key] = rate_slots.take(self._next_free.get(key), at, gap_s)
+        return slot - at
 
     async def create(self, job: Job, *, message: str = "created") -> Job:
         stored, _ = await self.create_or_get(job, message=message)

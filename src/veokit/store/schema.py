@@ -110,6 +110,16 @@ submissions = sa.Table(
     sa.Index("ux_submissions_job_seq", "job_id", "seq", unique=True),
 )
 
+# The next free request slot per provider, shared by every worker of the store (veokit.store.rate_slots; 0007).
+# Seconds on the store's clock (epoch seconds for the database's and the wall clock): a float keeps SQLite and
+# PostgreSQL arithmetic the same, and a double resolves well under a microsecond at today's epoch.
+rate_slots = sa.Table(
+    "rate_slots",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("next_free_s", sa.Float(), nullable=False),
+)
+
 # The cost ledger (veokit.store.budget): one row per reservation, settled as its job's state changes.
 budget_ledger = sa.Table(
     "budget_ledger",

@@ -23,10 +23,12 @@ from veokit.store import (
     codec,
     faults,
     migrate,
+    rate_slots,
     rules,
     sql_blobs,
     sql_leases,
     sql_ledger,
+    sql_rate_slots,
     sql_submits,
     sql_tenancy,
     sql_twins,
@@ -469,6 +471,13 @@ class SqlJobStore:
         )
         found = await self._select_jobs(query)
         return found[0] if found else None
+
+    # -- pacing shared by every worker (veokit.store.rate_slots) ------------------------------------------------
+    @_named_faults
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+        rate_slots.check(key, gap_s, now)
+        async with self._write() as conn:
+            return await sql_rate_slots.take(conn, key, gap_s=gap_s, now=now)
 
     # -- blobs ----------------------------------------------------------------------------------------------
     async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:

@@ -1,0 +1,328 @@
+"""Issue 11, target 5: one provider quota shared by 1, 2 and 4 worker processes on one PostgreSQL store.
+
+One emulator with ``--quota Q/min`` and a short generation (``--latency``). For each worker count W: a fresh
+PostgreSQL database, N jobs enqueued (``VeoClient.enqueue_batch``), then W worker processes, each configured
+with the whole quota (``VEOKIT_RATE_LIMIT=Q/min``, not Q/W: the limit is per provider across the store's
+workers). Workers start, open their store and connect, then all are released at once; the makespan runs from
+that moment to the last job's ``finished_at``. Reported beside it: the bound N/Q + latency, the ratio (target
+≤ 1.05), the emulator's 429 count (target 0), submits (exactly N: nothing paid twice), each worker's share of
+the jobs, and the load average during the run.
+
+    nice uv run --group test python bench/shared_rate_limit.py                      # Q=120/min, N=120, 1/2/4 workers
+    nice uv run --group test python bench/shared_rate_limit.py --quota 60 --jobs 60 --workers 4
+    nice uv run --group test python bench/shared_rate_limit.py --pg-url postgresql://u@host/db
+
+Without ``--pg-url`` (or ``VEOKIT_BENCH_PG_URL``) a private PostgreSQL cluster is started in a temporary
+directory the way ``scripts/test.sh`` does it, and removed at the end; each run gets a database of its own
+created on that server. Exit status is non-zero when a run leaves a job unfinished, pays twice, meets a 429,
+or misses the 1.05 ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from _common import free_port, wait_up  # bench/ is on sys.path when run as a script
+
+MODEL = "veo-3.1-fast-generate-001"
+TARGET_RATIO = 1.05
+
+
+def settings_for(base: str, out: Path, db_url: str, quota: int) -> Any:
+    from veokit.config import Settings
+
+    return Settings(
+        provider="vertex",
+        vertex_base_url=base,
+        vertex_project="bench",
+        vertex_access_token="test-token",
+        out_dir=out,
+        data_dir=out / "data",
+        database_url=db_url,
+        rate_limit=f"{quota}/min",  # the whole quota, in every worker
+        poll_scale=0.01,  # the first poll 0.11 s after the submit: the latency, not the schedule, dominates
+        job_deadline_s=3_600,
+    )
+
+
+# -- children -------------------------------------------------------------------------------------------
+def child_enqueue(args: argparse.Namespace) -> dict[str, Any]:
+    from veokit.service import VeoClient
+    from veokit.service.batch import read_batch
+
+    out = Path(args.out)
+    batch = out / "batch.jsonl"
+    with batch.open("w") as fh:
+        for _ in range(args.jobs):
+            # One prompt: the emulator renders it once (its render cache), so the machine's time goes to pacing.
+            fh.write(json.dumps({"prompt": "a paper boat on a pond", "duration": 4, "model": MODEL}) + "\n")
+
+    async def go() -> dict[str, Any]:
+        async with VeoClient(settings_for(args.base, out, args.db, args.quota)) as veo:
+            done = await veo.enqueue_batch(read_batch(batch), source=batch.name)
+            return {"new": done.new, "ids": [j.id for j in done.jobs]}
+
+    return asyncio.run(go())
+
+
+def child_worker(args: argparse.Namespace) -> dict[str, Any]:
+    from veokit.service import VeoClient, WorkerConfig
+
+    async def go() -> dict[str, Any]:
+        async with VeoClient(settings_for(args.base, Path(args.out), args.db, args.quota)) as veo:
+            await veo.list_jobs(limit=1)  # connected and migrated before the start line
+            # Each worker takes its share (at most ceil(N / W) at once), so all of them pace against the quota.
+            share = WorkerConfig(concurrency=args.share, lease_s=30, idle_s=0.05, drain=True)
+            worker = veo.worker(share)
+            print("ready", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)  # the parent releases every worker at once
+            stats = await worker.run()
+            return {"claimed": stats.claimed, "finished": dict(stats.finished)}
+
+    return asyncio.run(go())
+
+
+def child_report(args: argparse.Namespace) -> dict[str, Any]:
+    from veokit.service import VeoClient
+
+    ids = json.loads(Path(args.out, "ids.json").read_text())
+
+    async def go() -> dict[str, Any]:
+        async with VeoClient(settings_for(args.base, Path(args.out), args.db, args.quota)) as veo:
+            jobs = await veo.get_many(ids)
+            return {
+                "states": sorted({j.state.value for j in jobs}),
+                "finished_at": [j.finished_at.timestamp() if j.finished_at else None for j in jobs],
+                "submitted_at": [j.submitted_at.timestamp() if j.submitted_at else None for j in jobs],
+                "attempts": [j.attempts for j in jobs],  # more than one: a submit refused (429) and sent again
+            }
+
+    return asyncio.run(go())
+
+
+# -- the parent -----------------------------------------------------------------------------------------
+class LoadSampler:
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._t.join()
+        return self.samples or [os.getloadavg()[0]]
+
+
+def child_cmd(who: str, args: argparse.Namespace, out: str, db: str, share: int = 1) -> list[str]:
+    return [
+        *(sys.executable, __file__, "--child", who, "--base", args.base, "--out", out, "--db", db),
+        *("--jobs", str(args.jobs), "--quota", str(args.quota), "--share", str(share)),
+    ]
+
+
+def run_child(who: str, args: argparse.Namespace, out: str, db: str) -> dict[str, Any]:
+    p = subprocess.run(child_cmd(who, args, out, db), capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        print(p.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"{who} failed")
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[str]:
+    """A throwaway cluster on a free loopback port, as scripts/test.sh starts one."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin")) or [os.path.dirname(shutil.which("initdb") or "")]
+    pg_bin = bins[-1]
+    if not os.path.exists(os.path.join(pg_bin, "initdb")):
+        raise SystemExit("no PostgreSQL found: install it (apt-get install postgresql) or pass --pg-url")
+    work = tempfile.mkdtemp(prefix="veokit-bench-pg-")
+    as_pg: list[str] = []
+    if os.getuid() == 0:
+        shutil.chown(work, "postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    data = os.path.join(work, "data")
+    subprocess.run(
+        [*as_pg, f"{pg_bin}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True, capture_output=True
+    )
+    opts = f"-h 127.0.0.1 -p {port} -k {work} -c fsync=off -c max_connections=200"
+    subprocess.run(
+        [*as_pg, f"{pg_bin}/pg_ctl", "-D", data, "-l", os.path.join(work, "log"), "-w", "-o", opts, "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_pg, f"{pg_bin}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def create_database(server_url: str, name: str) -> str:
+    import asyncpg  # the store's own driver; bench/ talks to PostgreSQL only to make a fresh database
+
+    conn = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    head, _, _ = server_url.rpartition("/")
+    return f"{head}/{name}"
+
+
+def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict[str, Any]:
+    import httpx
+
+    # The quota's window forgets the previous run's submits; the counters start from zero.
+    httpx.post(f"{args.base}/_emulator/clock", json={"advance_s": 120}, timeout=60).raise_for_status()
+    httpx.post(f"{args.base}/_emulator/reset", timeout=60).raise_for_status()
+    db = asyncio.run(create_database(server_url, f"rate_{workers}w_{uuid.uuid4().hex[:8]}"))
+    with tempfile.TemporaryDirectory(prefix=f"veokit-rate-{workers}w-") as out:
+        enq = run_child("enqueue", args, out, db)
+        Path(out, "ids.json").write_text(json.dumps(enq["ids"]))
+        procs = [
+            subprocess.Popen(
+                child_cmd("worker", args, out, db, share=-(-args.jobs // workers)),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(workers)
+        ]
+        for p in procs:
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != "ready":
+                raise SystemExit(f"a worker did not start: {p.stderr.read()[-4000:] if p.stderr else ''}")
+        load = LoadSampler()
+        t0 = time.time()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=3_600)
+            if p.returncode != 0:
+                print(stderr[-4000:], file=sys.stderr)
+                raise SystemExit("a worker failed")
+            results.append(json.loads(stdout.strip().splitlines()[-1]))
+        loads = load.stop()
+        report = run_child("report", args, out, db)
+    stats = httpx.get(f"{args.base}/_emulator/stats", timeout=60).json()
+    finished = [t for t in report["finished_at"] if t is not None]
+    submitted = sorted(t for t in report["submitted_at"] if t is not None)
+    # Which submits in order were refused: the first ones (cold) or any (the machine's stalls)?
+    order = sorted(range(args.jobs), key=lambda i: report["submitted_at"][i] or 0.0)
+    refused = [n for n, i in enumerate(order) if report["attempts"][i] > 1]
+    return {
+        "workers": workers,
+        "makespan_s": (max(finished) - t0) if len(finished) == args.jobs else None,
+        "first_submit_s": submitted[0] - t0 if submitted else None,
+        "last_submit_s": submitted[-1] - t0 if submitted else None,
+        "states": report["states"],
+        "claimed": [r["claimed"] for r in results],
+        "submits": stats["submits_total"],
+        "rate_limited": stats["rate_limited"],
+        "refused_in_order": refused,
+        "load": loads,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quota", type=int, default=120, help="the emulator's quota and veokit's rate, per minute")
+    ap.add_argument("--jobs", type=int, default=120)
+    ap.add_argument("--latency", type=float, default=2.0, help="emulated seconds per generation")
+    ap.add_argument("--workers", default="1,2,4", help="comma-separated worker counts, one run each")
+    ap.add_argument("--pg-url", default=os.environ.get("VEOKIT_BENCH_PG_URL"), help="a PostgreSQL server to use")
+    ap.add_argument("--child", choices=["enqueue", "worker", "report"])
+    ap.add_argument("--base")
+    ap.add_argument("--out")
+    ap.add_argument("--db")
+    ap.add_argument("--share", type=int, default=1)
+    args = ap.parse_args()
+    if args.child:
+        children = {"enqueue": child_enqueue, "worker": child_worker, "report": child_report}
+        print(json.dumps(children[args.child](args)))
+        return 0
+
+    port = free_port()
+    args.base = f"http://127.0.0.1:{port}"
+    emu = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "veokit.cli.main", "emulator", "--port", str(port)),
+            *("--latency", str(args.latency), "--quota", f"{args.quota}/min"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rows = []
+    try:
+        wait_up(args.base)
+        with contextlib.ExitStack() as stack:
+            server = args.pg_url or stack.enter_context(private_postgres())
+            for workers in (int(w) for w in args.workers.split(",")):
+                print(f"{workers} worker(s): {args.jobs} jobs at {args.quota}/min ...", file=sys.stderr)
+                rows.append(run_workers(workers, args, server))
+                print(json.dumps({k: v for k, v in rows[-1].items() if k != "load"}), file=sys.stderr)
+    finally:
+        emu.terminate()
+        emu.wait(30)
+
+    bound = args.jobs / args.quota * 60 + args.latency
+    print(
+        f"\n{args.jobs} jobs; emulator quota {args.quota}/min per credential, latency {args.latency:g} s; "
+        f"every worker set to VEOKIT_RATE_LIMIT={args.quota}/min; one PostgreSQL store; "
+        f"bound N/Q + latency = {bound:.1f} s ({dt.date.today()})\n"
+    )
+    print(
+        f"{'workers':<9}{'makespan':>10}{'ratio':>8}{'429s':>6}{'submits':>9}{'first submit':>14}"
+        f"{'then to last finish':>21}{'jobs per worker':>22}{'load avg':>11}"
+    )
+    failed = False
+    for r in rows:
+        span = r["makespan_s"]
+        ratio = span / bound if span is not None else float("nan")
+        shares = "/".join(str(c) for c in r["claimed"])
+        first = r["first_submit_s"]
+        paced = f"{span - first:.1f} s ({(span - first) / bound:.3f})" if span is not None and first else "-"
+        print(
+            f"{r['workers']:<9}{(f'{span:.1f} s' if span is not None else 'unfinished'):>10}{ratio:>8.3f}"
+            f"{r['rate_limited']:>6}{r['submits']:>9}{(f'{first:.1f} s' if first else '-'):>14}{paced:>21}"
+            f"{shares:>22}{statistics.mean(r['load']):>6.1f}-{max(r['load']):<4.1f}"
+        )
+        failed |= span is None or ratio > TARGET_RATIO or r["rate_limited"] > 0 or r["submits"] != args.jobs
+    print(
+        "\n(makespan: from releasing the workers, all started and connected, to the last job's finished_at; "
+        "ratio: makespan / bound, target <= 1.05; 429s: submits the emulator refused; first submit: from the "
+        "release to the first job's submitting (the workers' first claim, cold); then to last finish: the rest of "
+        "the makespan, and its ratio to the bound; load avg: 1-minute, mean-max during the run)"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
