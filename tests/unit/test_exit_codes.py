@@ -86,4 +86,7 @@ def test_the_cli_exits_with_the_code_each_class_carries(cls: type[E.VeokitError]
     result = CliRunner().invoke(app, [])
     assert result.exit_code == cls.exit_code
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+    # One line; a storyboard's problems (all found in one pass) one line each below it, as config problems are.
+    listed = [p.message for p in build(cls).problems] if cls is E.StoryboardError else []
+    extra = [f"  {m}" for m in listed] if len(listed) > 1 else []
+    assert lines[0].startswith("error: ") and lines[1:] == extra and "Traceback" not in result.output

@@ -7,6 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 
+from veokit import errors as E
 from veokit.models.catalog import default_catalog
 from veokit.models.request import GenerateRequest
 from veokit.providers.fal import FalProvider
@@ -103,10 +104,19 @@ async def test_replicate_answers_from_the_pages_it_read() -> None:
         assert await p.find_submitted(REQUEST, since=SINCE) == ["p2"]
 
 
+async def test_a_listing_that_fails_for_now_raises_so_the_engine_asks_again() -> None:
+    reply = httpx.Response(500, json={"detail": "boom"})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: reply)) as client:
+        p = ReplicateProvider(token="r8_secret", client=client, offer_lookup=_offer, base_url="https://api.test")
+        with pytest.raises(E.ServerError) as failed:
+            await p.find_submitted(REQUEST, since=SINCE)
+        assert failed.value.retryable
+
+
 @pytest.mark.parametrize(
     "reply",
     [
-        httpx.Response(500, json={"detail": "boom"}),
+        httpx.Response(401, json={"detail": "bad token"}),
         httpx.Response(200, json={"results": "nope"}),
         httpx.Response(200, json={"results": [{"id": "p1", "created_at": "soon", "input": {}}], "next": None}),
     ],
