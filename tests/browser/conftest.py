@@ -8,9 +8,13 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.integration.conftest import BEFORE_GEMINI_SHUTDOWN as BEFORE_GEMINI_SHUTDOWN
+
+# Playwright's 5 s default for every `expect` is a speed test on a loaded 2-core machine (jobs run in other
+# threads, Chromium competes for the cores); 30 s keeps it a hang detector.
+expect.set_options(timeout=30_000)
 
 CHROMIUM = os.environ.get("VEOKIT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
