@@ -32,14 +32,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, wait_up  # bench/ is on sys.path when run as a script
+from _common import LoadSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
 
 MODEL = "veo-3.1-fast-generate-001"
 TARGET_RATIO = 1.05
@@ -118,23 +117,6 @@ def child_report(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- the parent -----------------------------------------------------------------------------------------
-class LoadSampler:
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.samples.append(os.getloadavg()[0])
-
-    def stop(self) -> list[float]:
-        self._stop.set()
-        self._t.join()
-        return self.samples or [os.getloadavg()[0]]
-
-
 def child_cmd(who: str, args: argparse.Namespace, out: str, db: str, share: int = 1) -> list[str]:
     return [
         *(sys.executable, __file__, "--child", who, "--base", args.base, "--out", out, "--db", db),
