@@ -23,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from veokit.errors import ConfigError, JobNotFound, JobStateError, LeaseLost
-from veokit.models.job import TERMINAL, Job, JobState, VideoResult, new_job_id, utcnow
+from veokit.models.job import TERMINAL, Job, JobState, SubmitBegun, VideoResult, new_job_id, utcnow
 from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url, sql_leases
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
@@ -759,7 +759,8 @@ async def test_a_submit_accepted_after_the_lease_was_lost_is_recorded_for_the_ne
     begun = await store.begin_submit(job.id, fence=w1.lease_token, attempts=1)
     [first] = await store.submissions(job.id)
     assert (first.seq, first.owner, first.provider, first.operation_name) == (1, "w1", job.provider, None)
-    assert first.started_at == begun.updated_at
+    assert first.started_at == begun.job.updated_at and begun.seq == first.seq
+    assert begun.job == await store.get(job.id)  # the row as written
     await store.claim("w2", lease_s=10, now=at(11))  # w1's lease expired while its submit was in flight
     with pytest.raises(LeaseLost):
         await store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, fence=w1.lease_token, operation_name="op")
@@ -775,18 +776,32 @@ async def test_a_submit_accepted_after_the_lease_was_lost_is_recorded_for_the_ne
 
 
 async def test_each_submit_begun_is_a_new_submission(store: JobStore) -> None:
-    [job] = await seed_jobs(store, 1)
-    await store.begin_submit(job.id, attempts=1)
+    [job, other] = await seed_jobs(store, 2)
+    assert (await store.begin_submit(other.id, attempts=1)).seq == 1  # numbered per job
+    assert (await store.begin_submit(job.id, attempts=1)).seq == 1
     await store.transition(job.id, expect=S.SUBMITTING, to=S.QUEUED)  # e.g. failover, or a retried job
-    await store.begin_submit(job.id, attempts=2)
+    second = await store.begin_submit(job.id, attempts=2)
     assert [(s.seq, s.owner) for s in await store.submissions(job.id)] == [(1, None), (2, None)]
+    assert second.seq == 2 and second.job.attempts == 2
     assert await store.submissions("job_unknown") == []
+
+
+async def test_lease_token_is_the_rows_token(store: JobStore) -> None:
+    """The worker's check before a paid call reads the token alone: it follows claims and releases."""
+    [job] = await seed_jobs(store, 1)
+    assert await store.lease_token(job.id) == job.lease_token
+    [w1] = await store.claim("w1", lease_s=10, now=at(0))
+    assert await store.lease_token(job.id) == w1.lease_token == (await store.get(job.id)).lease_token
+    released = await store.release(job.id, fence=w1.lease_token, now=at(1))
+    assert await store.lease_token(job.id) == released.lease_token != w1.lease_token
+    with pytest.raises(JobNotFound):
+        await store.lease_token("job_unknown")
 
 
 async def test_a_late_write_from_a_lost_lease_changes_nothing(store: JobStore) -> None:
     [job] = await seed_jobs(store, 1)
     [w1] = await store.claim("w1", lease_s=10, now=at(0))
-    job = await store.begin_submit(job.id, fence=w1.lease_token, attempts=1)
+    job = (await store.begin_submit(job.id, fence=w1.lease_token, attempts=1)).job
     job = await store.transition(job.id, expect=S.SUBMITTING, to=S.RUNNING, fence=w1.lease_token, operation_name="op")
     [w2] = await store.claim("w2", lease_s=10, now=at(15))  # w1 stalled past its lease
     before = (await store.get(job.id), await store.events(job.id))
@@ -932,7 +947,7 @@ DAY = T0.date().isoformat()
 
 async def test_begin_submit_reserves_the_estimate_and_success_spends_the_cost(store: JobStore) -> None:
     [job] = await seed_jobs(store, 1, estimate_usd=3.2, provider="vertex", model="veo-3.1-generate-001")
-    job = await store.begin_submit(job.id, message="submitting", attempts=1, now=T0)
+    job = (await store.begin_submit(job.id, message="submitting", attempts=1, now=T0)).job
     assert (job.state, job.attempts) == (S.SUBMITTING, 1)
     assert (await store.events(job.id))[-1].message == "submitting"
     spend = await store.spend()
@@ -966,7 +981,7 @@ async def test_begin_submit_reserves_the_estimate_and_success_spends_the_cost(st
 )
 async def test_the_ledger_follows_the_job(store: JobStore, path: list[JobState], status: str) -> None:
     [job] = await seed_jobs(store, 1, estimate_usd=2.0)
-    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = (await store.begin_submit(job.id, attempts=1, now=T0)).job
     job = await advance(store, job, *path)
     [row] = (await store.spend()).rows
     amounts = {"released": (0.0, 0.0, 0.0), "unknown": (0.0, 0.0, 2.0), "reserved": (2.0, 0.0, 0.0)}[status]
@@ -987,7 +1002,7 @@ async def test_a_cancelled_job_spends_the_cost_that_stands(
     store: JobStore, path: list[JobState], cost: float, amounts: tuple[float, float, float]
 ) -> None:
     [job] = await seed_jobs(store, 1, estimate_usd=2.0)
-    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = (await store.begin_submit(job.id, attempts=1, now=T0)).job
     job = await advance(store, job, *path)
     job = await store.transition(job.id, expect=job.state, to=S.CANCELLED, cost_usd=cost)
     assert job.state.terminal and job.finished_at is not None
@@ -1005,9 +1020,9 @@ async def test_a_queued_job_cancelled_reserves_nothing(store: JobStore) -> None:
 
 async def test_a_retried_job_gets_a_new_reservation_and_keeps_the_unknown_one(store: JobStore) -> None:
     [job] = await seed_jobs(store, 1, estimate_usd=2.0)
-    job = await store.begin_submit(job.id, attempts=1, now=T0)
+    job = (await store.begin_submit(job.id, attempts=1, now=T0)).job
     job = await advance(store, job, S.NEEDS_ATTENTION, S.QUEUED)  # the user chose `veokit jobs retry`
-    job = await store.begin_submit(job.id, attempts=2, now=T0)
+    job = (await store.begin_submit(job.id, attempts=2, now=T0)).job
     job = await advance(store, job, S.RUNNING, S.DOWNLOADING)
     await store.transition(job.id, expect=S.DOWNLOADING, to=S.SUCCEEDED, cost_usd=2.0)
     [row] = (await store.spend()).rows
@@ -1036,7 +1051,7 @@ async def test_per_job_cap_refuses_without_writing(store: JobStore) -> None:
     assert (info.value.cap, info.value.limit_usd, info.value.estimate_usd) == ("per_job", 3.0, 3.2)
     assert (await store.get(job.id), await store.events(job.id)) == before
     assert (await store.spend()).rows == []
-    assert (await store.begin_submit(job.id, caps=BudgetCaps(per_job_usd=3.2), now=T0)).state is S.SUBMITTING
+    assert (await store.begin_submit(job.id, caps=BudgetCaps(per_job_usd=3.2), now=T0)).job.state is S.SUBMITTING
 
 
 async def test_daily_and_provider_caps_count_reserved_spent_and_unknown_per_utc_day(store: JobStore) -> None:
@@ -1088,8 +1103,8 @@ async def test_concurrent_submits_never_overshoot_a_daily_cap(opener: Opener) ->
     outcomes = await asyncio.gather(
         *(stores[i % 3].begin_submit(job.id, caps=caps, now=T0) for i, job in enumerate(made)), return_exceptions=True
     )
-    assert sum(isinstance(o, Job) for o in outcomes) == 12
-    assert all(isinstance(o, Job | BudgetExceeded) for o in outcomes), outcomes
+    assert sum(isinstance(o, SubmitBegun) for o in outcomes) == 12
+    assert all(isinstance(o, SubmitBegun | BudgetExceeded) for o in outcomes), outcomes
     assert (await stores[1].spend()).committed(DAY) == pytest.approx(9.6)
 
 
@@ -1484,7 +1499,7 @@ async def test_a_twin_being_paid_for_holds_back_an_identical_seeded_job(store: J
     await advance(store, await store.get(first.id), S.RUNNING, S.DOWNLOADING, S.SUCCEEDED)
     with pytest.raises(TwinInFlight):
         await store.begin_submit(second.id, attempts=1, now=T0)
-    begun = await store.begin_submit(second.id, attempts=1, now=T0, passed={first.id})
+    begun = (await store.begin_submit(second.id, attempts=1, now=T0, passed={first.id})).job
     assert (begun.state, begun.twin_of) == (S.SUBMITTING, None)
 
 
@@ -1492,13 +1507,13 @@ async def test_fresh_and_unseeded_jobs_neither_wait_nor_are_waited_for(store: Jo
     fresh_first, plain = [await store.create(j) for j in twin_jobs(2)]
     fresh_first = await store.create(make_job(**(fresh_first.model_dump() | {"id": new_job_id(), "fresh": True})))
     await store.begin_submit(fresh_first.id, attempts=1, now=T0)
-    assert (await store.begin_submit(plain.id, attempts=1, now=T0)).state is S.SUBMITTING  # a fresh one holds no one
+    assert (await store.begin_submit(plain.id, attempts=1, now=T0)).job.state is S.SUBMITTING  # fresh: holds no one
     [late] = [await store.create(j) for j in twin_jobs(1, fingerprint=plain.fingerprint, fresh=True)]
-    assert (await store.begin_submit(late.id, attempts=1, now=T0)).state is S.SUBMITTING  # --fresh pays its own
+    assert (await store.begin_submit(late.id, attempts=1, now=T0)).job.state is S.SUBMITTING  # --fresh pays its own
     assert late.fresh and (await store.get(late.id)).fresh
     unseeded = [await store.create(make_job(fingerprint="fp-same-unseeded")) for _ in range(2)]
     for job in unseeded:  # no seed: every run is a different video, so identical requests are not twins
-        assert (await store.begin_submit(job.id, attempts=1, now=T0)).state is S.SUBMITTING
+        assert (await store.begin_submit(job.id, attempts=1, now=T0)).job.state is S.SUBMITTING
 
 
 async def test_the_oldest_twin_pays_unless_nobody_is_running_it(store: JobStore) -> None:
@@ -1511,7 +1526,7 @@ async def test_the_oldest_twin_pays_unless_nobody_is_running_it(store: JobStore)
         await store.begin_submit(younger.id, attempts=1, now=at(1))
     assert held.value.twin_id == older.id
     # Nobody renews the older one's lease: the younger no longer waits for it, pays, and the older waits instead.
-    begun = await store.begin_submit(younger.id, attempts=1, now=at(11))
+    begun = (await store.begin_submit(younger.id, attempts=1, now=at(11))).job
     assert (begun.state, begun.twin_of) == (S.SUBMITTING, None)
     with pytest.raises(TwinInFlight) as held:
         await store.begin_submit(older.id, attempts=1, now=at(11))
@@ -1537,7 +1552,7 @@ async def test_twins_submitted_at_once_by_many_workers_pay_once(opener: Opener) 
         *(stores[i % 3].begin_submit(job.id, attempts=1, now=T0) for i, job in enumerate(made)),
         return_exceptions=True,
     )
-    begun = [o for o in outcomes if isinstance(o, Job)]
+    begun = [o for o in outcomes if isinstance(o, SubmitBegun)]
     assert len(begun) == 1, outcomes
-    assert all(isinstance(o, TwinInFlight) and o.twin_id == begun[0].id for o in outcomes if o is not begun[0])
+    assert all(isinstance(o, TwinInFlight) and o.twin_id == begun[0].job.id for o in outcomes if o is not begun[0])
     assert sum([len(await stores[1].submissions(j.id)) for j in made]) == 1

@@ -156,7 +156,7 @@ async def test_the_daily_budget_counts_the_ledger_and_queued_estimates_of_this_k
     await store.add_key(b)
     limits = KeyLimits(daily_usd=5.0)
     first, _ = await store.create_owned(make_job(estimate_usd=2.0), Ownership(a.id, "a"), limits=limits, now=T0)
-    first = await store.begin_submit(first.id, now=T0)  # reserved 2.0 in the ledger
+    first = (await store.begin_submit(first.id, now=T0)).job  # reserved 2.0 in the ledger
     await store.create_owned(make_job(estimate_usd=2.0), Ownership(a.id, "a"), limits=limits, now=T0)  # queued 2.0
     await owned(store, b, 3, estimate_usd=2.0)  # another key's spending is not this key's
     usage = await store.key_usage(a.id, now=T0)

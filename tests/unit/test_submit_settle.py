@@ -49,7 +49,7 @@ async def mid_submit(store: MemoryJobStore) -> Job:
             updated_at=now,
         )
     )
-    return await store.begin_submit(job.id)
+    return (await store.begin_submit(job.id)).job
 
 
 async def settle(store: MemoryJobStore, job: Job, provider: FlakyListing, *, after_s: float) -> Job:

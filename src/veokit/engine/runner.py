@@ -354,7 +354,7 @@ class Engine:
         # Reserves the estimate in the cost ledger and checks the caps in the same transaction
         # (BudgetExceeded: nothing written, the job stays queued). It also records the submit begun. An identical
         # seeded job being paid for holds it back instead (TwinInFlight: see store/twins.py).
-        job = await self.store.begin_submit(
+        begun = await self.store.begin_submit(
             job.id,
             caps=self.budget,
             attempts=job.attempts + 1,
@@ -362,7 +362,7 @@ class Engine:
             now=wall(),
             passed=twins_passed,
         )
-        seq = (await self.store.submissions(job.id))[-1].seq
+        job, seq = begun.job, begun.seq
         notes: list[RetryNote] = []
         paced = True
 

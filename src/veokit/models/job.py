@@ -27,6 +27,7 @@ video at $0 (``succeeded``), or ``filtered``/``failed`` like it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import secrets
@@ -175,6 +176,16 @@ class Submission(BaseModel):
     started_at: dt.datetime
     operation_name: str | None = None  # set once, when the provider has accepted the request
     accepted_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubmitBegun:
+    """What :meth:`~veokit.store.base.JobStore.begin_submit` wrote: the job, now ``submitting``, and the number
+    of the :class:`Submission` it appended (the provider's answer is recorded against it), so the caller need
+    not read the submissions back to learn it."""
+
+    job: Job
+    seq: int
 
 
 class JobEvent(BaseModel):

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, Submission
+from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
@@ -104,7 +104,7 @@ class JobStore(Protocol):
         now: dt.datetime | None = None,
         passed: Collection[str] = (),
         **fields: Any,
-    ) -> Job:
+    ) -> SubmitBegun:
         """``queued → submitting`` and the reservation of the job's estimate, only if ``caps`` allow it, and
         only if no twin holds the job back.
 
@@ -114,7 +114,8 @@ class JobStore(Protocol):
         lease or a wrong state first), then :class:`~veokit.errors.BudgetExceeded`.
 
         The same transaction appends a :class:`~veokit.models.job.Submission` (the job's next ``seq``, owner
-        ``lease_owner``, started at the new ``updated_at``): the paid call about to be made.
+        ``lease_owner``, started at the new ``updated_at``): the paid call about to be made. Returned: the job
+        as written and that submission's ``seq``.
 
         Twins (:mod:`veokit.store.twins`): when an identical seeded job holds this one back (by
         :func:`~veokit.store.twins.blocking` at ``now``, leaving out succeeded twins in ``passed``), its id is
@@ -134,6 +135,10 @@ class JobStore(Protocol):
 
     async def submissions(self, job_id: str) -> builtins.list[Submission]:
         """The job's submissions, oldest first (empty for an unknown job or one never submitted)."""
+
+    async def lease_token(self, job_id: str) -> int:
+        """The job's current ``lease_token`` alone (:class:`~veokit.errors.JobNotFound` for an unknown job): what
+        a worker compares with its own right before a paid call, without reading the whole row."""
 
     async def claim(
         self,

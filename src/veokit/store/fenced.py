@@ -17,7 +17,7 @@ from typing import Any
 
 from veokit.errors import LeaseLost
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, Submission
+from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun
 from veokit.store.base import JobStore
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
@@ -68,7 +68,7 @@ class FencedStore:
         now: dt.datetime | None = None,
         passed: Collection[str] = (),
         **fields: Any,
-    ) -> Job:
+    ) -> SubmitBegun:
         return await self.inner.begin_submit(
             job_id,
             caps=caps,
@@ -83,7 +83,7 @@ class FencedStore:
         """:class:`~veokit.errors.LeaseLost` unless this context's lease (if any) still holds the job: checked
         right before a paid call, which must not go out once another worker may have decided the job."""
         fence = _FENCE.get()
-        if fence is not None and (await self.inner.get(job_id)).lease_token != fence:
+        if fence is not None and await self.inner.lease_token(job_id) != fence:
             raise LeaseLost(f"job {job_id}: lease lost (token {fence} is stale); not sending")
 
     # Everything else passes through unchanged; recording an accepted operation is unfenced on purpose.
@@ -92,6 +92,9 @@ class FencedStore:
 
     async def submissions(self, job_id: str) -> builtins.list[Submission]:
         return await self.inner.submissions(job_id)
+
+    async def lease_token(self, job_id: str) -> int:
+        return await self.inner.lease_token(job_id)
 
     async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
         return await self.inner.take_rate_slot(key, gap_s=gap_s, now=now)

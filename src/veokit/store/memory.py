@@ -13,7 +13,7 @@ from typing import Any
 
 from veokit.errors import JobNotFound, JobStateError, TwinInFlight
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
+from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun, utcnow
 from veokit.store import blobs, budget, rate_slots, rules, twins
 from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
@@ -135,7 +135,7 @@ class MemoryJobStore(MemoryTenancy):
         now: dt.datetime | None = None,
         passed: Collection[str] = (),
         **fields: Any,
-    ) -> Job:
+    ) -> SubmitBegun:
         rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
         values = rules.validate_fields(fields)
         at = lease_rules.current_time(now)
@@ -168,7 +168,7 @@ class MemoryJobStore(MemoryTenancy):
                     started_at=job.updated_at,
                 )
             )
-            return job
+            return SubmitBegun(job, len(begun))
 
     async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
         async with self._lock:
@@ -189,6 +189,13 @@ class MemoryJobStore(MemoryTenancy):
     async def submissions(self, job_id: str) -> builtins.list[Submission]:
         async with self._lock:
             return builtins.list(self._submissions.get(job_id, []))
+
+    async def lease_token(self, job_id: str) -> int:
+        async with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise JobNotFound(f"job {job_id} not found")
+            return job.lease_token
 
     def _check(self, job_id: str, expected: tuple[JobState, ...], fence: int | None) -> Job:
         current = self._jobs.get(job_id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from veokit.errors import JobNotFound, JobStateError, TwinInFlight, VeokitError
 from veokit.models.inputs import BlobRef
-from veokit.models.job import Job, JobEvent, JobState, Submission, utcnow
+from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun, utcnow
 from veokit.store import (
     budget,
     codec,
@@ -64,6 +64,9 @@ F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
 _CAS = sa.update(jobs).where(jobs.c.id == sa.bindparam("w_id"), jobs.c.state == sa.bindparam("w_state")).returning(jobs)
 _FENCED_CAS = _CAS.where(jobs.c.lease_token == sa.bindparam("w_fence"))
 _INSERT_EVENT = sa.insert(job_events)
+# Reads every job makes (the worker's fence check before its paid call; a job by id), built once likewise.
+_LEASE_TOKEN = sa.select(jobs.c.lease_token).where(jobs.c.id == sa.bindparam("b_id"))
+_BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("b_id"))
 
 
 def _named_faults(method: F) -> F:
@@ -283,7 +286,7 @@ class SqlJobStore:
         now: dt.datetime | None = None,
         passed: Collection[str] = (),
         **fields: Any,
-    ) -> Job:
+    ) -> SubmitBegun:
         rules.check_allowed(job_id, (S.QUEUED,), S.SUBMITTING)
         values = rules.validate_fields(fields)
         at = lease_rules.current_time(now)
@@ -304,11 +307,10 @@ class SqlJobStore:
         message: str,
         values: dict[str, Any],
         day: str,
-    ) -> Job:
+    ) -> SubmitBegun:
         if caps is None or not caps.any:  # nothing to check: the compare-and-set alone decides
             begun = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
-            await sql_submits.begin(conn, begun, begun.updated_at)
-            return begun
+            return SubmitBegun(begun, await sql_submits.begin(conn, begun, begun.updated_at))
         if caps.needs_ledger:
             await sql_ledger.lock(conn)  # held until commit: the check and the reservation are one step
         job = await self._fetch(conn, job_id)
@@ -324,8 +326,7 @@ class SqlJobStore:
                     committed_provider_usd=await sql_ledger.committed(conn, day, job.provider),
                 )
         submitting = await self._transition(conn, job_id, (S.QUEUED,), S.SUBMITTING, message, fence, values, day)
-        await sql_submits.begin(conn, submitting, submitting.updated_at)
-        return submitting
+        return SubmitBegun(submitting, await sql_submits.begin(conn, submitting, submitting.updated_at))
 
     @_named_faults
     async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
@@ -336,6 +337,14 @@ class SqlJobStore:
     async def submissions(self, job_id: str) -> builtins.list[Submission]:
         async with self.engine.connect() as conn:
             return await sql_submits.of_job(conn, job_id)
+
+    @_named_faults
+    async def lease_token(self, job_id: str) -> int:
+        async with self.engine.connect() as conn:
+            token = (await conn.execute(_LEASE_TOKEN, {"b_id": job_id})).scalar_one_or_none()
+        if token is None:
+            raise JobNotFound(f"job {job_id} not found")
+        return int(token)
 
     async def _transition(
         self,
@@ -599,7 +608,7 @@ class SqlJobStore:
 
     @staticmethod
     async def _fetch(conn: AsyncConnection, job_id: str) -> Job | None:
-        row = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
+        row = (await conn.execute(_BY_ID, {"b_id": job_id})).mappings().first()
         return None if row is None else codec.row_to_job(row)
 
     @staticmethod

@@ -24,15 +24,19 @@ def _row_to_submission(row: Any) -> Submission:
 # One statement numbers and appends a submission (INSERT … SELECT): no transaction can begin a submit for the
 # same job at once (only the winner of queued → submitting gets here). Built once: it runs for every job.
 _NEXT_SEQ = sa.select(sa.func.coalesce(sa.func.max(sub.seq), 0) + 1).where(sub.job_id == sa.bindparam("b_job"))
-_BEGIN = sa.insert(submissions).from_select(
-    [sub.job_id, sub.owner, sub.provider, sub.started_at, sub.seq],
-    sa.select(
-        sa.bindparam("b_job", type_=sub.job_id.type),
-        sa.bindparam("b_owner", type_=sub.owner.type),
-        sa.bindparam("b_provider", type_=sub.provider.type),
-        sa.bindparam("b_started", type_=sub.started_at.type),
-        _NEXT_SEQ.scalar_subquery(),
-    ),
+_BEGIN = (
+    sa.insert(submissions)
+    .from_select(
+        [sub.job_id, sub.owner, sub.provider, sub.started_at, sub.seq],
+        sa.select(
+            sa.bindparam("b_job", type_=sub.job_id.type),
+            sa.bindparam("b_owner", type_=sub.owner.type),
+            sa.bindparam("b_provider", type_=sub.provider.type),
+            sa.bindparam("b_started", type_=sub.started_at.type),
+            _NEXT_SEQ.scalar_subquery(),
+        ),
+    )
+    .returning(sub.seq)
 )
 _RECORD = (
     sa.update(submissions)
@@ -42,11 +46,11 @@ _RECORD = (
 )
 
 
-async def begin(conn: AsyncConnection, job: Job, now: dt.datetime) -> None:
-    """Append the submit ``job`` (just moved to ``submitting``) is about to make, in the same transaction."""
-    await conn.execute(
-        _BEGIN, {"b_job": job.id, "b_owner": job.lease_owner, "b_provider": job.provider, "b_started": now}
-    )
+async def begin(conn: AsyncConnection, job: Job, now: dt.datetime) -> int:
+    """Append the submit ``job`` (just moved to ``submitting``) is about to make, in the same transaction; its
+    ``seq`` (RETURNING: the caller records the provider's answer against it without reading it back)."""
+    params = {"b_job": job.id, "b_owner": job.lease_owner, "b_provider": job.provider, "b_started": now}
+    return int((await conn.execute(_BEGIN, params)).scalar_one())
 
 
 async def record(conn: AsyncConnection, job_id: str, seq: int, operation_name: str, now: dt.datetime) -> Submission:

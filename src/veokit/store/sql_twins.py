@@ -13,6 +13,7 @@ from veokit.store import codec, rules, twins
 from veokit.store.schema import job_events, jobs
 
 S = JobState
+_BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("b_id"))  # built once: every submit reads its job
 
 
 async def hold_back(
@@ -20,11 +21,14 @@ async def hold_back(
 ) -> Job | None:
     """The twin the queued job must wait for, recorded as its ``twin_of``; ``None`` when it may submit.
     The job's lease and state are checked first (their errors come before any twin)."""
-    job = await _fetch(conn, job_id)
-    if job is None or job.state is not S.QUEUED or (fence is not None and job.lease_token != fence):
-        raise rules.mismatch_error(job_id, job, (S.QUEUED,), fence)
-    if not twins.eligible(job):
+    row = (await conn.execute(_BY_ID, {"b_id": job_id})).mappings().first()
+    # Checked on the row's values: most jobs are not seeded (or are --fresh), and for them the row is needed for
+    # nothing else, so it is made a Job (validated) only to report a mismatch or to look for twins.
+    if row is None or row["state"] != S.QUEUED.value or (fence is not None and row["lease_token"] != fence):
+        raise rules.mismatch_error(job_id, None if row is None else codec.row_to_job(row), (S.QUEUED,), fence)
+    if not twins.may_wait(row["fresh"], row["request"]):
         return None
+    job = codec.row_to_job(row)
     if conn.dialect.name == "postgresql":
         # Held to the commit: twins' submits are decided one at a time (SQLite's BEGIN IMMEDIATE already is).
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(twins.lock_key(job.fingerprint))))
@@ -54,5 +58,5 @@ async def hold_back(
 
 
 async def _fetch(conn: AsyncConnection, job_id: str) -> Job | None:
-    row = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
+    row = (await conn.execute(_BY_ID, {"b_id": job_id})).mappings().first()
     return None if row is None else codec.row_to_job(row)

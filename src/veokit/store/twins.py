@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from veokit.models.job import Job, JobState
 
@@ -38,7 +39,12 @@ CANDIDATES: tuple[JobState, ...] = (S.QUEUED, *PAYING, S.SUCCEEDED)
 
 def eligible(job: Job) -> bool:
     """Whether ``job`` waits for an identical job in flight rather than paying for its own video."""
-    return not job.fresh and job.request.get("seed") is not None
+    return may_wait(job.fresh, job.request)
+
+
+def may_wait(fresh: bool, request: Mapping[str, Any]) -> bool:
+    """:func:`eligible` from the two values it reads (a store checks them on a row before making it a job)."""
+    return not fresh and request.get("seed") is not None
 
 
 def _order(job: Job) -> tuple[dt.datetime, str]:
