@@ -13,7 +13,6 @@ from veokit.cli.failures import cli_errors, fail
 from veokit.cli.options import provider_option
 from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, Settings, config_file, load_settings
-from veokit.service.settings_view import effective_settings
 
 config_app = typer.Typer(
     help="See the effective configuration and where each value comes from.",
@@ -79,6 +78,8 @@ def show(
 
     Flags win over the environment, which wins over .env, then the config file (`veokit config path`), then the
     defaults. The flags given here show what a command given the same flags would use, checked the same way."""
+    from veokit.service.settings_view import effective_settings
+
     flags = _flags(provider, model, out, pairs)
     rows = effective_settings(load_settings(**flags), frozenset(flags))
     if as_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,8 +19,9 @@ from veokit.cli.failures import cli_errors, fail
 from veokit.cli.options import provider_option
 from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, load_settings
-from veokit.models.film_plan import FilmPlan
-from veokit.service import VeoClient
+
+if TYPE_CHECKING:  # imported by the commands that use them: `veokit --help` stays light
+    from veokit.models.film_plan import FilmPlan
 
 film_app = typer.Typer(
     help="Films from storyboards: plan (check and price), render (resumable), pick takes.",
@@ -112,6 +113,8 @@ def _plan_table(plan: FilmPlan) -> None:
 @cli_errors
 def plan_cmd(file: StoryboardFile, provider: Provider = None, as_json: Json = False) -> None:
     """Check every shot against the catalog and the continuity rules and price the film (nothing is sent)."""
+    from veokit.service import VeoClient
+
     client = VeoClient(load_settings())
     try:
         plan = client.film_plan(file, provider=provider)
@@ -162,6 +165,8 @@ def render_cmd(
     """Render the takes the film is missing (independent shots in parallel), then stitch the chosen takes
     into film.mp4 with film.otio and a contact sheet. Rerun after a kill or an edit: it continues, never paying
     twice, and renders only edited shots and the shots that follow them."""
+    from veokit.service import VeoClient
+
     target = out or _default_out(file)
 
     async def go() -> dict[str, Any]:
@@ -232,6 +237,7 @@ def pick_cmd(
 ) -> None:
     """Choose a take of a shot (written into the storyboard as `pick`). The shots that continue it follow the
     chosen take, so they are re-rendered: their price is shown, and asked about, first."""
+    from veokit.service import VeoClient
 
     async def preview() -> Any:
         async with VeoClient(load_settings()) as client:

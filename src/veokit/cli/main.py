@@ -13,7 +13,7 @@ import json
 from collections.abc import Coroutine
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -27,8 +27,13 @@ from veokit.cli.tables import Column
 from veokit.config import AUTO, PROVIDERS, load_settings
 from veokit.models.catalog import default_catalog
 from veokit.models.job import JobState
-from veokit.service import Job, Plan, Route, VeoClient, exit_code_for, job_view, next_step
+from veokit.service import exit_code_for, job_view, next_step
 from veokit.service.providers import catalog_key
+
+# VeoClient (the engine, the store, SQLAlchemy) is imported by the commands that use it: `veokit --help` and
+# every command's --help stay light (tests/unit/test_cli_startup.py).
+if TYPE_CHECKING:
+    from veokit.service import Job, Plan, Route, VeoClient
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 app = typer.Typer(
@@ -182,6 +187,8 @@ def generate(
     quiet: opt.Quiet = False,
 ) -> None:
     """Generate video(s) and save them, with a live progress display."""
+    from veokit.service import VeoClient
+
     fields = opt.request_fields(
         prompt=prompt,
         prompt_file=prompt_file,
@@ -340,6 +347,7 @@ def resume(
     quiet: opt.Quiet = False,
 ) -> None:
     """Finish unfinished jobs after a crash, never submitting one twice."""
+    from veokit.service import VeoClient
 
     async def go() -> int:
         async with VeoClient(load_settings()) as client:
@@ -385,6 +393,8 @@ def jobs_list(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the job ids, one per line.")] = False,
 ) -> None:
     """List recorded jobs, newest first, with where each result is."""
+    from veokit.service import VeoClient
+
     try:
         states = [JobState(s) for s in state] if state else None
     except ValueError:
@@ -407,6 +417,7 @@ def jobs_list(
 @cli_errors
 def jobs_show(job_id: JobId, as_json: opt.Json = False) -> None:
     """One job: request, state history, results and cost."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
@@ -445,6 +456,7 @@ def _finish_and_report(job: Job) -> None:
 @cli_errors
 def jobs_retry(job_id: JobId) -> None:
     """Submit a job that needs attention again. It may already have been accepted: you may pay twice."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
@@ -473,6 +485,7 @@ def jobs_reconcile(
     ],
 ) -> None:
     """Attach the operation a job's interrupted submit created, and finish it without paying again."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
@@ -490,6 +503,7 @@ def jobs_reconcile(
 def jobs_cancel(job_id: JobId) -> None:
     """Stop a queued or running job: the provider's cancel is called where it has one (fal, Replicate); on Veo
     (Vertex, Gemini API), which has none, the generation goes on there and its cost stands."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
@@ -505,6 +519,7 @@ def jobs_cancel(job_id: JobId) -> None:
 @cli_errors
 def jobs_abandon(job_id: JobId) -> None:
     """Give up on a job (nothing is sent to the provider)."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:

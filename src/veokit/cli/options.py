@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from veokit.errors import InvalidRequest
-from veokit.models.request import GenerateRequest, ImageInput
-from veokit.service import ExtensionSource, VeoClient, extension_request
-from veokit.service.extension import is_job_id
 from veokit.service.providers import specs
+
+# The request model and the service layer are imported where a command uses them: `veokit --help` loads
+# neither (tests/unit/test_cli_startup.py).
+if TYPE_CHECKING:
+    from veokit.models.request import GenerateRequest
+    from veokit.service import ExtensionSource, VeoClient
 
 
 def complete_provider(incomplete: str) -> list[str]:
@@ -240,6 +243,8 @@ def request_fields(
     option: list[str] | None = None,
 ) -> dict[str, Any]:
     """Command-line options → request fields, images read (typed errors name the option's field)."""
+    from veokit.models.request import ImageInput
+
     return {
         "prompt": read_prompt(prompt, prompt_file, sys.stdin.read),
         "model": model,
@@ -262,6 +267,8 @@ def request_fields(
 
 def needs_store(extend: str | None) -> bool:
     """Whether building the request reads the job store: ``--extend job_…`` extends a recorded job."""
+    from veokit.service.extension import is_job_id
+
     return bool(extend) and is_job_id(str(extend).strip())
 
 
@@ -273,6 +280,9 @@ async def build_request(
     ``--extend`` goes through the service's extension rules (a local MP4 is probed; a job's video is taken from
     the provider while it keeps it): the continuation keeps the source's aspect ratio, and runs where the source
     job ran unless ``--provider`` says otherwise."""
+    from veokit.models.request import GenerateRequest
+    from veokit.service import extension_request
+
     if not extend:
         defaults = {"aspect_ratio": fields["aspect_ratio"] or "16:9", "resolution": fields["resolution"] or "720p"}
         return GenerateRequest.build(**{**fields, **defaults}), provider, None

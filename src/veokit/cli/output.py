@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
@@ -19,8 +19,10 @@ from veokit.cli import tables
 from veokit.cli.tables import Column
 from veokit.models.catalog import Catalog, Estimate
 from veokit.models.job import Job, JobEvent
-from veokit.service import Progress as JobProgress
 from veokit.service.providers import catalog_key, real_money
+
+if TYPE_CHECKING:
+    from veokit.service import Progress as JobProgress
 
 
 @dataclass

@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,9 @@ from veokit.cli import output as ui
 from veokit.cli.failures import cli_errors, fail
 from veokit.cli.tables import Column
 from veokit.config import load_settings
-from veokit.service import ApiKey, VeoClient
+
+if TYPE_CHECKING:  # imported by the commands that use them: `veokit --help` stays light
+    from veokit.service import ApiKey
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 keys_app = typer.Typer(
@@ -86,6 +88,7 @@ def serve(
     (Authorization: Bearer KEY). The provider, store and budgets are veokit's usual settings (`veokit config show`);
     the service's own are VEOKIT_SERVER_* (webhook secret, upload size, fetch rules)."""
     from veokit.server.serve import serve as run_server
+    from veokit.service import VeoClient
 
     settings = load_settings()
     with socket.socket() as probe:  # a busy port is one line, not a traceback from inside uvicorn
@@ -163,6 +166,7 @@ def keys_create(
     as_json: Json = False,
 ) -> None:
     """Make a key. It is shown once: the key alone on the last line of stdout (with --json, its `key`)."""
+    from veokit.service import VeoClient
 
     async def go() -> None:
         async with VeoClient(load_settings()) as client:
@@ -192,6 +196,7 @@ def keys_list(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the key names, one per line.")] = False,
 ) -> None:
     """Every key (never the key itself: its first characters tell them apart)."""
+    from veokit.service import VeoClient
 
     async def go() -> list[ApiKey]:
         async with VeoClient(load_settings()) as client:
@@ -235,6 +240,7 @@ def keys_list(
 
 def keys_revoke(name: KeyName, as_json: Json = False) -> None:
     """Revoke a key: its requests get 401 from now on (its videos and costs stay on record)."""
+    from veokit.service import VeoClient
 
     async def go() -> ApiKey:
         async with VeoClient(load_settings()) as client:
@@ -249,6 +255,7 @@ def keys_revoke(name: KeyName, as_json: Json = False) -> None:
 
 def keys_webhook_secret(name: KeyName, as_json: Json = False) -> None:
     """Print a key's webhook signing secret again (derived from the service's secret, never stored)."""
+    from veokit.service import VeoClient
 
     async def go() -> str:
         async with VeoClient(load_settings()) as client:

@@ -16,8 +16,6 @@ from veokit.cli import options as opt
 from veokit.cli import output as ui
 from veokit.cli.failures import cli_errors
 from veokit.config import load_settings
-from veokit.service import VeoClient
-from veokit.service.gallery import open_target
 
 
 def register(app: typer.Typer) -> None:
@@ -59,6 +57,8 @@ def open_video(
     """Open a finished job's video with the platform's default player (its folder when it has several).
 
     The path is always printed on stdout; where there is no display (SSH, containers) that is all it does."""
+    from veokit.service import VeoClient
+    from veokit.service.gallery import open_target
 
     async def go() -> Path:
         async with VeoClient(load_settings()) as client:
@@ -104,6 +104,8 @@ def gallery(
     as_json: opt.Json = False,
 ) -> None:
     """Write a self-contained HTML contact sheet of recent jobs: poster frames, prompt, model, cost, player."""
+    from veokit.service import VeoClient
+
     if out.is_dir():
         out = out / "veokit-gallery.html"
 

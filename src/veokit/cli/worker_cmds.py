@@ -13,7 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,22 +27,20 @@ from veokit.cli.tables import Column
 from veokit.config import PROVIDERS, load_settings
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service import (
-    BatchItem,
-    BatchStatus,
     SpendSummary,
-    VeoClient,
-    WorkerConfig,
     budget_blocked,
     budget_day,
     exit_code_for,
     job_view,
     next_step,
-    read_batch,
     redact_url,
     summarise,
 )
 from veokit.service.next_step import reason
 from veokit.service.providers import specs
+
+if TYPE_CHECKING:  # imported by the commands that use them: `veokit --help` stays light
+    from veokit.service import BatchItem, BatchStatus, VeoClient, WorkerConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -146,6 +144,8 @@ def worker(
 
     Any number of workers share one store (VEOKIT_DATABASE_URL: SQLite on one machine, PostgreSQL across
     machines); each job runs once, and the budget caps (VEOKIT_BUDGET_*) hold across all of them."""
+    from veokit.service import VeoClient
+
     settings = load_settings()
     client = VeoClient(settings)
     config = client.worker_config(concurrency=concurrency, lease_s=lease, drain=drain)
@@ -201,6 +201,8 @@ def enqueue(
     as_json: opt.Json = False,
 ) -> None:
     """Record a job for the workers and print its id at once (nothing is paid until a worker submits it)."""
+    from veokit.service import VeoClient
+
     fields = opt.request_fields(
         prompt=prompt,
         prompt_file=prompt_file,
@@ -286,6 +288,8 @@ def batch(
     A line is one request, e.g. {"prompt": "a red fox in snow", "seed": 7, "duration": 4, "image": "fox.png"},
     plus provider, out (a folder) and client_key; a CSV file has a header row of the same names. Paths are
     relative to the file."""
+    from veokit.service import VeoClient, read_batch
+
     items = read_batch(file)
     client = VeoClient(load_settings())
     config = client.worker_config("batch", concurrency=concurrency)
@@ -406,6 +410,8 @@ def costs(
 
     The caps it reports are VEOKIT_BUDGET_PER_JOB_USD, VEOKIT_BUDGET_DAILY_USD and VEOKIT_BUDGET_PROVIDER_USD;
     the emulator's play money is shown apart and never counted against them."""
+    from veokit.service import VeoClient
+
     if days < 0:
         raise _fail("--days must be >= 0")
     settings = load_settings()

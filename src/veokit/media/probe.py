@@ -14,16 +14,20 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-
-import av
-import av.container
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 # Re-exported: media errors live in veokit.errors with the rest of the tree.
 from veokit.errors import CorruptMediaError as CorruptMediaError
 from veokit.errors import MediaError as MediaError
 from veokit.media.mp4_tables import Mp4TableError, sample_extents
+
+# PyAV and NumPy (~0.25 s to import) are loaded when a video is first read: the job engine and the service layer
+# import this module, and enqueueing or `veokit --help` reads no video.
+if TYPE_CHECKING:
+    import av
+    import av.container
+    import numpy as np
+    import numpy.typing as npt
 
 _MP4_DEMUXER = "mp4"  # member of ffmpeg's "mov,mp4,m4a,3gp,3g2,mj2" demuxer family
 
@@ -133,6 +137,8 @@ def _size(path: StrPath) -> int:
 
 @contextlib.contextmanager
 def _open(path: StrPath) -> Iterator[av.container.InputContainer]:
+    import av
+
     try:
         # MP4 codec parameters come from the moov index; the default stream probing would read and
         # decode ahead (20 MB of heap for a 1080p noise video) to learn what the index already says.
@@ -226,6 +232,8 @@ def _duration(c: av.container.InputContainer, v: av.video.stream.VideoStream) ->
     if v.duration and v.time_base:
         return float(v.duration * v.time_base)
     if c.duration:
+        import av
+
         return float(Fraction(c.duration, av.time_base))
     return 0.0
 
@@ -238,6 +246,8 @@ def _fps(v: av.video.stream.VideoStream, frames: int, duration: float) -> float:
 
 
 def _rgb(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+    import numpy as np
+
     arr = frame.to_ndarray(format="rgb24")
     assert arr.dtype == np.uint8
     return arr  # type: ignore[return-value]

@@ -17,34 +17,43 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
     sync_client.py    the blocking facade             routing.py / providers.py / doctor.py / resilience.py
 """
 
-from veokit.engine.runner import Progress, ProgressFn
-from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
-from veokit.models.job import Job, JobEvent, JobState, VideoResult
-from veokit.service.assets import VARIANTS, asset
-from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
-from veokit.service.batch_enqueue import EnqueuedBatch
-from veokit.service.client import VeoClient
-from veokit.service.extension import ExtensionSource, extension_request
-from veokit.service.film import FilmResult, FilmStatus, PickPreview
-from veokit.service.instance import InstanceSlot
-from veokit.service.key_films import KeyFilm, KeyFilms
-from veokit.service.meters import Meters
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Eager: the function shares its module's name, and importing the submodule later would otherwise leave the
+# module, not the function, as ``veokit.service.next_step``.
 from veokit.service.next_step import next_step, status_line
-from veokit.service.outcome import environment_fault, exit_code_for, job_error, raise_for_job
-from veokit.service.planning import Plan
-from veokit.service.routing import Candidate, Route
-from veokit.service.runtime import JobRuntime, Watch
-from veokit.service.sync_client import SyncVeoClient
-from veokit.service.tenants import NewKey, Tenants
-from veokit.service.views import job_view, request_view, result_view
-from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
-from veokit.store.tenancy import (
-    ApiKey,
-    KeyUsage,
-    WebhookDue,
-    WebhookStatus,
-)
-from veokit.store.urls import redact_url
+
+if TYPE_CHECKING:
+    from veokit.engine.runner import Progress, ProgressFn
+    from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
+    from veokit.models.job import Job, JobEvent, JobState, VideoResult
+    from veokit.service.assets import VARIANTS, asset
+    from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
+    from veokit.service.batch_enqueue import EnqueuedBatch
+    from veokit.service.client import VeoClient
+    from veokit.service.extension import ExtensionSource, extension_request
+    from veokit.service.film import FilmResult, FilmStatus, PickPreview
+    from veokit.service.instance import InstanceSlot
+    from veokit.service.key_films import KeyFilm, KeyFilms
+    from veokit.service.meters import Meters
+    from veokit.service.outcome import environment_fault, exit_code_for, job_error, raise_for_job
+    from veokit.service.planning import Plan
+    from veokit.service.routing import Candidate, Route
+    from veokit.service.runtime import JobRuntime, Watch
+    from veokit.service.sync_client import SyncVeoClient
+    from veokit.service.tenants import NewKey, Tenants
+    from veokit.service.views import job_view, request_view, result_view
+    from veokit.store.budget import BudgetCaps, SpendSummary, budget_day
+    from veokit.store.tenancy import (
+        ApiKey,
+        KeyUsage,
+        WebhookDue,
+        WebhookStatus,
+    )
+    from veokit.store.urls import redact_url
 
 __all__ = [
     "VARIANTS",
@@ -100,3 +109,66 @@ __all__ = [
     "status_line",
     "summarise",
 ]
+
+# Each name is imported on first use (PEP 562), so importing one light part of the service layer (the CLI's
+# start-up, `veokit --help`) does not load the engine, the store and SQLAlchemy with it.
+_LAZY = {
+    "ApiKey": "veokit.store.tenancy",
+    "BatchItem": "veokit.service.batch",
+    "BatchStatus": "veokit.service.batch",
+    "BudgetCaps": "veokit.store.budget",
+    "Candidate": "veokit.service.routing",
+    "EnqueuedBatch": "veokit.service.batch_enqueue",
+    "ExtensionSource": "veokit.service.extension",
+    "FilmResult": "veokit.service.film",
+    "FilmStatus": "veokit.service.film",
+    "InstanceSlot": "veokit.service.instance",
+    "Job": "veokit.models.job",
+    "JobEvent": "veokit.models.job",
+    "JobRuntime": "veokit.service.runtime",
+    "JobState": "veokit.models.job",
+    "KeyFilm": "veokit.service.key_films",
+    "KeyFilms": "veokit.service.key_films",
+    "KeyUsage": "veokit.store.tenancy",
+    "Meters": "veokit.service.meters",
+    "NewKey": "veokit.service.tenants",
+    "PickPreview": "veokit.service.film",
+    "Plan": "veokit.service.planning",
+    "Progress": "veokit.engine.runner",
+    "ProgressFn": "veokit.engine.runner",
+    "Route": "veokit.service.routing",
+    "SpendSummary": "veokit.store.budget",
+    "SyncVeoClient": "veokit.service.sync_client",
+    "Tenants": "veokit.service.tenants",
+    "VARIANTS": "veokit.service.assets",
+    "VeoClient": "veokit.service.client",
+    "VideoResult": "veokit.models.job",
+    "Watch": "veokit.service.runtime",
+    "WebhookDue": "veokit.store.tenancy",
+    "WebhookStatus": "veokit.store.tenancy",
+    "Worker": "veokit.engine.worker",
+    "WorkerConfig": "veokit.engine.worker",
+    "WorkerStats": "veokit.engine.worker",
+    "asset": "veokit.service.assets",
+    "budget_blocked": "veokit.service.batch",
+    "budget_day": "veokit.store.budget",
+    "environment_fault": "veokit.service.outcome",
+    "exit_code_for": "veokit.service.outcome",
+    "extension_request": "veokit.service.extension",
+    "job_error": "veokit.service.outcome",
+    "job_view": "veokit.service.views",
+    "raise_for_job": "veokit.service.outcome",
+    "read_batch": "veokit.service.batch",
+    "redact_url": "veokit.store.urls",
+    "request_view": "veokit.service.views",
+    "result_view": "veokit.service.views",
+    "summarise": "veokit.service.batch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'veokit.service' has no attribute {name!r}")

@@ -25,12 +25,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veokit.errors import BudgetExceeded, InvalidRequest, VeokitError, from_record
 from veokit.models.job import Job, JobState
 from veokit.models.request import GenerateRequest, ImageInput
-from veokit.service import extension
+
+if TYPE_CHECKING:
+    from veokit.service import extension
 
 # Accepted spellings → GenerateRequest field (or a batch-level key).
 ALIASES: dict[str, str] = {
@@ -219,7 +221,10 @@ def _load_media(fields: dict[str, Any], base: Path) -> extension.ExtensionSource
     video = fields.get("video")
     if not isinstance(video, str):
         return None
-    # The extension rules: a local MP4 is probed here, before anything is enqueued.
+    # The extension rules: a local MP4 is probed here, before anything is enqueued. (Imported here: they need the
+    # engine and the MP4 prober, which a batch status or `veokit --help` does not.)
+    from veokit.service import extension
+
     source = extension.from_uri(video) if "://" in video else extension.from_file(base / video)
     fields["video"] = source.video
     return source

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from veokit import errors as E
 from veokit.engine.runner import NewJob
 from veokit.models.job import Job, JobState, utcnow
+from veokit.service import output_dir
 from veokit.service.batch import BatchItem
 from veokit.service.planning import Plan
 
@@ -55,11 +56,14 @@ async def enqueue_batch(
     """Plan every line (``source``:line names a bad one), then record them all. ``provider`` and ``out_dir``
     are the defaults for lines that name none."""
     plans: list[tuple[BatchItem, Plan]] = []
+    writable: set[Path] = set()  # each distinct output directory is tried once, not once per line
     for item in items:
         try:
-            plan = client.plan(
-                item.request, item.provider or provider, extending=item.extending, out_dir=item.out_dir or out_dir
-            )
+            plan = client._plan_request(item.request, item.provider or provider, extending=item.extending)
+            target = item.out_dir or out_dir or client.settings.out_dir
+            if target not in writable:
+                output_dir.check_writable(target)
+                writable.add(target)
         except E.VeokitError as exc:
             raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
         plans.append((item, plan))

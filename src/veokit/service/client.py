@@ -17,6 +17,7 @@ import datetime as dt
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from veokit import errors as E
 from veokit.config import Settings, load_settings
@@ -36,8 +37,7 @@ from veokit.providers.http import new_client
 from veokit.resilience.clock import Clock, SystemClock
 from veokit.resilience.polling import until_next_poll
 from veokit.service import cancel as cancelling
-from veokit.service import extension, gallery, output_dir
-from veokit.service import film as films
+from veokit.service import extension, output_dir
 from veokit.service.batch import BatchItem
 from veokit.service.batch_enqueue import EnqueuedBatch, enqueue_batch
 from veokit.service.follow import StatusFn, follow
@@ -54,6 +54,11 @@ from veokit.store.base import JobStore
 from veokit.store.budget import SpendSummary
 from veokit.store.sql import SqlJobStore
 from veokit.store.tenancy import ApiKey
+
+if TYPE_CHECKING:
+    # Imported by the film methods: stitching, timelines and contact sheets (PyAV, NumPy, OpenTimelineIO) are
+    # not loaded by a process that only enqueues or runs jobs.
+    from veokit.service import film as films
 
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
 NOT_STARTED = "VeoClient is not started: use `async with VeoClient() as veo`"
@@ -159,11 +164,23 @@ class VeoClient:
         :meth:`extension_source`), which must be no longer than the planned model extends; ``out_dir`` (default:
         settings), which must be a directory veokit can write (created if missing). Typed errors name the
         field; see :mod:`veokit.service.planning`."""
+        plan = self._plan_request(request, provider, max_cost_usd=max_cost_usd, extending=extending)
+        output_dir.check_writable(out_dir or self.settings.out_dir)
+        return plan
+
+    def _plan_request(
+        self,
+        request: GenerateRequest,
+        provider: str | None,
+        *,
+        max_cost_usd: float | None = None,
+        extending: extension.ExtensionSource | None = None,
+    ) -> Plan:
+        """:meth:`plan` but for the output directory, which a batch checks once per distinct directory."""
         plan = self._price(request, provider)
         if extending is not None:
             extension.check_fits(extending, plan.offer)
         check_limits(plan, self.budget, max_cost_usd)
-        output_dir.check_writable(out_dir or self.settings.out_dir)
         return plan
 
     def estimate(self, request: GenerateRequest, provider: str | None = None) -> Estimate:
@@ -358,6 +375,8 @@ class VeoClient:
     async def gallery(self, out: Path, *, limit: int = 50, all_states: bool = False) -> tuple[int, int]:
         """Write an HTML contact sheet of the newest jobs to ``out`` (see :mod:`veokit.service.gallery`);
         returns (jobs, videos) shown."""
+        from veokit.service import gallery  # PyAV, NumPy and Pillow: loaded by the command that draws
+
         states = None if all_states else [JobState.SUCCEEDED]
         jobs = await self._store.list(states=states, limit=limit)
         videos = await asyncio.to_thread(gallery.write_gallery, jobs, out)
@@ -585,6 +604,8 @@ class VeoClient:
     def film_plan(self, board: Storyboard | str | Path, *, provider: str | None = None) -> FilmPlan:
         """Check a storyboard against the catalog and price it (every take; nothing recorded, no store needed).
         Raises :class:`~veokit.errors.StoryboardError` naming the shot and field."""
+        from veokit.service import film as films
+
         return films.plan(self, films.load(board), provider)
 
     async def film_status(
@@ -592,6 +613,8 @@ class VeoClient:
     ) -> films.FilmStatus:
         """The film as the store knows it: picks resolved, each take's job, what is still to pay. ``owner``: the
         film of that API key (see :mod:`veokit.service.film`)."""
+        from veokit.service import film as films
+
         return await films.status(self, films.load(board), provider, owner)
 
     async def film_render(
@@ -607,6 +630,8 @@ class VeoClient:
     ) -> films.FilmResult:
         """Render what the film is missing (resumable; never pays twice), then stitch it with its timeline and
         contact sheet into ``out_dir``. Budget caps are checked for the whole film before anything is paid."""
+        from veokit.service import film as films
+
         return await films.render(
             self,
             films.load(board),
@@ -630,6 +655,8 @@ class VeoClient:
     ) -> films.PickPreview:
         """Choose ``take`` of ``shot``: returns what re-rendering its dependents costs, and (``write``) sets
         ``pick`` in the storyboard file. Nothing is rendered: :meth:`film_render` then renders the dependents."""
+        from veokit.service import film as films
+
         preview = await films.preview_pick(self, films.load(board), shot, take, provider, owner)
         if write:
             if isinstance(board, Storyboard):

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 
 from veokit import errors as E
 from veokit.models.job import Job, JobState
-from veokit.store import faults
 
 
 def job_error(job: Job) -> E.VeokitError | None:
@@ -45,6 +44,9 @@ def environment_fault(exc: BaseException) -> E.EnvironmentFault | None:
     """What an exception no layer named means, when it is this machine's fault (a database that is locked,
     unreachable, corrupt or read-only; a full disk; a denied path): the surfaces say it in one line with its
     exit code instead of calling it an internal error. ``None`` for anything else (a real bug)."""
+    # Imported here: it reads SQLAlchemy's exceptions, and a CLI start-up (`veokit --help`) must not load it.
+    from veokit.store import faults
+
     if isinstance(exc, E.EnvironmentFault):
         return exc
     if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):

@@ -37,8 +37,14 @@ def dumps(value: Any) -> str:
 
 def normalise_job(job: Job) -> Job:
     """A deep, JSON-round-tripped copy with UTC datetimes: exactly what a SQL backend would hand back."""
-    utc = {name: as_utc(value, name) for name in DATETIME_FIELDS if (value := getattr(job, name)) is not None}
-    return clone(job.model_copy(update=utc))
+    # Only the datetimes not already in UTC are converted (a fresh job's are: utcnow()), and the copy is skipped
+    # when none is: this runs for every job a batch records.
+    utc = {
+        name: as_utc(value, name)
+        for name in DATETIME_FIELDS
+        if (value := getattr(job, name)) is not None and value.tzinfo is not dt.UTC
+    }
+    return clone(job.model_copy(update=utc) if utc else job)
 
 
 def clone(job: Job) -> Job:
