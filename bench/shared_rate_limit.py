@@ -26,7 +26,9 @@ import contextlib
 import datetime as dt
 import glob
 import json
+import logging
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,6 +44,7 @@ from _common import LoadSampler, free_port, wait_up  # bench/ is on sys.path whe
 
 MODEL = "veo-3.1-fast-generate-001"
 TARGET_RATIO = 1.05
+PUSH = re.compile(r"later slots move back ([0-9.]+) s")
 
 
 def settings_for(base: str, out: Path, db_url: str, quota: int) -> Any:
@@ -83,6 +86,12 @@ def child_enqueue(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_worker(args: argparse.Namespace) -> dict[str, Any]:
     from veokit.service import VeoClient, WorkerConfig
+
+    # Each submit that left later than the pacing slack says so (and how far it moved later slots): the parent
+    # counts these lines on stderr.
+    pacing = logging.getLogger("veokit.pacing")
+    pacing.setLevel(logging.DEBUG)
+    pacing.addHandler(logging.StreamHandler(sys.stderr))
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings_for(args.base, Path(args.out), args.db, args.quota)) as veo:
@@ -205,12 +214,14 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
             p.stdin.write("go\n")
             p.stdin.flush()
         results = []
+        pushes: list[float] = []
         for p in procs:
             stdout, stderr = p.communicate(timeout=3_600)
             if p.returncode != 0:
                 print(stderr[-4000:], file=sys.stderr)
                 raise SystemExit("a worker failed")
             results.append(json.loads(stdout.strip().splitlines()[-1]))
+            pushes += [float(m.group(1)) for m in PUSH.finditer(stderr)]
         loads = load.stop()
         report = run_child("report", args, out, db)
     stats = httpx.get(f"{args.base}/_emulator/stats", timeout=60).json()
@@ -229,6 +240,9 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
         "submits": stats["submits_total"],
         "rate_limited": stats["rate_limited"],
         "refused_in_order": refused,
+        "pushes": len(pushes),
+        "pushed_s": sum(pushes),
+        "largest_push_s": max(pushes, default=0.0),
         "load": loads,
     }
 
@@ -282,7 +296,7 @@ def main() -> int:
     )
     print(
         f"{'workers':<9}{'makespan':>10}{'ratio':>8}{'429s':>6}{'submits':>9}{'first submit':>14}"
-        f"{'then to last finish':>21}{'jobs per worker':>22}{'load avg':>11}"
+        f"{'then to last finish':>21}{'late pushes':>22}{'jobs per worker':>22}{'load avg':>11}"
     )
     failed = False
     for r in rows:
@@ -290,18 +304,21 @@ def main() -> int:
         ratio = span / bound if span is not None else float("nan")
         shares = "/".join(str(c) for c in r["claimed"])
         first = r["first_submit_s"]
+        pushed = f"{r['pushes']}: {r['pushed_s']:.1f} s (max {r['largest_push_s']:.1f})"
         paced = f"{span - first:.1f} s ({(span - first) / bound:.3f})" if span is not None and first else "-"
         print(
             f"{r['workers']:<9}{(f'{span:.1f} s' if span is not None else 'unfinished'):>10}{ratio:>8.3f}"
             f"{r['rate_limited']:>6}{r['submits']:>9}{(f'{first:.1f} s' if first else '-'):>14}{paced:>21}"
-            f"{shares:>22}{statistics.mean(r['load']):>6.1f}-{max(r['load']):<4.1f}"
+            f"{pushed:>22}{shares:>22}{statistics.mean(r['load']):>6.1f}-{max(r['load']):<4.1f}"
         )
         failed |= span is None or ratio > TARGET_RATIO or r["rate_limited"] > 0 or r["submits"] != args.jobs
     print(
         "\n(makespan: from releasing the workers, all started and connected, to the last job's finished_at; "
         "ratio: makespan / bound, target <= 1.05; 429s: submits the emulator refused; first submit: from the "
         "release to the first job's submitting (the workers' first claim, cold); then to last finish: the rest of "
-        "the makespan, and its ratio to the bound; load avg: 1-minute, mean-max during the run)"
+        "the makespan, and its ratio to the bound; late pushes: submits that left later than the pacing slack "
+        "after their slot, and how far they moved later slots in all (the largest alone); load avg: 1-minute, "
+        "mean-max during the run)"
     )
     return 1 if failed else 0
 

@@ -369,11 +369,14 @@ class Engine:
         async def attempt() -> str:
             nonlocal paced, released
             breaker.allow()
-            if not paced:
+            if paced:
+                # The wait came before `begin_submit`, whose fenced write has just proved the lease: asking the
+                # database again would only put one more round trip between the slot and the send.
+                paced = False
+            else:
                 released = await gate.before_request()
-            paced = False
-            # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
-            await self.store.check_fence(job.id)
+                # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
+                await self.store.check_fence(job.id)
             self.counters.submits[job.provider] += 1
             late_s = self.clock.monotonic() - released  # the writes between slot and send, cold or queued
             try:

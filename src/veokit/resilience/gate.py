@@ -9,10 +9,27 @@ longer. Every wait is on the injected clock.
 The configured gap is stretched by :data:`PACING_MARGIN`: slots exactly ``period / count`` apart put request
 ``k + count`` at exactly one window after request ``k``, so a request that reaches the provider a few ms later
 than the one a window after it (a busy event loop, a slower connection) makes ``count + 1`` in one window: a 429.
-Measured: 2 x 429 in 240 submits at 120/min from one worker on a loaded machine. 1% is 0.6 s of slack a minute.
-A request sent later than that after its slot (a process's first submit runs cold: its first statements, its
-first connection; measured 1-14 s on a loaded machine) reports how late it was (:meth:`ProviderGate.sent`), and
-every later slot moves back by as much, so the request a window after it still finds the window free.
+The margin (2%: 1.2 s a minute) is split in two. Half is the *slack*, how late a request may leave after its
+slot (the writes between slot and send); the other half is kept, whatever happens, for the *transit*: a request
+that left on time may still reach the provider's counter later than the one a window after it (its first
+connection, a stalled event loop on either side). A request that leaves later than the slack (a process's first
+submit runs cold: its first statements, its first connection; measured 1-14 s on a loaded machine) reports how
+late it was (:meth:`ProviderGate.sent`), and every later slot moves back by the lateness beyond the slack.
+
+Measured (docs/benchmarks.md, target 5, 120/min from 1-4 workers): a margin of 1% with every late request
+moving later slots back by its whole lateness made a 120 s run 8-11 s longer at load 20; moving them back by
+the lateness beyond a 1% slack, with nothing kept for the transit, met a 429 mid-run at load 6 (the likeliest
+cause: a request that left within the slack but reached the provider later than the one a window after it).
+
+Why that is enough, with ``m`` the margin's half in seconds (``gap = period / count * (1 + margin)``, so
+``count`` gaps are ``period + 2m``): request ``k + count`` takes its slot after ``count`` takes and after every
+push made meanwhile, so ``slot[k + count] >= slot[k] + period + 2m + max(0, late[k] - m)
+>= sent[k] + period + m``, as long as request ``k``'s push lands before slot ``k + count`` is handed out (within a
+window minus the slots held ahead, one per process). So request ``k + count`` leaves at least a window and ``m``
+after request ``k`` left, however late that was: two requests a window apart may differ by ``m`` in transit.
+What it costs: pushes add up, so lateness beyond the slack that *every* request has (a slow path between slot
+and send) slows every request, where it would only need to slow one per window (the exact rule would keep the
+last ``count`` departures and give request ``k + count`` the slot ``sent[k] + period``).
 
 Where slots come from is a seam (:class:`Slots`): this process alone (:class:`LocalSlots`), or the job store, so
 that every worker sharing it paces one quota (the engine's ``StoreSlots``, :mod:`veokit.store.rate_slots`). Only
@@ -32,7 +49,7 @@ from veokit.resilience.clock import Clock
 
 log = logging.getLogger("veokit.pacing")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-PACING_MARGIN = 0.01
+PACING_MARGIN = 0.02
 MIN_SPACING_S = 0.05
 MAX_SPACING_S = 60.0
 _UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -82,7 +99,8 @@ class ProviderGate:
         self.clock = clock
         # The configured rate as a gap between requests, with the margin above.
         self.interval_s = rate[1] / rate[0] * (1 + PACING_MARGIN) if rate else 0.0
-        self.slack_s = rate[1] * PACING_MARGIN if rate else 0.0  # how late a request may go: what the margin buys
+        # How late a request may leave after its slot: half what the margin buys (the other half is the transit's).
+        self.slack_s = rate[1] * PACING_MARGIN / 2 if rate else 0.0
         self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.cooldown_until = 0.0
         # Learned spacing between requests: doubled by each 429, shrunk by successes (AIMD). Without it,
@@ -123,12 +141,14 @@ class ProviderGate:
 
     def sent(self, late_s: float) -> None:
         """The request released by :meth:`before_request` went out ``late_s`` after its slot. Later than the
-        margin allows, every later slot moves back by that much (see the module's doc).
+        margin allows, every later slot moves back by the lateness beyond it (see the module's doc).
 
         In the background, and a failure is only logged: this follows a paid call, whose outcome the caller
         must record whatever the store says about pacing."""
         if self.slack_s > 0 and late_s > self.slack_s:
-            push = asyncio.get_running_loop().create_task(self.slots.take(self.key, late_s))
+            moved = late_s - self.slack_s
+            log.debug("%s: a request left %.3f s after its slot; later slots move back %.3f s", self.key, late_s, moved)
+            push = asyncio.get_running_loop().create_task(self.slots.take(self.key, moved))
             self._pushes.add(push)
             push.add_done_callback(self._pushed)
 
