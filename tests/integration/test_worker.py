@@ -91,6 +91,19 @@ async def test_a_worker_runs_queued_jobs_once_each(clients: Callable[..., Any], 
     ]
 
 
+async def test_a_worker_builds_its_provider_before_its_first_claim(clients: Callable[..., Any]) -> None:
+    """Building a provider (its modules, a TLS context) takes a second or more on a loaded machine: done at the
+    first submit, it would sit between the first claim and the first send, delaying every worker's schedule. A
+    provider that cannot be built (no credentials) does not stop the worker: the job that needs it says why."""
+    veo = await clients()
+    assert not veo._providers
+    veo.worker(config())
+    assert list(veo._providers) == ["vertex"]
+    unconfigured = await clients(provider="gemini", gemini_api_key=None)
+    unconfigured.worker(config())
+    assert not unconfigured._providers
+
+
 async def test_two_workers_share_the_queue_without_overlap(clients: Callable[..., Any], emu: EmulatorServer) -> None:
     a, b = await clients(), await clients()
     jobs = await enqueue(a, 12)

@@ -13,6 +13,7 @@ holds the store's lease, so processes sharing a store never run one job twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -549,6 +550,12 @@ class VeoClient:
     def worker(self, config: WorkerConfig | None = None, *, on_event: EventFn | None = None) -> Worker:
         """A worker running queued jobs from this client's store (``await worker.run()``; ``worker.stop()``)."""
         made = Worker(self._engine, config or self.worker_config(), on_event=on_event)
+        # Its first submit must not also build the provider (the provider's modules, a TLS context: 1.4 s measured
+        # at load 4, more with other workers starting beside it): that sits between the first claim and the
+        # first send, so it delays the whole quota's schedule, and it is built now, before the first claim.
+        # A provider this process cannot build says why at the first job that needs it, as before.
+        with contextlib.suppress(E.VeokitError):
+            self._provider(self.default_provider())
         self._workers.add(made)
         return made
 
