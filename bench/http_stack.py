@@ -1,10 +1,12 @@
-"""Client CPU per request of the HTTP stack alone: veokit's seam (httpx) at several pool sizes vs raw aiohttp.
+"""Client CPU per request of the HTTP stack alone: veokit's seam as shipped (httpx's client over an aiohttp
+transport), the same seam on httpx's own transport at several pool sizes, and raw aiohttp.
 
 Issue 11, target 6: choose the HTTP stack by measurement. One emulator process; this process runs C tasks, each
 sending R small requests one after another (``GET /_emulator/health``, a short pause between them, as polls
-are), first through ``providers.http.call_json`` on a ``new_client()`` whose pool (and the seam's gate) holds N
-connections, then through one aiohttp session with N connections. Reported: user + system CPU of this process
-per request (the emulator's CPU is not counted), and wall time. A warm-up round precedes each measured round.
+are), first through ``providers.http.call_json`` on a ``new_client()`` (the shipped pool), then through the same
+seam on an ``httpx.AsyncClient`` with httpx's own transport holding N connections (the stack before issue 11),
+then through one aiohttp session. Reported: user + system CPU of this process per request (the emulator's CPU is
+not counted), and wall time. A warm-up round precedes each measured round.
 
     uv run --group test python bench/http_stack.py [--tasks 100] [--requests 20] [--pools 100,16,8]
 """
@@ -42,11 +44,14 @@ async def measure(tasks: int, requests: int, send: Callable[[], Awaitable[None]]
     return (cpu_s() - c0) / (tasks * requests), time.perf_counter() - t0
 
 
-async def veokit_seam(url: str, tasks: int, requests: int, pool: int) -> tuple[float, float]:
+async def veokit_seam(url: str, tasks: int, requests: int, pool: int, *, shipped: bool) -> tuple[float, float]:
+    import httpx
+
     from veokit.providers import http
 
     http.POOL_CONNECTIONS = pool  # what the shipped constant would be; read by new_client and the pool gate
-    client = http.new_client()
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    client = http.new_client() if shipped else httpx.AsyncClient(limits=limits, timeout=60.0)
     try:
         return await measure(tasks, requests, lambda: http.call_json(client, "GET", url, provider="bench", headers={}))
     finally:
@@ -83,12 +88,16 @@ def main() -> int:
     try:
         wait_up(base)
         print(f"{args.tasks} tasks x {args.requests} requests, load average {os.getloadavg()[0]:.1f} at start")
-        print(f"{'client':<34}{'CPU/request':>13}{'wall':>9}")
+        print(f"{'client':<44}{'CPU/request':>13}{'wall':>9}")
+        cpu, wall = asyncio.run(veokit_seam(url, args.tasks, args.requests, max(pools), shipped=True))
+        print(f"{f'veokit seam as shipped, pool {max(pools)}':<44}{cpu * 1000:>10.2f} ms{wall:>8.1f}s", flush=True)
         for pool in pools:
-            cpu, wall = asyncio.run(veokit_seam(url, args.tasks, args.requests, pool))
-            print(f"{f'veokit seam (httpx), pool {pool}':<34}{cpu * 1000:>10.2f} ms{wall:>8.1f}s", flush=True)
+            cpu, wall = asyncio.run(veokit_seam(url, args.tasks, args.requests, pool, shipped=False))
+            print(
+                f"{f'veokit seam on httpx transport, pool {pool}':<44}{cpu * 1000:>10.2f} ms{wall:>8.1f}s", flush=True
+            )
         cpu, wall = asyncio.run(aiohttp_raw(url, args.tasks, args.requests, max(pools)))
-        print(f"{f'aiohttp, pool {max(pools)}':<34}{cpu * 1000:>10.2f} ms{wall:>8.1f}s")
+        print(f"{f'aiohttp alone, pool {max(pools)}':<44}{cpu * 1000:>10.2f} ms{wall:>8.1f}s")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         emu.terminate()

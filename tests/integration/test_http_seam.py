@@ -321,3 +321,21 @@ async def test_a_paid_exchange_reports_a_truncation_raised_inside_as_outcome_unk
         with pytest.raises(E.ResponseTruncated):
             async with exchange(client, "GET", "http://provider.test/", provider="p"):
                 raise E.ResponseTruncated("the body stopped early")
+
+
+# -- the pool honours the environment's proxy settings, as httpx's own transport did ---------------------------------
+@pytest.mark.parametrize("bypassed", [False, True])
+async def test_polls_go_through_the_environments_proxy_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch, bypassed: bool
+) -> None:
+    async with Loopback(OK) as proxy, Loopback(OK) as provider:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "localhost" if bypassed else "")
+        client = new_client()  # reads the environment once
+        try:
+            url = f"http://{'localhost' if bypassed else 'veo.example.invalid'}:{provider.port}/v1/operations/1"
+            doc, _ = await call_json(client, "GET", url, provider="vertex", headers={})
+        finally:
+            await client.aclose()
+    assert doc == {"name": "operations/1"}
+    assert (proxy.connections, provider.connections) == ((0, 1) if bypassed else (1, 0))

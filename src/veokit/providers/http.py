@@ -35,6 +35,7 @@ import httpx
 
 from veokit import __version__
 from veokit import errors as E
+from veokit.providers.aiohttp_transport import AiohttpTransport
 from veokit.providers.google_errors import error_from_response
 from veokit.providers.inline_json import INLINE_KEYS, SpooledBlob, parse_json, read_inline_json
 
@@ -67,6 +68,9 @@ ErrorMapper = Callable[..., E.VeokitError]
 # ~100-300 polls/s over a real network, less than 10,000 jobs in flight need (docs/benchmarks.md, issue 11,
 # target 6).
 POOL_CONNECTIONS = 100
+# Idle connections are closed by us after this, before a server's idle timeout (uvicorn: 5 s; Google: longer)
+# can close one under a request.
+KEEPALIVE_S = 4.0
 _pool_gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -80,7 +84,8 @@ class ProviderClient(httpx.AsyncClient):
     def __init__(self, *, timeout_s: float, transport: httpx.AsyncBaseTransport | None) -> None:
         # One TLS context for both (loading the CA bundle is most of a client's construction cost).
         tls = httpx.create_ssl_context(trust_env=True)
-        super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=transport)
+        pool = transport or AiohttpTransport(tls=tls, connections=POOL_CONNECTIONS, keepalive_s=KEEPALIVE_S)
+        super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=pool)
         self.fresh = None if transport else httpx.AsyncClient(**_client_options(timeout_s, keep_alive=0), verify=tls)
 
     async def aclose(self) -> None:

@@ -1,0 +1,153 @@
+"""An httpx transport that sends through aiohttp: the pool that carries polls and downloads.
+
+Why: at 100 requests in flight httpcore's pool walks every connection on every request and every response, and
+polls each idle socket (O(connections) system calls, O(connections²) idle counts per request): ~5 ms of CPU per
+poll against ~0.35 ms for aiohttp's pool (docs/benchmarks.md, issue 11, target 6). Callers keep httpx's client and
+response surface (``status_code``, ``headers``, ``aiter_bytes``, ``aread``) and the seam's error table; only the
+transport below ``httpx.AsyncClient`` changes.
+
+Why not the ``httpx-aiohttp`` package: it maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``,
+and ``ServerDisconnectedError`` (the server closed the connection after reading the request) is one. The seam reads
+a connect timeout as "nothing was sent", so a paid request would be sent twice. Here only a failure to open the
+connection becomes a connect error; everything else is a read-side error, which the seam treats as "it may have
+been sent".
+
+Paid requests do not use this transport at all (``providers.http.ProviderClient.fresh`` keeps httpx's own, which
+tells a body that could not be written, ``WriteError``/``WriteTimeout``, from an answer that never came). aiohttp
+has no write timeout: a large body a server stops reading would hang. So a request whose body is larger than
+``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own
+transport, which times the write out.
+
+Proxies: the environment's (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured as httpx honours them. They are read
+once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread on every
+request (two thread hand-offs per poll).
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import httpx
+
+# Bodies up to this size are written to the socket's buffer whole, so they cannot stall half-written.
+SMALL_BODY = 32 * 1024
+
+
+@contextmanager
+def _mapped(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's exceptions as the httpx ones that say the same about whether the request left."""
+    try:
+        yield
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:  # the provider never asked
+        raise httpx.ProxyError(str(exc)) from exc
+    except aiohttp.ClientConnectorError as exc:  # DNS, refused, TLS handshake: the connection never opened
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except aiohttp.ConnectionTimeoutError as exc:  # no connection within the connect timeout
+        raise httpx.ConnectTimeout(str(exc), request=request) from exc
+    except aiohttp.NonHttpUrlClientError as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.InvalidURL(str(exc)) from exc
+    except aiohttp.ClientPayloadError as exc:  # the body stopped short of what the headers announced
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.ServerDisconnectedError as exc:  # closed after the request was written
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.ClientResponseError as exc:  # a malformed status line or headers
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except TimeoutError as exc:  # aiohttp's read timeout (``SocketTimeoutError``) is a TimeoutError too
+        raise httpx.ReadTimeout(str(exc) or type(exc).__name__, request=request) from exc
+    except (aiohttp.ClientError, OSError) as exc:  # resets and the rest: the request may have been sent
+        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Chunks of what the socket has: copying them into fixed-size pieces costs CPU, and the inline-video
+        # reader batches its base64 decode itself.
+        with _mapped(self._request):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        # aiohttp returns the connection to the pool only if the body was read to its end (its protocol's
+        # ``should_close``), and closes it otherwise.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (created on first use, inside the running loop) holding ``connections`` connections,
+    idle ones kept ``keepalive_s``. Redirects are not followed and bodies are not decompressed here: httpx does
+    both for the caller, as with its own transport."""
+
+    def __init__(self, *, tls: ssl.SSLContext, connections: int, keepalive_s: float) -> None:
+        self._tls = tls
+        self._connections = connections
+        self._keepalive_s = keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+        self._env_proxies = urllib.request.getproxies_environment()
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
+        self._large: dict[str | None, httpx.AsyncHTTPTransport] = {}  # large bodies, per proxy
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._connections, keepalive_timeout=self._keepalive_s, ssl=self._tls, ttl_dns_cache=60
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        key = (url.scheme, url.host)
+        if key not in self._proxy_for:
+            bypass = urllib.request.proxy_bypass(url.host)
+            self._proxy_for[key] = None if bypass else self._env_proxies.get(url.scheme)
+        return self._proxy_for[key]
+
+    def _large_body_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
+        if proxy not in self._large:
+            limits = httpx.Limits(max_connections=self._connections, keepalive_expiry=self._keepalive_s)
+            self._large[proxy] = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
+        return self._large[proxy]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        proxy = self._proxy(request.url)
+        body = await request.aread() if request.method not in ("GET", "HEAD") else b""
+        if len(body) > SMALL_BODY:
+            return await self._large_body_transport(proxy).handle_async_request(request)
+        if self._session is None:
+            self._session = self._open()
+        timeout = request.extensions.get("timeout", {})
+        with _mapped(request):
+            response = await self._session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                proxy=proxy,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        for transport in self._large.values():
+            await transport.aclose()
+        if self._session is not None:
+            await self._session.close()
