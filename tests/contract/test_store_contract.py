@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 
 from veokit.errors import ConfigError, JobNotFound, JobStateError, LeaseLost
 from veokit.models.job import TERMINAL, Job, JobState, SubmitBegun, VideoResult, new_job_id, utcnow
-from veokit.store import MemoryJobStore, SqlJobStore, create_store, open_store, resolve_url, sql_leases
+from veokit.store import MemoryJobStore, SqlJobStore, codec, create_store, open_store, resolve_url, sql_leases
 from veokit.store.base import JobStore
 from veokit.store.blobs import CHUNK_BYTES, BlobCorrupt, BlobNotFound, file_chunks
 from veokit.store.migrate import HEAD, VERSION_TABLE, alembic_config
@@ -150,6 +150,31 @@ async def test_create_then_get_round_trips_every_field(store: JobStore) -> None:
     assert await store.get(job.id) == job
     [event] = await store.events(job.id)
     assert (event.job_id, event.from_state, event.to_state, event.message) == (job.id, None, S.QUEUED, "created")
+
+
+async def test_create_many_round_trips_every_field_like_create(store: JobStore) -> None:
+    # create_many binds rows on the driver itself: every column must come back as create stores it (JSON, a
+    # cleared error as NULL, non-UTC datetimes, booleans).
+    later = dt.datetime.now(dt.timezone(dt.timedelta(hours=-5)))
+    full = make_job(
+        client_key="ck-" + uuid.uuid4().hex,
+        cost_usd=0.5,
+        operation_name="models/x/operations/1",
+        attempts=2,
+        error={"type": "ServerError", "status_code": 503},
+        results=[video(0), video(1)],
+        submitted_at=later,
+        lease_owner="worker-1",
+        lease_token=4,
+        lease_expires_at=later + dt.timedelta(minutes=5),
+        fresh=True,
+    )
+    bare = make_job()
+    [(a, a_new), (b, b_new)] = await store.create_many([full, bare])
+    assert a_new and b_new
+    for job, stored in ((full, a), (bare, b)):
+        assert stored == await store.get(job.id) == codec.normalise_job(job)
+    assert (await store.get(bare.id)).error is None
 
 
 async def test_get_unknown_job_raises_job_not_found(store: JobStore) -> None:

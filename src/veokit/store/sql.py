@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -67,6 +67,34 @@ _INSERT_EVENT = sa.insert(job_events)
 # Reads every job makes (the worker's fence check before its paid call; a job by id), built once likewise.
 _LEASE_TOKEN = sa.select(jobs.c.lease_token).where(jobs.c.id == sa.bindparam("b_id"))
 _BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("b_id"))
+
+
+async def _insert_rows(conn: AsyncConnection, table: sa.Table, rows: builtins.list[dict[str, Any]]) -> None:
+    """``INSERT`` the rows (all with the same keys) as one executemany on the driver. The values go through
+    each column's own bind processing (the same conversions ``conn.execute(insert, rows)`` applies), but
+    SQLAlchemy's per-row, per-parameter machinery around it is skipped: for a 10,000-job batch it cost ~1.6 s
+    of CPU, five times the database's own work."""
+    sql, names, processors = _insert_plan(table, conn.dialect, tuple(rows[0]))
+    if names is None:  # a named paramstyle: the driver takes the (processed) dicts
+        params: Any = [{k: (p(row[k]) if p else row[k]) for k, p in processors.items()} for row in rows]
+    else:
+        steps = [(k, processors[k]) for k in names]
+        params = [tuple(p(row[k]) if p else row[k] for k, p in steps) for row in rows]
+    await conn.exec_driver_sql(sql, params)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_plan(
+    table: sa.Table, dialect: Dialect, keys: tuple[str, ...]
+) -> tuple[str, builtins.list[str] | None, dict[str, Callable[[Any], Any] | None]]:
+    """The dialect's ``INSERT`` text for these columns, its positional parameter order (``None`` for a named
+    paramstyle), and each column's bind processor for this dialect (its JSON serializer included)."""
+    compiled = sa.insert(table).compile(dialect=dialect, column_keys=builtins.list(keys))
+    processors = {k: table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys}
+    order = compiled.positiontup
+    if order is not None and sorted(order) != sorted(keys):
+        raise AssertionError(f"insert into {table.name}: parameters {order} are not the columns {keys}")
+    return compiled.string, None if order is None else builtins.list(order), processors
 
 
 def _named_faults(method: F) -> F:
@@ -235,8 +263,8 @@ class SqlJobStore:
                 rows.append(codec.job_to_row(job))
                 events.append(codec.event_row(job.id, job.created_at, None, job.state, text))
             if rows:  # executemany: one statement each for all the rows and all their first events
-                await conn.execute(sa.insert(jobs), rows)
-                await conn.execute(sa.insert(job_events), events)
+                await _insert_rows(conn, jobs, rows)
+                await _insert_rows(conn, job_events, events)
         return answer
 
     @_named_faults
