@@ -189,7 +189,8 @@ def child_veokit(base: str, out: Path, args: argparse.Namespace) -> dict[str, An
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings_for(base, out, args.scale)) as veo:
-            worker = veo.worker(WorkerConfig(concurrency=args.jobs, lease_s=30, idle_s=0.05))
+            starting = int(os.environ.get("BENCH_MAX_STARTING", "50"))
+            worker = veo.worker(WorkerConfig(concurrency=args.jobs, lease_s=30, idle_s=0.05, max_starting=starting))
 
             def polling() -> int:
                 if hasattr(worker, "polling"):

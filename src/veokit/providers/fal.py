@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +30,7 @@ from veokit import errors as E
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
 from veokit.providers.http import call_json, new_client
-from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, verdict
+from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, read_page, verdict
 from veokit.providers.options import ProviderOption, to_wire
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
@@ -243,15 +244,10 @@ class FalProvider:
         found: list[tuple[dt.datetime, str, Match]] = []
         for _ in range(MAX_PAGES):
             url = f"{self.platform_base_url}/v1/models/requests/by-endpoint?{urlencode(query)}"
-            try:
-                doc = await self._call("GET", "", url=url)
-            except E.VeokitError as exc:
-                if exc.retryable:
-                    raise  # a listing that failed for now: the engine asks again later
+            page = await read_page(partial(self._call, "GET", "", url=url), "items")
+            if page is None:
                 return None
-            items = doc.get("items") if isinstance(doc, dict) else None
-            if not isinstance(items, list):
-                return None
+            doc, items = page
             for item in items:
                 sent = parse_time(item.get("sent_at")) if isinstance(item, dict) else None
                 if sent is None or not isinstance(item.get("request_id"), str):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+
+from veokit.errors import VeokitError
 
 # Pages of a listing read at most per lookup (100 entries a page on Replicate and fal): a lookup's window is
 # minutes, so running past this means the account is busier than a lookup can read, and the answer is None.
@@ -74,3 +76,17 @@ def verdict(found: Iterable[tuple[dt.datetime, str, Match]]) -> list[str] | None
         if match is Match.SAME:
             same.append((at, name))
     return [name for _, name in sorted(same)]
+
+
+async def read_page(read: Callable[[], Awaitable[Any]], key: str) -> tuple[dict[str, Any], list[Any]] | None:
+    """One page of a listing: the document and its ``key`` list. A listing that failed for now (timeout, 5xx,
+    429) is raised, so the engine asks again later; one refused for good, or an answer we cannot read, says
+    nothing (``None``)."""
+    try:
+        doc = await read()
+    except VeokitError as exc:
+        if exc.retryable:
+            raise
+        return None
+    items = doc.get(key) if isinstance(doc, dict) else None
+    return (doc, items) if isinstance(items, list) else None

@@ -15,6 +15,7 @@ files of API predictions are deleted after about an hour, so they are downloaded
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,7 @@ from veokit import errors as E
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, OpState, RemoteVideo
 from veokit.providers.http import call_json, new_client
-from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, verdict
+from veokit.providers.lookup import MAX_PAGES, Match, compare, parse_time, read_page, verdict
 from veokit.providers.options import ProviderOption, to_wire
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 from veokit.providers.task_http import data_uri, is_content_policy, json_error_from_response, public_download
@@ -162,15 +163,10 @@ class ReplicateProvider:
         url: str | None = f"{self.base_url}/v1/predictions"
         for _ in range(MAX_PAGES):
             assert url is not None
-            try:
-                doc = await self._call("GET", "", url=url)
-            except E.VeokitError as exc:
-                if exc.retryable:
-                    raise  # a listing that failed for now: the engine asks again later
+            page = await read_page(partial(self._call, "GET", "", url=url), "results")
+            if page is None:
                 return None
-            results = doc.get("results")
-            if not isinstance(results, list):
-                return None
+            doc, results = page
             for item in results:
                 if not isinstance(item, dict):
                     return None

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import AliasChoices, Field, SecretStr
 
-from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse, VeokitError
+from veokit.errors import ConfigError, InvalidRequest, UnexpectedResponse
 from veokit.models.request import GenerateRequest
 from veokit.providers.base import DownloadTarget, OfferLookup, OperationStatus, RemoteVideo
 from veokit.providers.google_auth import (
@@ -33,6 +33,7 @@ from veokit.providers.google_auth import (
 )
 from veokit.providers.google_wire import parse_operation, to_body
 from veokit.providers.http import call_json, new_client
+from veokit.providers.lookup import read_page
 from veokit.providers.options import ProviderOption, to_wire
 from veokit.providers.spec import ProviderSettings, ProviderSpec
 
@@ -144,17 +145,15 @@ class VertexProvider:
             return None
         canonical = json.dumps(self._body(request), sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()
-        try:
-            doc, _ = await call_json(
-                self.client, "GET", f"{self.base_url}/_emulator/operations", provider=self.name, headers={}
-            )
-        except VeokitError as exc:
-            if exc.retryable:
-                raise  # a listing that failed for now: the engine asks again later
+        url = f"{self.base_url}/_emulator/operations"
+
+        async def read() -> Any:
+            return (await call_json(self.client, "GET", url, provider=self.name, headers={}))[0]
+
+        page = await read_page(read, "operations")
+        if page is None:
             return None
-        listed = doc.get("operations") if isinstance(doc, dict) else None
-        if not isinstance(listed, list):
-            return None
+        _, listed = page
         found: list[tuple[dt.datetime, str]] = []
         for op in listed:
             if not isinstance(op, dict) or op.get("request_sha256") != digest:
