@@ -132,19 +132,25 @@ async def advance(store: JobStore, job: Job, *path: JobState) -> Job:
 # --- create / get / list -------------------------------------------------------------------------------
 
 
+def every_field_set(at: dt.datetime, **overrides: Any) -> Job:
+    """A job with every optional column filled in, its times from ``at``."""
+    fields: dict[str, Any] = {
+        "client_key": "ck-" + uuid.uuid4().hex,
+        "cost_usd": 0.5,
+        "operation_name": "models/x/operations/1",
+        "attempts": 2,
+        "error": {"type": "ServerError", "status_code": 503},
+        "results": [video(0), video(1)],
+        "submitted_at": at,
+        "lease_owner": "worker-1",
+        "lease_token": 4,
+        "lease_expires_at": at + dt.timedelta(minutes=5),
+    }
+    return make_job(**(fields | overrides))
+
+
 async def test_create_then_get_round_trips_every_field(store: JobStore) -> None:
-    job = make_job(
-        client_key="ck-" + uuid.uuid4().hex,
-        cost_usd=0.5,
-        operation_name="models/x/operations/1",
-        attempts=2,
-        error={"type": "ServerError", "status_code": 503},
-        results=[video(0), video(1)],
-        submitted_at=utcnow(),
-        lease_owner="worker-1",
-        lease_token=4,
-        lease_expires_at=utcnow() + dt.timedelta(minutes=5),
-    )
+    job = every_field_set(utcnow())
     created = await store.create(job)
     assert created == job
     assert await store.get(job.id) == job
@@ -156,19 +162,7 @@ async def test_create_many_round_trips_every_field_like_create(store: JobStore) 
     # create_many binds rows on the driver itself: every column must come back as create stores it (JSON, a
     # cleared error as NULL, non-UTC datetimes, booleans).
     later = dt.datetime.now(dt.timezone(dt.timedelta(hours=-5)))
-    full = make_job(
-        client_key="ck-" + uuid.uuid4().hex,
-        cost_usd=0.5,
-        operation_name="models/x/operations/1",
-        attempts=2,
-        error={"type": "ServerError", "status_code": 503},
-        results=[video(0), video(1)],
-        submitted_at=later,
-        lease_owner="worker-1",
-        lease_token=4,
-        lease_expires_at=later + dt.timedelta(minutes=5),
-        fresh=True,
-    )
+    full = every_field_set(later, fresh=True)
     bare = make_job()
     [(a, a_new), (b, b_new)] = await store.create_many([full, bare])
     assert a_new and b_new

@@ -10,7 +10,9 @@ Needs the ``agent`` extra (``strands-agents[litellm]``, ``mcp``); importing this
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from veokit.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from veokit.agent.factory import create_video_agent
@@ -20,18 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = ["VideoToolkit", "build_mcp_server", "create_video_agent", "strands_tools"]
 
-_WHERE = {
-    "VideoToolkit": "tools_core",
-    "create_video_agent": "factory",
-    "build_mcp_server": "mcp_server",
-    "strands_tools": "strands_adapter",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy, so `import veokit.agent` costs nothing and the MCP server never imports Strands (or LiteLLM).
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"veokit.agent.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'veokit.agent' has no attribute {name!r}")
+# Lazy, so `import veokit.agent` costs nothing and the MCP server never imports Strands (or LiteLLM).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "VideoToolkit": "veokit.agent.tools_core",
+        "create_video_agent": "veokit.agent.factory",
+        "build_mcp_server": "veokit.agent.mcp_server",
+        "strands_tools": "veokit.agent.strands_adapter",
+    },
+)

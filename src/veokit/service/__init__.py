@@ -19,8 +19,9 @@ may see of them is re-exported below. ``tests/unit/test_layering.py`` keeps it t
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from veokit.lazy import lazy_exports
 
 # Eager: the function shares its module's name, and importing the submodule later would otherwise leave the
 # module, not the function, as ``veokit.service.next_step``.
@@ -166,9 +167,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'veokit.service' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
