@@ -6,6 +6,8 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 
 def rss() -> int:
@@ -72,3 +74,19 @@ class LoadSampler:
         self._stop.set()
         self._t.join()
         return self.samples or [os.getloadavg()[0]]
+
+
+def emulated_vertex(base: str, out: Path, **fields: Any) -> Any:
+    """veokit's settings for Vertex served by the emulator at ``base``, a SQLite store in ``out`` unless
+    ``fields`` names another; ``fields`` adds the bench's own (poll scale, rate limit, deadline)."""
+    from veokit.config import Settings
+
+    defaults: dict[str, Any] = {
+        "provider": "vertex",
+        "vertex_base_url": base,
+        "vertex_project": "bench",
+        "vertex_access_token": "test-token",
+        "out_dir": out,
+        "database_url": f"sqlite:///{out / 'jobs.db'}",
+    }
+    return Settings(**(defaults | fields))

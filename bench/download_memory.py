@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+from _common import PeakSampler, emulated_vertex, free_port, wait_up  # bench/ is on sys.path when run as a script
 
 MODEL = "veo-3.1-generate-001"
 
@@ -31,19 +31,10 @@ MODEL = "veo-3.1-generate-001"
 def child_veokit(base: str, prompt: str, out: Path) -> dict[str, Any]:
     import asyncio
 
-    from veokit.config import Settings
     from veokit.models.request import GenerateRequest
     from veokit.service.client import VeoClient
 
-    settings = Settings(
-        provider="vertex",
-        vertex_base_url=base,
-        vertex_project="bench",
-        vertex_access_token="test-token",
-        database_url=f"sqlite:///{out / 'jobs.db'}",
-        out_dir=out,
-        poll_scale=0.005,
-    )
+    settings = emulated_vertex(base, out, poll_scale=0.005)
     request = GenerateRequest(prompt=prompt, model=MODEL, resolution="1080p", duration_seconds=8)
 
     async def go() -> dict[str, Any]:

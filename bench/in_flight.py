@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import LoadSampler, free_port, rss, wait_up  # bench/ is on sys.path when run as a script
+from _common import LoadSampler, emulated_vertex, free_port, rss, wait_up  # bench/ is on sys.path when run as a script
 
 from veokit.providers.http import POOL_CONNECTIONS
 
@@ -150,15 +150,9 @@ def child_floor(base: str, out: Path, args: argparse.Namespace) -> dict[str, Any
 
 # -- veokit ---------------------------------------------------------------------------------------------
 def settings_for(base: str, out: Path, scale: float) -> Any:
-    from veokit.config import Settings
-
-    return Settings(
-        provider="vertex",
-        vertex_base_url=base,
-        vertex_project="bench",
-        vertex_access_token="test-token",
-        out_dir=out,
-        database_url=f"sqlite:///{out / 'jobs.db'}",
+    return emulated_vertex(
+        base,
+        out,
         poll_scale=1 / scale,
         rate_limit="off",
         job_deadline_s=86_400,

@@ -41,7 +41,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _common import LoadSampler, PeakSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+from _common import (  # bench/ is on sys.path when run as a script
+    LoadSampler,
+    PeakSampler,
+    emulated_vertex,
+    free_port,
+    wait_up,
+)
 
 T = TypeVar("T")
 
@@ -59,18 +65,14 @@ def child_veokit(
 ) -> dict[str, Any]:
     import asyncio
 
-    from veokit.config import Settings
     from veokit.models.job import JobState
     from veokit.models.request import GenerateRequest
     from veokit.service import VeoClient, WorkerConfig
 
-    settings = Settings(
-        provider="vertex",
-        vertex_base_url=base,
-        vertex_project="bench",
-        vertex_access_token="test-token",
-        out_dir=out,
-        database_url=database_url or f"sqlite:///{out / 'jobs.db'}",
+    settings = emulated_vertex(
+        base,
+        out,
+        **({"database_url": database_url} if database_url else {}),
         poll_scale=1 / scale,
         rate_limit="off",
         job_deadline_s=VEO_LATENCY_S[1] * 3 / scale + 60,

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import LoadSampler, free_port, wait_up  # bench/ is on sys.path when run as a script
+from _common import LoadSampler, emulated_vertex, free_port, wait_up  # bench/ is on sys.path when run as a script
 
 MODEL = "veo-3.1-fast-generate-001"
 TARGET_RATIO = 1.05
@@ -48,14 +48,9 @@ PUSH = re.compile(r"later slots move back ([0-9.]+) s")
 
 
 def settings_for(base: str, out: Path, db_url: str, quota: int) -> Any:
-    from veokit.config import Settings
-
-    return Settings(
-        provider="vertex",
-        vertex_base_url=base,
-        vertex_project="bench",
-        vertex_access_token="test-token",
-        out_dir=out,
+    return emulated_vertex(
+        base,
+        out,
         data_dir=out / "data",
         database_url=db_url,
         rate_limit=f"{quota}/min",  # the whole quota, in every worker

@@ -52,9 +52,9 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
     except aiohttp.InvalidURL as exc:
         raise httpx.InvalidURL(str(exc)) from exc
-    except aiohttp.ClientPayloadError as exc:  # the body stopped short of what the headers announced
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
-    except aiohttp.ServerDisconnectedError as exc:  # closed after the request was written
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+        # The body stopped short of what the headers announced, or the connection closed after the request was
+        # written: either way the request may have been acted on.
         raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     except aiohttp.ClientResponseError as exc:  # a malformed status line or headers
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
