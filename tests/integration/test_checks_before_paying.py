@@ -104,6 +104,21 @@ def test_generate_refuses_before_submitting(
     _refused(p, needle, emulator)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("HTTPS_PROXY", "::not a url"), ("http_proxy", "http://user:s3cret@proxy:99999"), ("ALL_PROXY", "socks5://h:1")],
+)
+def test_a_malformed_proxy_variable_is_named_not_an_internal_error(
+    tmp_path: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    for other in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    p = veokit(tmp_path, "generate", "a lighthouse at dusk", **_vertex(emulator), **{name: value})
+    _refused(p, f"error: {name} is not a usable proxy URL", emulator)
+    assert "s3cret" not in p.stderr  # proxy URLs carry passwords: the value is never echoed
+    assert "unset it" in p.stderr
+
+
 def test_a_missing_out_dir_is_created_and_a_dry_run_checks_it(tmp_path: Path, emulator: EmulatorServer) -> None:
     p = veokit(tmp_path, "generate", "x", "--out", "new/videos", "--dry-run", **_vertex(emulator))
     assert p.returncode == 0, p.stderr

@@ -30,7 +30,7 @@ def test_breaker_opens_after_consecutive_transient_failures_only() -> None:
         b.allow()
         b.record(E.NetworkError("reset"))
     assert b.state is BreakerState.OPEN
-    with pytest.raises(E.CircuitOpen, match="next probe in 30 s"):
+    with pytest.raises(E.CircuitOpen, match=r"next probe in 30 s \(last: reset\)"):  # says why it opened
         b.allow()
 
 

@@ -121,6 +121,8 @@ def _hint_for(exc: E.VeokitError) -> str | None:
         return "raise --max-cost, or see what each shot costs with `veokit film plan FILE`; nothing was sent"
     if isinstance(exc, E.BudgetExceeded):
         return "`veokit costs` shows today's spend against the caps (VEOKIT_BUDGET_*); nothing was sent"
+    if isinstance(exc, E.ConfigError) and exc.reason == "proxy_env":  # veokit.providers.proxy_env.PROXY_ENV
+        return "correct that variable or unset it; nothing was sent"
     if isinstance(exc, E.ConfigError):
         return "`veokit config show` shows each setting and where it comes from"
     if isinstance(exc, E.AuthenticationError | E.PermissionDenied | E.BillingError | E.QuotaExhausted):

@@ -38,6 +38,7 @@ from veokit import errors as E
 from veokit.providers.aiohttp_transport import AiohttpTransport
 from veokit.providers.google_errors import error_from_response
 from veokit.providers.inline_json import INLINE_KEYS, SpooledBlob, parse_json, read_inline_json
+from veokit.providers.proxy_env import check_proxy_variables, proxy_note
 
 USER_AGENT = f"veokit/{__version__}"
 # Nothing reached the server. A write that failed left the body incomplete, and no server acts on half a
@@ -82,6 +83,7 @@ class ProviderClient(httpx.AsyncClient):
     """
 
     def __init__(self, *, timeout_s: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        check_proxy_variables()
         # One TLS context for both (loading the CA bundle is most of a client's construction cost).
         tls = httpx.create_ssl_context(trust_env=True)
         pool = transport or AiohttpTransport(tls=tls, connections=POOL_CONNECTIONS, keepalive_s=KEEPALIVE_S)
@@ -165,7 +167,7 @@ def map_httpx_error(exc: Exception, *, provider: str, url: str, paid: bool, answ
     status line and headers had arrived."""
     name, at = type(exc).__name__, where(url)
     if isinstance(exc, NOT_SENT):
-        return E.NetworkError(f"{provider}: cannot reach {at}: {name}", provider=provider)
+        return E.NetworkError(f"{provider}: cannot reach {at}{proxy_note(url)}: {name}", provider=provider)
     if isinstance(exc, UNSENDABLE):
         return E.NetworkError(f"{provider}: cannot send a request to {at}: {name}", provider=provider, retryable=False)
     if isinstance(exc, httpx.TooManyRedirects | httpx.HTTPStatusError):

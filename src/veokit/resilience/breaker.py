@@ -36,6 +36,8 @@ class CircuitBreaker:
     state: BreakerState = BreakerState.CLOSED
     failures: int = 0
     opened_at: float = 0.0
+    # What the last counted failure said, so "circuit open" tells the user why (a proxy, DNS, a 503...).
+    last_failure: str = ""
     _probing: bool = field(default=False, repr=False)
 
     def allow(self) -> None:
@@ -45,7 +47,7 @@ class CircuitBreaker:
                 wait = self.cooldown_s - (self.clock.monotonic() - self.opened_at)
                 raise E.CircuitOpen(
                     f"{self.provider}: circuit open after {self.failures} consecutive failures; "
-                    f"next probe in {wait:.0f} s",
+                    f"next probe in {wait:.0f} s (last: {self.last_failure})",
                     provider=self.provider,
                 )
             self.state = BreakerState.HALF_OPEN
@@ -64,5 +66,6 @@ class CircuitBreaker:
                 self._probing = False  # the probe reached the provider: inconclusive, let another try
             return
         self.failures += 1
+        self.last_failure = str(err)
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
             self.state, self.opened_at, self._probing = BreakerState.OPEN, self.clock.monotonic(), False
