@@ -193,8 +193,11 @@ def test_live_queue_and_cancel(page: Page, slow: tuple[InProcessService, Setting
 
     job = page.locator(".job")
     expect(job).to_have_count(1)
+    job.evaluate("node => { node.dataset.mark = 'first node' }")
     # The stream brings the video to the provider: "Rendering" once the operation runs.
     expect(job.locator(".job-meta")).to_contain_text("Rendering", timeout=WAIT_MS)
+    # Redraws update the job's node in place: a click whose mousedown and mouseup straddle a redraw still lands.
+    expect(job).to_have_attribute("data-mark", "first node")
     assert stats(emu)["submits_total"] == 1
     job.locator("button", has_text="Cancel").click()
     expect(page.locator(".job")).to_have_count(0)

@@ -284,15 +284,33 @@ function sorted() {
   return [...state.videos.values()].sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1));
 }
 
+// Nodes kept across redraws, by video id. A progress event redraws often; replacing a job's node under the
+// pointer would drop a click whose mousedown hit the old Cancel button and mouseup its replacement, and
+// would restart a tile's hover preview. So a queued job's node is updated in place, and a tile is rebuilt
+// only when something it shows has changed.
+const drawn = { queue: new Map(), gallery: new Map() };
+
 function render() {
   const all = sorted();
   const active = all.filter((v) => ACTIVE.has(v.status));
   const done = all.filter((v) => !ACTIVE.has(v.status));
-  $("#queue").replaceChildren(...active.map(queueItem));
+  reconcile($("#queue"), drawn.queue, active, queueItem, fillQueueItem);
   $("#queue-empty").hidden = active.length > 0;
-  $("#gallery").replaceChildren(...done.map(tile));
+  reconcile($("#gallery"), drawn.gallery, done, tile, (node, v) => node.dataset.sig === tileSig(v));
   $("#gallery-empty").hidden = done.length > 0;
   $("#more").hidden = !state.hasMore;
+}
+
+// `keep(node, v)` updates `node` for `v` and says whether it may stay; otherwise `build(v)` replaces it.
+function reconcile(container, cache, videos, build, keep) {
+  const nodes = videos.map((v) => {
+    const old = cache.get(v.id);
+    return old && keep(old, v) ? old : build(v);
+  });
+  cache.clear();
+  videos.forEach((v, i) => cache.set(v.id, nodes[i]));
+  const kids = container.children;
+  if (nodes.length !== kids.length || nodes.some((n, i) => kids[i] !== n)) container.replaceChildren(...nodes);
 }
 
 function stateWords(v) {
@@ -306,15 +324,31 @@ function stateWords(v) {
 }
 
 function queueItem(v) {
-  return el(
+  const node = el(
     "li",
-    { class: "job", dataset: { id: v.id, status: v.status } },
+    { class: "job", dataset: { id: v.id } },
     el("div", { class: "job-top" },
       el("div", { class: "job-prompt", title: v.prompt || "" }, v.prompt || v.id),
       el("button", { type: "button", class: "danger", onclick: () => cancel(v.id) }, "Cancel")),
-    el("div", { class: "job-meta" }, `${stateWords(v)} · ${v.progress}% · ${v.model} · ${usd(v.veokit.estimate_usd)}`),
-    el("div", { class: "bar-track" }, el("div", { class: "bar-fill", style: `width:${v.progress}%` })),
+    el("div", { class: "job-meta" }),
+    el("div", { class: "bar-track" }, el("div", { class: "bar-fill" })),
   );
+  fillQueueItem(node, v);
+  return node;
+}
+
+function fillQueueItem(node, v) {
+  node.dataset.status = v.status;
+  node.querySelector(".job-meta").textContent =
+    `${stateWords(v)} · ${v.progress}% · ${v.model} · ${usd(v.veokit.estimate_usd)}`;
+  node.querySelector(".bar-fill").style.width = `${v.progress}%`;
+  return true;
+}
+
+function tileSig(v) {
+  const files = (v.veokit.files || []).map((f) => f.url);
+  return JSON.stringify([v.status, v.prompt, v.model, v.seconds, v.size, v.veokit.cost_usd, v.veokit.estimate_usd,
+    v.veokit.thumbnail_url, files, v.error && v.error.message]);
 }
 
 function tile(v) {
@@ -337,7 +371,7 @@ function tile(v) {
   const cost = failed ? (v.error && v.error.code === "cancelled" ? v.error.message : "failed") : usd(v.veokit.cost_usd ?? v.veokit.estimate_usd);
   return el(
     "article",
-    { class: `tile${portrait ? " portrait" : ""}${failed ? " failed" : ""}`, dataset: { id: v.id, status: v.status }, tabindex: "0",
+    { class: `tile${portrait ? " portrait" : ""}${failed ? " failed" : ""}`, dataset: { id: v.id, status: v.status, sig: tileSig(v) }, tabindex: "0",
       onclick: () => openPlayer(v.id), onkeydown: (e) => { if (e.key === "Enter") openPlayer(v.id); } },
     frame,
     el("div", { class: "cap" },
@@ -404,14 +438,16 @@ async function onEvent(id, ev) {
     v.progress = data.progress;
     v.veokit.state = data.state;
     v.veokit.expected_remaining_s = data.expected_remaining_s;
-    const item = document.querySelector(`.job[data-id="${id}"]`);
-    if (item) item.replaceWith(queueItem(v));
+    const item = drawn.queue.get(id);
+    if (item) fillQueueItem(item, v);
     return;
   }
   // a state change: fetch the whole object (files, cost, error) and redraw
   try {
     const fresh = await api(`/v1/videos/${encodeURIComponent(id)}`);
     const was = state.videos.get(id);
+    // A finished video never becomes active again: this answer left before a cancel's, which came first.
+    if (was && !ACTIVE.has(was.status) && ACTIVE.has(fresh.status)) return;
     state.videos.set(id, fresh);
     render();
     // Several state events can land at once (downloading, then succeeded): say the end only once.
