@@ -23,7 +23,7 @@ from veokit.media.probe import Expectation, verify_mp4
 
 from .conftest import BEFORE_GEMINI_SHUTDOWN
 
-WAIT_MS = 60_000  # jobs run in another thread on a shared machine: generous, never a race
+WAIT_MS = 120_000  # jobs (and a film's stitch) run in other threads on a shared machine: generous, never a race
 
 
 def serve(emu: EmulatorServer, tmp_path: Path) -> Iterator[tuple[InProcessService, Settings]]:
