@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 from rich.console import Console, RenderableType
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress_bar import ProgressBar
@@ -195,13 +197,34 @@ def cost_line(job: Job) -> str:
 
 def print_json(data: Any) -> None:
     mode.json_printed = True
-    text = json.dumps(data, default=str, indent=2, ensure_ascii=False)
+    # Plain JSON values (nearly every document) go through pydantic-core's encoder, the same text ~15x faster
+    # than json's indenting one, which is pure Python (a 10,000-job batch: 0.24 s). Anything else (a datetime, a
+    # path) keeps json's str() forms.
+    if _plain(data):
+        text = pydantic_core.to_json(data, indent=2).decode()
+    else:
+        text = json.dumps(data, default=str, indent=2, ensure_ascii=False)
     if out.is_terminal:
         out.print_json(text)  # coloured for a person
     else:
         # For a program: the same JSON, written as is (rich's highlighting and wrapping took over a minute for a
         # 10,000-job batch).
         out.file.write(text + "\n")
+
+
+def _plain(value: Any) -> bool:
+    """Only dicts with text keys, lists, text, whole numbers, finite floats, booleans and nulls: values both
+    encoders write alike (json writes NaN, which is not JSON; pydantic-core writes null)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
 
 
 def line(text: str, *, to_err: bool = False) -> None:

@@ -247,7 +247,7 @@ class SqlJobStore:
         self, jobs: builtins.list[Job], *, messages: builtins.list[str] | None = None
     ) -> builtins.list[tuple[Job, bool]]:
         texts = rules.create_messages(jobs, messages)
-        todo = [(codec.normalise_job(job), text) for job, text in zip(jobs, texts, strict=True)]
+        todo = [(codec.as_stored(job), text) for job, text in zip(jobs, texts, strict=True)]
         done: builtins.list[tuple[Job, bool]] = []
         for start in range(0, len(todo), _CREATE_CHUNK):
             chunk = todo[start : start + _CREATE_CHUNK]
