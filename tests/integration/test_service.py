@@ -102,6 +102,50 @@ async def test_a_bad_batch_line_is_named_and_nothing_is_recorded(clients: Callab
     assert await client.list_jobs() == []
 
 
+async def test_every_bad_batch_line_is_named_at_once_and_nothing_is_recorded(
+    clients: Callable[..., Any], tmp_path: Path
+) -> None:
+    # Lines alike but for their prompts share one plan: the bad shape among good ones is refused on every line.
+    file = tmp_path / "b.jsonl"
+    file.write_text(
+        "\n".join(json.dumps({"prompt": f"scene {i}", "duration": 5 if i in (3, 6) else 4}) for i in range(8))
+    )
+    client = await clients()
+    with pytest.raises(E.InvalidRequest) as bad:
+        await client.enqueue_batch(read_batch(file), source="b.jsonl")
+    lines = bad.value.message.splitlines()
+    assert lines[0] == "b.jsonl: 2 bad lines, nothing was enqueued:"
+    assert [line.split(": duration_seconds: 5 s is not supported")[0] for line in lines[1:]] == [
+        "  b.jsonl:4",
+        "  b.jsonl:7",
+    ]
+    assert await client.list_jobs() == []
+
+
+def test_reading_a_batch_names_every_bad_line_a_screenful_at_most(tmp_path: Path) -> None:
+    file = tmp_path / "b.jsonl"
+    file.write_text('{"prompt": "ok"}\n' + '{"prompt": "x", "colour": "red"}\n' * 25 + '{"prompt": " "}\n')
+    with pytest.raises(E.InvalidRequest) as bad:
+        read_batch(file)
+    lines = bad.value.message.splitlines()
+    assert lines[0] == "b.jsonl: 26 bad lines, nothing was enqueued:" and bad.value.field == "colour"
+    assert lines[1].startswith("  b.jsonl:2: unknown field 'colour'") and len(lines) == 1 + 20 + 1
+    assert lines[-1] == "  … and 6 more"
+
+
+async def test_a_rerun_of_an_interrupted_batch_records_only_the_rest(
+    clients: Callable[..., Any], tmp_path: Path
+) -> None:
+    file = tmp_path / "b.jsonl"
+    file.write_text("\n".join(json.dumps({"prompt": f"scene {i}", "duration": 4}) for i in range(5)) + "\n")
+    client = await clients()
+    first = await client.enqueue_batch(read_batch(file)[:2], source=file.name)  # as if it stopped after two
+    again = await client.enqueue_batch(read_batch(file), source=file.name)
+    assert (first.new, again.new, again.already) == (2, 3, 2)
+    assert [j.id for j in again.jobs[:2]] == [j.id for j in first.jobs]
+    assert sorted(j.id for j in await client.list_jobs()) == sorted(j.id for j in again.jobs)
+
+
 async def test_following_stops_when_asked_and_leaves_the_jobs_queued(clients: Callable[..., Any]) -> None:
     client = await clients()
     job = await client.submit(FAST_4S)

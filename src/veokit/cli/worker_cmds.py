@@ -8,6 +8,7 @@ does everything; with workers elsewhere, ``--no-run`` just enqueues and follows 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -31,6 +32,7 @@ from veokit.service import (
     budget_blocked,
     budget_day,
     exit_code_for,
+    gc_paused,
     job_view,
     next_step,
     redact_url,
@@ -290,24 +292,32 @@ def batch(
     relative to the file."""
     from veokit.service import VeoClient, read_batch
 
-    items = read_batch(file)
-    client = VeoClient(load_settings())
-    config = client.worker_config("batch", concurrency=concurrency)
+    with contextlib.ExitStack() as paused:
+        # Reading, recording and printing a large batch without the garbage collector's passes (see gc_paused);
+        # following it (running jobs, perhaps for hours) collects as usual.
+        paused.enter_context(gc_paused())
+        items = read_batch(file)
+        client = VeoClient(load_settings())
+        config = client.worker_config("batch", concurrency=concurrency)
 
-    async def go() -> int:
-        async with client:
-            enqueued = await client.enqueue_batch(items, provider=provider, out_dir=out, fresh=fresh, source=file.name)
-            if not as_json:
-                _log(enqueued.describe(file.name))
-            jobs = enqueued.jobs
-            if not wait:
-                _print_batch(items, jobs, as_json)
-                return 0
-            jobs = await _follow(client, [j.id for j in jobs], run_here=run_here, config=config, quiet=as_json)
-        _print_batch(items, jobs, as_json)
-        return exit_code_for(jobs)  # jobs a budget cap holds back recorded BudgetExceeded: 2
+        async def go() -> int:
+            async with client:
+                enqueued = await client.enqueue_batch(
+                    items, provider=provider, out_dir=out, fresh=fresh, source=file.name
+                )
+                if not as_json:
+                    _log(enqueued.describe(file.name))
+                jobs = enqueued.jobs
+                if not wait:
+                    _print_batch(items, jobs, as_json)
+                    return 0
+                paused.close()
+                jobs = await _follow(client, [j.id for j in jobs], run_here=run_here, config=config, quiet=as_json)
+            _print_batch(items, jobs, as_json)
+            return exit_code_for(jobs)  # jobs a budget cap holds back recorded BudgetExceeded: 2
 
-    raise typer.Exit(_run(go()))
+        code = _run(go())
+    raise typer.Exit(code)
 
 
 async def _follow(client: VeoClient, ids: list[str], *, run_here: bool, config: WorkerConfig, quiet: bool) -> list[Job]:

@@ -18,7 +18,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from veokit.errors import InputTooLarge, InvalidRequest, UnsupportedMedia
@@ -47,6 +46,8 @@ MAX_IMAGE_PIXELS = 64_000_000  # far beyond any Veo input (4k is 8.3 MP); more i
 def check_image_decodes(data: bytes, mime: ImageMime, *, field: str, name: str | None) -> None:
     """Decode the whole image: a truncated or corrupt file passes a magic-byte check and is refused by the
     provider only after the round trip (or, worse, rendered from garbage)."""
+    from PIL import Image  # here: only a request with an image needs Pillow (a batch of prompts does not)
+
     what = name or "the image"
     try:
         with warnings.catch_warnings():

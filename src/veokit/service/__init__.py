@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from veokit.engine.worker import Worker, WorkerConfig, WorkerStats
     from veokit.models.job import Job, JobEvent, JobState, VideoResult
     from veokit.service.assets import VARIANTS, asset
-    from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, read_batch, summarise
+    from veokit.service.batch import BatchItem, BatchStatus, budget_blocked, gc_paused, read_batch, summarise
     from veokit.service.batch_enqueue import EnqueuedBatch
     from veokit.service.client import VeoClient
     from veokit.service.extension import ExtensionSource, extension_request
@@ -99,6 +99,7 @@ __all__ = [
     "environment_fault",
     "exit_code_for",
     "extension_request",
+    "gc_paused",
     "job_error",
     "job_view",
     "next_step",
@@ -156,6 +157,7 @@ _LAZY = {
     "environment_fault": "veokit.service.outcome",
     "exit_code_for": "veokit.service.outcome",
     "extension_request": "veokit.service.extension",
+    "gc_paused": "veokit.service.batch",
     "job_error": "veokit.service.outcome",
     "job_view": "veokit.service.views",
     "raise_for_job": "veokit.service.outcome",

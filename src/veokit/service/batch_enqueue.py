@@ -1,8 +1,8 @@
 """Enqueueing a batch: every line planned first, then every line recorded, idempotently.
 
 Planning all lines before recording any means a bad line 900 (a model that cannot do it, a price over the
-per-job cap) leaves nothing half-enqueued; the error names the file and line. Recording uses each line's
-client key, so enqueueing the same file again creates nothing twice and answers with the jobs it made.
+per-job cap) leaves nothing half-enqueued; the error names the file and line of every bad one. Recording uses
+each line's client key, so enqueueing the same file again creates nothing twice and answers with the jobs it made.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from veokit import errors as E
 from veokit.engine.runner import NewJob
 from veokit.models.job import Job, JobState, utcnow
 from veokit.service import output_dir
-from veokit.service.batch import BatchItem
-from veokit.service.planning import Plan
+from veokit.service.batch import BatchItem, bad_lines, gc_paused
+from veokit.service.planning import Plan, PlanMemo
 
 if TYPE_CHECKING:
     from veokit.service.client import VeoClient
@@ -53,20 +53,42 @@ async def enqueue_batch(
     fresh: bool = False,
     source: str = "batch",
 ) -> EnqueuedBatch:
-    """Plan every line (``source``:line names a bad one), then record them all. ``provider`` and ``out_dir``
-    are the defaults for lines that name none."""
+    """Plan every line (``source``:LINE names each bad one: :func:`~veokit.service.batch.bad_lines`), then record
+    them all. ``provider`` and ``out_dir`` are the defaults for lines that name none."""
+    with gc_paused():
+        return await _enqueue(client, items, provider=provider, out_dir=out_dir, fresh=fresh, source=source)
+
+
+def _writable(target: Path) -> E.VeokitError | None:
+    try:
+        output_dir.check_writable(target)
+    except E.VeokitError as exc:
+        return exc
+    return None
+
+
+async def _enqueue(
+    client: VeoClient, items: list[BatchItem], *, provider: str | None, out_dir: Path | None, fresh: bool, source: str
+) -> EnqueuedBatch:
     plans: list[tuple[BatchItem, Plan]] = []
-    writable: set[Path] = set()  # each distinct output directory is tried once, not once per line
+    # Each distinct output directory is tried once, not once per line: what it answered.
+    tried: dict[Path, E.VeokitError | None] = {}
+    memo = PlanMemo(client.catalog, client.settings)  # lines alike but for their prompts are planned once
+    bad: list[tuple[int, E.VeokitError]] = []
     for item in items:
         try:
-            plan = client._plan_request(item.request, item.provider or provider, extending=item.extending)
+            plan = client._plan_request(item.request, item.provider or provider, extending=item.extending, memo=memo)
             target = item.out_dir or out_dir or client.settings.out_dir
-            if target not in writable:
-                output_dir.check_writable(target)
-                writable.add(target)
+            if target not in tried:
+                tried[target] = _writable(target)
+            if (unwritable := tried[target]) is not None:
+                raise unwritable.with_traceback(None)
         except E.VeokitError as exc:
-            raise E.InvalidRequest(f"{source}:{item.line}: {exc.message}") from None
+            bad.append((item.line, exc))
+            continue
         plans.append((item, plan))
+    if bad:  # every bad line at once, and nothing enqueued
+        raise bad_lines(source, bad)
     started = utcnow()
     # A line with a seed may be answered by an earlier identical video (a look-up and a file copy each): those go
     # one by one. Every other line is recorded in bulk, a thousand jobs per transaction, each job whole.

@@ -27,11 +27,9 @@ from veokit.engine.budget import caps_from_settings
 from veokit.engine.runner import Engine, Progress, ProgressFn, catalog_provider
 from veokit.engine.worker import EventFn, Worker, WorkerConfig, operation_gone, revive_leased, run_leased, worker_id
 from veokit.models.catalog import Catalog, Estimate, default_catalog
-from veokit.models.film_plan import FilmPlan
 from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, utcnow
 from veokit.models.request import GenerateRequest
-from veokit.models.storyboard import Storyboard
 from veokit.providers import registry
 from veokit.providers.base import Cancellable, Provider
 from veokit.providers.http import new_client
@@ -45,7 +43,7 @@ from veokit.service.follow import StatusFn, follow
 from veokit.service.meters import Meters
 from veokit.service.next_step import status_line
 from veokit.service.outcome import raise_for_job as raise_for_job
-from veokit.service.planning import Plan, check_limits, plan_request
+from veokit.service.planning import Plan, PlanMemo, check_limits, plan_request
 from veokit.service.providers import build_provider, pick_provider
 from veokit.service.resilience import resilience_from
 from veokit.service.routing import Route, route
@@ -57,8 +55,10 @@ from veokit.store.sql import SqlJobStore
 from veokit.store.tenancy import ApiKey
 
 if TYPE_CHECKING:
-    # Imported by the film methods: stitching, timelines and contact sheets (PyAV, NumPy, OpenTimelineIO) are
-    # not loaded by a process that only enqueues or runs jobs.
+    # Imported by the film methods: stitching, timelines and contact sheets (PyAV, NumPy, OpenTimelineIO), and
+    # storyboards (a YAML parser), are not loaded by a process that only enqueues or runs jobs.
+    from veokit.models.film_plan import FilmPlan
+    from veokit.models.storyboard import Storyboard
     from veokit.service import film as films
 
 WATCH_INTERVAL_S = 1.0  # how often wait() looks at a job another process (a worker) is running
@@ -176,9 +176,11 @@ class VeoClient:
         *,
         max_cost_usd: float | None = None,
         extending: extension.ExtensionSource | None = None,
+        memo: PlanMemo | None = None,
     ) -> Plan:
-        """:meth:`plan` but for the output directory, which a batch checks once per distinct directory."""
-        plan = self._price(request, provider)
+        """:meth:`plan` but for the output directory, which a batch checks once per distinct directory (and
+        ``memo``: plans it shares between requests alike but for their prompts)."""
+        plan = self._price(request, provider) if memo is None else memo.plan(request, provider)
         if extending is not None:
             extension.check_fits(extending, plan.offer)
         check_limits(plan, self.budget, max_cost_usd)
@@ -662,6 +664,7 @@ class VeoClient:
     ) -> films.PickPreview:
         """Choose ``take`` of ``shot``: returns what re-rendering its dependents costs, and (``write``) sets
         ``pick`` in the storyboard file. Nothing is rendered: :meth:`film_render` then renders the dependents."""
+        from veokit.models.storyboard import Storyboard
         from veokit.service import film as films
 
         preview = await films.preview_pick(self, films.load(board), shot, take, provider, owner)

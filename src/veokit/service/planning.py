@@ -16,11 +16,12 @@ Every surface (``generate``, ``enqueue``, ``batch``, ``--dry-run``, the agent to
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 from veokit.config import AUTO, Settings
-from veokit.errors import InvalidRequest
+from veokit.errors import InvalidRequest, VeokitError
 from veokit.models.catalog import Catalog, Estimate, Offer
 from veokit.models.request import GenerateRequest
 from veokit.providers import registry
@@ -72,6 +73,65 @@ def plan_request(request: GenerateRequest, provider: str | None, *, catalog: Cat
         request = request.model_copy(update={"model": offer.model})
     request = registry.get(name).with_options_checked(request, warn=True)
     return Plan(request, name, offer, catalog.estimate(request, offer))
+
+
+# What planning does not read of a request: its text (only whether there is a negative prompt, and, for offers
+# priced by tokens, the prompt's length, which PlanMemo never shares) and its seed.
+_UNREAD = {"prompt", "negative_prompt", "seed"}
+
+
+class PlanMemo:
+    """:func:`plan_request` for many requests (a batch file's lines): requests that differ only in what planning
+    does not read are validated and priced once, so 10,000 lines of a few shapes cost a few plans.
+
+    Every request is still judged: one whose shape was not seen is planned in full, and a shape that failed
+    fails again, with the same error, for every request of that shape. Requests with inputs (images, a video)
+    and plans priced by tokens (whose estimate reads the prompt's length) are always planned alone."""
+
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self._plans: dict[tuple[str | None, bool, str], Plan | VeokitError] = {}
+
+    def plan(self, request: GenerateRequest, provider: str | None) -> Plan:
+        if request.image or request.last_frame or request.reference_images or request.video:
+            return plan_request(request, provider, catalog=self.catalog, settings=self.settings)
+        # JSON, not a tuple of values: true and 1 are different option values to a provider, and equal in Python.
+        key = (provider, bool(request.negative_prompt), request.model_dump_json(exclude=_UNREAD))
+        known = self._plans.get(key)
+        if known is None:
+            try:
+                plan = plan_request(request, provider, catalog=self.catalog, settings=self.settings)
+            except VeokitError as exc:
+                self._plans[key] = exc
+                raise
+            if _shareable(plan):
+                self._plans[key] = plan
+            return plan
+        if isinstance(known, VeokitError):
+            raise known.with_traceback(None)  # the same error again, not a traceback growing with every line
+        return _alike(known, request)
+
+
+def _shareable(plan: Plan) -> bool:
+    """Whether the plan holds for every request of its shape: not when a price (its own or, for ``auto``, a
+    candidate's that decided the choice) depends on the prompt."""
+    offers = [plan.offer]
+    if plan.route is not None:
+        offers += [c.offer for c in (*plan.route.candidates, *plan.route.alternatives) if c.offer is not None]
+    return all(o.token_price is None for o in offers)
+
+
+def _alike(plan: Plan, request: GenerateRequest) -> Plan:
+    """``plan`` (made for a request of the same shape) for ``request``: its model id and options as planned."""
+    changes: dict[str, object] = {}
+    if request.model != plan.request.model:
+        changes["model"] = plan.request.model
+    if request.options != plan.request.options:
+        changes["options"] = plan.request.options
+    resolved = request.model_copy(update=changes) if changes else request
+    route = None if plan.route is None else dataclasses.replace(plan.route, request=request)
+    return Plan(resolved, plan.provider, plan.offer, plan.estimate, route)
 
 
 def check_limits(plan: Plan, caps: BudgetCaps | None, max_cost_usd: float | None = None) -> Plan:
