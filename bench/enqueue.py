@@ -10,7 +10,8 @@ each in a fresh process on a fresh SQLite store:
   transactions, no validation, no veokit code.
 
 Reported: wall seconds, CPU seconds (user + system, so a busy machine shows as wall > CPU), and the load
-average. The target is 10,000 jobs in 5 s or less.
+average. The target is 10,000 jobs in 5 s or less, the whole CLI command included: judged on wall time (what a
+quiet machine shows) and on CPU time (what transfers from a busy one).
 
     uv run --group test python bench/enqueue.py [--jobs 10000]
 """
@@ -132,6 +133,7 @@ def cli(batch: Path, db: Path, out: Path) -> dict[str, Any]:
 def child(kind: str, batch: Path, db: Path, out: Path) -> dict[str, Any]:
     p = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--batch", str(batch), "--db", str(db), "--out", str(out)],
+        env=cli_env(db, out),  # as installed, like the CLI's runs
         capture_output=True,
         text=True,
         check=False,
@@ -181,8 +183,17 @@ def main() -> int:
             f"{name:<30}{r['wall_s']:>8.2f}s{r['cpu_s']:>8.2f}s{r['cpu_s'] / args.jobs * 1000:>7.2f} ms"
             f"{r['cpu_s'] / floor:>7.1f}x{r['load']:>10.1f}{r['new']:>8}"
         )
-    worst = max(r["wall_s"] for n, r in rows.items() if not n.startswith("floor"))
-    print(f"\ntarget: {args.jobs} jobs in <= {args.target_s:g} s: " + ("met" if worst <= args.target_s else "MISSED"))
+    # The target counts the whole command (start-up, reading, planning, recording, printing). On a shared machine
+    # wall time is mostly waiting for a core: CPU seconds are what the command itself costs.
+    veokit = {n: r for n, r in rows.items() if not n.startswith(("floor", "CLI start-up"))}
+    print()
+    for measure in ("wall_s", "cpu_s"):
+        name, worst = max(((n, r[measure]) for n, r in veokit.items()), key=lambda x: x[1])
+        verdict = "met" if worst <= args.target_s else "MISSED"
+        print(
+            f"target: {args.jobs} jobs in <= {args.target_s:g} s, {measure[:-2]}: {verdict} "
+            f"(slowest: {name}, {worst:.2f} s; load {rows[name]['load']:.1f})"
+        )
     return 0
 
 
