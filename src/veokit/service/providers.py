@@ -37,9 +37,12 @@ def pick_provider(settings: Settings, requested: str | None) -> str:
     if present:
         return present[0]
     offline = [s.name for s in registry.specs() if not s.real_money]
-    needs = [s.credentials for s in registry.specs() if s.real_money]
-    hints = ", ".join(needs[:-1]) + f" or {needs[-1]}" if len(needs) > 1 else "".join(needs)
-    try_first = f"Use --provider {offline[0]} to try veokit without a key, or set " if offline else "Set "
+    # Several providers share credentials (Veo and Omni on one Google project): each named once.
+    needs = list(dict.fromkeys(s.credentials for s in registry.specs() if s.real_money))
+    hints = "; ".join(needs)
+    try_first = (
+        f"Use --provider {offline[0]} to try veokit without a key, or set one of: " if offline else "Set one of: "
+    )
     raise ConfigError(f"no provider configured and no credentials found. {try_first}{hints}")
 
 
