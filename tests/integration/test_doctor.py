@@ -52,6 +52,8 @@ def test_doctor_reports_a_retired_model_and_missing_credentials(tmp_path: Path) 
     assert p.returncode == 1 and "retired on 2026-10-22" in p.stderr
     p = veokit(tmp_path, "doctor")
     assert p.returncode == 2 and "no provider configured" in p.stderr
+    p = veokit(tmp_path, "generate", "a kite", "--dry-run")
+    assert p.returncode == 2 and "no provider configured" in p.stderr and "--provider emulator" in p.stderr
     assert p.stderr.count("GEMINI_API_KEY") == 1, p.stderr  # providers sharing credentials are named once
 
 
