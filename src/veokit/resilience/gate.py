@@ -145,6 +145,7 @@ class ProviderGate:
 
         In the background, and a failure is only logged: this follows a paid call, whose outcome the caller
         must record whatever the store says about pacing."""
+        log.debug("%s: a request left %.3f s after its slot", self.key, late_s)
         if self.slack_s > 0 and late_s > self.slack_s:
             moved = late_s - self.slack_s
             log.debug("%s: a request left %.3f s after its slot; later slots move back %.3f s", self.key, late_s, moved)
