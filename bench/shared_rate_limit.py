@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import glob
+import itertools
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ MODEL = "veo-3.1-fast-generate-001"
 TARGET_RATIO = 1.05
 PUSH = re.compile(r"later slots move back ([0-9.]+) s")
 LEFT = re.compile(r"a request left ([0-9.]+) s after its slot")
+SLOT = re.compile(r"^([0-9.]+) .*: slot -?\d+ released after waiting ([0-9.]+) s", re.M)
 LAG_TICK_S = 0.05
 
 
@@ -88,7 +90,9 @@ def child_worker(args: argparse.Namespace) -> dict[str, Any]:
     # counts these lines on stderr.
     pacing = logging.getLogger("veokit.pacing")
     pacing.setLevel(logging.DEBUG)
-    pacing.addHandler(logging.StreamHandler(sys.stderr))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))  # one wall clock for every worker
+    pacing.addHandler(handler)
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings_for(args.base, Path(args.out), args.db, args.quota)) as veo:
@@ -231,6 +235,7 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
         results = []
         pushes: list[float] = []
         lateness: list[float] = []
+        slots: list[tuple[float, float]] = []
         for p in procs:
             stdout, stderr = p.communicate(timeout=3_600)
             if p.returncode != 0:
@@ -239,6 +244,7 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
             results.append(json.loads(stdout.strip().splitlines()[-1]))
             pushes += [float(m.group(1)) for m in PUSH.finditer(stderr)]
             lateness += [float(m.group(1)) for m in LEFT.finditer(stderr)]
+            slots += [(float(m.group(1)), float(m.group(2))) for m in SLOT.finditer(stderr)]
         loads = load.stop()
         report = run_child("report", args, out, db)
     stats = httpx.get(f"{args.base}/_emulator/stats", timeout=60).json()
@@ -265,8 +271,24 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
         "late_p50_p95_max_s": quantiles(lateness),
         "loop_lag_p50_p95_max_s": quantiles([x for r in results for x in r["loop_lag_s"]]),
         "worker_cpu_s": round(sum(r["cpu_s"] for r in results), 1),
+        **slips(slots, 60 / args.quota * 1.02),
         "load": loads,
     }
+
+
+def slips(slots: list[tuple[float, float]], gap: float) -> dict[str, float]:
+    """Where the schedule lost time, from each slot's release (wall clock) and its wait: a step between consecutive
+    releases longer than the gap either came after a wait (the slot was set later: a push or hold after a late
+    departure) or after none (the slot was already due when taken: the taker came late, e.g. a busy loop)."""
+    held = idle = 0.0
+    ordered = sorted((t + w, w) for t, w in slots)  # released = logged (at the take) + the wait
+    for (before, _), (after, wait) in itertools.pairwise(ordered):
+        over = max(0.0, after - before - gap)
+        if wait > 0:
+            held += over
+        else:
+            idle += over
+    return {"slip_after_wait_s": round(held, 2), "slip_taken_late_s": round(idle, 2)}
 
 
 def quantiles(xs: list[float]) -> list[float]:
@@ -349,15 +371,22 @@ def main() -> int:
         "after their slot, and how far they moved later slots in all (the largest alone); load avg: 1-minute, "
         "mean-max during the run)"
     )
-    print(f"\n{'workers':<9}{'slot to send p50/p95/max':>28}{'loop lag p50/p95/max':>26}{'worker CPU':>12}")
+    print(
+        f"\n{'workers':<9}{'slot to send p50/p95/max':>28}{'loop lag p50/p95/max':>26}{'worker CPU':>12}"
+        f"{'slip: held':>12}{'taken late':>12}"
+    )
     for r in rows:
         late = "/".join(f"{x:.3f}" for x in r["late_p50_p95_max_s"])
         lag = "/".join(f"{x:.3f}" for x in r["loop_lag_p50_p95_max_s"])
-        print(f"{r['workers']:<9}{late + ' s':>28}{lag + ' s':>26}{r['worker_cpu_s']:>10.1f} s")
+        print(
+            f"{r['workers']:<9}{late + ' s':>28}{lag + ' s':>26}{r['worker_cpu_s']:>10.1f} s"
+            f"{r['slip_after_wait_s']:>10.1f} s{r['slip_taken_late_s']:>10.1f} s"
+        )
     print(
         "(slot to send: from each submit's slot to its request leaving, every submit; loop lag: how late the "
         f"workers' event loops woke a {LAG_TICK_S * 1000:g} ms timer during the run; worker CPU: all workers' "
-        "CPU seconds in the run)"
+        "CPU seconds in the run; slip: the time the slots' schedule lost beyond one gap per slot, set later "
+        "after a late departure (held: a push or a hold) or already due when the next taker came (taken late))"
     )
     return 1 if failed else 0
 
