@@ -19,8 +19,10 @@ to no earlier than its departure plus the window plus ``m`` (:meth:`Slots.sent`;
 :mod:`veokit.store.rate_slots`). That is a sliding window over actual departures, so request ``k + count``
 leaves at least a window and ``m`` after request ``k`` however late that was, and since slots never go back,
 after every request before ``k`` too: never more than ``count`` in a window, with ``m`` to spare for the transit.
-What it costs: a late request holds back the requests a window after it, and the ones after those by the gaps
-between them, so lateness costs once per window (the latest departure of the window), not once per request.
+What it costs: a late request holds back the request a window after it, and the ones after that by the gaps
+between them, so lateness costs once per window (the latest departure of the window), not once per request. A
+departure within ``m`` of its slot is not reported at all: the gaps already put the slot ``count`` later far
+enough after it (lateness counted from when the slot was due, so a loop that woke late counts too).
 
 Measured (docs/benchmarks.md, target 5, 120/min from 1-4 workers): the rule before this one moved every later
 slot back by each late request's lateness beyond ``m``. Correct, but pushes added up: at load 9-17, 63 late

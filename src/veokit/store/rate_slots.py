@@ -47,7 +47,7 @@ MAX_KEY_LEN = 128
 
 class RateSlot(NamedTuple):
     wait_s: float  # from the taker's ``now`` until the slot (0: free now)
-    seq: int  # this take's number for its key: what :func:`sent` is told about
+    seq: int  # this take's number for its key: what a report of its departure names (:func:`hold`)
 
 
 def check(key: str, gap_s: float, now: float | None) -> None:
