@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import glob
+import itertools
 import json
 import logging
 import os
@@ -45,6 +46,9 @@ from _common import LoadSampler, emulated_vertex, free_port, wait_up  # bench/ i
 MODEL = "veo-3.1-fast-generate-001"
 TARGET_RATIO = 1.05
 PUSH = re.compile(r"later slots move back ([0-9.]+) s")
+LEFT = re.compile(r"a request left ([0-9.]+) s after its slot")
+SLOT = re.compile(r"^([0-9.]+) .*: slot -?\d+ released after waiting ([0-9.]+) s", re.M)
+LAG_TICK_S = 0.05
 
 
 def settings_for(base: str, out: Path, db_url: str, quota: int) -> Any:
@@ -86,7 +90,9 @@ def child_worker(args: argparse.Namespace) -> dict[str, Any]:
     # counts these lines on stderr.
     pacing = logging.getLogger("veokit.pacing")
     pacing.setLevel(logging.DEBUG)
-    pacing.addHandler(logging.StreamHandler(sys.stderr))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))  # one wall clock for every worker
+    pacing.addHandler(handler)
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings_for(args.base, Path(args.out), args.db, args.quota)) as veo:
@@ -96,10 +102,28 @@ def child_worker(args: argparse.Namespace) -> dict[str, Any]:
             worker = veo.worker(share)
             print("ready", flush=True)
             await asyncio.to_thread(sys.stdin.readline)  # the parent releases every worker at once
+            lags: list[float] = []
+            ticker = asyncio.create_task(loop_lag(lags))
+            cpu0 = time.process_time()
             stats = await worker.run()
-            return {"claimed": stats.claimed, "finished": dict(stats.finished)}
+            ticker.cancel()
+            return {
+                "claimed": stats.claimed,
+                "finished": dict(stats.finished),
+                "loop_lag_s": lags,
+                "cpu_s": time.process_time() - cpu0,
+            }
 
     return asyncio.run(go())
+
+
+async def loop_lag(lags: list[float]) -> None:
+    """How late this process's event loop wakes a timer: a loop starved of CPU sends late whatever the pacing."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_TICK_S
+        await asyncio.sleep(LAG_TICK_S)
+        lags.append(loop.time() - due)
 
 
 def child_report(args: argparse.Namespace) -> dict[str, Any]:
@@ -210,6 +234,8 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
             p.stdin.flush()
         results = []
         pushes: list[float] = []
+        lateness: list[float] = []
+        slots: list[tuple[float, float]] = []
         for p in procs:
             stdout, stderr = p.communicate(timeout=3_600)
             if p.returncode != 0:
@@ -217,6 +243,8 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
                 raise SystemExit("a worker failed")
             results.append(json.loads(stdout.strip().splitlines()[-1]))
             pushes += [float(m.group(1)) for m in PUSH.finditer(stderr)]
+            lateness += [float(m.group(1)) for m in LEFT.finditer(stderr)]
+            slots += [(float(m.group(1)), float(m.group(2))) for m in SLOT.finditer(stderr)]
         loads = load.stop()
         report = run_child("report", args, out, db)
     stats = httpx.get(f"{args.base}/_emulator/stats", timeout=60).json()
@@ -238,8 +266,36 @@ def run_workers(workers: int, args: argparse.Namespace, server_url: str) -> dict
         "pushes": len(pushes),
         "pushed_s": sum(pushes),
         "largest_push_s": max(pushes, default=0.0),
+        # From each slot to its submit leaving (this side's writes and a busy loop), and how late the workers'
+        # event loops woke a 50 ms timer meanwhile (the machine's share, whatever the pacing).
+        "late_p50_p95_max_s": quantiles(lateness),
+        "loop_lag_p50_p95_max_s": quantiles([x for r in results for x in r["loop_lag_s"]]),
+        "worker_cpu_s": round(sum(r["cpu_s"] for r in results), 1),
+        **slips(slots, 60 / args.quota * 1.02),
         "load": loads,
     }
+
+
+def slips(slots: list[tuple[float, float]], gap: float) -> dict[str, float]:
+    """Where the schedule lost time, from each slot's release (wall clock) and its wait: a step between consecutive
+    releases longer than the gap either came after a wait (the slot was set later: a push or hold after a late
+    departure) or after none (the slot was already due when taken: the taker came late, e.g. a busy loop)."""
+    held = idle = 0.0
+    ordered = sorted((t + w, w) for t, w in slots)  # released = logged (at the take) + the wait
+    for (before, _), (after, wait) in itertools.pairwise(ordered):
+        over = max(0.0, after - before - gap)
+        if wait > 0:
+            held += over
+        else:
+            idle += over
+    return {"slip_after_wait_s": round(held, 2), "slip_taken_late_s": round(idle, 2)}
+
+
+def quantiles(xs: list[float]) -> list[float]:
+    if not xs:
+        return [0.0, 0.0, 0.0]
+    xs = sorted(xs)
+    return [round(xs[len(xs) // 2], 3), round(xs[int(len(xs) * 0.95)], 3), round(xs[-1], 3)]
 
 
 def main() -> int:
@@ -314,6 +370,23 @@ def main() -> int:
         "the makespan, and its ratio to the bound; late pushes: submits that left later than the pacing slack "
         "after their slot, and how far they moved later slots in all (the largest alone); load avg: 1-minute, "
         "mean-max during the run)"
+    )
+    print(
+        f"\n{'workers':<9}{'slot to send p50/p95/max':>28}{'loop lag p50/p95/max':>26}{'worker CPU':>12}"
+        f"{'slip: held':>12}{'taken late':>12}"
+    )
+    for r in rows:
+        late = "/".join(f"{x:.3f}" for x in r["late_p50_p95_max_s"])
+        lag = "/".join(f"{x:.3f}" for x in r["loop_lag_p50_p95_max_s"])
+        print(
+            f"{r['workers']:<9}{late + ' s':>28}{lag + ' s':>26}{r['worker_cpu_s']:>10.1f} s"
+            f"{r['slip_after_wait_s']:>10.1f} s{r['slip_taken_late_s']:>10.1f} s"
+        )
+    print(
+        "(slot to send: from each submit's slot to its request leaving, every submit; loop lag: how late the "
+        f"workers' event loops woke a {LAG_TICK_S * 1000:g} ms timer during the run; worker CPU: all workers' "
+        "CPU seconds in the run; slip: the time the slots' schedule lost beyond one gap per slot, set later "
+        "after a late departure (held: a push or a hold) or already due when the next taker came (taken late))"
     )
     return 1 if failed else 0
 

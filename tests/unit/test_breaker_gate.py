@@ -178,19 +178,21 @@ async def test_a_stopping_worker_loses_at_most_one_slot_of_the_shared_quota() ->
     clock.advance(2 * gap)
     await other  # B's slot was the third, taken before A stopped
     # The second slot was lost, nothing more: A's other three never took slots, so the next free is the fourth.
-    assert await store.take_rate_slot("vertex", gap_s=1.0, now=clock.monotonic()) == pytest.approx(gap)
+    assert (await store.take_rate_slot("vertex", gap_s=1.0, now=clock.monotonic())).wait_s == pytest.approx(gap)
 
 
-async def test_a_request_sent_later_than_the_margin_moves_every_later_slot_back() -> None:
+async def test_a_request_sent_later_than_the_margin_holds_the_request_a_window_after_it() -> None:
     """A cold first submit that leaves seconds after its slot would otherwise share a window with the request
     one window later; within the margin (1% of the period) nothing moves."""
     clock, store = ManualClock(), MemoryJobStore()
-    [gate] = shared_gates(1, clock, store)
+    [gate] = shared_gates(1, clock, store)  # 1 a second: the window is 1 s and 1% (the transit's share)
     gap = 1.0 * (1 + PACING_MARGIN)
-    assert await gate.before_request() == 0.0  # released at once: its slot was 0
-    gate.sent(0.005)  # within the margin
+    first = await gate.before_request()
+    assert (first.at, first.seq) == (0.0, 0)  # released at once: slot 0, the first taken
+    gate.sent(first, 0.005)  # within the margin
     await settle()
-    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(gap)
-    gate.sent(5.0)  # five seconds late: later slots move back by what the slack (half the margin) did not absorb
+    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == (pytest.approx(gap), 1)
+    clock.advance(5.0)
+    gate.sent(first, 5.0)  # five seconds late: slot 1 (taken) came too soon; the next comes a window after it
     await settle()
-    assert await store.take_rate_slot("vertex", gap_s=gap, now=0.0) == pytest.approx(2 * gap + 5.0 - PACING_MARGIN / 2)
+    assert (await store.take_rate_slot("vertex", gap_s=gap, now=5.0)).wait_s == pytest.approx(1.0 + PACING_MARGIN / 2)

@@ -378,11 +378,11 @@ class Engine:
                 # A worker whose lease lapsed while it waited must not send: the job's next holder decides now.
                 await self.store.check_fence(job.id)
             self.counters.submits[job.provider] += 1
-            late_s = self.clock.monotonic() - released  # the writes between slot and send, cold or queued
+            late_s = self.clock.monotonic() - released.at  # the writes between slot and send, cold or queued
             try:
                 name = await provider.submit(request)
             except E.VeokitError as exc:
-                gate.sent(late_s)
+                gate.sent(released, late_s)
                 breaker.record(exc)
                 if isinstance(exc, E.RateLimited):  # slow the whole provider down, not only this job
                     self.counters.rate_limited[job.provider] += 1
@@ -390,7 +390,7 @@ class Engine:
                 raise
             breaker.record(None)
             gate.succeeded()
-            gate.sent(late_s)
+            gate.sent(released, late_s)
             return name
 
         async def noted(note: RetryNote) -> None:

@@ -9,27 +9,26 @@ longer. Every wait is on the injected clock.
 The configured gap is stretched by :data:`PACING_MARGIN`: slots exactly ``period / count`` apart put request
 ``k + count`` at exactly one window after request ``k``, so a request that reaches the provider a few ms later
 than the one a window after it (a busy event loop, a slower connection) makes ``count + 1`` in one window: a 429.
-The margin (2%: 1.2 s a minute) is split in two. Half is the *slack*, how late a request may leave after its
-slot (the writes between slot and send); the other half is kept, whatever happens, for the *transit*: a request
-that left on time may still reach the provider's counter later than the one a window after it (its first
-connection, a stalled event loop on either side). A request that leaves later than the slack (a process's first
-submit runs cold: its first statements, its first connection; measured 1-14 s on a loaded machine) reports how
-late it was (:meth:`ProviderGate.sent`), and every later slot moves back by the lateness beyond the slack.
+The margin (2%: 1.2 s a minute) is split in two, ``m`` each: half is how late a request may leave after its slot
+for free, the other half is kept, whatever happens, for the *transit* (a request may reach the provider's counter
+later than the one a window after it: its first connection, a stalled event loop on either side).
 
-Measured (docs/benchmarks.md, target 5, 120/min from 1-4 workers): a margin of 1% with every late request
-moving later slots back by its whole lateness made a 120 s run 8-11 s longer at load 20; moving them back by
-the lateness beyond a 1% slack, with nothing kept for the transit, met a 429 mid-run at load 6 (the likeliest
-cause: a request that left within the slack but reached the provider later than the one a window after it).
+A request that leaves late (a process's first submit runs cold, measured 1-14 s on a loaded machine; a starved
+event loop) reports when it left (:meth:`ProviderGate.sent`), and the slot ``count`` takes after its own is held
+to no earlier than its departure plus the window plus ``m`` (:meth:`Slots.sent`; the store's rule is in
+:mod:`veokit.store.rate_slots`). That is a sliding window over actual departures, so request ``k + count``
+leaves at least a window and ``m`` after request ``k`` however late that was, and since slots never go back,
+after every request before ``k`` too: never more than ``count`` in a window, with ``m`` to spare for the transit.
+What it costs: a late request holds back the request a window after it, and the ones after that by the gaps
+between them, so lateness costs once per window (the latest departure of the window), not once per request. A
+departure within ``m`` of its slot is not reported at all: the gaps already put the slot ``count`` later far
+enough after it (lateness counted from when the slot was due, so a loop that woke late counts too).
 
-Why that is enough, with ``m`` the margin's half in seconds (``gap = period / count * (1 + margin)``, so
-``count`` gaps are ``period + 2m``): request ``k + count`` takes its slot after ``count`` takes and after every
-push made meanwhile, so ``slot[k + count] >= slot[k] + period + 2m + max(0, late[k] - m)
->= sent[k] + period + m``, as long as request ``k``'s push lands before slot ``k + count`` is handed out (within a
-window minus the slots held ahead, one per process). So request ``k + count`` leaves at least a window and ``m``
-after request ``k`` left, however late that was: two requests a window apart may differ by ``m`` in transit.
-What it costs: pushes add up, so lateness beyond the slack that *every* request has (a slow path between slot
-and send) slows every request, where it would only need to slow one per window (the exact rule would keep the
-last ``count`` departures and give request ``k + count`` the slot ``sent[k] + period``).
+Measured (docs/benchmarks.md, target 5, 120/min from 1-4 workers): the rule before this one moved every later
+slot back by each late request's lateness beyond ``m``. Correct, but pushes added up: at load 9-17, 63 late
+submits pushed a 120 s run 32 s later, where lateness that every request has needed no push at all (request
+``k + count`` is late too). Moving slots back by the whole lateness, with a 1% margin, made a 120 s run 8-11 s
+longer at load 20; a 1% margin with nothing kept for the transit met 429s at load 6.
 
 Where slots come from is a seam (:class:`Slots`): this process alone (:class:`LocalSlots`), or the job store, so
 that every worker sharing it paces one quota (the engine's ``StoreSlots``, :mod:`veokit.store.rate_slots`). Only
@@ -41,8 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from veokit.errors import ConfigError
 from veokit.resilience.clock import Clock
@@ -66,24 +66,49 @@ def parse_rate(text: str) -> tuple[float, float]:
     return count, mult * _UNIT[unit]
 
 
+class Release(NamedTuple):
+    """A request let go by :meth:`ProviderGate.before_request`: when (the gate's clock), and which slot it had."""
+
+    at: float
+    seq: int | None = None  # the slot's number for its key (None: not paced), for ProviderGate.sent
+    due: float = 0.0  # when the slot was due, this clock, no later than the store's slot (asked + wait)
+
+
 class Slots(Protocol):
-    async def take(self, key: str, gap_s: float) -> float:
-        """Take ``key``'s next free slot, at least ``gap_s`` after the one before it; the seconds until it."""
+    async def take(self, key: str, gap_s: float) -> tuple[float, int]:
+        """Take ``key``'s next free slot, at least ``gap_s`` after the one before it: the seconds until it,
+        and its number (0, 1, 2... per key)."""
+        ...
+
+    async def sent(self, key: str, *, seq: int, left_at: float, count: int, window_s: float) -> None:
+        """Slot ``seq``'s request left at ``left_at`` (this clock): hold slot ``seq + count`` to no earlier than
+        ``window_s`` after that (the next slot taken, if that one was taken already)."""
         ...
 
 
 class LocalSlots:
-    """Slots of this process alone, on its clock."""
+    """Slots of this process alone, on its clock (the same rules as the store's, :mod:`veokit.store.rate_slots`)."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._next: dict[str, float] = {}
+        self._taken: dict[str, int] = {}
+        self._holds: dict[tuple[str, int], float] = {}
 
-    async def take(self, key: str, gap_s: float) -> float:
+    async def take(self, key: str, gap_s: float) -> tuple[float, int]:
         now = self.clock.monotonic()
-        slot = max(now, self._next.get(key, now))
+        seq = self._taken.get(key, 0)
+        slot = max(now, self._next.get(key, now), self._holds.pop((key, seq), now))
         self._next[key] = slot + gap_s
-        return slot - now
+        self._taken[key] = seq + 1
+        return slot - now, seq
+
+    async def sent(self, key: str, *, seq: int, left_at: float, count: int, window_s: float) -> None:
+        index, not_before = seq + count, left_at + window_s
+        if index < self._taken.get(key, 0):
+            self._next[key] = max(self._next.get(key, not_before), not_before)
+        else:
+            self._holds[key, index] = max(self._holds.get((key, index), not_before), not_before)
 
 
 class ProviderGate:
@@ -99,7 +124,13 @@ class ProviderGate:
         self.clock = clock
         # The configured rate as a gap between requests, with the margin above.
         self.interval_s = rate[1] / rate[0] * (1 + PACING_MARGIN) if rate else 0.0
-        # How late a request may leave after its slot: half what the margin buys (the other half is the transit's).
+        # The sliding window a departure holds its successors to: at most `count` requests in a period, and half
+        # the margin kept for the transit (see the module's doc). A fractional count allows as many slots in a
+        # period as the gaps do.
+        self.count = math.ceil(rate[0]) if rate else 0
+        self.window_s = rate[1] * (1 + PACING_MARGIN / 2) if rate else 0.0
+        # How late a request may leave after its slot with nothing to hold (the gaps' share of the margin): such a
+        # departure is not reported, saving a write per request on a machine that keeps up.
         self.slack_s = rate[1] * PACING_MARGIN / 2 if rate else 0.0
         self.in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self.cooldown_until = 0.0
@@ -109,7 +140,7 @@ class ProviderGate:
         self.slots: Slots = slots or LocalSlots(clock)
         self.key = key
         self._turn = asyncio.Lock()  # one waiter of this process holds a slot at a time (see the module's doc)
-        self._pushes: set[asyncio.Task[float]] = set()  # slots moved back after a late request (see sent())
+        self._reports: set[asyncio.Task[None]] = set()  # departures on their way to the slots (see sent())
 
     def cool_down(self, seconds: float) -> None:
         self.cooldown_until = max(self.cooldown_until, self.clock.monotonic() + seconds)
@@ -123,36 +154,49 @@ class ProviderGate:
     def succeeded(self) -> None:
         self.spacing_s = 0.0 if self.spacing_s * 0.8 < MIN_SPACING_S / 2 else self.spacing_s * 0.8
 
-    async def before_request(self) -> float:
-        """Wait out a provider-wide cool-down, then for this request's slot; return when that was (this clock)."""
+    async def before_request(self) -> Release:
+        """Wait out a provider-wide cool-down, then for this request's slot; return when that was (this clock)
+        and which slot it was, for :meth:`sent`."""
         while True:
             while (left := self.cooldown_until - self.clock.monotonic()) > 0:
                 await self.clock.sleep(left)
             gap = max(self.interval_s, self.spacing_s)
             if gap <= 0:
-                return self.clock.monotonic()
+                return Release(self.clock.monotonic())
             async with self._turn:
-                wait = await self.slots.take(self.key, gap)
+                asked = self.clock.monotonic()
+                wait, seq = await self.slots.take(self.key, gap)
+                log.debug("%s: slot %d released after waiting %.3f s", self.key, seq, wait)
                 if wait > 0:
                     await self.clock.sleep(wait)
             # Else a 429 arrived while this request waited for its slot: wait that out first.
             if self.clock.monotonic() >= self.cooldown_until:
-                return self.clock.monotonic()
+                return Release(self.clock.monotonic(), seq, asked + wait)
 
-    def sent(self, late_s: float) -> None:
-        """The request released by :meth:`before_request` went out ``late_s`` after its slot. Later than the
-        margin allows, every later slot moves back by the lateness beyond it (see the module's doc).
+    def sent(self, release: Release, late_s: float) -> None:
+        """The request let go by :meth:`before_request` as ``release`` went out ``late_s`` after it: the slot a
+        window of requests later is held to a window after it left (see the module's doc).
 
         In the background, and a failure is only logged: this follows a paid call, whose outcome the caller
         must record whatever the store says about pacing."""
-        if self.slack_s > 0 and late_s > self.slack_s:
-            moved = late_s - self.slack_s
-            log.debug("%s: a request left %.3f s after its slot; later slots move back %.3f s", self.key, late_s, moved)
-            push = asyncio.get_running_loop().create_task(self.slots.take(self.key, moved))
-            self._pushes.add(push)
-            push.add_done_callback(self._pushed)
+        if release.seq is None or not self.count:
+            return
+        log.debug("%s: a request left %.3f s after its slot", self.key, late_s)
+        # Counted from when the slot was due, not from the release: a loop that woke late is lateness too.
+        if release.at + late_s - release.due <= self.slack_s:
+            return  # the slot `count` after it is a window and the transit's share after this departure anyway
+        report = self.slots.sent(
+            self.key,
+            seq=release.seq,
+            left_at=release.at + late_s,
+            count=self.count,
+            window_s=self.window_s,
+        )
+        task = asyncio.get_running_loop().create_task(report)
+        self._reports.add(task)
+        task.add_done_callback(self._reported)
 
-    def _pushed(self, push: asyncio.Task[float]) -> None:
-        self._pushes.discard(push)
-        if not push.cancelled() and (exc := push.exception()) is not None:
-            log.warning("could not move %s's later request slots back: %s", self.key, exc)
+    def _reported(self, task: asyncio.Task[None]) -> None:
+        self._reports.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("could not hold %s's later request slots after a departure: %s", self.key, exc)

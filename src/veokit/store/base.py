@@ -28,6 +28,7 @@ from veokit.models.inputs import BlobRef
 from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
+from veokit.store.rate_slots import RateSlot
 from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
 
@@ -208,10 +209,10 @@ class JobStore(Protocol):
         """The most recently finished succeeded job with this fingerprint (for reusing results)."""
 
     # -- pacing shared by every worker (veokit.store.rate_slots) ------------------------------------------------
-    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> RateSlot:
         """Take the next free request slot of ``key`` (a provider): at ``now`` or later, at least ``gap_s`` after
         the slot taken before it by any process sharing the store. Returns the seconds from ``now`` until the
-        slot (0 when it is free now), which the caller waits out on its own clock.
+        slot (0 when it is free now), which the caller waits out on its own clock, and the take's number.
 
         Atomic across processes: slots taken concurrently never come closer than their ``gap_s``. ``now`` is
         seconds on the caller's time axis; ``None`` (production) means the store's clock, PostgreSQL's for a
@@ -219,6 +220,18 @@ class JobStore(Protocol):
         :func:`veokit.store.rate_slots.horizon_s` is pulled back to it (a clock that went back costs a bounded
         wait). ``ValueError`` for an empty or over-long key, a ``gap_s`` that is not finite and positive, or a
         ``now`` that is not finite.
+        """
+
+    async def rate_slot_sent(
+        self, key: str, *, seq: int, ago_s: float, count: int, window_s: float, now: float | None = None
+    ) -> None:
+        """Take ``seq`` of ``key``'s request left ``ago_s`` before ``now``: hold take ``seq + count`` to no
+        earlier than ``window_s`` after that departure (the next take instead, if that one was handed out
+        already), a sliding window over departures (see :mod:`veokit.store.rate_slots`). Never moves a slot
+        earlier; a report for a key nothing was taken of does nothing. ``now`` as for :meth:`take_rate_slot`:
+        the departure is reckoned back from the store's clock, so no process's clock crosses into another's.
+        ``ValueError`` for a bad key or ``now`` (as for :meth:`take_rate_slot`), ``seq`` < 0, ``count`` < 1,
+        ``ago_s`` < 0 or not finite, or ``window_s`` not finite and positive.
         """
 
     # -- blobs ----------------------------------------------------------------------------------------------

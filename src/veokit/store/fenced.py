@@ -21,6 +21,7 @@ from veokit.models.job import Job, JobEvent, JobState, Submission, SubmitBegun
 from veokit.store.base import JobStore
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
+from veokit.store.rate_slots import RateSlot
 from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
 _FENCE: ContextVar[int | None] = ContextVar("veokit_lease_fence", default=None)
@@ -96,8 +97,13 @@ class FencedStore:
     async def lease_token(self, job_id: str) -> int:
         return await self.inner.lease_token(job_id)
 
-    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> RateSlot:
         return await self.inner.take_rate_slot(key, gap_s=gap_s, now=now)
+
+    async def rate_slot_sent(
+        self, key: str, *, seq: int, ago_s: float, count: int, window_s: float, now: float | None = None
+    ) -> None:
+        await self.inner.rate_slot_sent(key, seq=seq, ago_s=ago_s, count=count, window_s=window_s, now=now)
 
     async def open(self) -> None:
         await self.inner.open()

@@ -19,6 +19,7 @@ from veokit.store import leases as lease_rules
 from veokit.store.budget import BudgetCaps, LedgerStatus, SpendSummary
 from veokit.store.codec import clone, normalise_job
 from veokit.store.memory_tenancy import MemoryTenancy
+from veokit.store.rate_slots import RateSlot
 
 S = JobState
 
@@ -48,6 +49,8 @@ class MemoryJobStore(MemoryTenancy):
         MemoryTenancy.__init__(self)
         self._submissions: dict[str, builtins.list[Submission]] = {}
         self._next_free: dict[str, float] = {}  # rate slots, on the wall clock unless callers pass ``now``
+        self._taken: dict[str, int] = {}  # rate slots taken per key: the next take's number
+        self._holds: dict[str, dict[int, float]] = {}  # per key: take number → not before (rate_slots.hold)
 
     async def open(self) -> None:
         return None
@@ -55,12 +58,30 @@ class MemoryJobStore(MemoryTenancy):
     async def close(self) -> None:
         return None
 
-    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> RateSlot:
         rate_slots.check(key, gap_s, now)
         at = time.time() if now is None else now
         async with self._lock:
-            slot, self._next_free[key] = rate_slots.take(self._next_free.get(key), at, gap_s)
-        return slot - at
+            seq = self._taken.get(key, 0)
+            held = self._holds.setdefault(key, {}).pop(seq, None)
+            slot, self._next_free[key] = rate_slots.take(self._next_free.get(key), held, at, gap_s)
+            self._taken[key] = seq + 1
+        return RateSlot(slot - at, seq)
+
+    async def rate_slot_sent(
+        self, key: str, *, seq: int, ago_s: float, count: int, window_s: float, now: float | None = None
+    ) -> None:
+        rate_slots.check(key, 1.0, now)
+        rate_slots.check_sent(seq, ago_s, count, window_s, now)
+        index, not_before = rate_slots.hold(seq, (time.time() if now is None else now) - ago_s, count, window_s)
+        async with self._lock:
+            if key not in self._next_free:
+                return  # nothing taken, nothing to hold
+            if index < self._taken[key]:  # reported after that take was handed out: hold the next one instead
+                self._next_free[key] = max(self._next_free[key], not_before)
+            else:
+                holds = self._holds[key]
+                holds[index] = max(holds.get(index, not_before), not_before)
 
     async def create(self, job: Job, *, message: str = "created") -> Job:
         stored, _ = await self.create_or_get(job, message=message)

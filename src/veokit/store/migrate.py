@@ -26,7 +26,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "veokit_schema_version"
 # The newest revision. Knowing it lets open() skip importing and running Alembic (about 0.3 s of every CLI
 # start) when the database is already current.
-HEAD = "0007"
+HEAD = "0008"
 # pg_advisory_xact_lock key serialising concurrent upgrades from many workers ("veokit" in ASCII).
 _PG_MIGRATION_LOCK = 0x76656F6B6974
 

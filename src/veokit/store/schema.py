@@ -118,6 +118,18 @@ rate_slots = sa.Table(
     metadata,
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("next_free_s", sa.Float(), nullable=False),
+    # How many slots of the key were taken: the next take's number, which a late departure's report counts from.
+    sa.Column("taken", sa.BigInteger(), nullable=False, server_default="0"),  # 0008
+)
+
+# Holds on rate slots not yet taken (veokit.store.rate_slots; 0008): take `seq` of `key` comes no earlier than
+# `not_before_s` (a departure `count` takes before it, plus the window). Deleted once the take is past.
+rate_holds = sa.Table(
+    "rate_holds",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True),
+    sa.Column("not_before_s", sa.Float(), nullable=False),
 )
 
 # The cost ledger (veokit.store.budget): one row per reservation, settled as its job's state changes.

@@ -41,6 +41,7 @@ from veokit.store import leases as lease_rules
 from veokit.store.blobs import BlobSource
 from veokit.store.budget import BudgetCaps, SpendSummary
 from veokit.store.group_commit import GroupCommitter
+from veokit.store.rate_slots import RateSlot
 from veokit.store.schema import UtcDateTime, job_events, jobs
 from veokit.store.tenancy import ApiKey, KeyLimits, KeyUsage, Ownership, WebhookDue
 
@@ -528,10 +529,19 @@ class SqlJobStore:
 
     # -- pacing shared by every worker (veokit.store.rate_slots) ------------------------------------------------
     @_named_faults
-    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> float:
+    async def take_rate_slot(self, key: str, *, gap_s: float, now: float | None = None) -> RateSlot:
         rate_slots.check(key, gap_s, now)
         async with self._write() as conn:
             return await sql_rate_slots.take(conn, key, gap_s=gap_s, now=now)
+
+    @_named_faults
+    async def rate_slot_sent(
+        self, key: str, *, seq: int, ago_s: float, count: int, window_s: float, now: float | None = None
+    ) -> None:
+        rate_slots.check(key, 1.0, now)
+        rate_slots.check_sent(seq, ago_s, count, window_s, now)
+        async with self._write() as conn:
+            await sql_rate_slots.sent(conn, key, seq=seq, ago_s=ago_s, count=count, window_s=window_s, now=now)
 
     # -- blobs ----------------------------------------------------------------------------------------------
     async def put_blob(self, content: BlobSource, *, sha256: str | None = None) -> BlobRef:
