@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,11 @@ OK = answer("200 OK", b'{"name": "operations/1"}', Content_Length="24")
 
 
 @pytest.fixture
-def http() -> httpx.AsyncClient:
+async def http() -> AsyncIterator[httpx.AsyncClient]:
     client = new_client()
     client.timeout = httpx.Timeout(2.0, read=0.3, write=0.3)
-    return client
+    yield client
+    await client.aclose()
 
 
 async def call(client: httpx.AsyncClient, url: str, *, paid: bool, body: Any = None) -> Any:
