@@ -144,6 +144,24 @@ async def test_a_proxy_that_refuses_the_tunnel_is_not_sent(paid: bool) -> None:
     assert type(err) is E.NetworkError and err.retryable and "ProxyError" in err.message
 
 
+@pytest.mark.parametrize("paid", [False, True])
+async def test_the_environments_proxy_refusing_the_tunnel_is_not_sent_by_the_providers_client(
+    monkeypatch: pytest.MonkeyPatch, paid: bool
+) -> None:
+    """Both of a provider client's paths: the pool spoken to directly (unpaid) and httpx's own (paid)."""
+    async with Loopback(answer("403 Forbidden", b"", Content_Length="0")) as proxy:
+        for name in ("https_proxy", "no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        client = new_client()
+        try:
+            err = await mapped(client, "https://veo.example.invalid/v1/op", paid=paid)
+        finally:
+            await client.aclose()
+        assert proxy.connections == 1
+    assert type(err) is E.NetworkError and err.retryable and "ProxyError" in err.message
+
+
 @pytest.mark.parametrize(
     ("url", "cause"),
     [("ftp://127.0.0.1/video.mp4", "UnsupportedProtocol"), ("http://[::1/v1/op", "InvalidURL")],

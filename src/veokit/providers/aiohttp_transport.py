@@ -3,9 +3,9 @@
 
 Why: at 100 requests in flight httpcore's pool walks every connection on every request and every response, and
 polls each idle socket (O(connections) system calls, O(connections²) idle counts per request): ~5 ms of CPU per
-poll against ~0.35 ms for aiohttp's pool (docs/benchmarks.md, issue 11, target 6). Callers keep httpx's client and
-response surface (``status_code``, ``headers``, ``aiter_bytes``, ``aread``) and the seam's error table; only the
-transport below ``httpx.AsyncClient`` changes.
+poll against ~0.35 ms for aiohttp's pool (docs/benchmarks.md, issue 11, target 6). Callers through httpx keep its
+client and response surface (``status_code``, ``headers``, ``aiter_bytes``, ``aread``) and the seam's error table;
+only the transport below ``httpx.AsyncClient`` changes.
 
 Why not the ``httpx-aiohttp`` package: it maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``,
 and ``ServerDisconnectedError`` (the server closed the connection after reading the request) is one. The seam reads
@@ -15,7 +15,7 @@ been sent".
 
 Direct: an unpaid small request (a poll, a status GET, a lookup, a cancel) skips httpx altogether. httpx's
 client builds a Request, merges headers and cookies, runs auth and event hooks and wraps the answer in a Response
-on every poll; that was ~60% of the seam's CPU per poll over the same aiohttp pool (``bench/http_stack.py``).
+on every poll; that was more than half of the seam's CPU per poll over the same aiohttp pool (``bench/http_stack.py``).
 ``open`` sends on the same session and hands back an :class:`Answer` with the part of httpx's response the seam
 reads; its failures leave as the same httpx exceptions (``_mapped``), so the seam's one error table decides.
 
@@ -174,9 +174,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeouts: httpx.Timeout
     ) -> AsyncIterator[Answer]:
         """Send one UNPAID request with a small body (at most ``SMALL_BODY`` bytes: aiohttp cannot time a write
-        out) or none, and stream its answer.
-        Failures leave as httpx exceptions (the seam maps them); the connection goes back to the pool when the
-        block has read the body to its end, and is closed otherwise.
+        out) or none, and stream its answer. Failures leave as httpx exceptions (the seam maps them); the
+        connection goes back to the pool when the block has read the body to its end, and is closed otherwise.
 
         A request that meets a kept-alive connection the server has just closed (the connection fails before any
         answer) is sent once more at once, on another connection: aiohttp does that itself for idempotent methods,
