@@ -343,12 +343,15 @@ async def test_a_paid_exchange_reports_a_truncation_raised_inside_as_outcome_unk
 
 
 # -- the pool honours the environment's proxy settings, as httpx's own transport did ---------------------------------
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 @pytest.mark.parametrize("bypassed", [False, True])
 async def test_polls_go_through_the_environments_proxy_unless_no_proxy_names_the_host(
-    monkeypatch: pytest.MonkeyPatch, bypassed: bool
+    monkeypatch: pytest.MonkeyPatch, bypassed: bool, variable: str
 ) -> None:
     async with Loopback(OK) as proxy, Loopback(OK) as provider:
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        for name in ("HTTP_PROXY", "ALL_PROXY", "http_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
         monkeypatch.setenv("NO_PROXY", "localhost" if bypassed else "")
         client = new_client()  # reads the environment once
         try:

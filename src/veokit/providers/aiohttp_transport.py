@@ -25,9 +25,9 @@ has no write timeout: a large body a server stops reading would hang. So a reque
 ``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own
 transport, which times the write out.
 
-Proxies: the environment's (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured as httpx honours them. They are read
-once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread on every
-request (two thread hand-offs per poll).
+Proxies: the environment's (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are honoured as httpx honours them.
+They are read once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread
+on every request (two thread hand-offs per poll).
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         key = (scheme, host)
         if key not in self._proxy_for:
             bypass = host is None or urllib.request.proxy_bypass(host)
-            self._proxy_for[key] = None if bypass else self._env_proxies.get(scheme)
+            proxy = self._env_proxies.get(scheme) or self._env_proxies.get("all")  # ALL_PROXY: any scheme
+            self._proxy_for[key] = None if bypass else proxy
         return self._proxy_for[key]
 
     def _client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
