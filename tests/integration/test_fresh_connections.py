@@ -70,14 +70,11 @@ ATTEMPTS = 5
 
 
 async def poll_until_stale_fires(provider: Provider, op: str, spool_dir: Path, emu: EmulatorServer) -> bool:
-    """Poll until a poll meets the dropped kept-alive connection. A GET that meets it is sent again on a new
-    connection by the pool itself (aiohttp resends an idempotent request when a reused connection turns out
-    closed), so the poll may succeed; a POST poll (Vertex) fails, retryably: it was not a paid request."""
+    """Poll until a poll meets the dropped kept-alive connection. The poll that meets it is sent again at once on
+    a new connection, so it is answered: a GET by aiohttp itself (it resends an idempotent request when a reused
+    connection turns out closed), a POST poll (Vertex) by the seam (an unpaid request is safe to repeat)."""
     for _ in range(ATTEMPTS):
-        try:
-            await provider.poll(op, spool_dir=spool_dir)
-        except E.VeokitError as exc:
-            assert not isinstance(exc, E.SubmitOutcomeUnknown) and exc.retryable
+        await provider.poll(op, spool_dir=spool_dir)
         if not pending_rules(emu):
             return True
     return False

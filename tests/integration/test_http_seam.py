@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,11 @@ OK = answer("200 OK", b'{"name": "operations/1"}', Content_Length="24")
 
 
 @pytest.fixture
-def http() -> httpx.AsyncClient:
+async def http() -> AsyncIterator[httpx.AsyncClient]:
     client = new_client()
     client.timeout = httpx.Timeout(2.0, read=0.3, write=0.3)
-    return client
+    yield client
+    await client.aclose()
 
 
 async def call(client: httpx.AsyncClient, url: str, *, paid: bool, body: Any = None) -> Any:
@@ -140,6 +141,24 @@ async def test_a_proxy_that_refuses_the_tunnel_is_not_sent(paid: bool) -> None:
         async with httpx.AsyncClient(proxy=f"http://127.0.0.1:{proxy.port}", timeout=2.0) as client:
             err = await mapped(client, "https://veo.example.invalid/v1/op", paid=paid)
         assert proxy.connections == 1  # the proxy was asked, the provider never was
+    assert type(err) is E.NetworkError and err.retryable and "ProxyError" in err.message
+
+
+@pytest.mark.parametrize("paid", [False, True])
+async def test_the_environments_proxy_refusing_the_tunnel_is_not_sent_by_the_providers_client(
+    monkeypatch: pytest.MonkeyPatch, paid: bool
+) -> None:
+    """Both of a provider client's paths: the pool spoken to directly (unpaid) and httpx's own (paid)."""
+    async with Loopback(answer("403 Forbidden", b"", Content_Length="0")) as proxy:
+        for name in ("https_proxy", "no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        client = new_client()
+        try:
+            err = await mapped(client, "https://veo.example.invalid/v1/op", paid=paid)
+        finally:
+            await client.aclose()
+        assert proxy.connections == 1
     assert type(err) is E.NetworkError and err.retryable and "ProxyError" in err.message
 
 
@@ -324,12 +343,15 @@ async def test_a_paid_exchange_reports_a_truncation_raised_inside_as_outcome_unk
 
 
 # -- the pool honours the environment's proxy settings, as httpx's own transport did ---------------------------------
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 @pytest.mark.parametrize("bypassed", [False, True])
 async def test_polls_go_through_the_environments_proxy_unless_no_proxy_names_the_host(
-    monkeypatch: pytest.MonkeyPatch, bypassed: bool
+    monkeypatch: pytest.MonkeyPatch, bypassed: bool, variable: str
 ) -> None:
     async with Loopback(OK) as proxy, Loopback(OK) as provider:
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        for name in ("HTTP_PROXY", "ALL_PROXY", "http_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
         monkeypatch.setenv("NO_PROXY", "localhost" if bypassed else "")
         client = new_client()  # reads the environment once
         try:
@@ -339,3 +361,111 @@ async def test_polls_go_through_the_environments_proxy_unless_no_proxy_names_the
             await client.aclose()
     assert doc == {"name": "operations/1"}
     assert (proxy.connections, provider.connections) == ((0, 1) if bypassed else (1, 0))
+
+
+# -- unpaid small requests go straight to the aiohttp pool (no httpx Request/Response), same table -------------------
+def keep_alive(status: str, body: bytes, seen: list[bytes], **headers: str) -> Behaviour:
+    """Answer every request on the connection with the same response, recording each request (head and body)."""
+    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    response = "\r\n".join([*lines, "", ""]).encode() + body
+
+    async def behave(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, release: asyncio.Event) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            seen.append(head + (await reader.readexactly(int(length[1])) if length else b""))
+            writer.write(response)
+            await writer.drain()
+
+    return behave
+
+
+async def test_unpaid_calls_share_one_kept_alive_connection_and_send_what_httpx_sends() -> None:
+    seen: list[bytes] = []
+    doc = {"operationName": "projects/p/operations/é 1", "n": [1, 2.5]}
+    async with Loopback(keep_alive("200 OK", b'{"done": true}', seen)) as srv:
+        client = new_client()
+        try:
+            for _ in range(3):
+                got, _ = await call_json(
+                    client, "POST", srv.url, provider="vertex", headers={"X-Goog-Test": "t"}, json=doc
+                )
+                assert got == {"done": True}
+        finally:
+            await client.aclose()
+        assert srv.connections == 1
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    assert body == httpx.Request("POST", srv.url, json=doc).content  # byte for byte what httpx would send
+    assert head.startswith(b"POST /v1/models/m:predictLongRunning?key=AIzaSy")
+    for line in (b"user-agent: veokit/", b"content-type: application/json", b"x-goog-test: t"):
+        assert line in head.lower()
+
+
+async def test_a_compressed_answer_is_decoded() -> None:
+    import gzip
+
+    body = gzip.compress(b'{"name": "operations/1", "done": false}')
+    async with Loopback(keep_alive("200 OK", body, [], Content_Encoding="gzip")) as srv:
+        client = new_client()
+        try:
+            doc, _ = await call_json(client, "GET", srv.url, provider="vertex", headers={})
+        finally:
+            await client.aclose()
+    assert doc == {"name": "operations/1", "done": False}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "delay"),
+    [
+        (b'{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}', {"Retry_After": "7"}, 7.0),
+        (
+            b'{"error": {"code": 429, "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",'
+            b' "retryDelay": "58s"}]}}',
+            {},
+            58.0,
+        ),
+    ],
+    ids=["retry-after-header", "retry-info-body"],
+)
+async def test_an_error_status_read_directly_keeps_the_servers_retry_hint(
+    http: httpx.AsyncClient, body: bytes, headers: dict[str, str], delay: float
+) -> None:
+    async with Loopback(keep_alive("429 Too Many Requests", body, [], **headers)) as srv:
+        err = await mapped(http, srv.url, paid=False)
+    assert type(err) is E.RateLimited and err.retry_after_s == delay
+
+
+@pytest.mark.parametrize(
+    ("method", "paid", "sent"),
+    [("POST", False, 2), ("GET", False, 2), ("POST", True, 1)],
+    ids=["unpaid-post-resent-once", "unpaid-get-resent-once-by-aiohttp", "paid-never-resent"],
+)
+async def test_a_connection_closed_without_an_answer_resends_an_unpaid_request_once_and_a_paid_one_never(
+    http: httpx.AsyncClient, method: str, paid: bool, sent: int
+) -> None:
+    """What a kept-alive connection the server closed as it was reused looks like to the client. An unpaid request
+    (a Vertex poll is a POST, a Replicate cancel too) is safe to send again at once on a new connection."""
+    async with Loopback(close_after_reading) as srv:
+        with pytest.raises(E.VeokitError) as info:
+            await call_json(
+                http, method, srv.url, provider="vertex", headers={}, json={} if method == "POST" else None, paid=paid
+            )
+        assert srv.connections == sent
+    assert type(info.value) is (E.SubmitOutcomeUnknown if paid else E.ResponseTruncated)
+
+
+async def test_a_client_on_a_transport_of_the_callers_sends_everything_through_httpx() -> None:
+    """A test seam (respx, MockTransport, httpx's own transport) keeps deciding: nothing bypasses it."""
+    client = new_client(transport=httpx.AsyncHTTPTransport())
+    assert client.direct is None and client.fresh is None  # type: ignore[attr-defined]
+    try:
+        async with Loopback(close_after_reading) as srv:
+            with pytest.raises(E.ResponseTruncated):
+                await call_json(client, "POST", srv.url, provider="vertex", headers={}, json={})
+            assert srv.connections == 1  # httpx's transport does not send a POST again
+        async with Loopback(OK) as srv:
+            doc, _ = await call_json(client, "POST", srv.url, provider="vertex", headers={}, json={})
+        assert doc == {"name": "operations/1"}
+    finally:
+        await client.aclose()

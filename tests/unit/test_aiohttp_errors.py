@@ -79,3 +79,13 @@ def test_every_aiohttp_error_maps_to_httpx_with_only_unopened_connections_not_se
 def test_the_failures_that_matter_for_money(cls: type[Exception], expected: type[Exception]) -> None:
     with pytest.raises(expected), _mapped(REQUEST):
         raise _instance(cls)
+
+
+def test_a_body_that_says_gzip_and_is_not_is_a_decoding_error() -> None:
+    """As aiohttp reports it when it decompresses (the seam's direct path): not a cut-short answer."""
+    from aiohttp.http_exceptions import ContentEncodingError
+
+    exc = aiohttp.ClientPayloadError("400, message:\n  Can not decode content-encoding: gzip")
+    exc.__cause__ = ContentEncodingError("Can not decode content-encoding: gzip")
+    with pytest.raises(httpx.DecodingError), _mapped(None):
+        raise exc

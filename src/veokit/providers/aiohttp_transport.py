@@ -1,10 +1,11 @@
-"""An httpx transport that sends through aiohttp: the pool that carries polls and downloads.
+"""The aiohttp pool that carries polls and downloads: spoken to directly by the seam's unpaid small requests
+(``open``), and as an httpx transport by everything that needs httpx's types (downloads, large bodies).
 
 Why: at 100 requests in flight httpcore's pool walks every connection on every request and every response, and
 polls each idle socket (O(connections) system calls, O(connections²) idle counts per request): ~5 ms of CPU per
-poll against ~0.35 ms for aiohttp's pool (docs/benchmarks.md, issue 11, target 6). Callers keep httpx's client and
-response surface (``status_code``, ``headers``, ``aiter_bytes``, ``aread``) and the seam's error table; only the
-transport below ``httpx.AsyncClient`` changes.
+poll against ~0.35 ms for aiohttp's pool (docs/benchmarks.md, issue 11, target 6). Callers through httpx keep its
+client and response surface (``status_code``, ``headers``, ``aiter_bytes``, ``aread``) and the seam's error table;
+only the transport below ``httpx.AsyncClient`` changes.
 
 Why not the ``httpx-aiohttp`` package: it maps every ``aiohttp.ClientConnectionError`` to ``httpx.ConnectTimeout``,
 and ``ServerDisconnectedError`` (the server closed the connection after reading the request) is one. The seam reads
@@ -12,33 +13,44 @@ a connect timeout as "nothing was sent", so a paid request would be sent twice. 
 connection becomes a connect error; everything else is a read-side error, which the seam treats as "it may have
 been sent".
 
-Paid requests do not use this transport at all (``providers.http.ProviderClient.fresh`` keeps httpx's own, which
+Direct: an unpaid small request (a poll, a status GET, a lookup, a cancel) skips httpx altogether. httpx's
+client builds a Request, merges headers and cookies, runs auth and event hooks and wraps the answer in a Response
+on every poll; that was more than half of the seam's CPU per poll over the same aiohttp pool (``bench/http_stack.py``).
+``open`` sends on the same session and hands back an :class:`Answer` with the part of httpx's response the seam
+reads; its failures leave as the same httpx exceptions (``_mapped``), so the seam's one error table decides.
+
+Paid requests do not use this pool at all (``providers.http.ProviderClient.fresh`` keeps httpx's own, which
 tells a body that could not be written, ``WriteError``/``WriteTimeout``, from an answer that never came). aiohttp
 has no write timeout: a large body a server stops reading would hang. So a request whose body is larger than
 ``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own
 transport, which times the write out.
 
-Proxies: the environment's (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured as httpx honours them. They are read
-once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread on every
-request (two thread hand-offs per poll).
+Proxies: the environment's (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are honoured as httpx honours them.
+They are read once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread
+on every request (two thread hand-offs per poll).
 """
 
 from __future__ import annotations
 
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.http_exceptions import ContentEncodingError
+from yarl import URL
 
 # Bodies up to this size are written to the socket's buffer whole, so they cannot stall half-written.
 SMALL_BODY = 32 * 1024
+# aiohttp sends a request of these methods again by itself when a kept-alive connection turns out closed.
+_RESENT_BY_AIOHTTP = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 @contextmanager
-def _mapped(request: httpx.Request) -> Iterator[None]:
+def _mapped(request: httpx.Request | None) -> Iterator[None]:
     """aiohttp's exceptions as the httpx ones that say the same about whether the request left."""
     try:
         yield
@@ -52,9 +64,12 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
     except aiohttp.InvalidURL as exc:
         raise httpx.InvalidURL(str(exc)) from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-        # The body stopped short of what the headers announced, or the connection closed after the request was
-        # written: either way the request may have been acted on.
+    except aiohttp.ClientPayloadError as exc:
+        if isinstance(exc.__cause__, ContentEncodingError):  # a body that says gzip and is not
+            raise httpx.DecodingError(str(exc), request=request) from exc
+        # The body stopped short of what the headers announced: the request may have been acted on.
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.ServerDisconnectedError as exc:  # closed after the request was written: it may have been acted on
         raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     except aiohttp.ClientResponseError as exc:  # a malformed status line or headers
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
@@ -82,10 +97,37 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+class Answer:
+    """An answer read straight from aiohttp: the part of ``httpx.Response`` the seam reads. The headers become
+    ``httpx.Headers`` only when asked for (an error status, whose mapper reads Retry-After), not on every poll."""
+
+    __slots__ = ("_headers", "_response", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._headers: httpx.Headers | None = None
+        self.status_code = response.status
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._headers is None:
+            self._headers = httpx.Headers(self._response.raw_headers)
+        return self._headers
+
+    async def aread(self) -> bytes:
+        with _mapped(None):
+            return await self._response.read()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        with _mapped(None):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (created on first use, inside the running loop) holding ``connections`` connections,
-    idle ones kept ``keepalive_s``. Redirects are not followed and bodies are not decompressed here: httpx does
-    both for the caller, as with its own transport."""
+    idle ones kept ``keepalive_s``. Redirects are not followed. As an httpx transport bodies are not decompressed
+    (httpx does that for the caller, as with its own transport); through ``open`` aiohttp decompresses them."""
 
     def __init__(self, *, tls: ssl.SSLContext, connections: int, keepalive_s: float) -> None:
         self._tls = tls
@@ -93,8 +135,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
         self._env_proxies = urllib.request.getproxies_environment()
-        self._proxy_for: dict[tuple[str, str], str | None] = {}
+        self._proxy_for: dict[tuple[str, str | None], str | None] = {}
         self._large: dict[str | None, httpx.AsyncHTTPTransport] = {}  # large bodies, per proxy
+        self._timeout: tuple[httpx.Timeout | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -102,12 +145,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
 
-    def _proxy(self, url: httpx.URL) -> str | None:
-        key = (url.scheme, url.host)
+    def _proxy(self, scheme: str, host: str | None) -> str | None:
+        key = (scheme, host)
         if key not in self._proxy_for:
-            bypass = urllib.request.proxy_bypass(url.host)
-            self._proxy_for[key] = None if bypass else self._env_proxies.get(url.scheme)
+            bypass = host is None or urllib.request.proxy_bypass(host)
+            proxy = self._env_proxies.get(scheme) or self._env_proxies.get("all")  # ALL_PROXY: any scheme
+            self._proxy_for[key] = None if bypass else proxy
         return self._proxy_for[key]
+
+    def _client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        # httpx's pool timeout bounds the wait for a connection; aiohttp's ``connect`` is that wait plus the
+        # connect. One built per client timeout, not per request.
+        seen, built = self._timeout
+        if timeout is not seen:
+            built = aiohttp.ClientTimeout(
+                total=None, connect=timeout.pool, sock_connect=timeout.connect, sock_read=timeout.read
+            )
+            self._timeout = (timeout, built)
+        return built
 
     def _large_body_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
         if proxy not in self._large:
@@ -115,8 +170,46 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._large[proxy] = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
         return self._large[proxy]
 
+    @asynccontextmanager
+    async def open(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeouts: httpx.Timeout
+    ) -> AsyncIterator[Answer]:
+        """Send one UNPAID request with a small body (at most ``SMALL_BODY`` bytes: aiohttp cannot time a write
+        out) or none, and stream its answer. Failures leave as httpx exceptions (the seam maps them); the
+        connection goes back to the pool when the block has read the body to its end, and is closed otherwise.
+
+        A request that meets a kept-alive connection the server has just closed (the connection fails before any
+        answer) is sent once more at once, on another connection: aiohttp does that itself for idempotent methods,
+        and an unpaid request (a poll, a cancel) is safe to repeat whatever its method. A paid one never comes
+        here."""
+        with _mapped(None):
+            try:
+                target = URL(url)
+            except (ValueError, TypeError) as exc:
+                raise aiohttp.InvalidURL(url) from exc
+            if self._session is None:
+                self._session = self._open()
+            options: dict[str, Any] = {
+                "headers": headers,
+                "data": body,
+                "proxy": self._proxy(target.scheme, target.host),
+                "allow_redirects": False,
+                "auto_decompress": True,
+                "timeout": self._client_timeout(timeouts),
+            }
+            try:
+                response = await self._session.request(method, target, **options)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError) or method in _RESENT_BY_AIOHTTP:
+                    raise  # it never connected, or aiohttp has sent it again already
+                response = await self._session.request(method, target, **options)
+        try:
+            yield Answer(response)
+        finally:
+            response.release()
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        proxy = self._proxy(request.url)
+        proxy = self._proxy(request.url.scheme, request.url.host)
         body = await request.aread() if request.method not in ("GET", "HEAD") else b""
         if len(body) > SMALL_BODY:
             return await self._large_body_transport(proxy).handle_async_request(request)

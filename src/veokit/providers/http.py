@@ -16,6 +16,11 @@ short) means a paid submit may have been accepted, and is reported as :class:`Su
     TooManyRedirects, HTTPStatusError                    UnexpectedResponse           UnexpectedResponse
     StreamError (our misuse of a stream: a bug)          VeokitError                  SubmitOutcomeUnknown
 
+The table is written in httpx's exceptions because every path speaks them: httpx's own transport (paid requests,
+large bodies), the aiohttp pool as an httpx transport (downloads), and the pool spoken to directly (unpaid small
+requests: polls, status GETs, lookups, cancels; ``call_json``), whose aiohttp failures become the httpx exception
+that says the same about whether the request left (``aiohttp_transport._mapped``).
+
 A paid request also goes out on a connection opened for it (:class:`ProviderClient`): a kept-alive connection
 can be closed by the server at the moment it is reused (its idle timeout ran out while the request was on the
 wire), and then the request fails after it was sent, which for a submit means an outcome nobody knows. A
@@ -25,17 +30,18 @@ connection opened for the request has no such moment; a failure to open it sent 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import weakref
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from veokit import __version__
 from veokit import errors as E
-from veokit.providers.aiohttp_transport import AiohttpTransport
+from veokit.providers.aiohttp_transport import SMALL_BODY, AiohttpTransport, Answer
 from veokit.providers.google_errors import error_from_response
 from veokit.providers.inline_json import INLINE_KEYS, SpooledBlob, parse_json, read_inline_json
 from veokit.providers.proxy_env import check_proxy_variables, proxy_note
@@ -60,6 +66,7 @@ ERROR_BODY_LIMIT = 64 * 1024
 # (provider, HTTP status, body text, headers, secrets=...) -> the veokit error. Google's google.rpc mapping is
 # the default; task-based providers (Kie, fal, Replicate) pass their own.
 ErrorMapper = Callable[..., E.VeokitError]
+R = TypeVar("R")
 
 
 # Connections per client, and requests let into its pool at once. A request queued inside httpcore's pool
@@ -79,14 +86,19 @@ class ProviderClient(httpx.AsyncClient):
     """A provider's HTTP client: polls and downloads share its keep-alive pool; paid requests go through
     ``fresh``, a twin with the same settings whose pool keeps no idle connection, so each one is sent on a
     connection opened for it and closed after its answer (one TCP/TLS handshake per submit, which is rare next
-    to the polls). With a ``transport`` of the caller's (tests), that transport decides and ``fresh`` is None.
+    to the polls). ``direct`` is the pool itself, which ``call_json`` speaks to without httpx for unpaid small
+    requests. With a ``transport`` of the caller's (tests), that transport decides everything: ``direct`` and
+    ``fresh`` are None and every request goes through httpx.
     """
 
     def __init__(self, *, timeout_s: float, transport: httpx.AsyncBaseTransport | None) -> None:
         check_proxy_variables()
         # One TLS context for both (loading the CA bundle is most of a client's construction cost).
         tls = httpx.create_ssl_context(trust_env=True)
-        pool = transport or AiohttpTransport(tls=tls, connections=POOL_CONNECTIONS, keepalive_s=KEEPALIVE_S)
+        self.direct = (
+            None if transport else AiohttpTransport(tls=tls, connections=POOL_CONNECTIONS, keepalive_s=KEEPALIVE_S)
+        )
+        pool = transport or self.direct
         super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=pool)
         self.fresh = None if transport else httpx.AsyncClient(**_client_options(timeout_s, keep_alive=0), verify=tls)
 
@@ -143,15 +155,21 @@ async def exchange(
     """Send one request and stream its answer. Any ``httpx`` failure, while sending or while the block reads
     the body, leaves as the veokit error the module docstring's table names; so does a
     :class:`~veokit.errors.ResponseTruncated` the block raises itself when ``paid``."""
+    # The pooled client's timeout rules both (a caller may have changed it after construction).
+    sent = _sender(client, paid).stream(method, url, headers=headers, json=json, timeout=client.timeout)
+    async with _mapped_exchange(client, sent, provider=provider, url=url, paid=paid) as resp:
+        yield resp
+
+
+@asynccontextmanager
+async def _mapped_exchange(
+    client: httpx.AsyncClient, sent: AbstractAsyncContextManager[R], *, provider: str, url: str, paid: bool
+) -> AsyncIterator[R]:
+    """``sent`` (not yet entered) through the pool gate, its failures mapped as ``exchange`` says."""
     answered = False
     try:
         # Waiting here sends nothing: a request cancelled while it waits was never sent.
-        # The pooled client's timeout rules both (a caller may have changed it after construction).
-        sender = _sender(client, paid)
-        async with (
-            _pool_gate(client),
-            sender.stream(method, url, headers=headers, json=json, timeout=client.timeout) as resp,
-        ):
+        async with _pool_gate(client), sent as resp:
             answered = True
             yield resp
     except HTTPX_ERRORS as exc:
@@ -210,7 +228,7 @@ async def call_json(
     """Send, stream the answer (inline videos, the string values of ``inline_keys``, go to ``spool_dir``) and
     map any failure to a veokit error."""
     at = where(url)
-    async with exchange(client, method, url, provider=provider, headers=headers, json=json, paid=paid) as resp:
+    async with _send(client, method, url, provider=provider, headers=headers, json=json, paid=paid) as resp:
         if resp.status_code >= 400:
             body = await _read_limited(resp)
             err = error_mapper(provider, resp.status_code, body, resp.headers, secrets=secrets)
@@ -249,7 +267,28 @@ async def call_json(
             ) from None
 
 
-async def _read_limited(resp: httpx.Response) -> str:
+def _send(
+    client: httpx.AsyncClient, method: str, url: str, *, provider: str, headers: dict[str, str], json: Any, paid: bool
+) -> AbstractAsyncContextManager[httpx.Response | Answer]:
+    """An unpaid request with a small body goes straight to the client's aiohttp pool, without httpx's Request
+    and Response (most of the seam's CPU per poll); the rest through ``exchange``. Same gate, same error table."""
+    pool = client.direct if not paid and isinstance(client, ProviderClient) else None
+    body = None if json is None or pool is None else _encode_json(json)
+    if pool is None or (body is not None and len(body) > SMALL_BODY):
+        return exchange(client, method, url, provider=provider, headers=headers, json=json, paid=paid)
+    sent = {"User-Agent": USER_AGENT, **headers}
+    if body is not None:
+        sent["Content-Type"] = "application/json"
+    opened = pool.open(method, url, headers=sent, body=body, timeouts=client.timeout)
+    return _mapped_exchange(client, opened, provider=provider, url=url, paid=False)
+
+
+def _encode_json(doc: Any) -> bytes:
+    """A JSON body as httpx encodes one (compact, UTF-8, no NaN)."""
+    return jsonlib.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+async def _read_limited(resp: httpx.Response | Answer) -> str:
     """An error body, at most ``ERROR_BODY_LIMIT`` of it. The status already says what happened: a body cut
     short is read as far as it came rather than turning a clear 4xx into a transport failure."""
     buf = bytearray()
