@@ -12,11 +12,10 @@ a connect timeout as "nothing was sent", so a paid request would be sent twice. 
 connection becomes a connect error; everything else is a read-side error, which the seam treats as "it may have
 been sent".
 
-Paid requests do not use this transport at all (``providers.http.ProviderClient.fresh`` keeps httpx's own, which
-tells a body that could not be written, ``WriteError``/``WriteTimeout``, from an answer that never came). aiohttp
-has no write timeout: a large body a server stops reading would hang. So a request whose body is larger than
-``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own
-transport, which times the write out.
+Paid requests never use this pool: they go through ``providers.http.FreshConnections``, a twin that keeps no
+connection. aiohttp has no write timeout: a large body a server stops reading would hang. So a request whose body
+is larger than ``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to
+httpx's own transport, which times the write out.
 
 Proxies: the environment's (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured as httpx honours them. They are read
 once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread on every
