@@ -12,6 +12,7 @@ so it goes to ``needs_attention`` and the user decides (``veokit jobs retry|aban
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
@@ -254,27 +255,31 @@ class Engine:
         ``claimed``: the job as the claim that took its lease returned it, to start from instead of reading
         it again; taken out of the list, so that no caller's frame keeps it for as long as the job polls.
         """
-        if fence is not None:
-            # Set for this task (and tasks it starts): every store write below, including any added later, is
-            # then a compare-and-set on the token without threading it through each call.
-            with lease_fence(fence):
-                return await self.run(job_id, on_progress, extend_deadline=extend_deadline, wall=wall, claimed=claimed)
-        job = claimed.pop() if claimed else await self.store.get(job_id)
-        passed: frozenset[str] = frozenset()
-        while True:
-            if job.state is S.QUEUED and twins.eligible(job):
-                # Outside the provider's slots: a job waiting for its twin must not keep that twin from running.
-                job, passed = await self._await_twin(job, on_progress, wall)
-                if job.state is not S.QUEUED:
-                    return job
-            slots = self.gate(job.provider).in_flight if job.state.active else None
-            try:
-                if slots is None:
-                    return await self._run(job, on_progress, extend_deadline, wall, passed)
-                async with slots:  # at most max_in_flight jobs of this provider between submit and done
-                    return await self._run(await self.store.get(job_id), on_progress, extend_deadline, wall, passed)
-            except E.TwinInFlight:  # the store named a twin being paid for: wait for it (twin_of), then again
-                job = await self.store.get(job_id)
+        # Set for this task (and tasks it starts): every store write below, including any added later, is then a
+        # compare-and-set on the token without threading it through each call. One frame, not a second call of
+        # run() inside the fence: a frame is held for as long as the job polls, per job in flight.
+        with lease_fence(fence) if fence is not None else contextlib.nullcontext():
+            job: Job | None = claimed.pop() if claimed else await self.store.get(job_id)
+            passed: frozenset[str] = frozenset()
+            while True:
+                assert job is not None
+                if job.state is S.QUEUED and twins.eligible(job):
+                    # Outside the provider's slots: a job waiting for its twin must not keep that twin from running.
+                    job, passed = await self._await_twin(job, on_progress, wall)
+                    if job.state is not S.QUEUED:
+                        return job
+                slots = self.gate(job.provider).in_flight if job.state.active else None
+                # Handed over in a box that _run empties: this frame must not keep the row it started from (the
+                # queued one) while the job polls for hours.
+                start, job = [job], None
+                try:
+                    if slots is None:
+                        return await self._run(start, on_progress, extend_deadline, wall, passed)
+                    async with slots:  # at most max_in_flight jobs of this provider between submit and done
+                        start[0] = await self.store.get(job_id)
+                        return await self._run(start, on_progress, extend_deadline, wall, passed)
+                except E.TwinInFlight:  # the store named a twin being paid for: wait for it (twin_of), then again
+                    job = await self.store.get(job_id)
 
     async def _await_twin(
         self, job: Job, on_progress: ProgressFn | None, wall: Callable[[], dt.datetime]
@@ -292,12 +297,13 @@ class Engine:
 
     async def _run(
         self,
-        job: Job,
+        start: list[Job],
         on_progress: ProgressFn | None,
         extend_deadline: bool = False,
         wall: Callable[[], dt.datetime] = utcnow,
         passed: frozenset[str] = frozenset(),
     ) -> Job:
+        job = start.pop()
         notify = on_progress or (lambda p: None)
         if job.state is S.SUBMITTING:
             # Continued, looked up, or set aside: never sent again blindly (engine/submits.py).

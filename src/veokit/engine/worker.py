@@ -231,7 +231,15 @@ class Worker:
         claimed = [job]
         del job
         try:
-            final = await self._advance(job_id, token, gone, claimed)
+            # Inline, not a helper coroutine: every frame on this task's stack is held for as long as the job polls.
+            if gone is not None:
+                final = await self.store.transition(
+                    job_id, expect=gone[0], to=S.NEEDS_ATTENTION, fence=token, message=operation_gone(gone[1])
+                )
+            else:
+                final = await self.engine.run(
+                    job_id, self._progress_for(job_id), fence=token, wall=self._wall, claimed=claimed
+                )
         except E.LeaseLost:
             self.stats.lost += 1
             now = await self._state_of(job_id)
@@ -271,14 +279,6 @@ class Worker:
                 self._polling -= entry.polling
                 self.stats.polls += entry.polls
             self._wake.set()
-
-    async def _advance(self, job_id: str, token: int, gone: tuple[JobState, str] | None, claimed: list[Job]) -> Job:
-        if gone is not None:
-            state, provider = gone
-            return await self.store.transition(
-                job_id, expect=state, to=S.NEEDS_ATTENTION, fence=token, message=operation_gone(provider)
-            )
-        return await self.engine.run(job_id, self._progress_for(job_id), fence=token, wall=self._wall, claimed=claimed)
 
     def _progress_for(self, job_id: str) -> ProgressFn:
         def progress(p: Progress) -> None:

@@ -19,11 +19,10 @@ on every poll; that was more than half of the seam's CPU per poll over the same 
 ``open`` sends on the same session and hands back an :class:`Answer` with the part of httpx's response the seam
 reads; its failures leave as the same httpx exceptions (``_mapped``), so the seam's one error table decides.
 
-Paid requests do not use this pool at all (``providers.http.ProviderClient.fresh`` keeps httpx's own, which
-tells a body that could not be written, ``WriteError``/``WriteTimeout``, from an answer that never came). aiohttp
-has no write timeout: a large body a server stops reading would hang. So a request whose body is larger than
-``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own
-transport, which times the write out.
+Paid requests never use this pool: they go through ``providers.http.FreshConnections``, a twin that keeps no
+connection. aiohttp has no write timeout: a large body a server stops reading would hang. So a request whose body
+is larger than ``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to
+httpx's own transport, which times the write out.
 
 Proxies: the environment's (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are honoured as httpx honours them.
 They are read once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread

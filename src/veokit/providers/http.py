@@ -25,18 +25,22 @@ A paid request also goes out on a connection opened for it (:class:`ProviderClie
 can be closed by the server at the moment it is reused (its idle timeout ran out while the request was on the
 wire), and then the request fails after it was sent, which for a submit means an outcome nobody knows. A
 connection opened for the request has no such moment; a failure to open it sent nothing and may be retried.
+Those connections are aiohttp's too (:class:`FreshConnections`: a pool that keeps none), not httpcore's: a submit
+through httpcore's pool cost ~3 ms of CPU, through aiohttp ~1.5 ms (docs/benchmarks.md, issue 11, target 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import ssl
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 
 from veokit import __version__
@@ -82,6 +86,31 @@ KEEPALIVE_S = 4.0
 _pool_gates: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
+class FreshConnections(AiohttpTransport):
+    """The transport of paid requests: each goes out on a connection opened for it and closed after its answer
+    (``force_close``: aiohttp keeps no connection, so it never reuses one, nor sends a request again on another).
+
+    What a failure says is the pool's table (``aiohttp_transport._mapped``): only a connection that never opened
+    (DNS, refused, TLS handshake, connect timeout, a proxy's refusal) is "not sent". A small body is written whole
+    into a new connection's empty socket buffer, so it cannot stall half-written; a reset there surfaces as a
+    read-side error, which for a paid request means "outcome unknown", never a resend. A body larger than
+    ``SMALL_BODY`` (an image upload) goes through httpx's own transport, which times its write out, with no
+    connection kept either."""
+
+    def __init__(self, *, tls: ssl.SSLContext, connections: int) -> None:
+        super().__init__(tls=tls, connections=connections, keepalive_s=0.0)
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._connections, force_close=True, ssl=self._tls, ttl_dns_cache=60)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+
+    def _large_body_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
+        if proxy not in self._large:
+            limits = httpx.Limits(max_connections=self._connections, max_keepalive_connections=0)
+            self._large[proxy] = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
+        return self._large[proxy]
+
+
 class ProviderClient(httpx.AsyncClient):
     """A provider's HTTP client: polls and downloads share its keep-alive pool; paid requests go through
     ``fresh``, a twin with the same settings whose pool keeps no idle connection, so each one is sent on a
@@ -100,7 +129,15 @@ class ProviderClient(httpx.AsyncClient):
         )
         pool = transport or self.direct
         super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=pool)
-        self.fresh = None if transport else httpx.AsyncClient(**_client_options(timeout_s, keep_alive=0), verify=tls)
+        self.fresh = (
+            None
+            if transport
+            else httpx.AsyncClient(
+                **_client_options(timeout_s, keep_alive=0),
+                verify=tls,
+                transport=FreshConnections(tls=tls, connections=POOL_CONNECTIONS),
+            )
+        )
 
     async def aclose(self) -> None:
         try:
