@@ -1293,6 +1293,72 @@ async def test_sqlite_group_writer_that_fails_after_writing_is_undone_alone(tmp_
         await reopened.close()
 
 
+async def test_sqlite_operations_run_in_one_hand_off_keep_each_writer_undone_alone(tmp_path: Path) -> None:
+    """A store operation whose statements all run in SQLite's thread at once (``_write_op``) keeps group
+    commit's guarantees: in one group, an operation whose caller is cancelled while it runs in the thread, one
+    that fails after writing, and one that awaits something other than the database (refused, named) each lose
+    their own changes only; the rest commit together."""
+    import threading
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
+    store = SqlJobStore(url)
+    await store.open()
+    made = [await store.create(make_job()) for _ in range(5)]
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(store.engine.sync_engine, "commit", count)
+    entered, gate = threading.Event(), threading.Event()
+
+    def writer(i: int, *, fails: bool = False, sleeps: bool = False, held: bool = False) -> Any:
+        async def op(conn: Any) -> None:
+            await conn.execute(sa.update(jobs).where(jobs.c.id == made[i].id).values(attempts=i + 1))
+            if held:  # in SQLite's thread: the caller is cancelled meanwhile
+                entered.set()
+                assert gate.wait(10)
+            event = {"job_id": made[i].id, "at": utcnow(), "from_state": "queued", "to_state": "queued"}
+            await conn.execute(sa.insert(job_events).values(**event, message=f"w{i}"))
+            if sleeps:
+                await asyncio.sleep(0)  # not the database: refused
+            if fails:
+                raise RuntimeError(f"writer {i} failed")
+
+        return op
+
+    first = asyncio.ensure_future(store._write_op(writer(0, held=True)))
+    assert await asyncio.to_thread(entered.wait, 10)
+    rest = [
+        asyncio.ensure_future(store._write_op(w))
+        for w in (writer(1, fails=True), writer(2, sleeps=True), writer(3), writer(4))
+    ]
+    await asyncio.sleep(0)  # the others queue behind it: one group
+    first.cancel()
+    gate.set()
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert str(outcomes[1]) == "writer 1 failed"
+    assert "awaited something other than the database" in str(outcomes[2])
+    assert outcomes[3:] == [None, None]
+    assert commits == 1
+    await store.close()
+    reopened = SqlJobStore(url)
+    await reopened.open()
+    try:
+        assert [j.attempts for j in await reopened.get_many([j.id for j in made])] == [0, 0, 0, 4, 5]
+        assert [[e.message for e in await reopened.events(j.id)] for j in made] == [
+            ["created"],
+            ["created"],
+            ["created"],
+            ["created", "w3"],
+            ["created", "w4"],
+        ]
+    finally:
+        await reopened.close()
+
+
 # --- blobs: input images and videos, once per content --------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ connection so they commit (or roll back) with the state change they follow."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 from typing import Any
 
@@ -73,14 +74,27 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
         await conn.execute(_RESERVE, {f"r_{name}": value for name, value in row.items()})
         return
     assert isinstance(change, budget.Settle)
-    where = [ledger.job_id == job.id, ledger.status.in_([s.value for s in change.when])]
-    if not change.all_rows:
-        newest = sa.select(sa.func.max(ledger.seq)).where(ledger.job_id == job.id).scalar_subquery()
-        where.append(ledger.seq == newest)
-    values: dict[str, Any] = {"status": change.to.value, "updated_at": now}
+    params: dict[str, Any] = {"s_job": job.id, "s_status": change.to.value, "s_at": now}
     if change.amount != "keep":
-        values["amount_usd"] = budget.settled_amount(change, job, 0.0)
-    await conn.execute(sa.update(budget_ledger).where(*where).values(values))
+        params["s_amount"] = budget.settled_amount(change, job, 0.0)
+    await conn.execute(_settle(change.when, change.all_rows, change.amount != "keep"), params)
+
+
+@functools.lru_cache(maxsize=32)
+def _settle(when: frozenset[LedgerStatus], all_rows: bool, amount: bool) -> sa.Update:
+    """The statement settling a job's ledger rows, built once per kind of settlement (there are a handful):
+    building it per state change cost more CPU than running it."""
+    where = [ledger.job_id == sa.bindparam("s_job"), ledger.status.in_(sorted(s.value for s in when))]
+    if not all_rows:
+        newest = sa.select(sa.func.max(ledger.seq)).where(ledger.job_id == sa.bindparam("s_job")).scalar_subquery()
+        where.append(ledger.seq == newest)
+    values: dict[str, Any] = {
+        "status": sa.bindparam("s_status", type_=ledger.status.type),
+        "updated_at": sa.bindparam("s_at", type_=ledger.updated_at.type),
+    }
+    if amount:
+        values["amount_usd"] = sa.bindparam("s_amount", type_=ledger.amount_usd.type)
+    return sa.update(budget_ledger).where(*where).values(values)
 
 
 async def spend(conn: AsyncConnection, since: str | None) -> budget.SpendSummary:

@@ -8,14 +8,23 @@ statement is one call run in the thread (execute, fetch every row, close), and s
 (``BEGIN DEFERRED``, savepoints) can be :meth:`deferred <Connection.defer>` to run in front of the next
 statement, in its hand-off. Used as the engine's DBAPI module (``create_async_engine(..., module=dbapi())``), so
 URLs, the dialect and its SQL stay aiosqlite's.
+
+A whole store operation (a writer's several statements: compare-and-set, event, ledger row) can also be one
+hand-off: :meth:`Connection.run` executes its coroutine in the connection's thread, where SQLAlchemy's calls into
+this module run the statements directly instead of awaiting the thread. The store's operations never await
+anything but the database inside a transaction, so such a coroutine completes without suspending; one that
+would is refused (see :func:`_drive`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextvars
 import sqlite3
+import threading
+from collections.abc import Coroutine
 from threading import Thread
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -27,6 +36,23 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 _Answer = tuple[Any, list[Any] | None, int, int | None]
+T = TypeVar("T")
+
+
+async def _ready(answer: T) -> T:
+    return answer
+
+
+def _drive(operation: Coroutine[Any, Any, T]) -> T:
+    """Run ``operation`` to its end here and now (in the connection's thread). Every statement it makes runs
+    directly, so it has nothing to wait for; if it awaits anything else (a lock, a sleep), it is stopped there,
+    its statements are left for the caller's savepoint to undo, and the mistake is named."""
+    try:
+        operation.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    operation.close()
+    raise RuntimeError("a store operation run in the database's thread awaited something other than the database")
 
 
 def _run(owner: Connection, prefix: tuple[str, ...], sql: str, parameters: Any, many: bool) -> _Answer:
@@ -98,9 +124,16 @@ class Cursor(AsyncAdapt_aiosqlite_cursor):
         adapt = self._adapt_connection
         assert isinstance(adapt, Connection)
         try:
-            description, rows, rowcount, lastrowid = await_(
-                self._connection._execute(_run, adapt, adapt.take_deferred(), operation, parameters, many)
-            )
+            if threading.get_ident() == adapt.thread_id:  # inside Connection.run: already where SQLite is
+                # Handed back through await_ all the same (a coroutine that finishes at once, never reaching
+                # an event loop): SQLAlchemy's async API insists that every statement awaited something.
+                description, rows, rowcount, lastrowid = await_(
+                    _ready(_run(adapt, adapt.take_deferred(), operation, parameters, many))
+                )
+            else:
+                description, rows, rowcount, lastrowid = await_(
+                    self._connection._execute(_run, adapt, adapt.take_deferred(), operation, parameters, many)
+                )
         except Exception as error:
             adapt._handle_exception(error)
         self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
@@ -119,7 +152,7 @@ class Cursor(AsyncAdapt_aiosqlite_cursor):
 class Connection(AsyncAdapt_aiosqlite_connection):
     """aiosqlite's adapted connection, with one-call cursors and statements deferred to the next one."""
 
-    __slots__ = ("deferred", "deferred_failed")
+    __slots__ = ("deferred", "deferred_failed", "thread_id")
     _cursor_cls = Cursor  # type: ignore[assignment]  # its constructor takes this class, not the base
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
@@ -127,6 +160,7 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         self.deferred: collections.deque[str] = collections.deque()
         # A deferred statement failed (the connection is in an unknown state): its transaction must not commit.
         self.deferred_failed = False
+        self.thread_id = connection._thread.ident  # started: it opened the connection
 
     @property
     def driver(self) -> aiosqlite.Connection:
@@ -164,6 +198,34 @@ class Connection(AsyncAdapt_aiosqlite_connection):
                 raise
 
         await self.driver._execute(run)  # type: ignore[no-untyped-call]
+
+    async def run(self, operation: Coroutine[Any, Any, T]) -> T:
+        """Run ``operation`` (store code on this connection's AsyncConnection) in this connection's thread, the
+        deferred statements first: all its statements in one hand-off instead of one each. It must await
+        nothing but statements on this connection (see :func:`_drive`).
+
+        What is deferred is taken here, on the event loop's side, as for a single statement: a writer cancelled
+        while its operation is queued or running sees it as run (its savepoint rolls back behind it: the
+        thread runs one thing at a time, in order). The operation runs in its caller's context (context
+        variables and all), not the thread's."""
+        todo = self.take_deferred()
+        context = contextvars.copy_context()
+
+        def run() -> T:
+            try:
+                for sql in todo:
+                    self.driver._conn.execute(sql).close()
+            except BaseException:
+                self.deferred_failed = True
+                operation.close()
+                raise
+            return context.run(_drive, operation)
+
+        # aiosqlite refuses a closed connection before queueing: the coroutine would never be closed.
+        if not self.driver._running or not self.driver._connection:
+            operation.close()
+            raise ValueError("Connection closed")
+        return await self.driver._execute(run)  # type: ignore[no-any-return,no-untyped-call]
 
     def cursor(self, server_side: bool = False) -> Any:
         if server_side and self.deferred:  # a driver cursor would run before what is deferred: run it first
