@@ -120,6 +120,17 @@ def check_mp4(path: Path) -> None:
 KEEPALIVE_S = 4.0
 
 
+async def _poll(session: Any, url: str, name: str, headers: dict[str, str]) -> Any:
+    """A poll (unpaid, so safe to send again) sent once more when its kept-alive connection was closed under it:
+    aiohttp resends only GET/PUT/DELETE itself, and Vertex's poll is a POST."""
+    import aiohttp
+
+    try:
+        return await session.post(url, json={"operationName": name}, headers=headers)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+        return await session.post(url, json={"operationName": name}, headers=headers)
+
+
 async def run(
     base: str,
     out: Path,
@@ -149,7 +160,7 @@ async def run(
     noticed: dict[str, float] = {}
     files: list[str] = []
 
-    async def one(session: aiohttp.ClientSession, i: int) -> None:
+    async def one(session: aiohttp.ClientSession, fresh: aiohttp.ClientSession, i: int) -> None:
         prompt = prompts[i % len(prompts)]
         await db.commit("INSERT INTO jobs (id, state, prompt, updated) VALUES (?, 'queued', ?, ?)", i, prompt)
         async with slots:
@@ -169,7 +180,9 @@ async def run(
                         "generateAudio": True,
                     },
                 }
-                async with session.post(f"{prefix}:predictLongRunning", json=body, headers=headers) as r:
+                # The paid submit on a connection opened for it, as veokit sends it (a kept-alive one can be closed
+                # by the server under the request, and then nobody knows whether it was accepted).
+                async with fresh.post(f"{prefix}:predictLongRunning", json=body, headers=headers) as r:
                     r.raise_for_status()
                     name = (await r.json())["name"]
                 start = time.monotonic()
@@ -182,7 +195,7 @@ async def run(
                     await asyncio.sleep(schedule.delay(polls, time.monotonic() - start))
                     polls += 1
                     url = f"{base}/v1/{name.rpartition('/operations/')[0]}:fetchPredictOperation"
-                    async with session.post(url, json={"operationName": name}, headers=headers) as r:
+                    async with await _poll(session, url, name, headers) as r:
                         r.raise_for_status()
                         if r.content_length is not None and r.content_length < 4096:
                             doc = await r.json()
@@ -206,7 +219,11 @@ async def run(
     # Idle connections are dropped before the server's keep-alive timeout (uvicorn's: 5 s) can close them under a
     # request: aiohttp keeps them 15 s by default, and a poll sent on a connection closing under it fails.
     connector = aiohttp.TCPConnector(limit=connections or concurrency, keepalive_timeout=KEEPALIVE_S)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(one(session, i) for i in range(jobs)))
+    fresh_connections = aiohttp.TCPConnector(limit=connections or concurrency, force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        aiohttp.ClientSession(connector=fresh_connections) as fresh,
+    ):
+        await asyncio.gather(*(one(session, fresh, i) for i in range(jobs)))
     db.close()
     return {"noticed": noticed, "files": files, "peak_in_flight": in_flight[1]}
