@@ -1206,21 +1206,30 @@ def test_owner_is_dead_only_for_vanished_processes_on_this_host() -> None:
     assert not owner_is_dead("w1") and not owner_is_dead(f"{host}:notapid:x")
 
 
-async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_is_undone(tmp_path: Path) -> None:
-    """Group commit: many writers, few fsyncs; a writer whose compare-and-set fails changes nothing, and the
-    others' changes are durable when their calls return."""
+class Commits:
+    """Counts a SQLite store's commits (each one fsync): group commit is proven by how few there are."""
+
+    def __init__(self, store: SqlJobStore) -> None:
+        self.n = 0
+        sa.event.listen(store.engine.sync_engine, "commit", self._count)
+
+    def _count(self, _conn: Any) -> None:
+        self.n += 1
+
+
+async def group_store(tmp_path: Path, jobs: int) -> tuple[str, SqlJobStore, list[Job], Commits]:
+    """A fresh SQLite store holding ``jobs`` queued jobs, its commits counted from then on."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
     store = SqlJobStore(url)
     await store.open()
-    commits = 0
+    made = [await store.create(make_job()) for _ in range(jobs)]
+    return url, store, made, Commits(store)
 
-    def count(_conn: Any) -> None:
-        nonlocal commits
-        commits += 1
 
-    sa.event.listen(store.engine.sync_engine, "commit", count)
-    made = [await store.create(make_job()) for _ in range(30)]
-    commits = 0
+async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_is_undone(tmp_path: Path) -> None:
+    """Group commit: many writers, few fsyncs; a writer whose compare-and-set fails changes nothing, and the
+    others' changes are durable when their calls return."""
+    url, store, made, commits = await group_store(tmp_path, 30)
     outcomes = await asyncio.gather(
         *(
             store.transition(job.id, expect=S.RUNNING if i % 3 == 0 else S.QUEUED, to=S.FAILED, message=f"w{i}")
@@ -1230,7 +1239,7 @@ async def test_sqlite_commits_concurrent_writes_together_and_a_failed_one_alone_
     )
     failed = [o for o in outcomes if not isinstance(o, Job)]
     assert len(failed) == 10 and all(type(o) is JobStateError for o in failed)
-    assert commits < 20  # 20 successful writers, far fewer commits
+    assert commits.n < 20  # 20 successful writers, far fewer commits
     await store.close()
     reopened = SqlJobStore(url)
     await reopened.open()
@@ -1247,17 +1256,7 @@ async def test_sqlite_group_writer_that_fails_after_writing_is_undone_alone(tmp_
     """Writers of one group share a transaction; each runs in its own savepoint (deferred to ride with its
     first statement). One that fails after writing loses its changes only; one that fails or succeeds
     without a statement of its own leaves the others' intact."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    store = SqlJobStore(url)
-    await store.open()
-    made = [await store.create(make_job()) for _ in range(4)]
-    commits = 0
-
-    def count(_conn: Any) -> None:
-        nonlocal commits
-        commits += 1
-
-    sa.event.listen(store.engine.sync_engine, "commit", count)
+    url, store, made, commits = await group_store(tmp_path, 4)
 
     async def writer(i: int, *, writes: bool, fails: bool) -> None:
         async with store._write() as conn:
@@ -1277,7 +1276,7 @@ async def test_sqlite_group_writer_that_fails_after_writing_is_undone_alone(tmp_
         return_exceptions=True,
     )
     assert [str(o) if o else None for o in outcomes] == [None, "writer 1 failed", "writer 2 failed", None, None]
-    assert commits == 1  # one group
+    assert commits.n == 1  # one group
     await store.close()
     reopened = SqlJobStore(url)
     await reopened.open()
@@ -1300,17 +1299,7 @@ async def test_sqlite_operations_run_in_one_hand_off_keep_each_writer_undone_alo
     their own changes only; the rest commit together."""
     import threading
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    store = SqlJobStore(url)
-    await store.open()
-    made = [await store.create(make_job()) for _ in range(5)]
-    commits = 0
-
-    def count(_conn: Any) -> None:
-        nonlocal commits
-        commits += 1
-
-    sa.event.listen(store.engine.sync_engine, "commit", count)
+    url, store, made, commits = await group_store(tmp_path, 5)
     entered, gate = threading.Event(), threading.Event()
 
     def writer(i: int, *, fails: bool = False, sleeps: bool = False, held: bool = False) -> Any:
@@ -1342,7 +1331,7 @@ async def test_sqlite_operations_run_in_one_hand_off_keep_each_writer_undone_alo
     assert str(outcomes[1]) == "writer 1 failed"
     assert "awaited something other than the database" in str(outcomes[2])
     assert outcomes[3:] == [None, None]
-    assert commits == 1
+    assert commits.n == 1
     await store.close()
     reopened = SqlJobStore(url)
     await reopened.open()
