@@ -60,10 +60,15 @@ async def _stream(request: Request, key: ApiKey, video_id: str, sent: int) -> As
     quiet_s = 0.0
     while True:
         try:
+            # The history before the job: a job read after it is at least as new, so the video sent with the
+            # last state event is never older than that event. A job's end and its last event are written
+            # together, so a finished job's history is read once more to hold that event.
+            history = await client.events(video_id)
             job = await client.tenants.get(key, video_id)
+            if job.state.terminal:
+                history = await client.events(video_id)
         except Exception:  # deleted meanwhile (or the store is gone): end the stream
             return
-        history = await client.events(video_id)
         if len(history) > sent:
             video = video_object(client, job, base, key.id)
             for n, e in enumerate(history[sent:], start=sent + 1):
