@@ -139,9 +139,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._timeout: tuple[httpx.Timeout | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._connections, keepalive_timeout=self._keepalive_s, ssl=self._tls, ttl_dns_cache=60
-        )
+        # keepalive_s 0: no connection is kept, so none is reused nor a request sent again on another
+        # (aiohttp refuses a keep-alive timeout beside force_close).
+        keep = {"keepalive_timeout": self._keepalive_s} if self._keepalive_s > 0 else {"force_close": True}
+        connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._tls, ttl_dns_cache=60, **keep)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
 
     def _proxy(self, scheme: str, host: str | None) -> str | None:
@@ -165,7 +166,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _large_body_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
         if proxy not in self._large:
-            limits = httpx.Limits(max_connections=self._connections, keepalive_expiry=self._keepalive_s)
+            kept = None if self._keepalive_s > 0 else 0  # None: up to max_connections
+            limits = httpx.Limits(
+                max_connections=self._connections, max_keepalive_connections=kept, keepalive_expiry=self._keepalive_s
+            )
             self._large[proxy] = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
         return self._large[proxy]
 

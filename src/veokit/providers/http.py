@@ -40,7 +40,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import httpx
 
 from veokit import __version__
@@ -99,16 +98,6 @@ class FreshConnections(AiohttpTransport):
 
     def __init__(self, *, tls: ssl.SSLContext, connections: int) -> None:
         super().__init__(tls=tls, connections=connections, keepalive_s=0.0)
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._connections, force_close=True, ssl=self._tls, ttl_dns_cache=60)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
-
-    def _large_body_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
-        if proxy not in self._large:
-            limits = httpx.Limits(max_connections=self._connections, max_keepalive_connections=0)
-            self._large[proxy] = httpx.AsyncHTTPTransport(verify=self._tls, limits=limits, proxy=proxy)
-        return self._large[proxy]
 
 
 class ProviderClient(httpx.AsyncClient):
