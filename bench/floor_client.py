@@ -3,13 +3,19 @@
 Per job: the same Vertex wire calls veokit makes (``predictLongRunning``, then ``fetchPredictOperation`` on
 veokit's poll schedule for the model: first poll at the minimum latency, then geometric intervals with one poll
 placed at the typical latency), the inline base64 video decoded to disk while the body streams in (SHA-256 on
-the way), the file checked as an MP4 (top-level boxes walk the whole file: ``ftyp`` first, ``moov`` and
-``mdat`` present, box sizes adding up to the file size), and **five durable SQLite commits** (queued, submitting,
-running with the operation name, downloading, succeeded with path and hash: WAL, default ``synchronous``, one
-transaction each, on one writer thread so an fsync never blocks the event loop).
+the way), the same MP4 verification veokit makes (top-level boxes walk the whole file: ``ftyp`` first, ``moov``
+and ``mdat`` present, box sizes adding up to the file size; then PyAV opens it and decodes the first frame and
+the last keyframe, in a thread), and **five durable SQLite commits** (queued, submitting, running with the
+operation name, downloading, succeeded with path and hash: WAL, default ``synchronous``, one transaction each,
+on one writer thread so an fsync never blocks the event loop).
+
+The issue asks for "the same submit -> poll -> stream-to-disk -> verify" and for verification to stay complete:
+decoding the end frames is the verification's cost (~5 ms of CPU for a 4 s 720p video, mostly in libavcodec),
+not plumbing, so the floor pays it too. What the decode cost the floor is measured on its own (CPU time of the
+verifying thread) and returned, so a caller can also print the floor without it (``verify="boxes"`` skips it).
 
 What it leaves out, and veokit has to pay for: leases and heartbeats, budget ledger, retries and error mapping,
-events, validation against a catalog, a complete MP4 probe (PyAV reads the sample tables and decodes frames).
+events, validation against a catalog, the sample-table check against the file's size.
 ``bench/orchestration.py`` runs it beside veokit against the same emulator, so the ratio is measured, not
 remembered.
 """
@@ -99,7 +105,8 @@ async def stream_video(content: Any, dest: Path) -> str:
     return digest.hexdigest()
 
 
-def check_mp4(path: Path) -> None:
+def check_mp4(path: Path, *, decode: bool = True) -> float:
+    """Raise unless ``path`` is a whole MP4 whose end frames decode; the CPU seconds the frame decode took."""
     size = os.path.getsize(path)
     seen: list[bytes] = []
     with open(path, "rb") as fh:
@@ -115,6 +122,23 @@ def check_mp4(path: Path) -> None:
             at += n
     if not seen or seen[0] != b"ftyp" or b"moov" not in seen or b"mdat" not in seen:
         raise ValueError(f"{path}: not an MP4 ({seen})")
+    return decode_end_frames(path) if decode else 0.0
+
+
+def decode_end_frames(path: Path) -> float:
+    """Decode the first frame and the last keyframe (as veokit's probe does); the CPU seconds it took."""
+    import av
+
+    cpu0 = time.thread_time()
+    with av.open(str(path), "r", options={"probesize": "32", "analyzeduration": "0"}) as c:
+        v = c.streams.video[0]
+        v.codec_context.thread_type = "NONE"
+        v.codec_context.thread_count = 1
+        for stamp in (0, (v.start_time or 0) + (v.duration or 0)):
+            c.seek(max(stamp, 0), stream=v, backward=True)
+            if next(iter(c.decode(v)), None) is None:
+                raise ValueError(f"{path}: no decodable frame at {stamp}")
+    return time.thread_time() - cpu0
 
 
 KEEPALIVE_S = 4.0
@@ -143,10 +167,12 @@ async def run(
     scale: float,
     counts: dict[str, int] | None = None,
     connections: int | None = None,
+    verify: str = "decode",
 ) -> dict[str, Any]:
     """Run ``jobs`` jobs, ``concurrency`` at once, over at most ``connections`` (default: ``concurrency``).
     ``counts`` (if given) is kept current: ``in_flight`` (jobs holding a slot) and ``polling`` (jobs past the
-    recorded operation name), for a caller watching the run."""
+    recorded operation name), for a caller watching the run. ``verify``: "decode" (the box walk and the end frames
+    decoded, as veokit verifies) or "boxes" (the box walk only)."""
     import aiohttp
 
     schedule = Schedule(latency_s, 1 / scale)
@@ -159,6 +185,7 @@ async def run(
     counts.update(in_flight=0, polling=0)
     noticed: dict[str, float] = {}
     files: list[str] = []
+    decode_cpu = [0.0]
 
     async def one(session: aiohttp.ClientSession, fresh: aiohttp.ClientSession, i: int) -> None:
         prompt = prompts[i % len(prompts)]
@@ -206,7 +233,7 @@ async def run(
                         await db.commit("UPDATE jobs SET state='downloading', updated=? WHERE id=?", i)
                         sha = await stream_video(r.content, dest)
                     break
-                await asyncio.to_thread(check_mp4, dest)
+                decode_cpu[0] += await asyncio.to_thread(check_mp4, dest, decode=verify == "decode")
                 await db.commit(
                     "UPDATE jobs SET state='succeeded', path=?, sha256=?, updated=? WHERE id=?", str(dest), sha, i
                 )
@@ -226,4 +253,4 @@ async def run(
     ):
         await asyncio.gather(*(one(session, fresh, i) for i in range(jobs)))
     db.close()
-    return {"noticed": noticed, "files": files, "peak_in_flight": in_flight[1]}
+    return {"noticed": noticed, "files": files, "peak_in_flight": in_flight[1], "decode_cpu_s": decode_cpu[0]}

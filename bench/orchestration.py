@@ -6,8 +6,9 @@ uniformly from Veo's real range scaled down 60x (11-360 s -> 0.18-6 s). Each sid
 * veokit: the jobs are enqueued in a SQLite store, then one in-process `Worker` with ``--concurrency`` slots
   runs them (async polling on veokit's schedule, scaled by the same factor: ``VEOKIT_POLL_SCALE=1/60``);
 * floor: ``bench/floor_client.py``, the least a correct client does (aiohttp, the same wire calls on the same
-  poll schedule, the inline video decoded to disk while streaming, an MP4 check, five durable SQLite commits per
-  job), no veokit code;
+  poll schedule, the inline video decoded to disk while streaming, the same MP4 verification (box walk, first
+  frame and last keyframe decoded), five durable SQLite commits per job), no veokit code; its CPU without the
+  frame decode is printed too;
 * SDK (``--sides veokit,floor,sdk``): the quickstart loop (``generate_videos``; ``while not op.done:
   time.sleep(10); operations.get(op)``; save the video) with the sleep scaled by the same factor, run in a
   thread pool of the same size.
@@ -383,7 +384,7 @@ def main() -> int:
     print(header)
     labels = {
         "veokit": "veokit worker (1 process)",
-        "floor": "floor (aiohttp + 5 commits)",
+        "floor": "floor (aiohttp, 5 commits)",
         "sdk": f"SDK quickstart ({args.concurrency} threads)",
     }
     floor_cpu = rows["floor"]["cpu_s"] / args.jobs if "floor" in rows else None
@@ -412,6 +413,14 @@ def main() -> int:
                 else ""
             )
         )
+        if who == "floor" and r.get("decode_cpu_s"):
+            # The floor verifies as veokit does (end frames decoded); its cost without that, for comparison.
+            bare = (r["cpu_s"] - r["decode_cpu_s"]) / args.jobs
+            line = f"floor: {r['decode_cpu_s'] / args.jobs * 1000:.1f} ms CPU/job decoding end frames; without"
+            line += f" that (a box walk only) {bare * 1000:.1f} ms/job"
+            if "veokit" in rows:
+                line += f", the veokit worker alone {worker_cpu(rows['veokit'], args.jobs) / bare:.2f}x that"
+            print(line)
         if r["submits"] != args.jobs or r["verified"] != args.jobs:
             return 1
     return 0
