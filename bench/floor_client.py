@@ -65,8 +65,15 @@ class Db:
             " operation TEXT, path TEXT, sha256 TEXT, updated REAL NOT NULL)"
         )
 
-    async def commit(self, sql: str, *params: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.pool, self.conn.execute, sql, (*params, time.time()))
+    async def commit(self, sql: str, **params: Any) -> None:
+        # Named parameters: positional ones with the time appended bound `updated` to the id and `id` to the
+        # time, so every UPDATE matched no row and the floor's four state changes wrote nothing.
+        await asyncio.get_running_loop().run_in_executor(
+            self.pool, self.conn.execute, sql, {**params, "now": time.time()}
+        )
+
+    def count(self, state: str) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0])
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -189,14 +196,16 @@ async def run(
 
     async def one(session: aiohttp.ClientSession, fresh: aiohttp.ClientSession, i: int) -> None:
         prompt = prompts[i % len(prompts)]
-        await db.commit("INSERT INTO jobs (id, state, prompt, updated) VALUES (?, 'queued', ?, ?)", i, prompt)
+        await db.commit(
+            "INSERT INTO jobs (id, state, prompt, updated) VALUES (:id, 'queued', :prompt, :now)", id=i, prompt=prompt
+        )
         async with slots:
             in_flight[0] += 1
             in_flight[1] = max(in_flight[1], in_flight[0])
             counts["in_flight"] += 1
             polling = False
             try:
-                await db.commit("UPDATE jobs SET state='submitting', updated=? WHERE id=?", i)
+                await db.commit("UPDATE jobs SET state='submitting', updated=:now WHERE id=:id", id=i)
                 body = {
                     "instances": [{"prompt": prompt}],
                     "parameters": {
@@ -213,7 +222,9 @@ async def run(
                     r.raise_for_status()
                     name = (await r.json())["name"]
                 start = time.monotonic()
-                await db.commit("UPDATE jobs SET state='running', operation=?, updated=? WHERE id=?", name, i)
+                await db.commit(
+                    "UPDATE jobs SET state='running', operation=:op, updated=:now WHERE id=:id", op=name, id=i
+                )
                 counts["polling"] += 1
                 polling = True
                 polls = 0
@@ -230,12 +241,15 @@ async def run(
                                 raise RuntimeError(f"{name}: finished without a video: {doc}")
                             continue
                         noticed[name] = time.time()
-                        await db.commit("UPDATE jobs SET state='downloading', updated=? WHERE id=?", i)
+                        await db.commit("UPDATE jobs SET state='downloading', updated=:now WHERE id=:id", id=i)
                         sha = await stream_video(r.content, dest)
                     break
                 decode_cpu[0] += await asyncio.to_thread(check_mp4, dest, decode=verify == "decode")
                 await db.commit(
-                    "UPDATE jobs SET state='succeeded', path=?, sha256=?, updated=? WHERE id=?", str(dest), sha, i
+                    "UPDATE jobs SET state='succeeded', path=:path, sha256=:sha, updated=:now WHERE id=:id",
+                    path=str(dest),
+                    sha=sha,
+                    id=i,
                 )
                 files.append(str(dest))
             finally:
@@ -252,5 +266,8 @@ async def run(
         aiohttp.ClientSession(connector=fresh_connections) as fresh,
     ):
         await asyncio.gather(*(one(session, fresh, i) for i in range(jobs)))
+    # The commits wrote what they say: every finished job's row reads succeeded.
+    if db.count("succeeded") != len(files):
+        raise RuntimeError(f"the floor's database has {db.count('succeeded')} succeeded rows for {len(files)} videos")
     db.close()
     return {"noticed": noticed, "files": files, "peak_in_flight": in_flight[1], "decode_cpu_s": decode_cpu[0]}
