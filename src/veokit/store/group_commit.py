@@ -16,6 +16,7 @@ before any statement of its own ran needs no rollback at all. Only a failure aft
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -114,6 +115,15 @@ class GroupCommitter:
             group = self._group
             assert group is not None and group.conn is conn  # held under the lock until write() ends
             return await group.driver.run(operation(conn))
+        raise AssertionError("unreachable")  # write() re-raises whatever it catches  # pragma: no cover
+
+    async def run_raw(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`run` for plain code on the sqlite3 connection (:mod:`veokit.store.sqlite_fast`): the same
+        transaction, savepoint and commit, without SQLAlchemy between the writer and SQLite."""
+        async with self.write():
+            group = self._group
+            assert group is not None  # held under the lock until write() ends
+            return await group.driver.run_raw(operation)
         raise AssertionError("unreachable")  # write() re-raises whatever it catches  # pragma: no cover
 
     async def _open(self) -> _Group:

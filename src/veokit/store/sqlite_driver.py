@@ -22,7 +22,7 @@ import collections
 import contextvars
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from threading import Thread
 from typing import Any, TypeVar
 
@@ -224,6 +224,25 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         # aiosqlite refuses a closed connection before queueing: the coroutine would never be closed.
         if not self.driver._running or not self.driver._connection:
             operation.close()
+            raise ValueError("Connection closed")
+        return await self.driver._execute(run)  # type: ignore[no-any-return,no-untyped-call]
+
+    async def run_raw(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`run` for plain code on the sqlite3 connection itself (veokit.store.sqlite_fast): the deferred
+        statements first, then ``operation``, in one hand-off; no coroutine to drive, no SQLAlchemy."""
+        todo = self.take_deferred()
+
+        def run() -> T:
+            conn = self.driver._conn
+            try:
+                for sql in todo:
+                    conn.execute(sql).close()
+            except BaseException:
+                self.deferred_failed = True
+                raise
+            return operation(conn)
+
+        if not self.driver._running or not self.driver._connection:
             raise ValueError("Connection closed")
         return await self.driver._execute(run)  # type: ignore[no-any-return,no-untyped-call]
 
