@@ -13,9 +13,9 @@ Two sides, one after the other, each in a fresh process on a fresh SQLite file (
 * before (``--before-src DIR``): the veokit side with another tree's ``src/`` first on ``sys.path``.
 
 Printed per side: CPU ms per job (user + system of the whole process, its threads included, over the measured
-calls), statements and thread hand-offs per job (counted in a second, smaller, untimed pass: sqlite3's trace
-callback sees every statement, SAVEPOINT and COMMIT included; a hand-off is one call queued to aiosqlite's
-thread, or the floor's executor), the ratio to the floor, and the 1-minute load average.
+calls; the median of ``--repeat`` passes), statements and thread hand-offs per job (counted in a second, smaller,
+untimed pass: sqlite3's trace callback sees every statement, SAVEPOINT and COMMIT included; a hand-off is one
+call queued to aiosqlite's thread, or the floor's executor), the ratio to the floor, and the 1-minute load average.
 
     nice .venv/bin/python bench/store_path.py --jobs 2000
     git archive main src | tar -x -C /tmp/main-src && nice .venv/bin/python bench/store_path.py \\
@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,9 +254,15 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             return floor_side(path, jobs, args.concurrency, counts, args.floor_as_shipped)
         return veokit_side(path, jobs, args.concurrency, counts)
 
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="veokit-store-path-") as tmp:
-        out.update(asyncio.run(side(Path(tmp) / "timed.db", args.jobs, None)))
+    timed = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="veokit-store-path-") as tmp:
+            timed.append(asyncio.run(side(Path(tmp) / "timed.db", args.jobs, None)))
+    out: dict[str, Any] = {
+        "cpu_s": statistics.median(t["cpu_s"] for t in timed),
+        "wall_s": statistics.median(t["wall_s"] for t in timed),
+        "cpu_runs": [round(1000 * t["cpu_s"] / args.jobs, 2) for t in timed],
+    }
     counts = Counts()
     with tempfile.TemporaryDirectory(prefix="veokit-store-path-") as tmp:
         asyncio.run(side(Path(tmp) / "counted.db", args.count_jobs, counts))
@@ -271,7 +278,7 @@ def run_side(who: str, args: argparse.Namespace) -> dict[str, Any]:
         env["PYTHONPATH"] = os.pathsep.join([args.before_src, env.get("PYTHONPATH", "")])
     cmd = [sys.executable, __file__, "--child", "floor" if who == "floor" else "veokit"]
     cmd += ["--jobs", str(args.jobs), "--concurrency", str(args.concurrency), "--count-jobs", str(args.count_jobs)]
-    cmd += ["--floor-as-shipped"] if args.floor_as_shipped else []
+    cmd += ["--repeat", str(args.repeat)] + (["--floor-as-shipped"] if args.floor_as_shipped else [])
     load0 = os.getloadavg()[0]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if p.returncode != 0:
@@ -286,6 +293,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=3, help="timed passes per side (the median is printed)")
     ap.add_argument("--count-jobs", type=int, default=200, help="jobs of the untimed pass counting statements")
     ap.add_argument("--sides", default="floor,veokit", help="comma-separated, in order: floor, before, veokit")
     ap.add_argument("--before-src", help="a src/ directory of veokit to run as the 'before' side")
@@ -313,6 +321,11 @@ def main() -> int:
             f"{who:<8}{1000 * row['cpu_s'] / args.jobs:>12.2f}{ratio:>9}{row['wall_s']:>8.1f}"
             f"{row['statements']:>11.1f}{row['handoffs']:>15.1f}{row['load']:>7.2f}"
         )
+    print(
+        "\n(CPU ms/job: the median of --repeat timed passes, each in a fresh database: "
+        + "; ".join(f"{who} {row['cpu_runs']}" for who, row in rows.items())
+        + ")"
+    )
     if args.kinds:
         for who, row in rows.items():
             print(f"{who}: {row['kinds']}")
