@@ -4,9 +4,10 @@ Two sides, one after the other, each in a fresh process on a fresh SQLite file (
 
 * veokit: ``SqlJobStore`` (wrapped in ``FencedStore``, each job under its lease fence, as the worker runs it)
   making exactly the worker's store calls for one job, ``--concurrency`` jobs at a time so that group commit
-  behaves as in the worker: claim (in batches of ``--concurrency``), ``get`` (the re-read under the provider's
-  slot), ``begin_submit``, ``record_accepted``, ``transition`` submitting→running (operation name),
-  running→downloading, downloading→succeeded (results, cost). The jobs are recorded (``create_many``) before
+  behaves as in the worker: claim (whenever a job ends, as many as there are free slots, at most 50: as the
+  worker claims), ``get`` (the re-read under the provider's slot), ``begin_submit``, ``record_accepted``,
+  ``transition`` submitting→running (operation name), running→downloading, downloading→succeeded (results,
+  cost). The jobs are recorded (``create_many``) before
   the measurement, as the worker finds them;
 * floor: ``bench/floor_client.py``'s ``Db``: five autocommit statements per job (insert queued, submitting,
   running, downloading, succeeded) on one sqlite3 thread, the same concurrency;
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 SIDES = ("floor", "veokit", "before")
+MAX_STARTING = 50  # the worker's default (engine/worker.py): jobs claimed at once
 
 
 class Counts:
@@ -171,11 +173,28 @@ async def veokit_side(path: Path, jobs: int, concurrency: int, counts: Counts | 
     if counts is not None:
         counts.on = True
     cpu0, t0 = time.process_time(), time.perf_counter()
-    done = 0
-    while done < jobs:
-        claimed = await store.claim("bench-worker", lease_s=600.0, limit=concurrency)
-        await asyncio.gather(*(one(j) for j in claimed))
-        done += len(claimed)
+    # Claimed as the worker claims: whenever a job ends, as many as there are free slots (at most
+    # MAX_STARTING at once), so that claims are as small as the worker's.
+    running: set[asyncio.Task[None]] = set()
+    wake = asyncio.Event()
+
+    def ended(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        wake.set()
+
+    while True:
+        wake.clear()
+        free = min(concurrency - len(running), MAX_STARTING)
+        claimed = await store.claim("bench-worker", lease_s=600.0, limit=free) if free > 0 else []
+        for job in claimed:
+            task = asyncio.create_task(one(job))
+            running.add(task)
+            task.add_done_callback(ended)
+        if not claimed and not running:
+            break
+        if claimed and len(claimed) == free:
+            continue
+        await wake.wait()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
     if counts is not None:
         counts.on = False

@@ -54,7 +54,7 @@ def test_datetimes_are_written_and_read_as_sqlalchemy_does(value: dt.datetime) -
 async def _worker_sequence(store: SqlJobStore, jobs: list[Job]) -> list[Any]:
     """The worker's store calls for each job, its errors included, and what each call answered."""
     answers: list[Any] = []
-    claimed = await store.claim("w1", lease_s=60.0, limit=len(jobs), now=AT)
+    claimed = await store.claim("w1", lease_s=60.0, limit=len(jobs) - 1, now=AT)  # the last one stays queued
     for job in claimed:
         token = job.lease_token
         answers.append(await store.get(job.id))
@@ -103,6 +103,12 @@ async def _worker_sequence(store: SqlJobStore, jobs: list[Job]) -> list[Any]:
             )
         )
     answers.append(await store.lease_token(jobs[0].id))
+    # Claims of the job left queued: free, then an expired lease taken over, then a named owner's taken over.
+    answers.append(await store.claim("w2", lease_s=60.0, limit=5, now=AT))
+    answers.append(await store.claim("w3", lease_s=60.0, limit=5, now=AT + dt.timedelta(seconds=61)))
+    answers.append(await store.claim("w4", lease_s=60.0, limit=5, now=AT, take_over="w3"))
+    answers.append(await store.claim("w5", lease_s=60.0, limit=5, now=AT))  # held: nothing
+    answers.append(await store.claim("w5", lease_s=60.0, limit=0, now=AT))
     return answers
 
 
@@ -121,7 +127,7 @@ async def test_the_fast_path_writes_and_answers_exactly_what_sqlalchemy_does(
     for module in ("veokit.store.sql", "veokit.store.sqlite_fast", "veokit.store.sql_leases"):
         monkeypatch.setattr(f"{module}.utcnow", lambda: AT)
     jobs = [
-        make_job(id=f"job-{i}", created_at=AT, updated_at=AT, request={"prompt": "p", "seed": None}) for i in range(3)
+        make_job(id=f"job-{i}", created_at=AT, updated_at=AT, request={"prompt": "p", "seed": None}) for i in range(4)
     ]
     answers: dict[str, list[Any]] = {}
     for side in ("fast", "general"):

@@ -479,6 +479,10 @@ class SqlJobStore:
         lease_rules.check_claim(owner, lease_s, limit)
         at = lease_rules.current_time(now)
         ids = None if job_ids is None else builtins.list(job_ids)  # read here: the claim runs in SQLite's thread
+        if ids is None and self._committer is not None and (fast := self._fast) is not None:
+            return await self._committer.run_raw(
+                lambda raw: fast.claim(raw, owner, lease_s=lease_s, limit=limit, now=at, take_over=take_over)
+            )
         return await self._write_op(
             lambda conn: sql_leases.claim(
                 conn, owner, lease_s=lease_s, limit=limit, job_ids=ids, now=at, take_over=take_over

@@ -35,6 +35,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from veokit.errors import JobNotFound, JobStateError
 from veokit.models.job import Job, JobState, Submission, SubmitBegun, utcnow
 from veokit.store import budget, codec, rules, schema, sql_ledger, sql_submits, twins
+from veokit.store import leases as lease_rules
 from veokit.store.budget import LedgerStatus
 from veokit.store.schema import job_events, jobs, submissions
 
@@ -111,7 +112,10 @@ class Prepared:
 
     def rows(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run it; the rows it answers, each as a dict of converted values."""
-        raw = conn.execute(self.sql, self.params(values)).fetchall()
+        return self.convert(conn.execute(self.sql, self.params(values)).fetchall())
+
+    def convert(self, raw: list[Any]) -> list[dict[str, Any]]:
+        """sqlite3's rows of this statement's columns as dicts of converted values."""
         names, results = self.names, self.results
         return [{n: (p(v) if p else v) for n, p, v in zip(names, results, row, strict=True)} for row in raw]
 
@@ -132,6 +136,17 @@ _EVENT_KEYS = ["job_id", "at", "from_state", "to_state", "message"]
 _SUBMISSION = sa.select(*submissions.c).where(
     submissions.c.job_id == sa.bindparam("b_job"), submissions.c.seq == sa.bindparam("b_seq")
 )
+
+
+# sql_leases._claimable, written out: an active state, and a lease that is free (none, or expired), or the one
+# taken over.
+_CLAIMABLE_STATES = [s.value for s in lease_rules.CLAIMABLE]
+_IN_STATES = f"state IN ({', '.join('?' * len(_CLAIMABLE_STATES))})"
+_CLAIMABLE = f"{_IN_STATES} AND (lease_expires_at IS NULL OR lease_expires_at <= ?)"
+_CLAIMABLE_OR_OWNER = f"{_IN_STATES} AND (lease_expires_at IS NULL OR lease_expires_at <= ? OR lease_owner = ?)"
+_PICK = "SELECT id, state, lease_owner FROM jobs"
+_TAKE = "UPDATE jobs SET lease_owner = ?, lease_token = lease_token + 1, lease_expires_at = ?, updated_at = ?"
+_JOB_COLUMNS = ", ".join(c.name for c in jobs.c)
 
 
 class Plans:
@@ -156,6 +171,50 @@ class Plans:
     @functools.lru_cache(maxsize=32)  # noqa: B019 - as above: a handful of kinds of settlement
     def settle(self, when: frozenset[LedgerStatus], all_rows: bool, amount: bool) -> Prepared:
         return Prepared(sql_ledger._settle(when, all_rows, amount), self.dialect)
+
+    # -- claims (veokit.store.sql_leases.claim, the same two statements, written out) --------------------------
+    def claim(
+        self,
+        conn: sqlite3.Connection,
+        owner: str,
+        *,
+        lease_s: float,
+        limit: int,
+        now: dt.datetime,
+        take_over: str | None,
+    ) -> list[Job]:
+        """:func:`veokit.store.sql_leases.claim` without ``job_ids``: pick the oldest claimable jobs, take those
+        still claimable (SQLite's BEGIN IMMEDIATE: nobody claims between the two), record each takeover."""
+        if limit == 0:
+            return []
+        free, free_params = _CLAIMABLE, [*_CLAIMABLE_STATES, bind_time(now)]
+        if take_over is not None:
+            free, free_params = _CLAIMABLE_OR_OWNER, [*free_params, take_over]
+        picked = conn.execute(f"{_PICK} WHERE {free} ORDER BY created_at, id LIMIT ?", (*free_params, limit)).fetchall()
+        if not picked:
+            return []
+        stamp = utcnow()
+        ids = [p[0] for p in picked]
+        # Only placeholders are formatted in (one per id): every value is a bound parameter.
+        each = ", ".join("?" * len(ids))
+        take = f"{_TAKE} WHERE id IN ({each}) AND {free} RETURNING {_JOB_COLUMNS}"
+        expires = bind_time(lease_rules.until(now, lease_s))
+        rows = conn.execute(take, (owner, expires, bind_time(stamp), *ids, *free_params)).fetchall()
+        claimed = [codec.row_to_job(r) for r in self.by_id.convert(rows)]
+        got = {j.id for j in claimed}
+        takeovers = [
+            self.event.params(
+                codec.event_row(
+                    job_id, stamp, JobState(state), JobState(state), lease_rules.takeover_message(previous, owner)
+                )
+            )
+            for job_id, state, previous in picked
+            if previous is not None and job_id in got
+        ]
+        if takeovers:
+            conn.executemany(self.event.sql, takeovers)
+        claimed.sort(key=lambda j: (j.created_at, j.id))
+        return claimed
 
     # -- reads ----------------------------------------------------------------------------------------------
     def fetch(self, conn: sqlite3.Connection, job_id: str) -> Job | None:
