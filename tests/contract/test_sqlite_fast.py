@@ -169,24 +169,29 @@ async def test_a_seeded_job_takes_the_general_path_and_waits_for_its_twin(tmp_pa
         await store.close()
 
 
-async def test_fast_writers_of_one_group_are_undone_alone(tmp_path: Path) -> None:
-    """Raw writers (``run_raw``) in one group: one whose caller is cancelled while it runs in SQLite's thread and
-    one that fails after writing lose their own changes only; the rest, fast and general, commit together."""
-    url, store, made, commits = await group_store(tmp_path, 4)
+async def test_fast_writers_run_in_batches_each_undone_alone(tmp_path: Path) -> None:
+    """Raw writers (``run_raw``) queued while SQLite's thread is busy run together in the group: one that fails
+    after writing loses its own changes only; one cancelled before its batch is taken writes nothing; a general
+    (SQLAlchemy) writer joins the same group; all commit together, and each answers only then."""
+    url, store, made, commits = await group_store(tmp_path, 6)
     committer = store._committer
     assert committer is not None
     entered, gate = threading.Event(), threading.Event()
 
     def writer(i: int, *, fails: bool = False, held: bool = False) -> Any:
-        def op(conn: sqlite3.Connection) -> None:
+        def op(conn: sqlite3.Connection) -> int:
             conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (i + 1, made[i].id))
-            if held:
+            if held:  # keeps SQLite's thread busy: the writers after it queue up
                 entered.set()
                 assert gate.wait(10)
             if fails:
                 raise RuntimeError(f"writer {i} failed")
+            return i
 
         return op
+
+    async def general(conn: Any) -> None:
+        await conn.execute(sa.text("UPDATE jobs SET attempts = 5 WHERE id = :id"), {"id": made[5].id})
 
     first = asyncio.ensure_future(committer.run_raw(writer(0, held=True)))
     assert await asyncio.to_thread(entered.wait, 10)
@@ -194,25 +199,60 @@ async def test_fast_writers_of_one_group_are_undone_alone(tmp_path: Path) -> Non
         asyncio.ensure_future(committer.run_raw(writer(1, fails=True))),
         asyncio.ensure_future(committer.run_raw(writer(2))),
         asyncio.ensure_future(store.transition(made[3].id, expect=S.QUEUED, to=S.FAILED, message="w3")),
+        asyncio.ensure_future(committer.run_raw(writer(4))),
+        asyncio.ensure_future(store._write_op(general)),
     ]
-    await asyncio.sleep(0)  # the others queue behind it: one group
-    first.cancel()
+    await asyncio.sleep(0)
+    rest[3].cancel()  # before its batch is taken: never runs
     gate.set()
     outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
-    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert outcomes[0] == 0
     assert str(outcomes[1]) == "writer 1 failed"
-    assert outcomes[2] is None and isinstance(outcomes[3], Job)
-    assert commits.n == 1
+    assert outcomes[2] == 2 and isinstance(outcomes[3], Job)
+    assert isinstance(outcomes[4], asyncio.CancelledError)
+    assert outcomes[5] is None
+    assert commits.n == 1  # one group: the batches and the general writer
     await store.close()
     reopened = SqlJobStore(url)
     await reopened.open()
     try:
         got = await reopened.get_many([j.id for j in made])
-        assert [j.attempts for j in got] == [0, 0, 3, 0]
+        assert [j.attempts for j in got] == [1, 0, 3, 0, 0, 5]
         assert got[3].state is S.FAILED
         assert [e.message for e in await reopened.events(made[3].id)] == ["created", "w3"]
     finally:
         await reopened.close()
+
+
+async def test_a_raw_writer_answers_only_after_its_group_commits(tmp_path: Path) -> None:
+    """No raw writer returns before the commit that makes its change durable; if that commit fails, each
+    writer of the group gets the error."""
+    _url, store, made, commits = await group_store(tmp_path, 2)
+    committer = store._committer
+    assert committer is not None
+    seen: list[int] = []
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE jobs SET attempts = 7 WHERE id = ?", (made[0].id,))
+
+    async def watch() -> None:
+        await committer.run_raw(op)
+        seen.append(commits.n)
+
+    await watch()
+    assert seen == [1]
+    real_finish = committer._finish
+
+    async def failing_commit(group: Any) -> None:
+        group.broken = True  # as if a savepoint statement had failed: the group rolls back
+        await real_finish(group)
+
+    committer._finish = failing_commit  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await committer.run_raw(lambda conn: conn.execute("UPDATE jobs SET attempts = 8 WHERE id = ?", (made[1].id,)))
+    committer._finish = real_finish  # type: ignore[method-assign]
+    assert [j.attempts for j in await store.get_many([j.id for j in made])] == [7, 0]
+    await store.close()
 
 
 async def test_reads_by_id_see_only_what_was_committed(tmp_path: Path) -> None:
