@@ -8,6 +8,9 @@ undone alone if it fails (the savepoint rolls back), and no writer returns befor
 changes durable: the engine's "record, then act" order (``submitting`` is on disk before the paid call) holds.
 If the commit itself fails, every writer of the group gets the error.
 
+Writers that are plain code on the sqlite3 connection (:meth:`GroupCommitter.run_raw`, the store's hot path)
+queue up while SQLite's thread is busy and then run as one batch, in one hand-off, each in its own savepoint.
+
 The savepoint costs no round trip of its own: ``SAVEPOINT`` is deferred to ride with the writer's first
 statement and ``RELEASE`` with the next writer's (:mod:`veokit.store.sqlite_driver`); a writer that fails
 before any statement of its own ran needs no rollback at all. Only a failure after one did costs a trip.
@@ -159,10 +162,19 @@ class GroupCommitter:
     async def _run_raw_batches(self) -> None:
         """Run the queued raw writers, batch after batch, until none is left (a task of its own: no writer's
         cancellation stops it half-way)."""
+        try:
+            await self._raw_batches()
+        except BaseException as exc:  # never leave a writer waiting for an answer that will not come
+            _fail(self._raw, exc)
+            self._raw.clear()
+            raise
+
+    async def _raw_batches(self) -> None:
         while self._raw:
             async with self._lock:
-                batch = [(op, fut) for op, fut in self._raw if not fut.done()]  # done: cancelled, never run
-                self._raw.clear()
+                # At most a group's worth (the bound on how long the write lock is held); done: cancelled, not run.
+                taken, self._raw = self._raw[: self.max_group], self._raw[self.max_group :]
+                batch = [(op, fut) for op, fut in taken if not fut.done()]
                 if not batch:
                     continue
                 try:
