@@ -8,6 +8,9 @@ undone alone if it fails (the savepoint rolls back), and no writer returns befor
 changes durable: the engine's "record, then act" order (``submitting`` is on disk before the paid call) holds.
 If the commit itself fails, every writer of the group gets the error.
 
+Writers that are plain code on the sqlite3 connection (:meth:`GroupCommitter.run_raw`, the store's hot path)
+queue up while SQLite's thread is busy and then run as one batch, in one hand-off, each in its own savepoint.
+
 The savepoint costs no round trip of its own: ``SAVEPOINT`` is deferred to ride with the writer's first
 statement and ``RELEASE`` with the next writer's (:mod:`veokit.store.sqlite_driver`); a writer that fails
 before any statement of its own ran needs no rollback at all. Only a failure after one did costs a trip.
@@ -16,6 +19,8 @@ before any statement of its own ran needs no rollback at all. Only a failure aft
 from __future__ import annotations
 
 import asyncio
+import functools
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,6 +42,24 @@ _SAVEPOINT = "SAVEPOINT veokit_writer"
 _RELEASE = "RELEASE veokit_writer"
 _ROLLBACK = "ROLLBACK TO veokit_writer"
 T = TypeVar("T")
+
+
+def _answer(future: asyncio.Future[Any], value: Any, done: asyncio.Future[None]) -> None:
+    """A raw writer's answer, now that its group's commit is over: the value, or the commit's error."""
+    if future.done():  # its caller was cancelled meanwhile
+        return
+    if done.cancelled():
+        future.cancel()
+    elif (error := done.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
 
 
 @dataclass
@@ -61,6 +84,9 @@ class GroupCommitter:
     # queues behind readers for a connection, and no group pays for a checkout.
     _conn: AsyncConnection | None = None
     _committed_at: float = float("-inf")
+    # Raw writers waiting for their batch (run_raw), and the task running the batches.
+    _raw: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = field(default_factory=list)
+    _raw_runner: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -97,7 +123,8 @@ class GroupCommitter:
         finally:
             if group is not None:
                 group.size += 1
-                if self._waiting == 0 or group.size >= self.max_group or group.broken:
+                # Raw writers queued (run_raw) join this group too: their batch commits it.
+                if (self._waiting == 0 and not self._raw) or group.size >= self.max_group or group.broken:
                     self._group = None
                     await self._finish(group)
             self._lock.release()
@@ -115,6 +142,65 @@ class GroupCommitter:
             assert group is not None and group.conn is conn  # held under the lock until write() ends
             return await group.driver.run(operation(conn))
         raise AssertionError("unreachable")  # write() re-raises whatever it catches  # pragma: no cover
+
+    async def run_raw(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """A writer that is plain code on the sqlite3 connection (:mod:`veokit.store.sqlite_fast`), in the group
+        commit: its own savepoint in the group's transaction, its changes undone alone if it raises, its answer
+        given once the commit made them durable (the commit's error, if that fails).
+
+        Such writers need no event loop while they run, so the ones that queue up meanwhile run together: one
+        hand-off to SQLite's thread for all of them (:meth:`veokit.store.sqlite_driver.Connection.run_batch`)
+        instead of a lock hand-over, a hand-off and a wake-up each. A writer cancelled before its batch is taken
+        writes nothing; once taken, it runs (and commits with its group) whatever its caller does meanwhile,
+        like a writer cancelled while it waits for its group's commit."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._raw.append((operation, future))
+        if self._raw_runner is None or self._raw_runner.done():
+            self._raw_runner = asyncio.get_running_loop().create_task(self._run_raw_batches())
+        return await future
+
+    async def _run_raw_batches(self) -> None:
+        """Run the queued raw writers, batch after batch, until none is left (a task of its own: no writer's
+        cancellation stops it half-way)."""
+        try:
+            await self._raw_batches()
+        except BaseException as exc:  # never leave a writer waiting for an answer that will not come
+            _fail(self._raw, exc)
+            self._raw.clear()
+            raise
+
+    async def _raw_batches(self) -> None:
+        while self._raw:
+            async with self._lock:
+                # At most a group's worth (the bound on how long the write lock is held); done: cancelled, not run.
+                taken, self._raw = self._raw[: self.max_group], self._raw[self.max_group :]
+                batch = [(op, fut) for op, fut in taken if not fut.done()]
+                if not batch:
+                    continue
+                try:
+                    group = self._group if self._group is not None else await self._open()
+                except BaseException as exc:
+                    _fail(batch, exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                self._group = group
+                try:
+                    outcomes = await group.driver.run_batch([op for op, _ in batch], _SAVEPOINT, _RELEASE, _ROLLBACK)
+                except BaseException as exc:  # the hand-off or a savepoint statement failed: the group is unsound
+                    group.broken = True
+                    outcomes = [(False, exc)] * len(batch)
+                if group.driver.deferred_failed:
+                    group.broken = True
+                group.size += len(batch)
+                for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+                    if ok:  # answered once durable: when the group commits
+                        group.done.add_done_callback(functools.partial(_answer, fut, value))
+                    elif not fut.done():
+                        fut.set_exception(value)
+                if (self._waiting == 0 and not self._raw) or group.size >= self.max_group or group.broken:
+                    self._group = None
+                    await self._finish(group)
 
     async def _open(self) -> _Group:
         loop = asyncio.get_running_loop()
@@ -174,6 +260,8 @@ class GroupCommitter:
     async def close(self) -> None:
         """Commit whatever is open (nothing, unless a writer was cancelled at the wrong moment); release the
         connection."""
+        if self._raw_runner is not None:
+            await asyncio.gather(self._raw_runner, return_exceptions=True)
         async with self._lock:
             group, self._group = self._group, None
             if group is not None:

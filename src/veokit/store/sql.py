@@ -34,6 +34,7 @@ from veokit.store import (
     sql_twins,
     sqlite,
     sqlite_driver,
+    sqlite_fast,
     tenancy,
     twins,
 )
@@ -132,6 +133,10 @@ class SqlJobStore:
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._committer: GroupCommitter | None = None
+        # SQLite: the hot statements straight on sqlite3 (veokit.store.sqlite_fast), and reads by id on a
+        # connection of their own (when one sees the same database: not an in-memory one).
+        self._fast: sqlite_fast.Plans | None = None
+        self._reader: sqlite_fast.Reader | None = None
 
     def __repr__(self) -> str:
         return f"SqlJobStore({self._url.render_as_string(hide_password=True)!r})"
@@ -167,6 +172,12 @@ class SqlJobStore:
                 sqlite.check_file(self._url.database, self._where)
             await self._retrying(lambda: sqlite.enable_wal(engine) if is_sqlite else asyncio.sleep(0))
             await self._retrying(lambda: migrate.upgrade(writer))
+            if is_sqlite:
+                self._fast = sqlite_fast.Plans(engine.dialect, _CAS, _FENCED_CAS)
+                if sqlite_fast.reads_alone(self._url.database, self._url.query):
+                    reader = sqlite_fast.Reader(engine.dialect.create_connect_args(self._url), sqlite.BUSY_TIMEOUT_MS)
+                    await self._retrying(reader.open)
+                    self._reader = reader
         except BaseException:
             await engine.dispose()
             raise
@@ -207,6 +218,9 @@ class SqlJobStore:
         committer, self._committer = self._committer, None
         if committer is not None and self._engine is not None:
             await committer.close()
+        reader, self._reader, self._fast = self._reader, None, None
+        if reader is not None:
+            await reader.close()
         engine, self._engine, self._writer = self._engine, None, None
         if engine is not None:
             await engine.dispose()
@@ -287,8 +301,11 @@ class SqlJobStore:
 
     @_named_faults
     async def get(self, job_id: str) -> Job:
-        async with self.engine.connect() as conn:
-            job = await self._fetch(conn, job_id)
+        if self._reader is not None and (fast := self._fast) is not None:
+            job = await self._reader.run(lambda raw: fast.fetch(raw, job_id))
+        else:
+            async with self.engine.connect() as conn:
+                job = await self._fetch(conn, job_id)
         if job is None:
             raise JobNotFound(f"job {job_id} not found")
         return job
@@ -317,6 +334,10 @@ class SqlJobStore:
         rules.check_allowed(job_id, expected, to)
         values = rules.validate_fields(fields)
         day = budget.budget_day(utcnow())
+        if self._committer is not None and (fast := self._fast) is not None:
+            return await self._committer.run_raw(
+                lambda raw: fast.transition(raw, job_id, expected, to, message, fence, values, day)
+            )
         return await self._write_op(
             lambda conn: self._transition(conn, job_id, expected, to, message, fence, values, day)
         )
@@ -337,6 +358,13 @@ class SqlJobStore:
         values = rules.validate_fields(fields)
         at = lease_rules.current_time(now)
         day = budget.budget_day(at)
+        if (caps is None or not caps.any) and self._committer is not None and (fast := self._fast) is not None:
+            quick = await self._committer.run_raw(
+                lambda raw: fast.begin_submit(raw, job_id, fence, message, values, day)
+            )
+            if quick is not None:
+                return quick
+            # A seeded job: it may have a twin to wait for. Nothing was written; the general path decides.
 
         async def begin(conn: AsyncConnection) -> SubmitBegun | Job:
             twin = await sql_twins.hold_back(conn, job_id, fence=fence, now=at, passed=passed)
@@ -383,6 +411,10 @@ class SqlJobStore:
     @_named_faults
     async def record_accepted(self, job_id: str, seq: int, operation_name: str) -> Submission:
         now = utcnow()
+        if self._committer is not None and (fast := self._fast) is not None:
+            return await self._committer.run_raw(
+                lambda raw: fast.record_accepted(raw, job_id, seq, operation_name, now)
+            )
         return await self._write_op(lambda conn: sql_submits.record(conn, job_id, seq, operation_name, now))
 
     @_named_faults
@@ -392,8 +424,11 @@ class SqlJobStore:
 
     @_named_faults
     async def lease_token(self, job_id: str) -> int:
-        async with self.engine.connect() as conn:
-            token = (await conn.execute(_LEASE_TOKEN, {"b_id": job_id})).scalar_one_or_none()
+        if self._reader is not None and (fast := self._fast) is not None:
+            token = await self._reader.run(lambda raw: fast.token(raw, job_id))
+        else:
+            async with self.engine.connect() as conn:
+                token = (await conn.execute(_LEASE_TOKEN, {"b_id": job_id})).scalar_one_or_none()
         if token is None:
             raise JobNotFound(f"job {job_id} not found")
         return int(token)
@@ -444,6 +479,10 @@ class SqlJobStore:
         lease_rules.check_claim(owner, lease_s, limit)
         at = lease_rules.current_time(now)
         ids = None if job_ids is None else builtins.list(job_ids)  # read here: the claim runs in SQLite's thread
+        if ids is None and self._committer is not None and (fast := self._fast) is not None:
+            return await self._committer.run_raw(
+                lambda raw: fast.claim(raw, owner, lease_s=lease_s, limit=limit, now=at, take_over=take_over)
+            )
         return await self._write_op(
             lambda conn: sql_leases.claim(
                 conn, owner, lease_s=lease_s, limit=limit, job_ids=ids, now=at, take_over=take_over

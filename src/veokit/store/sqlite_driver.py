@@ -22,7 +22,7 @@ import collections
 import contextvars
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from threading import Thread
 from typing import Any, TypeVar
 
@@ -224,6 +224,42 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         # aiosqlite refuses a closed connection before queueing: the coroutine would never be closed.
         if not self.driver._running or not self.driver._connection:
             operation.close()
+            raise ValueError("Connection closed")
+        return await self.driver._execute(run)  # type: ignore[no-any-return,no-untyped-call]
+
+    async def run_batch(
+        self, operations: list[Callable[[sqlite3.Connection], Any]], savepoint: str, release: str, rollback: str
+    ) -> list[tuple[bool, Any]]:
+        """Run the deferred statements, then each operation (plain code on the sqlite3 connection) in a savepoint
+        of its own, all in one hand-off; each one's outcome, ``(True, value)`` or ``(False, exception)``. One that
+        raises has its savepoint rolled back (its changes only). If a savepoint statement itself fails, the
+        connection's state is unknown: ``deferred_failed`` is set and the rest are not run."""
+        todo = self.take_deferred()
+
+        def run() -> list[tuple[bool, Any]]:
+            conn = self.driver._conn
+            outcomes: list[tuple[bool, Any]] = []
+            try:
+                for sql in todo:
+                    conn.execute(sql).close()
+                for operation in operations:
+                    conn.execute(savepoint).close()
+                    try:
+                        value = operation(conn)
+                    except Exception as exc:
+                        conn.execute(rollback).close()
+                        conn.execute(release).close()
+                        outcomes.append((False, exc))
+                        continue
+                    conn.execute(release).close()
+                    outcomes.append((True, value))
+            except BaseException as exc:
+                self.deferred_failed = True
+                unknown = RuntimeError(f"a write failed mid-transaction ({type(exc).__name__}: {exc})")
+                outcomes.extend((False, unknown) for _ in range(len(operations) - len(outcomes)))
+            return outcomes
+
+        if not self.driver._running or not self.driver._connection:
             raise ValueError("Connection closed")
         return await self.driver._execute(run)  # type: ignore[no-any-return,no-untyped-call]
 
