@@ -18,7 +18,9 @@ from veokit import errors as E
 from veokit.engine.download import download
 from veokit.providers.aiohttp_transport import AiohttpTransport
 from veokit.providers.base import DownloadTarget
-from veokit.providers.http import NOT_SENT, UNSENDABLE, call_json, exchange, new_client
+from veokit.providers.http import NOT_SENT, POOL_CONNECTIONS, UNSENDABLE, call_json, exchange, new_client
+
+from .conftest import eventually
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Event], Awaitable[None]]
 
@@ -507,3 +509,26 @@ async def test_the_direct_path_refuses_a_paid_request_it_could_send_twice(keepal
                 pass
         assert srv.connections == 0
     await transport.aclose()
+
+
+async def test_a_paid_request_does_not_wait_behind_a_full_pool_of_polls() -> None:
+    """Paid requests have their own connections, and their own gate: a submit is sent while every connection of
+    the pool is taken by a poll still waiting for its answer."""
+    client = new_client()
+    try:
+        async with Loopback(hang_after_reading) as slow, Loopback(OK) as fast:
+            polls = [
+                asyncio.create_task(call_json(client, "POST", slow.url, provider="vertex", headers={}, json={}))
+                for _ in range(POOL_CONNECTIONS + 5)
+            ]
+            await eventually(lambda: slow.connections == POOL_CONNECTIONS)
+            doc, _ = await asyncio.wait_for(
+                call_json(client, "POST", fast.url, provider="vertex", headers={}, json={}, paid=True), 30
+            )
+            assert doc == {"name": "operations/1"}
+            assert slow.connections == POOL_CONNECTIONS and not any(p.done() for p in polls)
+            for p in polls:
+                p.cancel()
+            await asyncio.gather(*polls, return_exceptions=True)
+    finally:
+        await client.aclose()

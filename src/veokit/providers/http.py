@@ -195,8 +195,10 @@ async def _mapped_exchange(
     """``sent`` (not yet entered) through the pool gate, its failures mapped as ``exchange`` says."""
     answered = False
     try:
-        # Waiting here sends nothing: a request cancelled while it waits was never sent.
-        async with _pool_gate(client), sent as resp:
+        # Waiting here sends nothing: a request cancelled while it waits was never sent. Paid requests have their
+        # own gate, as they have their own connections: a submit does not queue behind thousands of polls (at
+        # 10,000 jobs in flight the polls of the jobs already started kept the ramp's submits waiting).
+        async with _pool_gate(_sender(client, paid)), sent as resp:
             answered = True
             yield resp
     except HTTPX_ERRORS as exc:
