@@ -22,6 +22,10 @@ process's RSS before its first job, / jobs in flight). The 1-minute load average
     git archive main src | tar -x -C /tmp/main-src && nice uv run --group test python bench/in_flight.py \\
         --before-src /tmp/main-src/src                                          # before/after in one run
 
+Also reported: the cyclic collector's CPU per generation over the ramp and the hold (``gc.callbacks``; the
+worker's settings are in ``veokit.engine.gc_policy``). Experiments, veokit side only: ``BENCH_MAX_STARTING=N``
+overrides ``WorkerConfig.max_starting``; ``BENCH_GC="freeze;threshold=a,b,c"`` applies collector settings first.
+
 ``--scale`` divides the poll schedule (1 = Veo's real one: first poll at 11 s, intervals growing to 20 s).
 Exit status is non-zero when a side does not reach N jobs polling, or the emulator counted more submits than
 jobs (paying twice).
