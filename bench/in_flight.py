@@ -22,6 +22,10 @@ process's RSS before its first job, / jobs in flight). The 1-minute load average
     git archive main src | tar -x -C /tmp/main-src && nice uv run --group test python bench/in_flight.py \\
         --before-src /tmp/main-src/src                                          # before/after in one run
 
+Also reported: the cyclic collector's CPU per generation over the ramp and the hold (``gc.callbacks``; the
+worker's settings are in ``veokit.engine.gc_policy``). Experiments, veokit side only: ``BENCH_MAX_STARTING=N``
+overrides ``WorkerConfig.max_starting``; ``BENCH_GC="freeze;threshold=a,b,c"`` applies collector settings first.
+
 ``--scale`` divides the poll schedule (1 = Veo's real one: first poll at 11 s, intervals growing to 20 s).
 Exit status is non-zero when a side does not reach N jobs polling, or the emulator counted more submits than
 jobs (paying twice).
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import gc
 import json
 import os
 import resource
@@ -56,6 +62,32 @@ SIDES = ["floor", "before", "veokit"]
 CONNECTIONS = POOL_CONNECTIONS
 
 
+class GcTimer:
+    """Time the cyclic collector takes in this process (``gc.callbacks``), per generation: with thousands of
+    jobs in flight each full collection walks every live coroutine, so it is reported beside CPU per start."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._t = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.thread_time()
+        else:
+            self.seconds[info["generation"]] += time.thread_time() - self._t
+            self.count[info["generation"]] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "gc_s": [round(s, 3) for s in self.seconds],
+            "gc_n": list(self.count),
+            "tracked": len(gc.get_objects()),
+            "frozen": gc.get_freeze_count(),
+        }
+
+
 def cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -79,6 +111,7 @@ async def measure(
 ) -> dict[str, Any]:
     """Watch a side already started: the ramp to ``jobs`` polling, then a hold window at full load."""
     t0, cpu0 = time.monotonic(), cpu_s()
+    gc_timer = GcTimer()
     peak, reached = 0, None
     while time.monotonic() - t0 < ramp_limit_s:
         peak = max(peak, in_flight())
@@ -91,6 +124,7 @@ async def measure(
         "polling_at_limit": polling(),
         "ramp_cpu_s": cpu_s() - cpu0,
         "ramp_submits": (await asyncio.to_thread(emulator_stats, base))["submits_total"],
+        "ramp_gc": gc_timer.snapshot(),
     }
     stats0 = await asyncio.to_thread(emulator_stats, base)
     cpu1, t1 = cpu_s(), time.monotonic()
@@ -106,6 +140,7 @@ async def measure(
         rss_growth=rss() - rss0,
         in_flight_end=in_flight(),
         peak_in_flight=max(peak, in_flight()),
+        gc=gc_timer.snapshot(),
     )
     return row
 
@@ -183,8 +218,12 @@ def child_veokit(base: str, out: Path, args: argparse.Namespace) -> dict[str, An
 
     async def go() -> dict[str, Any]:
         async with VeoClient(settings_for(base, out, args.scale)) as veo:
-            starting = int(os.environ.get("BENCH_MAX_STARTING", "50"))
-            worker = veo.worker(WorkerConfig(concurrency=args.jobs, lease_s=30, idle_s=0.05, max_starting=starting))
+            # As shipped unless BENCH_MAX_STARTING says otherwise (an experiment).
+            starting = os.environ.get("BENCH_MAX_STARTING")
+            config = WorkerConfig(concurrency=args.jobs, lease_s=30, idle_s=0.05)
+            if starting:
+                config = dataclasses.replace(config, max_starting=int(starting))
+            worker = veo.worker(config)
 
             def polling() -> int:
                 if hasattr(worker, "polling"):
@@ -193,6 +232,12 @@ def child_veokit(base: str, out: Path, args: argparse.Namespace) -> dict[str, An
                 return sum(r.polling for r in worker._running.values())
 
             rss0 = rss()
+            how = os.environ.get("BENCH_GC", "")  # an experiment: "freeze" and/or "threshold=a,b,c"
+            for part in filter(None, how.split(";")):
+                if part == "freeze":
+                    gc.freeze()
+                elif part.startswith("threshold="):
+                    gc.set_threshold(*(int(x) for x in part.removeprefix("threshold=").split(",")))
             run = asyncio.create_task(worker.run())
             row = await measure(
                 base,

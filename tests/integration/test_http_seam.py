@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ import pytest
 
 from veokit import errors as E
 from veokit.engine.download import download
+from veokit.providers.aiohttp_transport import AiohttpTransport
 from veokit.providers.base import DownloadTarget
-from veokit.providers.http import NOT_SENT, UNSENDABLE, call_json, exchange, new_client
+from veokit.providers.http import NOT_SENT, POOL_CONNECTIONS, UNSENDABLE, call_json, exchange, new_client
+
+from .conftest import eventually
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Event], Awaitable[None]]
 
@@ -467,5 +471,64 @@ async def test_a_client_on_a_transport_of_the_callers_sends_everything_through_h
         async with Loopback(OK) as srv:
             doc, _ = await call_json(client, "POST", srv.url, provider="vertex", headers={}, json={})
         assert doc == {"name": "operations/1"}
+    finally:
+        await client.aclose()
+
+
+async def test_a_paid_call_with_a_small_body_goes_to_a_connection_of_its_own_without_httpx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Paid, like unpaid, skips httpx's Request and Response (a third of a submit's CPU), on the fresh-connection
+    transport: each call opens a connection of its own and closes it, the server keeping it open or not."""
+    seen: list[bytes] = []
+    doc = {"instances": [{"prompt": "é"}]}
+
+    def no_httpx(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sent through httpx")
+
+    async with Loopback(keep_alive("200 OK", b'{"name": "operations/1"}', seen)) as srv:
+        client = new_client()
+        monkeypatch.setattr(httpx.AsyncClient, "stream", no_httpx)
+        try:
+            for _ in range(2):
+                got, _ = await call_json(client, "POST", srv.url, provider="vertex", headers={}, json=doc, paid=True)
+                assert got == {"name": "operations/1"}
+        finally:
+            await client.aclose()
+        assert srv.connections == 2 and len(seen) == 2
+    assert seen[0].partition(b"\r\n\r\n")[2] == httpx.Request("POST", srv.url, json=doc).content
+
+
+@pytest.mark.parametrize(("keepalive_s", "method"), [(4.0, "POST"), (0.0, "PUT")], ids=["kept-alive-pool", "put"])
+async def test_the_direct_path_refuses_a_paid_request_it_could_send_twice(keepalive_s: float, method: str) -> None:
+    """A kept-alive connection can be closed under the request; aiohttp sends a PUT again by itself."""
+    transport = AiohttpTransport(tls=ssl.create_default_context(), connections=1, keepalive_s=keepalive_s)
+    async with Loopback(OK) as srv:
+        with pytest.raises(ValueError, match="sent twice"):
+            async with transport.open(method, srv.url, headers={}, body=b"{}", timeouts=httpx.Timeout(2), paid=True):
+                pass
+        assert srv.connections == 0
+    await transport.aclose()
+
+
+async def test_a_paid_request_does_not_wait_behind_a_full_pool_of_polls() -> None:
+    """Paid requests have their own connections, and their own gate: a submit is sent while every connection of
+    the pool is taken by a poll still waiting for its answer."""
+    client = new_client()
+    try:
+        async with Loopback(hang_after_reading) as slow, Loopback(OK) as fast:
+            polls = [
+                asyncio.create_task(call_json(client, "POST", slow.url, provider="vertex", headers={}, json={}))
+                for _ in range(POOL_CONNECTIONS + 5)
+            ]
+            await eventually(lambda: slow.connections == POOL_CONNECTIONS)
+            doc, _ = await asyncio.wait_for(
+                call_json(client, "POST", fast.url, provider="vertex", headers={}, json={}, paid=True), 30
+            )
+            assert doc == {"name": "operations/1"}
+            assert slow.connections == POOL_CONNECTIONS and not any(p.done() for p in polls)
+            for p in polls:
+                p.cancel()
+            await asyncio.gather(*polls, return_exceptions=True)
     finally:
         await client.aclose()

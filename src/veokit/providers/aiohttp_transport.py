@@ -20,9 +20,10 @@ on every poll; that was more than half of the seam's CPU per poll over the same 
 reads; its failures leave as the same httpx exceptions (``_mapped``), so the seam's one error table decides.
 
 Paid requests never use this pool: they go through ``providers.http.FreshConnections``, a twin that keeps no
-connection. aiohttp has no write timeout: a large body a server stops reading would hang. So a request whose body
-is larger than ``SMALL_BODY`` (an image upload; polls and downloads carry a few hundred bytes at most) is handed to
-httpx's own transport, which times the write out.
+connection (directly too, through ``open(paid=True)``, which never sends one again). aiohttp has no write
+timeout: a large body a server stops reading would hang. So a request whose body is larger than ``SMALL_BODY``
+(an image upload; polls and downloads carry a few hundred bytes at most) is handed to httpx's own transport,
+which times the write out.
 
 Proxies: the environment's (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are honoured as httpx honours them.
 They are read once and looked up per host here: aiohttp's ``trust_env`` reads them, and ``~/.netrc``, in a thread
@@ -175,16 +176,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     @asynccontextmanager
     async def open(
-        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeouts: httpx.Timeout
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeouts: httpx.Timeout,
+        paid: bool = False,
     ) -> AsyncIterator[Answer]:
-        """Send one UNPAID request with a small body (at most ``SMALL_BODY`` bytes: aiohttp cannot time a write
-        out) or none, and stream its answer. Failures leave as httpx exceptions (the seam maps them); the
-        connection goes back to the pool when the block has read the body to its end, and is closed otherwise.
+        """Send one request with a small body (at most ``SMALL_BODY`` bytes: aiohttp cannot time a write out) or
+        none, and stream its answer. Failures leave as httpx exceptions (the seam maps them); the connection goes
+        back to the pool when the block has read the body to its end, and is closed otherwise.
 
-        A request that meets a kept-alive connection the server has just closed (the connection fails before any
-        answer) is sent once more at once, on another connection: aiohttp does that itself for idempotent methods,
-        and an unpaid request (a poll, a cancel) is safe to repeat whatever its method. A paid one never comes
-        here."""
+        An UNPAID request that meets a kept-alive connection the server has just closed (the connection fails
+        before any answer) is sent once more at once, on another connection: aiohttp does that itself for
+        idempotent methods, and an unpaid request (a poll, a cancel) is safe to repeat whatever its method.
+        A ``paid`` one is sent once, and only by a transport that keeps no connection (``FreshConnections``)
+        with a method aiohttp never sends again by itself (a POST): it goes out on a connection opened for it."""
+        if paid and (self._keepalive_s > 0 or method in _RESENT_BY_AIOHTTP):
+            raise ValueError(f"a paid {method} on a transport that keeps connections: it could be sent twice")
         with _mapped(None):
             try:
                 target = URL(url)
@@ -203,8 +214,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             try:
                 response = await self._session.request(method, target, **options)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if isinstance(exc, aiohttp.ClientConnectorError) or method in _RESENT_BY_AIOHTTP:
-                    raise  # it never connected, or aiohttp has sent it again already
+                if paid or isinstance(exc, aiohttp.ClientConnectorError) or method in _RESENT_BY_AIOHTTP:
+                    raise  # paid: never sent again; it never connected; or aiohttp has sent it again already
                 response = await self._session.request(method, target, **options)
         try:
             yield Answer(response)

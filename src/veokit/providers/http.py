@@ -27,6 +27,8 @@ wire), and then the request fails after it was sent, which for a submit means an
 connection opened for the request has no such moment; a failure to open it sent nothing and may be retried.
 Those connections are aiohttp's too (:class:`FreshConnections`: a pool that keeps none), not httpcore's: a submit
 through httpcore's pool cost ~3 ms of CPU, through aiohttp ~1.5 ms (docs/benchmarks.md, issue 11, target 2).
+A paid request with a small body is spoken to that transport directly, as polls are to the pool (``_send``): httpx's
+client was a third of the submit path's CPU in a 3,000-job ramp (bench/in_flight.py under py-spy).
 """
 
 from __future__ import annotations
@@ -118,14 +120,13 @@ class ProviderClient(httpx.AsyncClient):
         )
         pool = transport or self.direct
         super().__init__(**_client_options(timeout_s, keep_alive=POOL_CONNECTIONS), verify=tls, transport=pool)
+        # ``fresh_direct``: the paid requests' transport, spoken to directly for small bodies as ``direct`` is
+        # for unpaid ones; ``fresh`` wraps the same one for httpx's callers (large bodies).
+        self.fresh_direct = None if transport else FreshConnections(tls=tls, connections=POOL_CONNECTIONS)
         self.fresh = (
             None
-            if transport
-            else httpx.AsyncClient(
-                **_client_options(timeout_s, keep_alive=0),
-                verify=tls,
-                transport=FreshConnections(tls=tls, connections=POOL_CONNECTIONS),
-            )
+            if self.fresh_direct is None
+            else httpx.AsyncClient(**_client_options(timeout_s, keep_alive=0), verify=tls, transport=self.fresh_direct)
         )
 
     async def aclose(self) -> None:
@@ -194,8 +195,10 @@ async def _mapped_exchange(
     """``sent`` (not yet entered) through the pool gate, its failures mapped as ``exchange`` says."""
     answered = False
     try:
-        # Waiting here sends nothing: a request cancelled while it waits was never sent.
-        async with _pool_gate(client), sent as resp:
+        # Waiting here sends nothing: a request cancelled while it waits was never sent. Paid requests have their
+        # own gate, as they have their own connections: a submit does not queue behind thousands of polls (at
+        # 10,000 jobs in flight the polls of the jobs already started kept the ramp's submits waiting).
+        async with _pool_gate(_sender(client, paid)), sent as resp:
             answered = True
             yield resp
     except HTTPX_ERRORS as exc:
@@ -296,17 +299,21 @@ async def call_json(
 def _send(
     client: httpx.AsyncClient, method: str, url: str, *, provider: str, headers: dict[str, str], json: Any, paid: bool
 ) -> AbstractAsyncContextManager[httpx.Response | Answer]:
-    """An unpaid request with a small body goes straight to the client's aiohttp pool, without httpx's Request
-    and Response (most of the seam's CPU per poll); the rest through ``exchange``. Same gate, same error table."""
-    pool = client.direct if not paid and isinstance(client, ProviderClient) else None
+    """A request with a small body goes straight to aiohttp, without httpx's Request and Response (most of the
+    seam's CPU per poll, ~a third of a paid submit's): an unpaid one to the client's pool, a paid one to its
+    transport of fresh connections (``FreshConnections``: one opened for it, never resent). The rest through
+    ``exchange``. Same gate, same error table (``paid`` decides it as on httpx's path)."""
+    pool: AiohttpTransport | None = None
+    if isinstance(client, ProviderClient):
+        pool = client.fresh_direct if paid else client.direct
     body = None if json is None or pool is None else _encode_json(json)
     if pool is None or (body is not None and len(body) > SMALL_BODY):
         return exchange(client, method, url, provider=provider, headers=headers, json=json, paid=paid)
     sent = {"User-Agent": USER_AGENT, **headers}
     if body is not None:
         sent["Content-Type"] = "application/json"
-    opened = pool.open(method, url, headers=sent, body=body, timeouts=client.timeout)
-    return _mapped_exchange(client, opened, provider=provider, url=url, paid=False)
+    opened = pool.open(method, url, headers=sent, body=body, timeouts=client.timeout, paid=paid)
+    return _mapped_exchange(client, opened, provider=provider, url=url, paid=paid)
 
 
 def _encode_json(doc: Any) -> bytes:
