@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import os
 import random
 import re
@@ -22,6 +23,7 @@ import pytest
 
 from veokit import errors as E
 from veokit.emulator import EmulatorServer
+from veokit.engine import gc_policy
 from veokit.engine.worker import Worker, run_leased
 from veokit.media.probe import Expectation, verify_mp4
 from veokit.models.job import Job, JobState, utcnow
@@ -89,6 +91,22 @@ async def test_a_worker_runs_queued_jobs_once_each(clients: Callable[..., Any], 
         S.DOWNLOADING,
         S.SUCCEEDED,
     ]
+
+
+async def test_a_worker_tunes_the_collector_unless_told_not_to(
+    clients: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gc_policy, "_frozen", True)  # the freeze itself: tests/unit/test_gc_policy.py
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        client = await clients()
+        await asyncio.wait_for(client.worker(config(tune_gc=False)).run(), 30)  # nothing queued: drains at once
+        assert gc.get_threshold() == (700, 10, 10)
+        await asyncio.wait_for(client.worker(config()).run(), 30)
+        assert gc.get_threshold() == (gc_policy.YOUNG_THRESHOLD, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 async def test_a_worker_builds_its_provider_before_its_first_claim(clients: Callable[..., Any]) -> None:

@@ -89,6 +89,10 @@ class WorkerConfig:
     # The lease owner this worker replaces, known to be dead (a service restarted after a crash, see
     # veokit.service.instance): its jobs are claimed at once instead of once their leases expire.
     take_over: str | None = None
+    # Tune this process's cyclic collector for thousands of jobs in flight (engine/gc_policy.py: a higher young
+    # threshold, the start-up heap frozen once). Process-wide: off for a program that embeds a worker and
+    # manages its collector itself.
+    tune_gc: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_starting < 1:
@@ -168,7 +172,8 @@ class Worker:
             self._event(f"{job_id}: taken over (cancelled by the user?); stopped working on it")
 
     async def run(self) -> WorkerStats:
-        gc_policy.for_many_jobs()  # a process-wide setting: the collector's passes were ~10% of a worker's CPU
+        if self.config.tune_gc:
+            gc_policy.for_many_jobs()  # process-wide: the collector's passes were ~10% of a worker's CPU
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"veokit-heartbeat:{self.owner}")
         try:
             while not self._stopping.is_set():
