@@ -60,24 +60,35 @@ async def follow(conn: AsyncConnection, src: JobState, job: Job, day: str, now: 
     if change is None:
         return
     if change == budget.RESERVE:
-        row = {
-            "job_id": job.id,
-            "day": day,
-            "provider": job.provider,
-            "model": job.model,
-            "estimate_usd": job.estimate_usd,
-            "amount_usd": job.estimate_usd,
-            "status": LedgerStatus.RESERVED.value,
-            "created_at": now,
-            "updated_at": now,
-        }
-        await conn.execute(_RESERVE, {f"r_{name}": value for name, value in row.items()})
+        await conn.execute(_RESERVE, reserve_params(job, day, now))
         return
     assert isinstance(change, budget.Settle)
+    await conn.execute(_settle(change.when, change.all_rows, change.amount != "keep"), settle_params(change, job, now))
+
+
+def reserve_params(job: Job, day: str, now: dt.datetime) -> dict[str, Any]:
+    """The reservation of ``job``'s estimate, as the reserving statement's bound parameters (shared with SQLite's
+    fast path, ``veokit.store.sqlite_fast``)."""
+    row = {
+        "job_id": job.id,
+        "day": day,
+        "provider": job.provider,
+        "model": job.model,
+        "estimate_usd": job.estimate_usd,
+        "amount_usd": job.estimate_usd,
+        "status": LedgerStatus.RESERVED.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return {f"r_{name}": value for name, value in row.items()}
+
+
+def settle_params(change: budget.Settle, job: Job, now: dt.datetime) -> dict[str, Any]:
+    """The settling statement's bound parameters (see :func:`_settle`)."""
     params: dict[str, Any] = {"s_job": job.id, "s_status": change.to.value, "s_at": now}
     if change.amount != "keep":
         params["s_amount"] = budget.settled_amount(change, job, 0.0)
-    await conn.execute(_settle(change.when, change.all_rows, change.amount != "keep"), params)
+    return params
 
 
 @functools.lru_cache(maxsize=32)

@@ -263,24 +263,11 @@ class Plans:
         if change is None:
             return
         if change == budget.RESERVE:
-            row = {
-                "job_id": job.id,
-                "day": day,
-                "provider": job.provider,
-                "model": job.model,
-                "estimate_usd": job.estimate_usd,
-                "amount_usd": job.estimate_usd,
-                "status": LedgerStatus.RESERVED.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            self.reserve.run(conn, {f"r_{name}": value for name, value in row.items()})
+            self.reserve.run(conn, sql_ledger.reserve_params(job, day, now))
             return
         assert isinstance(change, budget.Settle)
-        params: dict[str, Any] = {"s_job": job.id, "s_status": change.to.value, "s_at": now}
-        if change.amount != "keep":
-            params["s_amount"] = budget.settled_amount(change, job, 0.0)
-        self.settle(change.when, change.all_rows, change.amount != "keep").run(conn, params)
+        settle = self.settle(change.when, change.all_rows, change.amount != "keep")
+        settle.run(conn, sql_ledger.settle_params(change, job, now))
 
     def begin_submit(
         self,
