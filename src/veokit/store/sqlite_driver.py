@@ -57,14 +57,8 @@ def _drive(operation: Coroutine[Any, Any, T]) -> T:
 
 def _run(owner: Connection, prefix: tuple[str, ...], sql: str, parameters: Any, many: bool) -> _Answer:
     """In the connection's thread: the deferred statements, then this one, with all its rows."""
-    conn = owner.driver._conn
-    try:
-        for deferred in prefix:
-            conn.execute(deferred).close()
-    except BaseException:
-        owner.deferred_failed = True
-        raise
-    cursor = conn.cursor()
+    owner.run_deferred(prefix)
+    cursor = owner.driver._conn.cursor()
     try:
         if many:
             cursor.executemany(sql, parameters)
@@ -178,6 +172,16 @@ class Connection(AsyncAdapt_aiosqlite_connection):
             return True
         return False
 
+    def run_deferred(self, statements: tuple[str, ...]) -> None:
+        """In the connection's thread: ``statements`` taken from what was deferred, in order. One that fails
+        leaves the connection in an unknown state: ``deferred_failed`` is set, so its transaction never commits."""
+        try:
+            for sql in statements:
+                self.driver._conn.execute(sql).close()
+        except BaseException:
+            self.deferred_failed = True
+            raise
+
     def take_deferred(self) -> tuple[str, ...]:
         """What is deferred, now handed to the statement that runs it (taken on the event loop's side, so a
         writer cancelled mid-statement sees exactly what ran or will run)."""
@@ -190,12 +194,7 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         todo = (*self.take_deferred(), *statements)
 
         def run() -> None:
-            try:
-                for sql in todo:
-                    self.driver._conn.execute(sql).close()
-            except BaseException:
-                self.deferred_failed = True
-                raise
+            self.run_deferred(todo)
 
         await self.driver._execute(run)  # type: ignore[no-untyped-call]
 
@@ -213,10 +212,8 @@ class Connection(AsyncAdapt_aiosqlite_connection):
 
         def run() -> T:
             try:
-                for sql in todo:
-                    self.driver._conn.execute(sql).close()
+                self.run_deferred(todo)
             except BaseException:
-                self.deferred_failed = True
                 operation.close()
                 raise
             return context.run(_drive, operation)
@@ -240,8 +237,7 @@ class Connection(AsyncAdapt_aiosqlite_connection):
             conn = self.driver._conn
             outcomes: list[tuple[bool, Any]] = []
             try:
-                for sql in todo:
-                    conn.execute(sql).close()
+                self.run_deferred(todo)
                 for operation in operations:
                     conn.execute(savepoint).close()
                     try:
